@@ -1,0 +1,39 @@
+# Every developer task. `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install demo test lint format bench bench-pacing bench-preflight clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## create .venv and install bulkleads with the sandbox and test extras
+
+demo: $(STAMP)  ## run a real update job against the local sandbox
+	$(BIN)/python scripts/demo.py
+
+test: $(STAMP) lint  ## lint, then the whole suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check bulkleads tests bench scripts
+	$(BIN)/ruff format --check bulkleads tests bench scripts
+
+format: $(STAMP)
+	$(BIN)/ruff format bulkleads tests bench scripts
+	$(BIN)/ruff check --fix bulkleads tests bench scripts
+
+bench: bench-pacing bench-preflight  ## the measured goals in bench/RESULTS.md
+
+bench-pacing: $(STAMP)
+	$(BIN)/python bench/pacing.py
+
+bench-preflight: $(STAMP)
+	$(BIN)/python bench/preflight.py
+
+clean:
+	rm -rf $(VENV) .bulkleads .pytest_cache .ruff_cache .hypothesis build *.egg-info

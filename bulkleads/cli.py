@@ -1,0 +1,514 @@
+"""Command-line parsing and wiring only; the behaviour lives in :mod:`bulkleads.run`."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, ParamSpec
+
+import typer
+
+from . import __version__
+from .console import LogFormat, Reporter, setup_logging
+from .errors import EXIT_USAGE, BulkleadsError, UsageError
+from .jobs import DEFAULT_STATE_DIR, JobFolder
+from .plan import PlanOptions
+from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, write_job_report
+from .sandbox import SANDBOX_TOKEN
+from .sender import SendOptions
+from .token import ENV_VAR, Token, load_token
+
+P = ParamSpec("P")
+
+
+def _handles_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Known errors become one line on stderr and their exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except BulkleadsError as error:
+            print(f"bulkleads: error: {error}", file=sys.stderr)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+app = typer.Typer(
+    help="Apply bulk updates to HubSpot leads from CSV or JSONL files: validated before anything "
+    "is sent, paced to the portal's rate limit, retried, resumable, with a report line per row.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_INPUT = "Input (how the file is read)"
+_FIELDS = "Fields (what the columns mean)"
+_TARGET = "Target (where updates go)"
+_PACE = "Pacing and retries"
+_JOB = "Job and report"
+_OUT = "Output"
+
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        help=f"File holding the access token (default: ${ENV_VAR}).",
+        rich_help_panel=_TARGET,
+        exists=False,
+        dir_okay=False,
+    ),
+]
+StateDir = Annotated[
+    Path, typer.Option("--state-dir", help="Folder holding job files.", rich_help_panel=_JOB)
+]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only warnings and errors.", rich_help_panel=_OUT)
+]
+LogFmt = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object a line on stderr, for cron.",
+        rich_help_panel=_OUT,
+    ),
+]
+Rate = Annotated[
+    float,
+    typer.Option(
+        "--rate", help="Requests allowed per --rate-window.", min=0.001, rich_help_panel=_PACE
+    ),
+]
+RateWindow = Annotated[
+    float,
+    typer.Option(
+        "--rate-window",
+        help="Seconds of the rolling window "
+        "--rate applies to (10 for HubSpot's per-10-second "
+        "limits).",
+        min=0.001,
+        rich_help_panel=_PACE,
+    ),
+]
+Concurrency = Annotated[
+    int,
+    typer.Option(
+        "--concurrency", help="Requests in flight at once.", min=1, max=64, rich_help_panel=_PACE
+    ),
+]
+MaxAttempts = Annotated[
+    int,
+    typer.Option(
+        "--max-attempts",
+        help="Attempts per lead for transient failures (429, 5xx, timeouts).",
+        min=1,
+        max=50,
+        rich_help_panel=_PACE,
+    ),
+]
+MaxRetryTime = Annotated[
+    float,
+    typer.Option(
+        "--max-retry-time",
+        help="Seconds one lead may spend retrying.",
+        min=0,
+        rich_help_panel=_PACE,
+    ),
+]
+DailyReserve = Annotated[
+    int,
+    typer.Option(
+        "--daily-reserve",
+        help="Stop (rows deferred) when the portal's daily requests remaining fall to this.",
+        min=0,
+        rich_help_panel=_PACE,
+    ),
+]
+
+
+@app.command("update")
+@_handles_errors
+def update_command(
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="CSV, TSV or JSONL file (optionally .gz), or - for stdin.", show_default=False
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv, tsv or jsonl (default: from the file name).",
+            rich_help_panel=_INPUT,
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="CSV delimiter (default: sniffed among , ; tab |).",
+            rich_help_panel=_INPUT,
+        ),
+    ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            "--encoding",
+            help="Text encoding, e.g. cp1252 for Excel's plain CSV export.",
+            rich_help_panel=_INPUT,
+        ),
+    ] = "utf-8",
+    guid_column: Annotated[
+        str | None,
+        typer.Option(
+            "--guid-column",
+            help="Column holding the lead guid (default: the one named guid).",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = None,
+    renames: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help='Rename a column: "Lead ID=guid", "Close date=closedAt". Repeatable.',
+            rich_help_panel=_FIELDS,
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore-column", help="Drop a column. Repeatable.", rich_help_panel=_FIELDS),
+    ] = None,
+    clear_token: Annotated[
+        str | None,
+        typer.Option(
+            "--clear-token",
+            help="A CSV cell equal to this clears the field (e.g. NULL).",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option("--timezone", help="Zone for dates and naive times.", rich_help_panel=_FIELDS),
+    ] = "UTC",
+    on_conflict: Annotated[
+        str,
+        typer.Option(
+            "--on-conflict",
+            help="Two rows set one field of a lead differently: last, first or error.",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = "last",
+    allow_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-field",
+            help="Send a field normally not editable. Repeatable.",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = None,
+    token_file: TokenFile = None,
+    base_url: Annotated[
+        str,
+        typer.Option(
+            "--base-url",
+            envvar="BULKLEADS_BASE_URL",
+            help="API root; http:// only to loopback.",
+            rich_help_panel=_TARGET,
+        ),
+    ] = DEFAULT_BASE_URL,
+    auth: Annotated[
+        str,
+        typer.Option(
+            "--auth",
+            help="query (?access_token=) or bearer (Authorization header).",
+            rich_help_panel=_TARGET,
+        ),
+    ] = "query",
+    rate: Rate = 10.0,
+    rate_window: RateWindow = 1.0,
+    concurrency: Concurrency = 4,
+    max_attempts: MaxAttempts = 6,
+    max_retry_time: MaxRetryTime = 300.0,
+    daily_reserve: DailyReserve = 0,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Report path (default: <input>"
+            ".report.csv beside the input; .jsonl writes JSON "
+            "lines).",
+            rich_help_panel=_JOB,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read, validate and plan; send nothing; needs no token.",
+            rich_help_panel=_JOB,
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start this job over instead of resuming it.", rich_help_panel=_JOB
+        ),
+    ] = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    quiet: Quiet = False,
+    log_format: LogFmt = "text",
+) -> None:
+    """Update the leads listed in INPUT; running the same command again resumes the job."""
+    token = None if dry_run else load_token(token_file)
+    reporter = _reporter(log_format, quiet, token)
+    config = RunConfig(
+        input=input,
+        token=token,
+        base_url=base_url,
+        auth=_choice(auth, ("query", "bearer"), "--auth"),  # type: ignore[arg-type]
+        fmt=_choice(fmt, ("csv", "tsv", "jsonl"), "--format") if fmt else None,  # type: ignore[arg-type]
+        encoding=encoding,
+        delimiter=_delimiter(delimiter),
+        plan=PlanOptions(
+            guid_column=guid_column,
+            renames=tuple(_pair(m) for m in renames or ()),
+            ignore=tuple(ignore or ()),
+            clear_token=clear_token,
+            timezone=timezone,
+            on_conflict=_choice(on_conflict, ("last", "first", "error"), "--on-conflict"),  # type: ignore[arg-type]
+            allow_fields=tuple(allow_field or ()),
+        ),
+        rate=rate,
+        rate_window=rate_window,
+        send=SendOptions(
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            max_retry_seconds=max_retry_time,
+            daily_reserve=daily_reserve,
+        ),
+        report=report,
+        dry_run=dry_run,
+        fresh=fresh,
+        state_dir=state_dir,
+        command=resume_command(),
+    )
+    raise typer.Exit(update(config, reporter))
+
+
+@app.command("retry")
+@_handles_errors
+def retry_command(
+    job: Annotated[
+        str,
+        typer.Argument(
+            help="Job id (or prefix), job file, or the job's report.", show_default=False
+        ),
+    ],
+    outcome: Annotated[
+        str, typer.Option("--outcome", help="Which rows to send again: failed or not_sent.")
+    ] = "failed",
+    token_file: TokenFile = None,
+    rate: Rate = 10.0,
+    rate_window: RateWindow = 1.0,
+    concurrency: Concurrency = 4,
+    max_attempts: MaxAttempts = 6,
+    max_retry_time: MaxRetryTime = 300.0,
+    daily_reserve: DailyReserve = 0,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    quiet: Quiet = False,
+    log_format: LogFmt = "text",
+) -> None:
+    """Send again the leads of a job that ended failed (or not_sent), then refresh its report."""
+    chosen = _choice(outcome, ("failed", "not_sent"), "--outcome")
+    token = load_token(token_file)
+    reporter = _reporter(log_format, quiet, token)
+    config = RunConfig(
+        input="",
+        token=token,
+        rate=rate,
+        rate_window=rate_window,
+        send=SendOptions(
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            max_retry_seconds=max_retry_time,
+            daily_reserve=daily_reserve,
+        ),
+        state_dir=state_dir,
+    )
+    raise typer.Exit(retry(job, chosen, config, reporter))
+
+
+@app.command("report")
+@_handles_errors
+def report_command(
+    job: Annotated[
+        str,
+        typer.Argument(
+            help="Job id (or prefix), job file, or the job's report.", show_default=False
+        ),
+    ],
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Where to write it (default: where the job wrote it)."),
+    ] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    quiet: Quiet = False,
+    log_format: LogFmt = "text",
+) -> None:
+    """Write a job's report again from its job file."""
+    raise typer.Exit(write_job_report(job, state_dir, report, _reporter(log_format, quiet, None)))
+
+
+@app.command("jobs")
+@_handles_errors
+def jobs_command(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """List the jobs in the state folder with their progress."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("job", "input", "rows", "updated", "to send", "failed", "other", "report")
+    for info in JobFolder(state_dir).list():
+        states = info.states
+        left = sum(states.get(s, 0) for s in ("pending", "inflight", "deferred", "not_sent"))
+        other = sum(states.get(s, 0) for s in ("skipped", "invalid"))
+        table.add_row(
+            info.job_id,
+            str(info.meta.get("input", "")),
+            str(info.rows),
+            str(states.get("done", 0)),
+            str(left),
+            str(states.get("failed", 0)),
+            str(other),
+            str(info.meta.get("report", "")),
+        )
+    Console().print(table)
+
+
+@app.command("sandbox")
+@_handles_errors
+def sandbox_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.", min=0, max=65535)] = 0,
+    seed: Annotated[
+        Path | None,
+        typer.Option(help="Leads to start with: JSON, JSONL or CSV with a guid column."),
+    ] = None,
+    state: Annotated[
+        Path | None, typer.Option(help="Load at start if present, save on exit.")
+    ] = None,
+    token: Annotated[
+        str,
+        typer.Option(help="The token the sandbox accepts (a sandbox credential, not a real one)."),
+    ] = SANDBOX_TOKEN,
+    limit: Annotated[int, typer.Option(help="Requests allowed per --window.", min=1)] = 10,
+    window: Annotated[float, typer.Option(help="Rolling window in seconds.", min=0.001)] = 1.0,
+    daily: Annotated[int, typer.Option(help="Requests allowed per day.", min=0)] = 40_000,
+    retry_after: Annotated[
+        bool, typer.Option("--retry-after", help="Send Retry-After on 429.")
+    ] = False,
+    fail_rate: Annotated[
+        float, typer.Option(help="Share of requests answered 5xx.", min=0, max=1)
+    ] = 0.0,
+    drop_rate: Annotated[
+        float, typer.Option(help="Share applied, then the connection dropped.", min=0, max=1)
+    ] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Delay before each answer.", min=0)] = 0.0,
+    unlimited: Annotated[
+        bool, typer.Option("--unlimited", help="No rate or daily limit (benchmarks).")
+    ] = False,
+) -> None:
+    """Run a local server that behaves like HubSpot's Leads v1 API, for rehearsals and tests."""
+    try:
+        from .sandbox.app import SandboxConfig
+        from .sandbox.server import serve
+    except ImportError:  # pragma: no cover - depends on how bulkleads was installed
+        _fail(UsageError("the sandbox needs its extra: pip install 'bulkleads[sandbox]'"))
+    serve(
+        SandboxConfig(
+            host=host,
+            port=port,
+            seed=seed,
+            state=state,
+            token=token,
+            limit=None if unlimited else limit,
+            window=window,
+            daily=None if unlimited else daily,
+            retry_after=retry_after,
+            fail_rate=fail_rate,
+            drop_rate=drop_rate,
+            latency=latency_ms / 1000,
+        )
+    )
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"bulkleads {__version__}")
+        raise typer.Exit(0)
+
+
+def _reporter(log_format: str, quiet: bool, token: Token | None) -> Reporter:
+    fmt: LogFormat = _choice(log_format, ("text", "json"), "--log-format")  # type: ignore[assignment]
+    setup_logging(fmt, quiet=quiet, token=token)
+    return Reporter(fmt, quiet=quiet)
+
+
+def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
+    if value not in allowed:
+        raise UsageError(f"{flag} takes one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _pair(text: str) -> tuple[str, str]:
+    source, sep, target = text.partition("=")
+    if not sep or not source.strip() or not target.strip():
+        raise UsageError(f'--map takes "COLUMN=field", e.g. "Lead ID=guid"; got {text!r}')
+    return source, target
+
+
+def _delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = {"\\t": "\t", "tab": "\t"}.get(value, value)
+    if len(value) != 1:
+        raise UsageError(f"--delimiter takes one character (or 'tab'), not {value!r}")
+    return value
+
+
+def _fail(error: BulkleadsError) -> NoReturn:
+    print(f"bulkleads: error: {error}", file=sys.stderr)
+    raise SystemExit(error.exit_code)
+
+
+def main() -> None:
+    """Console entry point: known errors become one line and an exit code, never a traceback."""
+    try:
+        app(standalone_mode=True)
+    except BulkleadsError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        print("bulkleads: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:
+        text = "".join(traceback.format_exception(error))
+        print(
+            f"bulkleads: internal error, please report it with this trace:\n{_scrub(text)}",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _scrub(text: str) -> str:
+    """Redact the token from a trace even when the failure came before it was loaded."""
+    import os
+
+    value = os.environ.get(ENV_VAR, "").strip()
+    return text.replace(value, "***") if value else text

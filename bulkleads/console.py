@@ -1,0 +1,233 @@
+"""What a person (or cron's mail) sees on stderr: the plan, progress, and the summary.
+
+Data goes to the report file; everything here goes to stderr. With ``--log-format json`` every
+message is one JSON object per line, for log collectors. Progress is a rich bar on a terminal,
+and one log line about every ten seconds otherwise. No token ever reaches this module: messages
+pass through the redacting log filter, and the example requests print ``***`` in its place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from .plan import PlanSummary
+from .sender import SendStats
+from .token import RedactingFilter, Token
+
+LogFormat = Literal["text", "json"]
+LOGGER: Final = logging.getLogger("bulkleads")
+_PROGRESS_EVERY: Final = 10.0
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "data", {}))
+        if record.exc_text:
+            entry["traceback"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def setup_logging(fmt: LogFormat, *, quiet: bool, token: Token | None) -> None:
+    """Log to stderr; silence httpx's request log, which prints full URLs with the token."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
+    if token is not None:
+        handler.addFilter(RedactingFilter(token))
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(logging.WARNING if quiet else logging.INFO)
+    LOGGER.propagate = False
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).propagate = False
+
+
+class Reporter:
+    """Prints the plan, the progress and the summary in the chosen format."""
+
+    def __init__(self, fmt: LogFormat, *, quiet: bool) -> None:
+        self.fmt = fmt
+        self.quiet = quiet
+        self._console = Console(stderr=True, highlight=False)
+        self.interactive = self._console.is_terminal and fmt == "text" and not quiet
+
+    def info(self, message: str, **data: object) -> None:
+        LOGGER.info(message, extra={"data": data})
+
+    def warn(self, message: str, **data: object) -> None:
+        LOGGER.warning(message, extra={"data": data})
+
+    def plan(self, summary: PlanSummary, *, rate: float, examples: list[str]) -> None:
+        eta = summary.bundles / rate if rate else 0.0
+        self.info(
+            f"plan: {summary.records} rows read, {summary.invalid} invalid, "
+            f"{summary.bundles} leads to update ({summary.skipped} with nothing to change), "
+            f"{summary.conflicts} conflicting values in {summary.conflicted_guids} leads; "
+            f"about {_duration(eta)} at {rate:g} requests/s",
+            event="plan",
+            records=summary.records,
+            invalid=summary.invalid,
+            bundles=summary.bundles,
+            skipped=summary.skipped,
+            conflicts=summary.conflicts,
+            estimated_seconds=round(eta, 1),
+        )
+        for text in summary.invalid_examples:
+            self.warn(f"  invalid: {text}", event="invalid_row")
+        if summary.invalid > len(summary.invalid_examples):
+            self.warn(
+                f"  ... and {summary.invalid - len(summary.invalid_examples)} more invalid "
+                "rows: see the report",
+                event="invalid_rows_more",
+            )
+        if summary.unknown_fields:
+            self.warn(
+                "  fields that are not standard lead fields (custom fields, or typos?): "
+                + ", ".join(summary.unknown_fields),
+                event="unknown_fields",
+                fields=summary.unknown_fields,
+            )
+        if summary.ignored_columns:
+            self.info(
+                "  ignored columns: " + ", ".join(repr(c) for c in summary.ignored_columns),
+                event="ignored_columns",
+            )
+        for text in examples:
+            self.info(f"  example request: {text}", event="example_request")
+
+    def progress(self, total: int, label: str) -> ProgressSink:
+        if self.interactive:
+            return _BarSink(self._console, total, label)
+        if self.quiet:
+            return ProgressSink()
+        return _LogSink(self, total, label)
+
+    def summary(
+        self, counts: Counter[str], stats: SendStats | None, report: str, *, rate: float | None
+    ) -> None:
+        rows = sum(counts.values())
+        parts = ", ".join(
+            f"{counts[k]} {k}"
+            for k in ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
+            if counts[k]
+        )
+        data: dict[str, object] = {"event": "summary", "rows": rows, **counts, "report": report}
+        line = f"done: {rows} rows: {parts or 'nothing'}"
+        if stats is not None:
+            achieved = stats.requests / stats.elapsed if stats.elapsed else 0.0
+            statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items()))
+            line += (
+                f"; {stats.requests} requests ({statuses or 'no answers'}), "
+                f"{stats.retries} retries, {stats.rate_limited} rate-limited (429), "
+                f"error responses {stats.error_share:.1%} of requests, "
+                f"{_duration(stats.elapsed)} at {achieved:.2f} requests/s"
+            )
+            data.update(
+                requests=stats.requests,
+                statuses=dict(stats.statuses),
+                retries=stats.retries,
+                rate_limited=stats.rate_limited,
+                error_share=round(stats.error_share, 4),
+                elapsed_seconds=round(stats.elapsed, 2),
+                requests_per_second=round(achieved, 3),
+            )
+        if rate is not None and stats is None:
+            data["rate"] = rate
+        LOGGER.log(logging.INFO if not self.quiet else logging.WARNING, line, extra={"data": data})
+        self.info(f"report: {report}", event="report", path=report)
+
+
+class ProgressSink:
+    """Receives one call per settled bundle; the base class shows nothing (``--quiet``)."""
+
+    def advance(self, state: str) -> None:
+        """One bundle settled in ``state``."""
+
+    def close(self) -> None:
+        """The run is over."""
+
+
+class _BarSink(ProgressSink):
+    def __init__(self, console: Console, total: int, label: str) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task = self._bar.add_task(label, total=total)
+        self._bar.start()
+
+    def advance(self, state: str) -> None:
+        self._bar.advance(self._task)
+
+    def close(self) -> None:
+        self._bar.stop()
+
+
+class _LogSink(ProgressSink):
+    def __init__(
+        self,
+        reporter: Reporter,
+        total: int,
+        label: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._reporter = reporter
+        self._total = total
+        self._label = label
+        self._clock = clock
+        self._started = self._last = clock()
+        self._done = 0
+
+    def advance(self, state: str) -> None:
+        self._done += 1
+        now = self._clock()
+        if now - self._last >= _PROGRESS_EVERY:
+            self._last = now
+            rate = self._done / (now - self._started)
+            left = (self._total - self._done) / rate if rate else 0.0
+            self._reporter.info(
+                f"{self._label}: {self._done}/{self._total} leads, {rate:.1f}/s, "
+                f"about {_duration(left)} left",
+                event="progress",
+                done=self._done,
+                total=self._total,
+                rate=round(rate, 2),
+            )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"

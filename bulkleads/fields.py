@@ -1,0 +1,195 @@
+"""What a lead field is, and how a spreadsheet cell becomes the value HubSpot expects.
+
+Pure functions, no I/O. The facts come from HubSpot's sample lead JSON (see
+``shared/reference/hubspot-api.md``): unset strings are ``""``, timestamps are integer milliseconds
+since the epoch (``closedAt`` is 0 while a lead is open), booleans are JSON booleans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Final
+
+# System-managed fields of a lead. The API page's own list could not be recovered, so this is the
+# set that HubSpot fills in itself; ``--allow-field`` overrides it for a portal that differs.
+NOT_EDITABLE: Final = frozenset(
+    {
+        "guid",
+        "id",
+        "leadId",
+        "portalId",
+        "userToken",
+        "insertedAt",
+        "lastModifiedAt",
+        "lastConvertedAt",
+        "firstConvertedAt",
+        "firstVisitSetAt",
+        "customerStatusModifiedAt",
+        "sourceValueModifiedAt",
+        "leadJsonLink",
+        "leadLink",
+        "publicLeadLink",
+        "numConversionEvents",
+        "score",
+        "rawScore",
+        "analyticsDetails",
+        "crmDetails",
+        "leadConversionEvents",
+        "leadCustomerStatusModifyLogs",
+        "leadDeleteLogs",
+    }
+)
+
+BOOLEAN_FIELDS: Final = frozenset(
+    {
+        "isCustomer",
+        "isDeleted",
+        "imported",
+        "emailBounced",
+        "emailOptOut",
+        "eligibleForEmail",
+        "leadNurturingActive",
+    }
+)
+
+# Standard editable fields that are not booleans; sent as given (strings from CSV).
+PLAIN_FIELDS: Final = frozenset(
+    {
+        "firstName",
+        "lastName",
+        "salutation",
+        "email",
+        "phone",
+        "fax",
+        "website",
+        "company",
+        "jobTitle",
+        "industry",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "country",
+        "twitterHandle",
+        "message",
+        "firstURL",
+        "firstURLReferrer",
+        "firstVisitUrl",
+        "sourceValue",
+        "sourceValueType",
+        "firstSourceValue",
+        "firstSourceValueType",
+        "sourceId",
+        "leadNurturingCampaignId",
+    }
+)
+
+KNOWN_FIELDS: Final = NOT_EDITABLE | BOOLEAN_FIELDS | PLAIN_FIELDS | {"closedAt"}
+
+_GUID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+_TRUE: Final = frozenset({"true", "yes", "y", "1"})
+_FALSE: Final = frozenset({"false", "no", "n", "0"})
+# Integers below this are more likely epoch *seconds* (before 1973 in milliseconds).
+_SMALLEST_PLAUSIBLE_MS: Final = 100_000_000_000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class FieldError(ValueError):
+    """A value that cannot be sent for its field; the message names field and value."""
+
+
+class Clear:
+    """The marker for "clear this field" (``--clear-token`` in CSV, ``null`` in JSONL)."""
+
+    _instance: Clear | None = None
+
+    def __new__(cls) -> Clear:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "CLEAR"
+
+
+CLEAR: Final = Clear()
+
+Value = str | int | float | bool
+
+
+def is_valid_guid(guid: str) -> bool:
+    """True for guids safe to put in a URL path: ASCII letters, digits, ``_`` and ``-`` only."""
+    return _GUID.fullmatch(guid) is not None
+
+
+def is_timestamp(field: str) -> bool:
+    """``closedAt`` and every other editable ``...At`` field carries epoch milliseconds."""
+    return field.endswith("At") and field not in NOT_EDITABLE
+
+
+def not_editable(fields: Iterable[str], allowed: frozenset[str] = frozenset()) -> list[str]:
+    """The fields in ``fields`` HubSpot would refuse, in the order given."""
+    return [f for f in fields if f in NOT_EDITABLE and f not in allowed and f != "guid"]
+
+
+def unknown(fields: Iterable[str]) -> list[str]:
+    """Fields not on HubSpot's standard lead: custom fields, or typos worth a second look."""
+    return [f for f in fields if f not in KNOWN_FIELDS]
+
+
+def coerce(field: str, raw: object, tz: tzinfo = UTC) -> Value:
+    """The JSON value to send for ``raw`` in ``field``, or :class:`FieldError` saying why not."""
+    if field in BOOLEAN_FIELDS:
+        return _boolean(field, raw)
+    if is_timestamp(field):
+        return _timestamp(field, raw, tz)
+    if raw is CLEAR:
+        return ""
+    if isinstance(raw, str | int | float | bool):
+        return raw
+    raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {_show(raw)}")
+
+
+def _boolean(field: str, raw: object) -> bool:
+    if raw is CLEAR:
+        raise FieldError(f"{field} cannot be cleared; give true or false")
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str | int) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise FieldError(f"{field}: {_show(raw)} is not a boolean; use true/false, yes/no or 1/0")
+
+
+def _timestamp(field: str, raw: object, tz: tzinfo) -> int:
+    if raw is CLEAR:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise FieldError(f"{field}: {_show(raw)} is not a timestamp")
+    text = str(raw).strip()
+    if text.isascii() and text.isdigit():
+        millis = int(text)
+        if 0 < millis < _SMALLEST_PLAUSIBLE_MS:
+            raise FieldError(
+                f"{field}: {text} looks like epoch seconds; give milliseconds ({millis * 1000})"
+            )
+        return millis
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise FieldError(
+            f"{field}: {_show(raw)} is not a date; use epoch milliseconds or ISO 8601 "
+            "such as 2024-03-01 or 2024-03-01T09:30:00+01:00"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _show(raw: object) -> str:
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."

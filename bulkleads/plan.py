@@ -1,0 +1,281 @@
+"""Records → validated rows → one bundle per guid, written into the job store.
+
+Everything is checked here, before the first request: a row that cannot be sent is marked
+invalid with its reason, and the rows of every other lead still go through. Rows stream into
+the store; bundles are then merged one guid at a time from the store, so memory does not grow
+with the file.
+
+What a cell means:
+- an empty (or all-blank) CSV cell leaves the field unchanged: ``""`` is never sent for it;
+- ``--clear-token`` in CSV, or ``null``/``""`` in JSONL, clears the field: ``""`` for a text
+  field, ``0`` for a timestamp; a boolean cannot be cleared, so that row is invalid;
+- two rows of one guid setting a field to different values are a conflict that
+  ``--on-conflict`` settles (``last`` wins by default; the loser's note names the winner).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from itertools import groupby, islice
+from typing import Final, Literal, TypeVar
+
+from . import fields as lead_fields
+from .errors import InputError, UsageError
+from .sources import InputFile, Record
+from .store import INVALID, PENDING, SKIPPED, JobStore
+
+ConflictPolicy = Literal["last", "first", "error"]
+_BATCH: Final = 5000
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The options that change what is sent; they are part of a job's identity."""
+
+    guid_column: str | None = None
+    renames: tuple[tuple[str, str], ...] = ()
+    ignore: tuple[str, ...] = ()
+    clear_token: str | None = None
+    timezone: str = "UTC"
+    on_conflict: ConflictPolicy = "last"
+    allow_fields: tuple[str, ...] = ()
+
+    def identity(self) -> dict[str, object]:
+        return {
+            "guid_column": self.guid_column,
+            "renames": sorted(self.renames),
+            "ignore": sorted(self.ignore),
+            "clear_token": self.clear_token,
+            "timezone": self.timezone,
+            "on_conflict": self.on_conflict,
+            "allow_fields": sorted(self.allow_fields),
+        }
+
+
+@dataclass
+class PlanSummary:
+    """What preflight found; printed before sending and kept in the job's metadata."""
+
+    records: int = 0
+    invalid: int = 0
+    bundles: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    conflicted_guids: int = 0
+    unknown_fields: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    examples: list[dict[str, object]] = field(default_factory=list)
+    invalid_examples: list[str] = field(default_factory=list)
+
+
+class _Columns:
+    """Maps input keys (CSV headers or JSONL keys) to lead field names, with a cache."""
+
+    def __init__(self, options: PlanOptions) -> None:
+        self._renames = {_key(src): dst.strip() for src, dst in options.renames}
+        self._ignore = {_key(name) for name in options.ignore}
+        self._guid = _key(options.guid_column) if options.guid_column else None
+        self._cache: dict[str, str | None] = {}
+
+    def field_for(self, key: str) -> str | None:
+        """The lead field a key feeds (``"guid"`` for the key column), or None if ignored."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        k = _key(key)
+        if not k or k in self._ignore:
+            name = None
+        elif self._guid is not None:
+            name = "guid" if k == self._guid else self._renames.get(k, key.strip())
+            name = None if name == "guid" and k != self._guid else name
+        else:
+            name = self._renames.get(k, "guid" if k == "guid" else key.strip())
+        self._cache[key] = name
+        return name
+
+
+def _key(name: str) -> str:
+    return name.strip().casefold()
+
+
+def plan(
+    source: InputFile,
+    store: JobStore,
+    options: PlanOptions,
+    tz: tzinfo = UTC,
+    on_progress: Callable[[int], None] | None = None,
+) -> PlanSummary:
+    """Read every record, validate it, and write rows and bundles into ``store``."""
+    columns = _Columns(options)
+    allowed = frozenset(options.allow_fields)
+    summary = PlanSummary()
+    if source.format != "jsonl":
+        _check_header(source.header, columns, allowed, summary)
+    unknown: set[str] = set()
+    rows = (
+        _validate(record, columns, options, allowed, tz, unknown, csv=source.format != "jsonl")
+        for record in source.records()
+    )
+    for batch in _batches(rows, _BATCH):
+        store.add_rows(batch)
+        summary.records += len(batch)
+        for row, line, _guid, _fields, error in batch:
+            if error is not None:
+                summary.invalid += 1
+                if len(summary.invalid_examples) < 10:
+                    summary.invalid_examples.append(f"row {row} (line {line}): {error}")
+        if on_progress:
+            on_progress(source.bytes_read)
+    summary.unknown_fields = sorted(unknown)
+    _merge(store, options.on_conflict, summary)
+    return summary
+
+
+def _check_header(
+    header: list[str], columns: _Columns, allowed: frozenset[str], summary: PlanSummary
+) -> None:
+    """Stop before anything is read past the header when the columns cannot make a job."""
+    targets = [columns.field_for(name) for name in header]
+    if "guid" not in targets:
+        raise UsageError(
+            "no guid column: the header has "
+            + ", ".join(repr(h) for h in header)
+            + '; name it with --guid-column NAME or --map "NAME=guid"'
+        )
+    refused = lead_fields.not_editable(t for t in targets if t is not None)
+    if refused := [f for f in refused if f not in allowed]:
+        raise InputError(
+            "column(s) " + ", ".join(refused) + " cannot be edited through the API; remove them "
+            "with --ignore-column NAME (or --allow-field NAME if your portal accepts them)",
+            line=1,
+        )
+    seen: dict[str, str] = {}
+    for name, target in zip(header, targets, strict=True):
+        if target is None:
+            summary.ignored_columns.append(name)
+        elif target in seen:
+            raise UsageError(f"columns {seen[target]!r} and {name!r} both feed field {target!r}")
+        else:
+            seen[target] = name
+
+
+def _validate(
+    record: Record,
+    columns: _Columns,
+    options: PlanOptions,
+    allowed: frozenset[str],
+    tz: tzinfo,
+    unknown: set[str],
+    *,
+    csv: bool,
+) -> tuple[int, int, str | None, str | None, str | None]:
+    """One record → ``(row, line, guid, fields_json, error)`` for the store."""
+    if record.values is None:
+        return record.row, record.line, None, None, record.error
+    guid: str | None = None
+    changes: dict[str, object] = {}
+    errors: list[str] = []
+    for key, raw in record.values.items():
+        name = columns.field_for(key)
+        if name is None:
+            continue
+        if name == "guid":
+            guid = str(raw).strip() if raw is not None else None
+            continue
+        if csv:
+            if not isinstance(raw, str) or not raw.strip():
+                continue
+            value: object = lead_fields.CLEAR if raw == options.clear_token else raw
+        else:
+            value = lead_fields.CLEAR if raw is None or raw == "" else raw
+            if name in lead_fields.NOT_EDITABLE and name not in allowed:
+                errors.append(f"{name} cannot be edited through the API")
+                continue
+        if name not in lead_fields.KNOWN_FIELDS:
+            unknown.add(name)
+        try:
+            changes[name] = lead_fields.coerce(name, value, tz)
+        except lead_fields.FieldError as exc:
+            errors.append(str(exc))
+    if not guid:
+        errors.insert(0, "guid is missing")
+    elif not lead_fields.is_valid_guid(guid):
+        errors.insert(0, f"guid {guid[:80]!r} is not valid: use letters, digits, _ and - only")
+        guid = guid[:200]
+    error = "; ".join(errors) if errors else None
+    body = None if error else json.dumps(changes, separators=(",", ":"), ensure_ascii=False)
+    return record.row, record.line, guid, body, error
+
+
+def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> None:
+    """Fold each guid's valid rows into one bundle, under the conflict policy."""
+    bundles: list[tuple[str, str, int, str, str | None]] = []
+    notes: list[tuple[str | None, str | None, int]] = []
+    for guid, group in groupby(store.valid_rows_by_guid(), key=lambda t: t[0]):
+        rows = [(row, json.loads(body)) for _g, row, body in group]
+        merged, row_notes, conflicts = _fold(rows, policy)
+        first_row = rows[0][0]
+        summary.conflicts += len(conflicts)
+        summary.conflicted_guids += bool(conflicts)
+        if conflicts and policy == "error":
+            reason = "conflicting values: " + "; ".join(conflicts)
+            notes.extend((None, reason, row) for row, _ in rows)
+            bundles.append((guid, "{}", first_row, INVALID, reason))
+            summary.invalid += len(rows)
+        elif not merged:
+            bundles.append((guid, "{}", first_row, SKIPPED, "nothing to change"))
+            summary.skipped += 1
+        else:
+            body = json.dumps(merged, separators=(",", ":"), ensure_ascii=False)
+            bundles.append((guid, body, first_row, PENDING, None))
+            summary.bundles += 1
+            if len(summary.examples) < 2:
+                summary.examples.append({**merged, "guid": guid})
+        notes.extend(("; ".join(texts), None, row) for row, texts in row_notes.items())
+        if len(bundles) >= _BATCH:
+            store.add_bundles(bundles)
+            store.annotate_rows(notes)
+            bundles, notes = [], []
+    store.add_bundles(bundles)
+    store.annotate_rows(notes)
+
+
+def _fold(
+    rows: list[tuple[int, dict[str, object]]], policy: ConflictPolicy
+) -> tuple[dict[str, object], dict[int, list[str]], list[str]]:
+    """Merge one guid's rows: the bundle body, notes per row, and conflict descriptions."""
+    merged: dict[str, object] = {}
+    source: dict[str, int] = {}
+    row_notes: dict[int, list[str]] = {}
+    conflicts: list[str] = []
+    for row, changes in rows:
+        for name, value in changes.items():
+            if name not in merged:
+                merged[name], source[name] = value, row
+                continue
+            if _same(merged[name], value):
+                continue
+            earlier = source[name]
+            conflicts.append(f"{name} in rows {earlier} and {row}")
+            if policy == "last":
+                row_notes.setdefault(earlier, []).append(f"{name} overridden by row {row}")
+                merged[name], source[name] = value, row
+            elif policy == "first":
+                row_notes.setdefault(row, []).append(f"{name} ignored: row {earlier} set it first")
+    return merged, row_notes, conflicts
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as JSON values: ``True`` and ``1`` differ on the wire, so they differ here."""
+    return type(a) is type(b) and a == b
+
+
+def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

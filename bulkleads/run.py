@@ -1,0 +1,293 @@
+"""One command's life: plan into the job store, send what is not yet confirmed, write the report.
+
+The CLI parses flags into a :class:`RunConfig` and calls :func:`update` or :func:`retry`; all
+wiring between sources, plan, store, pacing, target, sender and report happens here, so the CLI
+stays thin and these functions can be driven from tests directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+
+from .console import Reporter
+from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, UsageError
+from .jobs import JobFolder, job_id, remove_store
+from .pacing import Pacer
+from .plan import PlanOptions, PlanSummary, plan
+from .report import write_report
+from .sender import Sender, SendOptions, SendStats
+from .sources import Format, InputFile
+from .store import FAILED, NOT_SENT, RESUMABLE, JobStore
+from .target import AuthMode, LeadsV1Target, check_base_url
+from .token import Token
+
+DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
+_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass
+class RunConfig:
+    """Everything ``bulkleads update`` was asked to do."""
+
+    input: str
+    token: Token | None
+    base_url: str = DEFAULT_BASE_URL
+    auth: AuthMode = "query"
+    fmt: Format | None = None
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    rate: float = 10.0
+    rate_window: float = 1.0
+    send: SendOptions = field(default_factory=SendOptions)
+    report: Path | None = None
+    dry_run: bool = False
+    fresh: bool = False
+    state_dir: Path = Path(".bulkleads")
+    command: str = ""
+
+    def identity(self) -> dict[str, object]:
+        """What changes the requests sent; equal identities over equal input are one job."""
+        return {
+            "api": "leads-v1",
+            "base_url": self.base_url,
+            "format": self.fmt,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            **self.plan.identity(),
+        }
+
+
+def default_report(input_path: str, job: str) -> Path:
+    if input_path == "-":
+        return Path(f"bulkleads-{job}.report.csv")
+    path = Path(input_path)
+    name = path.name
+    for suffix in (".gz", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson"):
+        name = name.removesuffix(suffix) if name.lower().endswith(suffix) else name
+    return path.with_name(f"{name}.report.csv")
+
+
+def update(config: RunConfig, out: Reporter) -> int:
+    """``bulkleads update``: returns the exit code."""
+    config.base_url = check_base_url(config.base_url)
+    if not config.dry_run and config.token is None:
+        raise UsageError("no access token")  # the CLI loads it; this guards library callers
+    tz = _zone(config.plan.timezone)
+    folder = JobFolder(config.state_dir)
+    scratch = folder.scratch()
+    try:
+        with (
+            InputFile(
+                config.input, fmt=config.fmt, encoding=config.encoding, delimiter=config.delimiter
+            ) as source,
+            JobStore(scratch) as store,
+        ):
+            summary = plan(source, store, config.plan, tz)
+            job = job_id(source.content_hash, config.identity())
+            report = (config.report or default_report(config.input, job)).resolve()
+            if config.dry_run:
+                out.plan(
+                    summary,
+                    rate=config.rate / config.rate_window,
+                    examples=_examples(config, summary),
+                )
+                counts = write_report(store, report, dry_run=True)
+                out.summary(counts, None, str(report), rate=config.rate / config.rate_window)
+                return EXIT_OK if summary.invalid == 0 else EXIT_ROWS_FAILED
+            store.set_meta(
+                {
+                    "job": job,
+                    "input": config.input,
+                    "report": str(report),
+                    "base_url": config.base_url,
+                    "auth": config.auth,
+                    "rate": config.rate,
+                    "rate_window": config.rate_window,
+                    "command": config.command,
+                    "plan": _summary_meta(summary),
+                }
+            )
+        path = _open_job(folder, scratch, job, fresh=config.fresh, out=out)
+    finally:
+        remove_store(scratch)
+    out.plan(summary, rate=config.rate / config.rate_window, examples=[])
+    return _send_and_report(path, config, report, RESUMABLE, out)
+
+
+def retry(name: str, outcome: str, config: RunConfig, out: Reporter) -> int:
+    """``bulkleads retry``: send again the bundles that ended ``failed`` or ``not_sent``."""
+    folder = JobFolder(config.state_dir)
+    path = folder.find(name)
+    with JobStore(path) as store:
+        meta = store.meta()
+        state = {"failed": FAILED, "not_sent": NOT_SENT}[outcome]
+        moved = store.move((state,), "pending", None)
+    config.base_url = check_base_url(str(meta.get("base_url", config.base_url)))
+    config.auth = meta.get("auth", config.auth)  # type: ignore[assignment]
+    config.command = str(meta.get("command", ""))
+    report = Path(str(meta["report"]))
+    out.info(
+        f"retry: {moved} leads that ended {outcome} will be sent again",
+        event="retry",
+        bundles=moved,
+    )
+    return _send_and_report(path, config, report, ("pending",), out)
+
+
+def write_job_report(name: str, state_dir: Path, report: Path | None, out: Reporter) -> int:
+    """``bulkleads report``: write a job's report again from its store."""
+    path = JobFolder(state_dir).find(name)
+    with JobStore(path) as store:
+        target = (report or Path(str(store.meta()["report"]))).resolve()
+        counts = write_report(store, target)
+    out.summary(counts, None, str(target), rate=None)
+    return _exit_code(counts, None)
+
+
+def _open_job(folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: Reporter) -> Path:
+    existing = folder.path(job)
+    if existing.exists() and not fresh:
+        with JobStore(existing) as store:
+            states = store.bundle_states()
+        done = states.get("done", 0)
+        left = sum(states.get(s, 0) for s in RESUMABLE)
+        out.info(
+            f"resuming job {job}: {done} leads already updated, {left} to send "
+            "(--fresh starts over)",
+            event="resume",
+            job=job,
+            done=done,
+            left=left,
+        )
+        return existing
+    if existing.exists():
+        archived = folder.archive(job)
+        out.info(f"--fresh: the previous run of this job is kept as {archived}", event="fresh")
+    out.info(f"job {job}", event="job", job=job)
+    return folder.adopt(scratch, job)
+
+
+def _send_and_report(
+    path: Path, config: RunConfig, report: Path, states: tuple[str, ...], out: Reporter
+) -> int:
+    assert config.token is not None
+    with JobStore(path) as store:
+        todo = sum(n for s, n in store.bundle_states().items() if s in states)
+        stats = asyncio.run(_send(store, config, states, todo, out)) if todo else None
+        counts = write_report(store, report)
+    out.summary(counts, stats, str(report), rate=None)
+    if stats is not None and stats.stop_reason is not None:
+        out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
+    if counts["deferred"] or counts["not_sent"]:
+        out.warn(
+            f"to resume, run the same command again: {config.command}",
+            event="resume_hint",
+            command=config.command,
+        )
+    return _exit_code(counts, stats)
+
+
+async def _send(
+    store: JobStore, config: RunConfig, states: tuple[str, ...], todo: int, out: Reporter
+) -> SendStats:
+    assert config.token is not None
+    target = LeadsV1Target(config.base_url, config.token, config.auth)
+    pacer = Pacer(config.rate, config.rate_window)
+    limits = httpx.Limits(
+        max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
+    )
+    progress = out.progress(todo, "updating")
+    async with httpx.AsyncClient(
+        timeout=_TIMEOUT, limits=limits, follow_redirects=False, trust_env=False
+    ) as client:
+        sender = Sender(store, target, pacer, client, config.send, on_result=progress.advance)
+        _install_signal_handlers(sender, out, config.command)
+        try:
+            return await sender.run(states)
+        finally:
+            progress.close()
+            _remove_signal_handlers()
+
+
+def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if sender.stats.stop_reason == "signal":
+            out.warn(
+                f"{name} again: exiting now; the job is consistent, and running the same "
+                f"command resumes it: {command}"
+            )
+            os._exit(EXIT_ABORTED)
+        out.warn(
+            f"{name}: finishing requests in flight, then writing the report "
+            "(press Ctrl-C again to exit at once)"
+        )
+        sender.stop("signal", f"stopped by {name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+
+def _remove_signal_handlers() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+
+
+def _exit_code(counts: Counter[str], stats: SendStats | None) -> int:
+    if counts["deferred"] or (stats is not None and stats.stop_reason in ("daily", "signal")):
+        return EXIT_STOPPED
+    if counts["failed"] or counts["invalid"] or counts["not_sent"]:
+        return EXIT_ROWS_FAILED
+    return EXIT_OK
+
+
+def _examples(config: RunConfig, summary: PlanSummary) -> list[str]:
+    """Two request lines with their bodies, the token shown as ``***``."""
+    auth = "?access_token=***" if config.auth == "query" else "  (Authorization: Bearer ***)"
+    return [
+        f"PUT {config.base_url}/leads/v1/lead/{body['guid']}{auth} "
+        f"{json.dumps(body, ensure_ascii=False)}"
+        for body in summary.examples
+    ]
+
+
+def _summary_meta(summary: PlanSummary) -> dict[str, object]:
+    return {
+        "records": summary.records,
+        "invalid": summary.invalid,
+        "bundles": summary.bundles,
+        "skipped": summary.skipped,
+        "conflicts": summary.conflicts,
+    }
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"unknown --timezone {name!r}; use an IANA name such as "
+            "Europe/Berlin or America/New_York"
+        ) from None
+
+
+def resume_command(argv: list[str] | None = None) -> str:
+    """The command line that runs this job again (it never holds the token)."""
+    args = sys.argv[1:] if argv is None else argv
+    return shlex.join(["bulkleads", *args])

@@ -1,0 +1,289 @@
+"""The sandbox's HTTP behaviour, as a starlette app over a :class:`Sandbox` state object.
+
+It follows HubSpot's Leads v1 rules (``shared/reference/hubspot-api.md``): auth, body checks,
+non-editable fields, the content-type no-op, rate-limit headers on every answer, 429 bodies
+shaped like HubSpot's, and injectable faults. Clock and randomness are injected so tests can
+drive the rolling window and the faults deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ..fields import BOOLEAN_FIELDS, NOT_EDITABLE, is_timestamp
+from . import SANDBOX_TOKEN
+from .leads import save_leads
+from .limits import DailyCap, RollingWindow
+
+_FAULT_STATUSES = (500, 502, 503, 504)
+
+
+@dataclass
+class SandboxConfig:
+    """How the sandbox behaves; the CLI's ``bulkleads sandbox`` flags."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    seed: Path | None = None
+    state: Path | None = None
+    token: str = SANDBOX_TOKEN
+    limit: int | None = 10
+    window: float = 1.0
+    daily: int | None = 40_000
+    retry_after: bool = False
+    fail_rate: float = 0.0
+    drop_rate: float = 0.0
+    latency: float = 0.0
+
+
+class DropConnection(Exception):
+    """Raised after an update was applied, to close the connection without an answer."""
+
+
+class _Dropped(Response):
+    """Starts a response that promises a body, then drops the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"16")]}
+        )
+        raise DropConnection
+
+
+class Sandbox:
+    """Leads, limits and counters; :attr:`app` serves them."""
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        leads: dict[str, dict[str, object]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.leads = leads
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.window = RollingWindow(config.limit, config.window, clock) if config.limit else None
+        self.daily = DailyCap(config.daily) if config.daily is not None else None
+        self.statuses: Counter[int] = Counter()
+        self.applied: Counter[str] = Counter()
+        self.ignored_content_type = 0
+        self.off_path: list[str] = []
+        self._arrivals: deque[float] = deque()
+        self.peak_arrivals = 0
+        self.app = Starlette(
+            routes=[
+                Route("/leads/v1/lead/{guid}", self._put_lead, methods=["PUT"]),
+                Route("/leads/v1/lead/{guid}", self._get_lead, methods=["GET"]),
+                Route("/__sandbox/state", self._state, methods=["GET"]),
+                Route("/__sandbox/stats", self._stats, methods=["GET"]),
+                Route("/__sandbox/config", self._configure, methods=["POST"]),
+                Route(
+                    "/{path:path}",
+                    self._off_path,
+                    methods=["GET", "PUT", "POST", "DELETE", "PATCH"],
+                ),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {len(self.leads)} leads, {self.window!r}, {self.daily!r}>"
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> Any:
+        yield
+        self.save()
+
+    def save(self) -> None:
+        if self.config.state is not None:
+            save_leads(self.config.state, self.leads)
+
+    # -- responses --------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.window is not None:
+            headers.update(
+                {
+                    "X-HubSpot-RateLimit-Max": str(self.window.limit),
+                    "X-HubSpot-RateLimit-Remaining": str(self.window.remaining()),
+                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(
+                        round(self.window.window * 1000)
+                    ),
+                }
+            )
+        if self.daily is not None:
+            headers["X-HubSpot-RateLimit-Daily"] = str(self.daily.limit)
+            headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(self.daily.remaining())
+        return headers
+
+    def _answer(
+        self,
+        status: int,
+        body: dict[str, object] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> Response:
+        self.statuses[status] += 1
+        headers = {**self._headers(), **(extra or {})}
+        if body is None:
+            return Response(status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def _error(self, status: int, message: str, **fields: object) -> Response:
+        body = {
+            "status": "error",
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+            "requestId": str(uuid.uuid4()),
+            **fields,
+        }
+        extra: dict[str, str] = {}
+        if status == 429 and self.config.retry_after and self.window is not None:
+            extra["Retry-After"] = str(max(1, round(self.window.retry_after() + 0.5)))
+        return self._answer(status, body, extra)
+
+    # -- routes -----------------------------------------------------------------------------
+    def _authorized(self, request: Request) -> bool:
+        given = request.query_params.get("access_token")
+        bearer = request.headers.get("authorization", "")
+        if bearer.lower().startswith("bearer "):
+            given = given or bearer[7:].strip()
+        return given == self.config.token
+
+    def _arrive(self) -> None:
+        now = self._clock()
+        self._arrivals.append(now)
+        window = self.config.window
+        while self._arrivals and self._arrivals[0] <= now - window:
+            self._arrivals.popleft()
+        self.peak_arrivals = max(self.peak_arrivals, len(self._arrivals))
+
+    async def _put_lead(self, request: Request) -> Response:
+        response = await self._handle_put(request)
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        return response
+
+    async def _handle_put(self, request: Request) -> Response:
+        guid = request.path_params["guid"]
+        self._arrive()
+        if not self._authorized(request):
+            return self._error(
+                401,
+                "Authentication credentials not found or invalid.",
+                category="INVALID_AUTHENTICATION",
+            )
+        if self.window is not None and not self.window.try_accept():
+            return self._error(
+                429,
+                "You have reached your ten_secondly_rolling limit.",
+                errorType="RATE_LIMIT",
+                policyName="TEN_SECONDLY_ROLLING",
+            )
+        if self.daily is not None and not self.daily.try_accept():
+            return self._error(
+                429,
+                "You have reached your daily limit.",
+                errorType="RATE_LIMIT",
+                policyName="DAILY",
+            )
+        if self.config.fail_rate and self._rng.random() < self.config.fail_rate:
+            status = self._rng.choice(_FAULT_STATUSES)
+            return self._error(status, "Injected fault: nothing was applied.")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            self.ignored_content_type += 1  # HubSpot accepts the call and applies nothing
+            return self._answer(204)
+        problem, fields = self._check_body(guid, await request.body())
+        if problem:
+            return self._error(400, problem)
+        if guid not in self.leads:
+            return self._error(404, f"No lead with guid {guid} exists in this portal.")
+        self.leads[guid].update(fields)
+        self.applied[guid] += 1
+        if self.config.drop_rate and self._rng.random() < self.config.drop_rate:
+            self.statuses[0] += 1  # 0: applied, answer lost
+            return _Dropped()
+        return self._answer(204)
+
+    def _check_body(self, guid: str, raw: bytes) -> tuple[str | None, dict[str, object]]:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return "The request body is not valid JSON.", {}
+        if not isinstance(body, dict):
+            return "The request body must be a JSON object.", {}
+        if "guid" not in body:
+            return "The lead guid is required in the request body.", {}
+        if body["guid"] != guid:
+            return f"The guid in the body ({body['guid']}) does not match the URL ({guid}).", {}
+        fields = {k: v for k, v in body.items() if k != "guid"}
+        refused = sorted(k for k in fields if k in NOT_EDITABLE)
+        if refused:
+            return f"Field(s) not editable: {', '.join(refused)}.", {}
+        for name, value in fields.items():
+            if name in BOOLEAN_FIELDS and not isinstance(value, bool):
+                return f"Invalid value for {name}: expected a boolean.", {}
+            if is_timestamp(name) and (isinstance(value, bool) or not isinstance(value, int)):
+                return f"Invalid value for {name}: expected epoch milliseconds.", {}
+        return None, fields
+
+    async def _get_lead(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self._error(401, "Authentication credentials not found or invalid.")
+        lead = self.leads.get(request.path_params["guid"])
+        if lead is None:
+            return self._error(404, "No such lead.")
+        return self._answer(200, lead)
+
+    async def _off_path(self, request: Request) -> Response:
+        if len(self.off_path) < 1000:
+            self.off_path.append(f"{request.method} {request.url.path}")
+        return self._error(404, "Not found.")
+
+    async def _state(self, request: Request) -> Response:
+        return JSONResponse(self.leads)
+
+    async def _stats(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "requests": {str(k): v for k, v in sorted(self.statuses.items())},
+                "applied": dict(self.applied),
+                "applied_total": sum(self.applied.values()),
+                "peak_accepted_in_window": self.window.peak if self.window else None,
+                "peak_arrivals_in_window": self.peak_arrivals,
+                "ignored_content_type": self.ignored_content_type,
+                "daily_used": self.daily.used if self.daily else None,
+                "off_path": self.off_path,
+            }
+        )
+
+    async def _configure(self, request: Request) -> Response:
+        """Change limits and faults while running (tests and benchmarks)."""
+        changes = await request.json()
+        if "daily" in changes:
+            self.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
+        if "reset_daily" in changes and self.daily is not None:
+            self.daily.used = 0
+        for name in ("fail_rate", "drop_rate", "latency", "retry_after"):
+            if name in changes:
+                setattr(self.config, name, changes[name])
+        return JSONResponse({"ok": True})

@@ -1,0 +1,43 @@
+"""The sandbox's leads: seeded from a file, changed by PUTs, saved between runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+
+def load_leads(path: Path) -> dict[str, dict[str, object]]:
+    """Leads by guid from JSON (a list, or an object keyed by guid), JSONL, or CSV."""
+    text = path.read_text(encoding="utf-8-sig")
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        records: list[dict[str, object]] = [
+            {k.strip(): v for k, v in row.items() if k is not None}
+            for row in csv.DictReader(text.splitlines())
+        ]
+    elif name.endswith((".jsonl", ".ndjson")):
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        data = json.loads(text)
+        if isinstance(data, dict):
+            records = [{"guid": guid, **lead} for guid, lead in data.items()]
+        else:
+            records = list(data)
+    leads: dict[str, dict[str, object]] = {}
+    for record in records:
+        guid = str(record.get("guid") or record.get("GUID") or "").strip()
+        if not guid:
+            raise ValueError(f"{path}: a seed record has no guid: {record!r}")
+        lead = {k: v for k, v in record.items() if k.lower() != "guid"}
+        lead["guid"] = guid
+        leads[guid] = lead
+    return leads
+
+
+def save_leads(path: Path, leads: dict[str, dict[str, object]]) -> None:
+    """Write atomically, so a crash while saving keeps the previous state."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(leads, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,61 @@
+"""Serve the sandbox with uvicorn on a real socket, and say where on stdout's first line."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from .app import DropConnection, Sandbox, SandboxConfig
+from .leads import load_leads
+
+__all__ = ["SandboxConfig", "serve"]
+
+
+class _HideDrops(logging.Filter):
+    """A dropped connection is a requested fault, not an error worth a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
+
+
+def build(config: SandboxConfig) -> Sandbox:
+    """The sandbox with its leads: the saved state if there is one, else the seed."""
+    leads: dict[str, dict[str, object]] = {}
+    if config.state is not None and config.state.exists():
+        leads = load_leads(config.state)
+    elif config.seed is not None:
+        leads = load_leads(config.seed)
+    return Sandbox(config, leads)
+
+
+def serve(config: SandboxConfig) -> None:
+    """Run until Ctrl-C or SIGTERM; the state file is saved on the way out."""
+    sandbox = build(config)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.listen(128)  # connections queue from now on, so the printed URL is usable at once
+    port = sock.getsockname()[1]
+    host = f"[{config.host}]" if family == socket.AF_INET6 else config.host
+    print(f"http://{host}:{port}", flush=True)
+    print(
+        f"sandbox: {len(sandbox.leads)} leads, token {config.token!r}, "
+        f"limit {config.limit} per {config.window}s, daily {config.daily}; Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    logging.getLogger("uvicorn.error").addFilter(_HideDrops())
+    server = uvicorn.Server(
+        uvicorn.Config(
+            sandbox.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    server.run(sockets=[sock])

@@ -1,0 +1,261 @@
+"""The async worker pool: pending bundles from the store, through pacing and retries, to the
+target, and each result back into the store the moment it arrives.
+
+What ends a run early, and what the unsent bundles become:
+
+- 401/403: the token is refused; nothing more is sent, unsent bundles are ``not_sent``.
+- a ``DAILY`` 429, or ``X-HubSpot-RateLimit-Daily-Remaining`` down to ``--daily-reserve``:
+  unsent bundles are ``deferred`` to the next run of the same command.
+- :meth:`Sender.stop` (Ctrl-C, SIGTERM): no new bundle is taken, requests in flight finish
+  within a grace period, unsent bundles are ``deferred``.
+
+Retries (tenacity, one policy object per bundle, never shared between tasks) are bounded by
+attempts and by total time, with full-jitter exponential backoff. A 429 pauses the whole pool
+through the pacer rather than one worker, so the retry itself waits nothing extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from .pacing import Pacer, RateHeaders, retry_after_seconds
+from .store import DEFERRED, DONE, FAILED, INFLIGHT, NOT_SENT, RESUMABLE, Bundle, JobStore
+from .target import LeadsV1Target, Outcome
+
+StopReason = Literal["auth", "daily", "signal"]
+_PAGE: Final = 500
+
+
+@dataclass
+class SendOptions:
+    concurrency: int = 4
+    max_attempts: int = 6
+    max_retry_seconds: float = 300.0
+    daily_reserve: int = 0
+    grace_seconds: float = 15.0
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+
+@dataclass
+class SendStats:
+    """Counts the console summary reconciles against the store."""
+
+    requests: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    rate_limited: int = 0
+    error_responses: int = 0
+    bundles_done: int = 0
+    bundles_failed: int = 0
+    stop_reason: StopReason | None = None
+    stop_detail: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def error_share(self) -> float:
+        return self.error_responses / self.requests if self.requests else 0.0
+
+
+class Sender:
+    """Sends the resumable bundles of one job. Create one per run, inside the event loop."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        target: LeadsV1Target,
+        pacer: Pacer,
+        client: httpx.AsyncClient,
+        options: SendOptions,
+        *,
+        on_result: Callable[[str], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._target = target
+        self._pacer = pacer
+        self._client = client
+        self._options = options
+        self._on_result = on_result
+        self._stopping = asyncio.Event()
+        self.stats = SendStats()
+
+    def __repr__(self) -> str:
+        return f"<Sender {self.stats.requests} requests, stopping={self._stopping.is_set()}>"
+
+    def stop(self, reason: StopReason, detail: str) -> None:
+        """Take no new bundle; the first reason given is the one reported."""
+        if not self._stopping.is_set():
+            self.stats.stop_reason, self.stats.stop_detail = reason, detail
+            self._stopping.set()
+
+    async def run(self, states: tuple[str, ...] = RESUMABLE) -> SendStats:
+        """Send every bundle in ``states``; returns when all are settled or the run stops."""
+        started = time.monotonic()
+        queue: asyncio.Queue[Bundle | None] = asyncio.Queue(maxsize=self._options.concurrency * 2)
+        workers = [asyncio.create_task(self._work(queue)) for _ in range(self._options.concurrency)]
+        feeder = asyncio.create_task(self._feed(queue, states))
+        try:
+            await self._until_done_or_stopped(feeder, workers)
+        finally:
+            for task in (feeder, *workers):
+                task.cancel()
+            await asyncio.gather(feeder, *workers, return_exceptions=True)
+            self._settle_unsent()
+            self.stats.elapsed = time.monotonic() - started
+        return self.stats
+
+    async def _until_done_or_stopped(
+        self, feeder: asyncio.Task[None], workers: list[asyncio.Task[None]]
+    ) -> None:
+        stopping = asyncio.create_task(self._stopping.wait())
+        everything = asyncio.gather(feeder, *workers)
+        try:
+            await asyncio.wait({stopping, everything}, return_when=asyncio.FIRST_COMPLETED)
+            if self._stopping.is_set() and not everything.done():
+                # Let requests in flight finish; workers take nothing new once stopping.
+                await asyncio.wait({everything}, timeout=self._options.grace_seconds)
+        finally:
+            stopping.cancel()
+            if everything.done() and not everything.cancelled():
+                everything.result()  # surface a crash in a worker instead of hiding it
+
+    async def _feed(self, queue: asyncio.Queue[Bundle | None], states: tuple[str, ...]) -> None:
+        after = 0
+        while not self._stopping.is_set():
+            page = self._store.to_send(states, after, _PAGE)
+            if not page:
+                break
+            for bundle in page:
+                if self._stopping.is_set():
+                    break
+                await queue.put(bundle)
+            after = page[-1].first_row
+        for _ in range(self._options.concurrency):
+            await queue.put(None)
+
+    async def _work(self, queue: asyncio.Queue[Bundle | None]) -> None:
+        while (bundle := await queue.get()) is not None:
+            if self._stopping.is_set():
+                return
+            self._store.mark(bundle.guid, INFLIGHT)
+            outcome, attempts = await self._deliver(bundle)
+            self._record(bundle, outcome, attempts)
+
+    async def _deliver(self, bundle: Bundle) -> tuple[Outcome, int]:
+        attempts = 0
+
+        async def attempt() -> Outcome:
+            nonlocal attempts
+            await self._pacer.acquire()
+            attempts += 1
+            return await self._attempt(bundle)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._options.max_attempts)
+            | stop_after_delay(self._options.max_retry_seconds),
+            wait=self._wait,
+            retry=retry_if_result(self._should_retry),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        outcome: Outcome = await retrying(attempt)
+        return outcome, bundle.attempts + attempts
+
+    async def _attempt(self, bundle: Bundle) -> Outcome:
+        request = self._target.build(self._client, bundle.guid, bundle.body)
+        self.stats.requests += 1
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as exc:
+            outcome = self._target.transport_failure(exc)
+            self._pacer.observe(None, None)
+            return outcome
+        outcome = self._target.classify(response)
+        self.stats.statuses[str(response.status_code)] += 1
+        if response.status_code >= 400:
+            self.stats.error_responses += 1
+        self._pacer.observe(response.status_code, response.headers)
+        self._react(outcome)
+        return outcome
+
+    def _react(self, outcome: Outcome) -> None:
+        """Pool-wide consequences of one answer: pauses and stops."""
+        headers = outcome.headers or httpx.Headers()
+        info = RateHeaders.parse(headers)
+        if outcome.status == 429:
+            self.stats.rate_limited += 1
+        if outcome.kind == "retry" and outcome.status == 429:
+            self._pacer.pause(
+                retry_after_seconds(headers.get("retry-after"), interval_ms=info.interval_ms)
+            )
+        elif outcome.kind == "auth":
+            self.stop("auth", f"HubSpot refused the token ({outcome.status}: {outcome.reason})")
+        elif outcome.kind == "daily":
+            self.stop("daily", f"the portal's daily limit is reached ({outcome.reason})")
+        if (
+            outcome.kind == "ok"
+            and info.daily_remaining is not None
+            and info.daily_remaining <= self._options.daily_reserve
+        ):
+            self.stop(
+                "daily",
+                f"daily requests remaining reached --daily-reserve ({info.daily_remaining} left)",
+            )
+
+    def _should_retry(self, outcome: Outcome) -> bool:
+        if outcome.kind != "retry":
+            return False
+        return not self._stopping.is_set()
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome.result() if state.outcome else None
+        if isinstance(outcome, Outcome) and outcome.status == 429:
+            return 0.0  # the pacer already holds the whole pool for the pause
+        jitter = wait_random_exponential(
+            multiplier=self._options.backoff_base, max=self._options.backoff_max
+        )
+        return float(jitter(state))
+
+    def _record(self, bundle: Bundle, outcome: Outcome, attempts: int) -> None:
+        self.stats.retries += max(0, attempts - bundle.attempts - 1)
+        if outcome.kind == "ok":
+            state, reason = DONE, None
+            self.stats.bundles_done += 1
+        elif outcome.kind == "auth":
+            state, reason = NOT_SENT, outcome.reason
+        elif outcome.kind == "daily" or (outcome.kind == "retry" and self._stopping.is_set()):
+            state, reason = DEFERRED, outcome.reason
+        else:
+            state = FAILED
+            reason = outcome.reason
+            if outcome.kind == "retry":
+                reason = f"gave up after {attempts} attempts: {outcome.reason}"
+            self.stats.bundles_failed += 1
+        self._store.mark(
+            bundle.guid, state, status=outcome.status, attempts=attempts, reason=reason
+        )
+        if self._on_result:
+            self._on_result(state)
+
+    def _settle_unsent(self) -> None:
+        """Bundles this run did not finish get the state its stop reason implies."""
+        reason = self.stats.stop_reason
+        detail = self.stats.stop_detail
+        if reason == "auth":
+            self._store.move(RESUMABLE, NOT_SENT, f"not sent: {detail}")
+        elif reason in ("daily", "signal"):
+            self._store.move(RESUMABLE, DEFERRED, f"deferred: {detail}")

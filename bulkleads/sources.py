@@ -1,0 +1,296 @@
+"""Turn an input file into a stream of records: row number, physical line, raw values.
+
+Knows encodings, BOMs, delimiters, quoting and compression; knows nothing about HubSpot. The file
+is read once, as a stream, so memory stays flat however large it is; the bytes read are hashed on
+the way (a job is identified by its input's content) and counted (progress on big files).
+
+``row`` is the 1-based index of a data record (CSV: the first record after the header is 1;
+JSONL: the first non-blank line is 1). ``line`` is the physical line where the record starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Final, Literal
+
+from .errors import InputError
+
+Format = Literal["csv", "tsv", "jsonl"]
+FORMATS: Final[tuple[str, ...]] = ("csv", "tsv", "jsonl")
+_SUFFIXES: Final[dict[str, Format]] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_DELIMITERS: Final = ",;\t|"
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_ZIP_MAGIC: Final = b"PK\x03\x04"
+# HubSpot's longest text field takes 65,536 characters; a cell far beyond that is not data.
+MAX_CELL: Final = 1024 * 1024
+csv.field_size_limit(MAX_CELL)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One input record. ``values`` is None when the record itself is unreadable (``error``)."""
+
+    row: int
+    line: int
+    values: dict[str, object] | None
+    error: str | None = None
+
+
+class _Tap(io.RawIOBase):
+    """A raw stream that hashes and counts the bytes passing through it."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.digest.update(data)
+        self.count += n
+        return n
+
+
+class InputFile:
+    """An open input: its format, its header (CSV), and an iterator of records.
+
+    Use as a context manager. ``bytes_read`` and ``total_bytes`` (None for stdin) drive
+    progress; ``content_hash`` is final once the records are exhausted.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        fmt: Format | None = None,
+        encoding: str = "utf-8",
+        delimiter: str | None = None,
+    ) -> None:
+        self.path = path
+        self.encoding = _check_encoding(encoding)
+        self._raw: IO[bytes] = sys.stdin.buffer if path == "-" else _open(path)
+        self.total_bytes: int | None = None if path == "-" else Path(path).stat().st_size
+        self._tap = _Tap(self._raw)
+        buffered = io.BufferedReader(self._tap, 1 << 20)
+        head = buffered.peek(4)[:4]
+        if head.startswith(_ZIP_MAGIC) or path.lower().endswith((".xlsx", ".xls", ".ods")):
+            self.close()
+            raise InputError(
+                f"{path} looks like a spreadsheet workbook; export it as CSV "
+                "(in Excel: File > Save As > CSV UTF-8) and pass that file"
+            )
+        binary: IO[bytes] = buffered
+        if head.startswith(_GZIP_MAGIC):
+            binary = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+        self.format: Format = fmt or _format_from_name(path) or _sniff_format(binary)
+        self._text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")
+        self.header: list[str] = []
+        self.delimiter = "\t" if self.format == "tsv" else delimiter
+        if self.format != "jsonl":
+            self._read_header()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> InputFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._raw is not sys.stdin.buffer:
+            self._raw.close()
+
+    @property
+    def bytes_read(self) -> int:
+        return self._tap.count
+
+    @property
+    def content_hash(self) -> str:
+        return self._tap.digest.hexdigest()
+
+    # -- reading ----------------------------------------------------------------------------
+    def records(self) -> Iterator[Record]:
+        """Every record in file order; decoding and structural errors stop with InputError."""
+        inner = self._jsonl_records() if self.format == "jsonl" else self._csv_records()
+        try:
+            yield from inner
+        except UnicodeDecodeError as exc:
+            raise InputError(self._decode_message(exc), line=self._bad_line()) from None
+        # Drain what the text layer did not need (a trailing newline) so the hash is complete.
+        while self._tap.readinto(bytearray(1 << 16)):
+            pass
+
+    def _read_header(self) -> None:
+        try:
+            first = self._text.readline()
+        except UnicodeDecodeError as exc:
+            raise InputError(self._decode_message(exc), line=1) from None
+        if not first.strip():
+            raise InputError(f"{self.path} is empty: a CSV needs a header row naming the columns")
+        if self.delimiter is None:
+            self.delimiter = _sniff_delimiter(first)
+        while first.count('"') % 2:  # a quoted header cell holding a newline
+            more = self._text.readline()
+            if not more:
+                break
+            first += more
+        self._header_lines = first.count("\n") or 1
+        try:
+            self.header = next(csv.reader([first], delimiter=self.delimiter, strict=True))
+        except csv.Error as exc:
+            raise InputError(f"the header row cannot be parsed: {exc}", line=1) from None
+        counts = Counter(name.strip().lower() for name in self.header if name.strip())
+        dupes = sorted({n.strip() for n in self.header if counts[n.strip().lower()] > 1})
+        if dupes:
+            raise InputError(
+                "duplicate column names in the header: "
+                + ", ".join(dupes)
+                + "; rename or remove the extra columns (or --ignore-column one of them)",
+                line=1,
+            )
+
+    def _csv_records(self) -> Iterator[Record]:
+        header = self.header
+        width = len(header)
+        blank = [i for i, name in enumerate(header) if not name.strip()]
+        reader = csv.reader(self._text, delimiter=self.delimiter or ",", strict=False)
+        offset = self._header_lines
+        row = 0
+        prev = 0
+        try:
+            for cells in reader:
+                line = offset + prev + 1
+                prev = reader.line_num
+                if not cells or (len(cells) == 1 and not cells[0].strip() and width > 1):
+                    continue
+                row += 1
+                if len(cells) != width:
+                    yield Record(
+                        row, line, None, f"has {len(cells)} cells but the header has {width}"
+                    )
+                    continue
+                if blank and any(cells[i].strip() for i in blank):
+                    yield Record(
+                        row,
+                        line,
+                        None,
+                        f"has a value in column {blank[0] + 1}, which has no header "
+                        "name; name the column or remove the value",
+                    )
+                    continue
+                yield Record(row, line, dict(zip(header, cells, strict=True)))
+        except csv.Error as exc:
+            line = offset + prev + 1
+            if "field larger than field limit" in str(exc):
+                raise InputError(
+                    f"a cell is larger than {MAX_CELL // 1024} KiB, far beyond any HubSpot field;"
+                    " check the quoting of this record (an unclosed quote swallows the rest)",
+                    line=line,
+                ) from None
+            raise InputError(f"the file cannot be parsed as CSV: {exc}", line=line) from None
+
+    def _jsonl_records(self) -> Iterator[Record]:
+        row = 0
+        for line, text in enumerate(self._text, start=1):
+            if not text.strip():
+                continue
+            row += 1
+            if row == 1 and text.lstrip().startswith("["):
+                raise InputError(
+                    "this is a JSON array, not JSON Lines: put one object per line "
+                    "(for example: jq -c '.[]' input.json > input.jsonl)",
+                    line=line,
+                )
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield Record(row, line, None, f"is not valid JSON: {exc.msg} at column {exc.colno}")
+                continue
+            if not isinstance(value, dict):
+                yield Record(
+                    row, line, None, f"is a JSON {type(value).__name__}, expected an object"
+                )
+                continue
+            yield Record(row, line, value)
+
+    # -- decoding errors --------------------------------------------------------------------
+    def _decode_message(self, exc: UnicodeDecodeError) -> str:
+        return (
+            f"bytes that are not valid {self.encoding} ({exc.object[exc.start : exc.end]!r}); "
+            "if the file came from Excel's plain 'CSV' export, try --encoding cp1252"
+        )
+
+    def _bad_line(self) -> int | None:
+        """The first physical line the encoding cannot decode (rereads the file; not stdin)."""
+        if self.path == "-":
+            return None
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        with _open(self.path) as raw:
+            stream: IO[bytes] = raw
+            if raw.read(2) == _GZIP_MAGIC:
+                raw.seek(0)
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+            else:
+                raw.seek(0)
+            for number, data in enumerate(stream, start=1):
+                try:
+                    decoder.decode(data)
+                except UnicodeDecodeError:
+                    return number
+        return None
+
+
+def _open(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot open {path}: {exc.strerror}") from None
+
+
+def _check_encoding(encoding: str) -> str:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}; try utf-8 or cp1252") from None
+    # utf-8-sig reads files with and without Excel's byte-order mark alike.
+    return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
+
+
+def _format_from_name(path: str) -> Format | None:
+    name = path.lower().removesuffix(".gz")
+    return next((fmt for suffix, fmt in _SUFFIXES.items() if name.endswith(suffix)), None)
+
+
+def _sniff_format(binary: IO[bytes]) -> Format:
+    """For stdin and odd names: JSON Lines when the first thing in it is ``{``."""
+    peek = getattr(binary, "peek", None)
+    head = peek(64) if peek else b""
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"[")) else "csv"
+
+
+def _sniff_delimiter(header: str) -> str:
+    """The candidate delimiter that occurs most often in the header row, comma on a tie."""
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","

@@ -1,0 +1,216 @@
+"""The job store: one SQLite file per job, the single source of truth for a run.
+
+It holds the plan (every input row, and one bundle per guid made from those rows) and every
+outcome. The sender writes each result here the moment it arrives, so a crash, a kill or Ctrl-C
+loses nothing that HubSpot confirmed; resume, retry and the report all read from here. Rows and
+bundles live on disk, not in memory, so memory stays flat however large the input is.
+
+Durability: WAL journal with ``synchronous=NORMAL``. Each commit reaches the operating system
+before the next request is taken, so killing the process (``kill -9``, Ctrl-C twice) loses
+nothing; only a power cut or kernel crash could drop the last few commits, and then those
+bundles are sent again, which is harmless because a PUT of the same fields is idempotent.
+``FULL`` would add an fsync per result for no gain a user could observe.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+# Bundle states. ``pending``/``inflight``/``deferred``/``not_sent`` are all "not confirmed":
+# running the same command again sends them. ``done`` is confirmed and never sent again.
+PENDING, INFLIGHT, DONE, FAILED = "pending", "inflight", "done", "failed"
+DEFERRED, NOT_SENT, SKIPPED, INVALID = "deferred", "not_sent", "skipped", "invalid"
+RESUMABLE: Final = (PENDING, INFLIGHT, DEFERRED, NOT_SENT)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    row INTEGER PRIMARY KEY,      -- 1-based data record index
+    line INTEGER NOT NULL,        -- physical line where the record starts
+    guid TEXT,                    -- trimmed guid, NULL when missing
+    fields TEXT,                  -- JSON object of the typed changes this row asks for
+    error TEXT,                   -- why the row is invalid; NULL when valid
+    note TEXT                     -- conflict notes
+);
+CREATE TABLE IF NOT EXISTS bundles (
+    guid TEXT PRIMARY KEY,
+    body TEXT NOT NULL,           -- JSON object of the merged changes, without "guid"
+    first_row INTEGER NOT NULL,   -- send order follows the input
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status INTEGER,               -- last HTTP status, NULL when none
+    reason TEXT                   -- why it failed, was skipped, deferred or not sent
+);
+CREATE INDEX IF NOT EXISTS bundles_by_order ON bundles (first_row);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """One lead's merged update, as the sender takes it from the store."""
+
+    guid: str
+    body: dict[str, object]
+    first_row: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One input row joined with its bundle's outcome."""
+
+    row: int
+    line: int
+    guid: str | None
+    fields: str | None
+    error: str | None
+    note: str | None
+    state: str | None
+    status: int | None
+    attempts: int
+    reason: str | None
+
+
+class JobStore:
+    """An open job file. Not thread-safe: the sender uses it from the event loop only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<JobStore {self.path.name}>"
+
+    # -- metadata ---------------------------------------------------------------------------
+    def set_meta(self, values: dict[str, object]) -> None:
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in values.items()],
+            )
+
+    def meta(self) -> dict[str, object]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    # -- planning ---------------------------------------------------------------------------
+    def add_rows(self, rows: Iterable[tuple[int, int, str | None, str | None, str | None]]) -> None:
+        """Insert ``(row, line, guid, fields_json, error)`` tuples in one transaction."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO rows (row, line, guid, fields, error) VALUES (?, ?, ?, ?, ?)", rows
+            )
+
+    def valid_rows_by_guid(self) -> Iterator[tuple[str, int, str]]:
+        """``(guid, row, fields_json)`` of valid rows, grouped by guid, in row order."""
+        self._db.execute("CREATE INDEX IF NOT EXISTS rows_by_guid ON rows (guid, row)")
+        yield from self._db.execute(
+            "SELECT guid, row, fields FROM rows WHERE error IS NULL ORDER BY guid, row"
+        )
+
+    def add_bundles(self, bundles: Iterable[tuple[str, str, int, str, str | None]]) -> None:
+        """Insert ``(guid, body_json, first_row, state, reason)`` tuples."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO bundles (guid, body, first_row, state, reason) VALUES (?,?,?,?,?)",
+                bundles,
+            )
+
+    def annotate_rows(self, notes: Iterable[tuple[str | None, str | None, int]]) -> None:
+        """Set ``(note, error, row)``: conflict notes, or the error that makes a row invalid."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE rows SET note = coalesce(?, note), error = coalesce(?, error) "
+                "WHERE row = ?",
+                notes,
+            )
+
+    # -- sending ----------------------------------------------------------------------------
+    def to_send(
+        self, states: tuple[str, ...], after_row: int = 0, limit: int = 500
+    ) -> list[Bundle]:
+        """The next ``limit`` bundles in one of ``states``, in input order after ``after_row``."""
+        marks = ",".join("?" * len(states))
+        cursor = self._db.execute(
+            f"SELECT guid, body, first_row, attempts FROM bundles "  # noqa: S608 - marks only
+            f"WHERE first_row > ? AND state IN ({marks}) ORDER BY first_row LIMIT ?",
+            (after_row, *states, limit),
+        )
+        return [Bundle(g, json.loads(b), r, a) for g, b, r, a in cursor]
+
+    def mark(
+        self,
+        guid: str,
+        state: str,
+        *,
+        status: int | None = None,
+        attempts: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Record a bundle's state; committed at once, so it survives a kill."""
+        self._db.execute(
+            "UPDATE bundles SET state = ?, status = coalesce(?, status), "
+            "attempts = coalesce(?, attempts), reason = ? WHERE guid = ?",
+            (state, status, attempts, reason, guid),
+        )
+
+    def move(self, from_states: tuple[str, ...], to_state: str, reason: str | None) -> int:
+        """Move every bundle in ``from_states`` to ``to_state``; returns how many moved."""
+        marks = ",".join("?" * len(from_states))
+        with self._tx():
+            cursor = self._db.execute(
+                f"UPDATE bundles SET state = ?, reason = ? "  # noqa: S608 - marks only
+                f"WHERE state IN ({marks})",
+                (to_state, reason, *from_states),
+            )
+        return cursor.rowcount
+
+    # -- reading back -----------------------------------------------------------------------
+    def bundle_states(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT state, count(*) FROM bundles GROUP BY state"))
+
+    def row_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM rows").fetchone()[0])
+
+    def report_rows(self) -> Iterator[ReportRow]:
+        """Every input row in input order, with its bundle's outcome (a streaming cursor)."""
+        cursor = self._db.execute(
+            "SELECT r.row, r.line, r.guid, r.fields, r.error, r.note, "
+            "b.state, b.status, coalesce(b.attempts, 0), b.reason "
+            "FROM rows r LEFT JOIN bundles b ON b.guid = r.guid AND r.error IS NULL "
+            "ORDER BY r.row"
+        )
+        for values in cursor:
+            yield ReportRow(*values)
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN/COMMIT around a block; ROLLBACK when it raises."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,159 @@
+"""The one place that knows the Leads v1 wire format.
+
+A bundle becomes ``PUT /leads/v1/lead/{guid}`` with a JSON body of its fields plus ``"guid"``
+(HubSpot wants the guid in both places) and ``Content-Type: application/json`` (any other
+content type is accepted and silently ignored by HubSpot). A response, or the lack of one,
+becomes an :class:`Outcome` that says what the sender should do next.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from .errors import InsecureURLError, UsageError
+from .fields import is_valid_guid
+from .token import Token
+
+Kind = Literal["ok", "retry", "final", "auth", "daily"]
+AuthMode = Literal["query", "bearer"]
+
+RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+AUTH_STATUSES: Final = frozenset({401, 403})
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
+_MAX_REASON: Final = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to. ``status`` is None when no answer arrived."""
+
+    kind: Kind
+    status: int | None
+    reason: str | None = None
+    headers: httpx.Headers | None = None
+
+
+def check_base_url(url: str) -> str:
+    """The base URL without a trailing slash; plain http is refused except to loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {url!r} is not an http(s) URL, e.g. https://api.hubapi.com")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise UsageError("--base-url must not carry a query, fragment or credentials")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InsecureURLError(
+            f"refusing plain http to {parts.hostname}: the token would cross the network in "
+            "clear text; use https:// (plain http is allowed only to 127.0.0.1/localhost)"
+        )
+    return url.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class LeadsV1Target:
+    """Builds Leads v1 requests and reads their answers."""
+
+    name = "leads-v1"
+
+    def __init__(self, base_url: str, token: Token, auth: AuthMode = "query") -> None:
+        self.base_url = check_base_url(base_url)
+        self._token = token
+        self._auth = auth
+
+    def __repr__(self) -> str:
+        return f"LeadsV1Target({self.base_url!r}, auth={self._auth!r})"
+
+    def path(self, guid: str) -> str:
+        if not is_valid_guid(guid):  # planning already refused it; never let one into a URL
+            raise ValueError("invalid guid reached the request builder")
+        return f"/leads/v1/lead/{quote(guid, safe='')}"
+
+    def build(
+        self, client: httpx.AsyncClient, guid: str, fields: dict[str, object]
+    ) -> httpx.Request:
+        body = json.dumps({**fields, "guid": guid}, separators=(",", ":"), ensure_ascii=False)
+        headers = {"Content-Type": "application/json"}
+        params: dict[str, str] = {}
+        if self._auth == "bearer":
+            headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        else:
+            params["access_token"] = self._token.reveal()
+        return client.build_request(
+            "PUT",
+            self.base_url + self.path(guid),
+            content=body.encode(),
+            headers=headers,
+            params=params,
+        )
+
+    def classify(self, response: httpx.Response) -> Outcome:
+        status = response.status_code
+        headers = response.headers
+        if 200 <= status < 300:
+            return Outcome("ok", status, None, headers)
+        reason = self.redact(server_message(response))
+        if status == 429:
+            if _policy(response) == "DAILY":
+                return Outcome("daily", status, reason or "daily limit reached", headers)
+            return Outcome("retry", status, reason or "rate limited", headers)
+        if status in AUTH_STATUSES:
+            return Outcome("auth", status, reason or "token refused", headers)
+        if status in RETRYABLE_STATUSES:
+            return Outcome("retry", status, reason or f"server error {status}", headers)
+        if 300 <= status < 400:
+            return Outcome(
+                "final",
+                status,
+                f"redirect ({status}) not followed: a redirect "
+                "could carry the token to another host; check --base-url",
+                headers,
+            )
+        return Outcome("final", status, reason or f"HTTP {status}", headers)
+
+    def transport_failure(self, exc: httpx.HTTPError) -> Outcome:
+        """A request that got no answer; always worth another attempt (a PUT is idempotent)."""
+        kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection error"
+        detail = self.redact(str(exc))[:_MAX_REASON] if str(exc) else type(exc).__name__
+        return Outcome("retry", None, f"{kind}: {detail}")
+
+    def redact(self, text: str) -> str:
+        return self._token.redact(text)
+
+
+def server_message(response: httpx.Response) -> str:
+    """The human part of an error body: ``message`` from JSON, else a short text excerpt."""
+    try:
+        text = response.text
+    except (UnicodeDecodeError, httpx.ResponseNotRead):
+        return ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return data["message"][:_MAX_REASON]
+    text = " ".join(text.split())
+    if text.lower().startswith(("<!doctype", "<html")):
+        return f"HTTP {response.status_code} with an HTML page instead of a JSON error"
+    return text[:_MAX_REASON]
+
+
+def _policy(response: httpx.Response) -> str | None:
+    try:
+        data = json.loads(response.text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return str(data.get("policyName", "")).upper() or None if isinstance(data, dict) else None

@@ -1,13 +1,16 @@
 """When the next request may leave: never faster than the portal allows, in any rolling window.
 
 HubSpot counts requests in a *rolling* window (``TEN_SECONDLY_ROLLING``), and the budget is
-shared by every client of the same app and portal. A leaky bucket with capacity ``N`` lets up to
-2N requests into one rolling window, so the pacer spaces requests evenly instead: an
-``aiolimiter.AsyncLimiter`` with capacity 1 and a period of ``window / limit``, widened by a small
-margin so that arrival jitter cannot push N+1 requests into one window at the server.
+shared by every client of the same app and portal. Two gates keep every request inside it:
 
-On top of that spacing the pacer adapts, from what HubSpot says:
+1. spacing: an ``aiolimiter.AsyncLimiter`` with capacity 1 and a period of ``window / limit``
+   spreads requests evenly (a bucket of capacity N would let 2N into one rolling window);
+2. the window guard: a request may start only while fewer than ``limit`` of our requests were
+   in flight or *answered* within the last ``window`` seconds. A request reaches the server
+   before its answer comes back, so counting answers (not starts) bounds what the server counts,
+   whatever the network jitter: the limit holds at the server, not only at the client.
 
+On top of that the pacer adapts, from what HubSpot says:
 - ``X-HubSpot-RateLimit-Max`` / ``-Interval-Milliseconds`` lower the ceiling when the portal's
   limit is below the configured rate;
 - ``-Remaining`` minus our own requests in the window tells how much another client of the same
@@ -25,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -33,7 +37,7 @@ from typing import Final
 
 from aiolimiter import AsyncLimiter
 
-DEFAULT_MARGIN: Final = 0.02
+DEFAULT_MARGIN: Final = 0.01
 _MIN_FRACTION: Final = 0.05  # never slower than 5 % of the ceiling
 _RECOVERY_STEP: Final = 0.02  # each success adds 2 % of the ceiling back
 _MAX_PLAUSIBLE_WAIT: Final = 300.0
@@ -106,7 +110,7 @@ def _from_http_date(text: str, now: datetime | None) -> float | None:
 
 
 class Pacer:
-    """Shared by every worker: ``await pacer.acquire()`` before each request starts."""
+    """Shared by every worker: ``async with pacer.slot():`` around each request."""
 
     def __init__(
         self, limit: float, window: float = 1.0, *, margin: float = DEFAULT_MARGIN
@@ -121,14 +125,20 @@ class Pacer:
         self._rate = self._configured
         self._limiter = AsyncLimiter(1, 1 / self._rate)
         self._paused_until = 0.0
-        self._starts: deque[float] = deque()
+        self._starts: deque[float] = deque()  # our starts in the last window
+        self._answers: deque[float] = deque()  # when our answered requests came back
+        self._in_flight = 0
+        self._answered = asyncio.Event()
+        self._gate = asyncio.Lock()
         self._others = 0.0  # requests per window another client of the portal uses
+        self._server_cap: int | None = None  # the portal's own limit, when its window is ours
         self._server_errors = 0
 
     def __repr__(self) -> str:
         return (
             f"<Pacer rate={self._rate:.3f}/s ceiling={self._ceiling:.3f}/s "
-            f"others={self._others:.1f}/window paused_until={self._paused_until:.3f}>"
+            f"in_flight={self._in_flight} others={self._others:.1f}/window "
+            f"paused_until={self._paused_until:.3f}>"
         )
 
     @property
@@ -136,20 +146,53 @@ class Pacer:
         """The current pace, in requests per second."""
         return self._rate
 
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a place in the window for one request, from its start until its answer."""
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
     async def acquire(self) -> None:
-        """Wait until a request may start: no pause in force and the spacing respected."""
+        """Wait until a request may start: no pause, spacing kept, room in the window."""
         loop = asyncio.get_running_loop()
-        while True:
-            wait = self._paused_until - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            await self._limiter.acquire()
+        async with self._gate:  # one waiter at a time, so requests leave in arrival order
+            while True:
+                wait = self._paused_until - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                await self._limiter.acquire()
+                if self._paused_until > loop.time():
+                    continue
+                if await self._window_has_room(loop.time()):
+                    break
             now = loop.time()
-            if self._paused_until <= now:
-                self._starts.append(now)
-                self._forget_before(now - self.window)
-                return
+            self._in_flight += 1
+            self._starts.append(now)
+            _forget(self._starts, now - self.window)
+
+    def release(self) -> None:
+        """The request was answered (or abandoned): it counts in the window from now on."""
+        self._in_flight -= 1
+        self._answers.append(asyncio.get_running_loop().time())
+        self._answered.set()
+
+    async def _window_has_room(self, now: float) -> bool:
+        """True when a request may start now; otherwise waits for room and returns False."""
+        _forget(self._answers, now - self.window)
+        limit = min(self.limit, self._server_cap or self.limit)
+        cap = max(1, math.floor(limit - min(self._others, 0.9 * limit)))
+        if self._in_flight + len(self._answers) < cap:
+            return True
+        if self._answers:
+            await asyncio.sleep(self._answers[0] + self.window - now)
+        else:
+            self._answered.clear()
+            await self._answered.wait()
+        return False
 
     def pause(self, seconds: float) -> None:
         """Hold every worker for ``seconds`` (after a 429) and halve the pace."""
@@ -163,9 +206,11 @@ class Pacer:
         if info.max and info.interval_ms:
             server = info.max / (info.interval_ms / 1000) * (1 - self._margin)
             self._ceiling = min(self._configured, server)
+            same_window = abs(info.interval_ms / 1000 - self.window) <= self.window * 0.01
+            self._server_cap = info.max if same_window else None
             if info.remaining is not None:
                 self._track_others(info.max, info.remaining)
-        budget = self._ceiling * (1 - self._others_share(info))
+        budget = self._ceiling * (1 - self._others_share(info.max))
         if status is not None and 500 <= status < 600:
             self._server_errors += 1
             if self._server_errors >= 3:  # a burst of 5xx: HubSpot may be throttling
@@ -180,18 +225,12 @@ class Pacer:
 
     def _track_others(self, limit: int, remaining: int) -> None:
         """Estimate another client's use: the window's count minus our own starts in it."""
-        self._forget_before(asyncio.get_running_loop().time() - self.window)
+        _forget(self._starts, asyncio.get_running_loop().time() - self.window)
         sample = max(0.0, (limit - remaining) - len(self._starts))
         self._others += 0.2 * (sample - self._others)
 
-    def _forget_before(self, horizon: float) -> None:
-        while self._starts and self._starts[0] <= horizon:
-            self._starts.popleft()
-
-    def _others_share(self, info: RateHeaders) -> float:
-        if not info.max:
-            return 0.0
-        return min(0.9, self._others / info.max)
+    def _others_share(self, limit: int | None) -> float:
+        return min(0.9, self._others / (limit or self.limit))
 
     def _set_rate(self, rate: float) -> None:
         rate = max(rate, self._ceiling * _MIN_FRACTION)
@@ -200,6 +239,11 @@ class Pacer:
         self._rate = rate
         self._limiter = AsyncLimiter(1, 1 / rate)
         # The new limiter starts empty: hold the next start one new gap after the last one, so
-        # that workers released by the old limiter cannot double up with the new one.
+        # that a worker released by the old limiter cannot double up with the new one.
         if self._starts:
             self._paused_until = max(self._paused_until, self._starts[-1] + 1 / rate)
+
+
+def _forget(times: deque[float], horizon: float) -> None:
+    while times and times[0] <= horizon:
+        times.popleft()

@@ -109,30 +109,27 @@ class Sender:
         queue: asyncio.Queue[Bundle | None] = asyncio.Queue(maxsize=self._options.concurrency * 2)
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self._options.concurrency)]
         feeder = asyncio.create_task(self._feed(queue, states))
+        finished = asyncio.gather(*workers)
+        stopping = asyncio.create_task(self._stopping.wait())
         try:
-            await self._until_done_or_stopped(feeder, workers)
+            await asyncio.wait({finished, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not finished.done():
+                # Stopping: take nothing new, let requests in flight finish within the grace.
+                feeder.cancel()
+                while not queue.empty():
+                    queue.get_nowait()
+                for _ in workers:
+                    queue.put_nowait(None)
+                await asyncio.wait({finished}, timeout=self._options.grace_seconds)
         finally:
-            for task in (feeder, *workers):
+            for task in (stopping, feeder, *workers):
                 task.cancel()
-            await asyncio.gather(feeder, *workers, return_exceptions=True)
+            await asyncio.gather(stopping, feeder, *workers, return_exceptions=True)
             self._settle_unsent()
             self.stats.elapsed = time.monotonic() - started
+        if finished.done() and not finished.cancelled() and finished.exception():
+            raise finished.exception()  # type: ignore[misc]  # a bug in a worker must not hide
         return self.stats
-
-    async def _until_done_or_stopped(
-        self, feeder: asyncio.Task[None], workers: list[asyncio.Task[None]]
-    ) -> None:
-        stopping = asyncio.create_task(self._stopping.wait())
-        everything = asyncio.gather(feeder, *workers)
-        try:
-            await asyncio.wait({stopping, everything}, return_when=asyncio.FIRST_COMPLETED)
-            if self._stopping.is_set() and not everything.done():
-                # Let requests in flight finish; workers take nothing new once stopping.
-                await asyncio.wait({everything}, timeout=self._options.grace_seconds)
-        finally:
-            stopping.cancel()
-            if everything.done() and not everything.cancelled():
-                everything.result()  # surface a crash in a worker instead of hiding it
 
     async def _feed(self, queue: asyncio.Queue[Bundle | None], states: tuple[str, ...]) -> None:
         after = 0
@@ -161,9 +158,9 @@ class Sender:
 
         async def attempt() -> Outcome:
             nonlocal attempts
-            await self._pacer.acquire()
-            attempts += 1
-            return await self._attempt(bundle)
+            async with self._pacer.slot():
+                attempts += 1
+                return await self._attempt(bundle)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._options.max_attempts)

@@ -44,10 +44,22 @@ def main() -> int:
         before = fetch(f"{base_url}/leads/v1/lead/{SHOWN_GUID}")
         state_dir = Path(tempfile.mkdtemp(prefix="bulkleads-demo-"))
         report = state_dir / "leads.report.csv"
-        command = [*bulkleads, "update", str(SAMPLE / "leads.csv"), "--base-url", base_url,
-                   "--state-dir", str(state_dir), "--report", str(report)]  # fmt: skip
-        print(f"$ HUBSPOT_ACCESS_TOKEN=*** bulkleads update sample_data/leads.csv "
-              f"--base-url {base_url}\n", flush=True)  # fmt: skip
+        command = [
+            *bulkleads,
+            "update",
+            str(SAMPLE / "leads.csv"),
+            "--base-url",
+            base_url,
+            "--state-dir",
+            str(state_dir),
+            "--report",
+            str(report),
+        ]
+        print(
+            f"$ HUBSPOT_ACCESS_TOKEN=*** bulkleads update sample_data/leads.csv "
+            f"--base-url {base_url}\n",
+            flush=True,
+        )
         env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
         code = subprocess.run(command, env=env, check=False).returncode
         after = fetch(f"{base_url}/leads/v1/lead/{SHOWN_GUID}")
@@ -55,8 +67,10 @@ def main() -> int:
         print(f"\nlead {SHOWN_GUID} changed: {json.dumps(changed)}")
         print(f"report: {report}")
         if code == 1:
-            print("exit 1 is expected here: the sample holds invalid rows and a lead the portal "
-                  "does not have, to show how they are reported.")  # fmt: skip
+            print(
+                "exit 1 is expected here: the sample holds invalid rows and a lead the portal "
+                "does not have, to show how they are reported."
+            )
         return 0 if code in (0, 1) and changed else 1
     finally:
         sandbox.send_signal(signal.SIGTERM)

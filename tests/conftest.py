@@ -1,0 +1,156 @@
+"""Shared test helpers: a virtual-time event loop, and the real sandbox as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+BULKLEADS = str(Path(sys.executable).parent / "bulkleads")
+TOKEN = "sandbox-token"
+T = TypeVar("T")
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """Never blocks: when the loop would wait for a timer, the clock jumps to it instead."""
+
+    loop: VirtualClockLoop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        ready = super().select(0)
+        if not ready and timeout:
+            self.loop.now += timeout
+        elif not ready and timeout is None:
+            raise RuntimeError("deadlock: nothing scheduled and nothing to read")
+        return ready
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on a virtual clock: ``asyncio.sleep(60)`` returns at once, at t+60."""
+
+    def __init__(self) -> None:
+        selector = _JumpingSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a fresh virtual-clock loop (no real sleeping anywhere)."""
+    loop = VirtualClockLoop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+@dataclass
+class Sandbox:
+    """A running ``bulkleads sandbox`` subprocess."""
+
+    url: str
+    proc: subprocess.Popen[str]
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/__sandbox/stats").json()
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        return httpx.get(f"{self.url}/__sandbox/state").json()
+
+    def configure(self, **changes: object) -> None:
+        httpx.post(f"{self.url}/__sandbox/config", json=changes).raise_for_status()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """Start sandboxes with ``sandbox(*flags, seed=path)``; all are stopped after the test."""
+    started: list[Sandbox] = []
+
+    def start(*flags: str, seed: Path | None = SAMPLE / "seed.json") -> Sandbox:
+        command = [BULKLEADS, "sandbox", "--port", "0", *flags]
+        if seed is not None:
+            command += ["--seed", str(seed)]
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        box = Sandbox(url, proc)
+        started.append(box)
+        return box
+
+    yield start
+    for box in started:
+        box.stop()
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(
+    *args: str,
+    cwd: Path,
+    token: str | None = TOKEN,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """Run the installed ``bulkleads`` command as a user would."""
+    environ = {k: v for k, v in os.environ.items() if k != "HUBSPOT_ACCESS_TOKEN"}
+    if token is not None:
+        environ["HUBSPOT_ACCESS_TOKEN"] = token
+    environ.update(env or {})
+    done = subprocess.run(
+        [BULKLEADS, *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_seed(path: Path, guids: list[str], **fields: object) -> Path:
+    path.write_text(
+        json.dumps(
+            [{"guid": g, "city": "", "closedAt": 0, "isCustomer": False, **fields} for g in guids]
+        )
+    )
+    return path

@@ -1,0 +1,260 @@
+"""End to end: the installed ``bulkleads`` command against the real sandbox on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from .conftest import BULKLEADS, SAMPLE, TOKEN, read_report, run_cli, write_seed
+
+GUIDS = [f"{i:032x}" for i in range(1, 61)]
+
+
+def outcomes_of(report: Path) -> Counter[str]:
+    return Counter(r["outcome"] for r in read_report(report))
+
+
+def copy_sample(tmp_path: Path, name: str = "leads.csv") -> Path:
+    target = tmp_path / name
+    shutil.copy(SAMPLE / name, target)
+    return target
+
+
+def test_sample_csv_updates_every_valid_lead_once(tmp_path: Path, sandbox) -> None:
+    """The sample spreadsheet: one PUT per lead, the right outcome per row, the fields applied."""
+    box = sandbox()
+    leads = copy_sample(tmp_path)
+    result = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    assert result.code == 1, result.stderr  # the sample holds invalid rows and an unknown lead
+    report = read_report(tmp_path / "leads.report.csv")
+    assert [int(r["row"]) for r in report] == list(range(1, 34))
+    assert Counter(r["outcome"] for r in report) == {
+        "updated": 27,
+        "invalid": 4,
+        "skipped": 1,
+        "failed": 1,
+    }
+    stats = box.stats()
+    assert set(stats["applied"].values()) == {1}
+    assert stats["applied_total"] == 24
+    assert stats["requests"] == {"204": 24, "404": 1}
+    lead = box.state()["2e76d88380bc38eabb1933d3f6b8719f"]
+    assert lead["city"] == "Austin"
+    assert lead["jobTitle"] == 'Head of "Data"'
+    assert lead["closedAt"] == 1709251200000
+    assert lead["isCustomer"] is True
+    conflicted = box.state()["abbeadd60803429f5d9edf6173225994"]
+    assert conflicted["city"] == "Providence"  # the later row wins by default
+    assert TOKEN not in result.stderr + result.stdout
+    assert TOKEN not in (tmp_path / "leads.report.csv").read_text()
+
+
+def test_jsonl_twin_reaches_the_same_state(tmp_path: Path, sandbox) -> None:
+    """The JSONL export of the same rows leaves the portal exactly as the CSV does."""
+    csv_box, jsonl_box = sandbox(), sandbox()
+    run_cli("update", str(copy_sample(tmp_path)), "--base-url", csv_box.url, cwd=tmp_path)
+    result = run_cli(
+        "update",
+        str(copy_sample(tmp_path, "leads.jsonl")),
+        "--base-url",
+        jsonl_box.url,
+        cwd=tmp_path,
+    )
+    assert result.code == 1, result.stderr
+    assert jsonl_box.state() == csv_box.state()
+
+
+def test_rerun_resumes_and_sends_nothing_twice(tmp_path: Path, sandbox) -> None:
+    """Running the same command again finds the job done and sends no request."""
+    box = sandbox()
+    leads = copy_sample(tmp_path)
+    first = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    before = box.stats()
+    again = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    assert again.code == first.code
+    assert "resuming job" in again.stderr
+    assert box.stats()["requests"] == before["requests"]
+    assert (
+        Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))["updated"] == 27
+    )
+
+
+def test_refused_token_stops_and_reports_not_sent(tmp_path: Path, sandbox) -> None:
+    """A 401 stops the run: nothing applied, unsent rows not_sent, exit 1, token never shown."""
+    box = sandbox()
+    leads = copy_sample(tmp_path)
+    wrong = "pat-na1-wrong-token-0123456789"
+    result = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path, token=wrong)
+    assert result.code == 1
+    report = read_report(tmp_path / "leads.report.csv")
+    outcomes = Counter(r["outcome"] for r in report)
+    assert outcomes["not_sent"] == 28 and outcomes["updated"] == 0
+    assert box.stats()["applied_total"] == 0
+    assert box.stats()["requests"]["401"] <= 4  # at most what was in flight
+    for text in (result.stdout, result.stderr, (tmp_path / "leads.report.csv").read_text()):
+        assert wrong not in text
+    fixed = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    assert fixed.code == 1  # resumed with the right token: only the sample's bad rows remain
+    assert (
+        Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))["updated"] == 27
+    )
+
+
+def test_daily_quota_defers_then_next_run_finishes(tmp_path: Path, sandbox) -> None:
+    """The daily cap stops the run with rows deferred (exit 3); the next run sends the rest."""
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:20])
+    box = sandbox("--daily", "8", "--limit", "50", seed=seed)
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},Town{i}\n" for i, g in enumerate(GUIDS[:20])))
+    args = ("update", str(leads), "--base-url", box.url, "--rate", "50")
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.code == 3, first.stderr
+    assert "run the same command again" in first.stderr
+    outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "close.report.csv"))
+    assert outcomes["updated"] == 8 and outcomes["deferred"] == 12
+    box.configure(daily=1000)
+    second = run_cli(*args, cwd=tmp_path)
+    assert second.code == 0, second.stderr
+    assert Counter(r["outcome"] for r in read_report(tmp_path / "close.report.csv")) == {
+        "updated": 20
+    }
+    assert box.stats()["applied_total"] == 20
+    assert all(box.state()[g]["city"] == f"Town{i}" for i, g in enumerate(GUIDS[:20]))
+
+
+def test_faults_are_retried_until_every_lead_lands(tmp_path: Path, sandbox) -> None:
+    """5xx answers and dropped connections are retried; every lead ends updated."""
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:30])
+    box = sandbox("--limit", "100", "--fail-rate", "0.25", "--drop-rate", "0.15", seed=seed)
+    leads = tmp_path / "faults.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},C{i}\n" for i, g in enumerate(GUIDS[:30])))
+    result = run_cli(
+        "update",
+        str(leads),
+        "--base-url",
+        box.url,
+        "--rate",
+        "100",
+        "--max-attempts",
+        "12",
+        cwd=tmp_path,
+    )
+    assert result.code == 0, result.stderr
+    report = read_report(tmp_path / "faults.report.csv")
+    assert {r["outcome"] for r in report} == {"updated"}
+    assert all(box.state()[g]["city"] == f"C{i}" for i, g in enumerate(GUIDS[:30]))
+
+
+def _big_job(tmp_path: Path, count: int) -> Path:
+    leads = tmp_path / "big.csv"
+    leads.write_text(
+        "guid,city,isCustomer\n"
+        + "".join(f"{g},City{i},yes\n" for i, g in enumerate(GUIDS[:count]))
+    )
+    return leads
+
+
+@pytest.mark.parametrize("kills", [10])
+def test_kill_9_at_any_moment_loses_and_repeats_nothing(
+    tmp_path: Path, sandbox, kills: int
+) -> None:
+    """kill -9 at many moments, then the same command: final state and report are exact."""
+    count = 60
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
+    box = sandbox("--limit", "40", "--latency-ms", "20", seed=seed)
+    leads = _big_job(tmp_path, count)
+    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "40"]
+    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+    delays = [0.05 + 0.15 * i for i in range(10)]  # from preflight to mid-flight
+    done_kills = 0
+    for delay in delays:
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            done_kills += 1
+        proc.wait()
+    final = run_cli("update", str(leads), "--base-url", box.url, "--rate", "40", cwd=tmp_path)
+    assert final.code == 0, final.stderr
+    report = read_report(tmp_path / "big.report.csv")
+    assert [int(r["row"]) for r in report] == list(range(1, count + 1))
+    assert {r["outcome"] for r in report} == {"updated"}
+    state = box.state()
+    assert all(
+        state[g]["city"] == f"City{i}" and state[g]["isCustomer"] is True
+        for i, g in enumerate(GUIDS[:count])
+    )
+    assert box.stats()["applied_total"] <= count + 4 * done_kills
+    assert done_kills >= 5
+
+
+def test_sigint_stops_gracefully_and_resumes(tmp_path: Path, sandbox) -> None:
+    """Ctrl-C: requests in flight finish, the report is written, exit 3, the rerun completes."""
+    count = 40
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
+    box = sandbox("--limit", "20", seed=seed)
+    leads = _big_job(tmp_path, count)
+    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "20"]
+    proc = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={"HUBSPOT_ACCESS_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.2)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert "run the same command again" in err
+    report = read_report(tmp_path / "big.report.csv")
+    outcomes = Counter(r["outcome"] for r in report)
+    assert outcomes["updated"] > 0 and outcomes["deferred"] > 0
+    assert outcomes["updated"] + outcomes["deferred"] == count
+    applied = box.stats()["applied_total"]
+    assert applied == outcomes["updated"]  # nothing in flight was lost or left unrecorded
+    final = run_cli("update", str(leads), "--base-url", box.url, "--rate", "20", cwd=tmp_path)
+    assert final.code == 0, final.stderr
+    assert box.stats()["applied_total"] == count
+
+
+def test_dry_run_sends_nothing_and_needs_no_token(tmp_path: Path, sandbox) -> None:
+    """--dry-run: plan and example bodies with the token redacted, report of planned rows."""
+    box = sandbox()
+    leads = copy_sample(tmp_path)
+    result = run_cli(
+        "update", str(leads), "--base-url", box.url, "--dry-run", cwd=tmp_path, token=None
+    )
+    assert result.code == 1  # invalid rows in the sample
+    assert "example request: PUT" in result.stderr and "access_token=***" in result.stderr
+    assert box.stats()["requests"] == {}
+    outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))
+    assert outcomes == {"planned": 28, "invalid": 4, "skipped": 1}
+
+
+def test_json_logs_for_cron(tmp_path: Path, sandbox) -> None:
+    """--log-format json: every stderr line is a JSON object; the summary reconciles."""
+    box = sandbox()
+    result = run_cli(
+        "update",
+        str(copy_sample(tmp_path)),
+        "--base-url",
+        box.url,
+        "--log-format",
+        "json",
+        cwd=tmp_path,
+    )
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    summary = next(e for e in events if e.get("event") == "summary")
+    assert summary["rows"] == 33
+    outcomes = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred")
+    assert sum(summary.get(k, 0) for k in outcomes) == 33
+    assert summary["requests"] == 25

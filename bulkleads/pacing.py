@@ -42,6 +42,7 @@ _MIN_FRACTION: Final = 0.05  # never slower than 5 % of the ceiling
 _RECOVERY_STEP: Final = 0.02  # each success adds 2 % of the ceiling back
 _MAX_PLAUSIBLE_WAIT: Final = 300.0
 _RETUNE_THRESHOLD: Final = 0.01
+_MIN_WAIT: Final = 0.001  # a shorter sleep may not move a coarse clock at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,10 @@ class RateHeaders:
 
     @classmethod
     def parse(cls, headers: Mapping[str, str]) -> RateHeaders:
+        lowered = {k.lower(): v for k, v in headers.items()}
+
         def number(name: str) -> int | None:
-            value = headers.get(f"x-hubspot-ratelimit-{name}")
+            value = lowered.get(f"x-hubspot-ratelimit-{name}")
             try:
                 parsed = int(str(value).strip())
             except (TypeError, ValueError):
@@ -162,7 +165,7 @@ class Pacer:
             while True:
                 wait = self._paused_until - loop.time()
                 if wait > 0:
-                    await asyncio.sleep(wait)
+                    await asyncio.sleep(max(wait, _MIN_WAIT))
                     continue
                 await self._limiter.acquire()
                 if self._paused_until > loop.time():
@@ -188,7 +191,7 @@ class Pacer:
         if self._in_flight + len(self._answers) < cap:
             return True
         if self._answers:
-            await asyncio.sleep(self._answers[0] + self.window - now)
+            await asyncio.sleep(max(self._answers[0] + self.window - now, _MIN_WAIT))
         else:
             self._answered.clear()
             await self._answered.wait()

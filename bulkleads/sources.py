@@ -89,13 +89,20 @@ class InputFile:
     ) -> None:
         self.path = path
         self.encoding = _check_encoding(encoding)
+        self._encoding_name = encoding
         self._raw: IO[bytes] = sys.stdin.buffer if path == "-" else _open(path)
+        try:
+            self._start(path, fmt, delimiter)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, path: str, fmt: Format | None, delimiter: str | None) -> None:
         self.total_bytes: int | None = None if path == "-" else Path(path).stat().st_size
         self._tap = _Tap(self._raw)
         buffered = io.BufferedReader(self._tap, 1 << 20)
         head = buffered.peek(4)[:4]
         if head.startswith(_ZIP_MAGIC) or path.lower().endswith((".xlsx", ".xls", ".ods")):
-            self.close()
             raise InputError(
                 f"{path} looks like a spreadsheet workbook; export it as CSV "
                 "(in Excel: File > Save As > CSV UTF-8) and pass that file"
@@ -145,7 +152,7 @@ class InputFile:
         try:
             first = self._text.readline()
         except UnicodeDecodeError as exc:
-            raise InputError(self._decode_message(exc), line=1) from None
+            raise InputError(self._decode_message(exc), line=self._bad_line()) from None
         if not first.strip():
             raise InputError(f"{self.path} is empty: a CSV needs a header row naming the columns")
         if self.delimiter is None:

@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -23,9 +24,7 @@ SHOWN_GUID = "2e76d88380bc38eabb1933d3f6b8719f"
 
 
 def fetch(url: str) -> dict[str, object]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback sandbox
-        return json.load(response)
+    return httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).json()
 
 
 def main() -> int:

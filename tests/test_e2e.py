@@ -43,6 +43,7 @@ def test_sample_csv_updates_every_valid_lead_once(tmp_path: Path, sandbox) -> No
     assert set(stats["applied"].values()) == {1}
     assert stats["applied_total"] == 24
     assert stats["requests"] == {"204": 24, "404": 1}
+    assert stats["off_path"] == []  # the "../../etc/passwd" guid never reached a URL
     lead = box.state()["2e76d88380bc38eabb1933d3f6b8719f"]
     assert lead["city"] == "Austin"
     assert lead["jobTitle"] == 'Head of "Data"'

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 import uuid
@@ -157,7 +158,7 @@ class Sandbox:
         }
         extra: dict[str, str] = {}
         if status == 429 and self.config.retry_after and self.window is not None:
-            extra["Retry-After"] = str(max(1, round(self.window.retry_after() + 0.5)))
+            extra["Retry-After"] = str(max(1, math.ceil(self.window.retry_after())))
         return self._answer(status, body, extra)
 
     # -- routes -----------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""The command line: flags, exit codes, messages, and the token's safety."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bulkleads.cli import app
+from bulkleads.token import RedactingFilter, Token
+
+from .conftest import ROOT
+
+SECRET = "pat-na1-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+runner = CliRunner()
+
+
+def invoke(tmp_path: Path, *args: str, token: str | None = SECRET):
+    env = {"HUBSPOT_ACCESS_TOKEN": token or "", "BULKLEADS_BASE_URL": ""}
+    return runner.invoke(app, [*args, "--state-dir", str(tmp_path / "state")], env=env)
+
+
+def leads(tmp_path: Path, text: str = "guid,city\nabc,Boston\n") -> str:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    return str(path)
+
+
+def test_missing_token_says_how_to_provide_it(tmp_path: Path) -> None:
+    """No token: exit 2 and a message naming the variable and --token-file."""
+    result = invoke(tmp_path, "update", leads(tmp_path), token=None)
+    assert result.exit_code == 2
+    assert "HUBSPOT_ACCESS_TOKEN" in result.output and "--token-file" in result.output
+
+
+def test_plain_http_only_to_loopback(tmp_path: Path) -> None:
+    """http:// to another host is refused before anything is read or sent."""
+    result = invoke(tmp_path, "update", leads(tmp_path), "--base-url", "http://example.com")
+    assert result.exit_code == 2 and "refusing plain http" in result.output
+
+
+def test_token_file_is_read_and_never_printed(tmp_path: Path) -> None:
+    """--token-file works; a dry run's example request shows *** instead of the token."""
+    token_file = tmp_path / "token"
+    token_file.write_text(SECRET + "\n")
+    result = invoke(
+        tmp_path, "update", leads(tmp_path), "--token-file", str(token_file), "--dry-run"
+    )
+    assert result.exit_code == 0, result.output
+    assert "access_token=***" in result.output and SECRET not in result.output
+
+
+def test_not_editable_column_is_exit_2_naming_it(tmp_path: Path) -> None:
+    """A column HubSpot refuses stops the run before anything is sent."""
+    result = invoke(tmp_path, "update", leads(tmp_path, "guid,portalId\nabc,1\n"), "--dry-run")
+    assert result.exit_code == 2 and "portalId" in result.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--map", "nonsense", "--map takes"),
+        ("--on-conflict", "merge", "--on-conflict takes"),
+        ("--format", "xlsx", "--format takes"),
+        ("--delimiter", "ab", "--delimiter takes"),
+        ("--timezone", "Mars/Olympus", "unknown --timezone"),
+        ("--encoding", "nope", "unknown encoding"),
+    ],
+)
+def test_bad_flags_are_exit_2_with_a_hint(
+    tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    """Flags that do not fit fail with a message saying what fits."""
+    result = invoke(tmp_path, "update", leads(tmp_path), flag, value, "--dry-run")
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_unreadable_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
+    """A missing file is one line, no traceback."""
+    result = invoke(tmp_path, "update", str(tmp_path / "missing.csv"), "--dry-run")
+    assert result.exit_code == 2
+    assert "cannot open" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_job_says_how_to_list_jobs(tmp_path: Path) -> None:
+    """report/retry of a job that does not exist point to `bulkleads jobs`."""
+    result = invoke(tmp_path, "report", "deadbeef")
+    assert result.exit_code == 2 and "bulkleads jobs" in result.output
+
+
+def test_token_object_never_formats_its_value() -> None:
+    """str, repr and f-strings of a Token show ***; redact() scrubs text."""
+    token = Token(SECRET)
+    assert SECRET not in f"{token} {token!r} {token!s}"
+    assert token.redact(f"url?access_token={SECRET}&x=1") == "url?access_token=***&x=1"
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(token)
+
+
+def test_log_filter_redacts_messages_and_tracebacks() -> None:
+    """Whatever logs the token (message, args or exception), the handler never sees it."""
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "sent %s", (SECRET,), None)
+    try:
+        raise RuntimeError(f"failed at https://api/x?access_token={SECRET}")
+    except RuntimeError as exc:
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    RedactingFilter(Token(SECRET)).filter(record)
+    text = logging.Formatter().format(record)
+    assert SECRET not in text and "***" in text
+
+
+def test_readme_documents_every_command_and_exit_code() -> None:
+    """Each command and update flag in --help is documented in the README."""
+    readme = (ROOT / "README.md").read_text()
+    for command in ("update", "retry", "report", "jobs", "sandbox"):
+        assert f"bulkleads {command}" in readme, command
+        assert runner.invoke(app, [command, "--help"]).exit_code == 0
+    help_text = runner.invoke(app, ["update", "--help"], env={"COLUMNS": "200"}).output
+    for flag in set(re.findall(r"--[a-z][a-z-]+", help_text)) - {"--help"}:
+        assert flag in readme, flag

@@ -1,0 +1,187 @@
+"""The sandbox's rules, in process over ASGI, with an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bulkleads.sandbox.app import Sandbox, SandboxConfig
+from bulkleads.sandbox.leads import load_leads
+from bulkleads.sandbox.limits import RollingWindow
+
+TOKEN = "sandbox-token"
+GUID = "8a41f2f22906b93a012906b9438f0008"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(clock: Clock | None = None, **config: object) -> Sandbox:
+    leads = {GUID: {"guid": GUID, "city": "Boston", "closedAt": 0, "isCustomer": False}}
+    return Sandbox(SandboxConfig(**config), leads, clock=clock or Clock())
+
+
+def put(
+    box: Sandbox,
+    body: object,
+    *,
+    guid: str = GUID,
+    token: str | None = TOKEN,
+    content_type: str = "application/json",
+    bearer: bool = False,
+) -> httpx.Response:
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=box.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+            params = {"access_token": token} if token and not bearer else {}
+            headers = {"Content-Type": content_type}
+            if bearer:
+                headers["Authorization"] = f"Bearer {token}"
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+            return await client.put(
+                f"/leads/v1/lead/{guid}", params=params, content=raw, headers=headers
+            )
+
+    return asyncio.run(call())
+
+
+def test_update_applies_fields_and_answers_204() -> None:
+    """A valid PUT applies its fields and answers 204 with no body and the rate headers."""
+    box = make()
+    response = put(box, {"guid": GUID, "city": "Cambridge", "closedAt": 1323293954000})
+    assert response.status_code == 204 and response.content == b""
+    assert box.leads[GUID]["city"] == "Cambridge"
+    assert response.headers["X-HubSpot-RateLimit-Max"] == "10"
+    assert response.headers["X-HubSpot-RateLimit-Remaining"] == "9"
+    assert response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "1000"
+    assert response.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "39999"
+
+
+@pytest.mark.parametrize(("token", "bearer"), [(None, False), ("wrong", False), ("wrong", True)])
+def test_wrong_or_missing_token_is_401(token: str | None, bearer: bool) -> None:
+    """Query and bearer tokens are both checked; a bad one changes nothing."""
+    box = make()
+    response = put(box, {"guid": GUID, "city": "X"}, token=token, bearer=bearer)
+    assert response.status_code == 401 and "message" in response.json()
+    assert box.leads[GUID]["city"] == "Boston"
+    assert put(box, {"guid": GUID, "city": "Y"}, bearer=True).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"not json", "not valid JSON"),
+        ([1], "must be a JSON object"),
+        ({"city": "X"}, "guid is required"),
+        ({"guid": "other", "city": "X"}, "does not match"),
+        ({"guid": GUID, "score": 5}, "not editable: score"),
+        ({"guid": GUID, "isCustomer": "yes"}, "expected a boolean"),
+        ({"guid": GUID, "closedAt": "2024-01-01"}, "expected epoch milliseconds"),
+    ],
+)
+def test_bad_bodies_are_400_with_a_message(body: object, message: str) -> None:
+    """Body rules of the real API, each with its own message."""
+    box = make()
+    response = put(box, body)
+    assert response.status_code == 400 and message in response.json()["message"]
+
+
+def test_unknown_guid_is_404() -> None:
+    """A lead the portal does not have."""
+    assert put(make(), {"guid": "abc", "city": "X"}, guid="abc").status_code == 404
+
+
+def test_wrong_content_type_is_a_silent_no_op() -> None:
+    """Like HubSpot: 204, nothing applied, counted in the stats."""
+    box = make()
+    response = put(box, {"guid": GUID, "city": "X"}, content_type="text/plain")
+    assert response.status_code == 204
+    assert box.leads[GUID]["city"] == "Boston"
+    assert box.ignored_content_type == 1
+
+
+def test_rolling_window_is_exact() -> None:
+    """Never more than N accepted in any window; rejected requests do not count."""
+    clock = Clock()
+    window = RollingWindow(3, 1.0, clock)
+    accepted = []
+    for step in range(40):
+        clock.now = step * 0.1
+        if window.try_accept():
+            accepted.append(clock.now)
+    for i in range(len(accepted) - 3):
+        assert accepted[i + 3] - accepted[i] >= 1.0 - 1e-9
+    assert window.peak == 3
+    assert len(accepted) == 12  # 3 per second over 4 seconds, no more, no less
+
+
+def test_429_bodies_headers_and_retry_after() -> None:
+    """Over the limit: a HubSpot-shaped 429, Retry-After only when asked for."""
+    clock = Clock()
+    box = make(clock, limit=1, retry_after=True)
+    assert put(box, {"guid": GUID, "city": "A"}).status_code == 204
+    refused = put(box, {"guid": GUID, "city": "B"})
+    assert refused.status_code == 429
+    assert refused.json()["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert refused.headers["Retry-After"] == "1"
+    assert box.leads[GUID]["city"] == "A"
+    clock.now = 1.0
+    assert put(box, {"guid": GUID, "city": "C"}).status_code == 204
+    assert "Retry-After" not in put(make(clock, limit=1), {"guid": GUID}).headers
+
+
+def test_daily_cap_answers_daily_429() -> None:
+    """Past the daily cap every request is a DAILY 429."""
+    box = make(daily=1, limit=100)
+    assert put(box, {"guid": GUID, "city": "A"}).status_code == 204
+    refused = put(box, {"guid": GUID, "city": "B"})
+    assert (refused.status_code, refused.json()["policyName"]) == (429, "DAILY")
+    assert refused.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+
+
+def test_fail_rate_applies_nothing() -> None:
+    """An injected 5xx changes nothing."""
+    box = make(fail_rate=1.0)
+    assert put(box, {"guid": GUID, "city": "X"}).status_code in (500, 502, 503, 504)
+    assert box.leads[GUID]["city"] == "Boston"
+
+
+def test_drop_rate_applies_then_loses_the_answer() -> None:
+    """A dropped answer: the update is applied, the client sees no response."""
+    box = make(drop_rate=1.0)
+    with pytest.raises(Exception):  # noqa: B017 - ASGITransport re-raises the app's drop
+        put(box, {"guid": GUID, "city": "Dropped"})
+    assert box.leads[GUID]["city"] == "Dropped"
+
+
+def test_seed_formats(tmp_path: Path) -> None:
+    """Seeds from JSON (list or object), JSONL and CSV give the same leads."""
+    (tmp_path / "a.json").write_text(json.dumps([{"guid": "g1", "city": "A"}]))
+    (tmp_path / "b.json").write_text(json.dumps({"g1": {"city": "A"}}))
+    (tmp_path / "c.jsonl").write_text('{"guid": "g1", "city": "A"}\n')
+    (tmp_path / "d.csv").write_text("\ufeffGUID,city\ng1,A\n")
+    expected = {"g1": {"guid": "g1", "city": "A"}}
+    for name in ("a.json", "b.json", "c.jsonl", "d.csv"):
+        assert load_leads(tmp_path / name) == expected, name
+
+
+def test_state_survives_a_restart(tmp_path: Path, sandbox) -> None:
+    """--state is saved on SIGTERM and loaded by the next sandbox."""
+    state = tmp_path / "state.json"
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"guid": GUID, "city": "Boston"}]))
+    box = sandbox("--state", str(state), seed=seed)
+    url = f"{box.url}/leads/v1/lead/{GUID}?access_token={TOKEN}"
+    assert httpx.put(url, json={"guid": GUID, "city": "Kept"}).status_code == 204
+    box.stop()
+    again = sandbox("--state", str(state), seed=seed)
+    assert again.state()[GUID]["city"] == "Kept"

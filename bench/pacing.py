@@ -1,0 +1,185 @@
+"""Pacing benchmark: the real CLI against the real sandbox (strict rolling window).
+
+Prints, per scenario, utilization = accepted requests / (sending time x limit), the 429 count and
+their share of all requests; and for the overhead scenario, requests per second and CPU seconds
+of the bulkleads process per 1,000 requests. Run with `make bench-pacing`; the figures go to
+bench/RESULTS.md. Every loop here is bounded in count and time and talks to loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = str(Path(sys.executable).parent / "bulkleads")
+TOKEN = "sandbox-token"
+
+
+def start_sandbox(seed: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [BIN, "sandbox", "--port", "0", "--seed", str(seed), *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def job(folder: Path, count: int) -> tuple[Path, Path]:
+    guids = [f"{i:032x}" for i in range(1, count + 1)]
+    seed = folder / "seed.json"
+    seed.write_text(json.dumps([{"guid": g, "city": ""} for g in guids]))
+    leads = folder / "leads.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},Town{i}\n" for i, g in enumerate(guids)))
+    return seed, leads
+
+
+def run_update(folder: Path, leads: Path, url: str, *flags: str) -> tuple[dict, float]:
+    """Run the CLI; returns its JSON summary and the CPU seconds it used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [
+            BIN,
+            "update",
+            str(leads),
+            "--base-url",
+            url,
+            "--log-format",
+            "json",
+            "--fresh",
+            "--state-dir",
+            str(folder / "state"),
+            *flags,
+        ],
+        env={**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    summary = next(e for e in events if e.get("event") == "summary")
+    return summary, cpu
+
+
+def other_client(url: str, guid: str, per_second: float, stop_at: float) -> None:
+    """Another app on the same portal, using part of the budget until ``stop_at``."""
+    with httpx.Client(base_url=url) as client:
+        while time.monotonic() < stop_at:
+            client.put(
+                f"/leads/v1/lead/{guid}",
+                params={"access_token": TOKEN},
+                json={"guid": guid, "city": "other"},
+            )
+            time.sleep(1 / per_second)
+
+
+def scenario(
+    name: str,
+    count: int,
+    sandbox_flags: list[str],
+    limit: float,
+    window: float,
+    client_flags: list[str],
+    other: float = 0.0,
+) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        seed, leads = job(folder, count)
+        proc, url = start_sandbox(seed, *sandbox_flags)
+        try:
+            helper = None
+            if other:
+                stop_at = time.monotonic() + count / (limit / window) * 3
+                helper = threading.Thread(
+                    target=other_client, args=(url, f"{1:032x}", other, stop_at), daemon=True
+                )
+                helper.start()
+            summary, cpu = run_update(folder, leads, url, *client_flags)
+            stats = httpx.get(f"{url}/__sandbox/stats").json()
+        finally:
+            stop(proc)
+    requests = summary["requests"]
+    limited = summary["statuses"].get("429", 0)
+    accepted = requests - limited
+    elapsed = summary["elapsed_seconds"]
+    budget = limit / window - other
+    return {
+        "scenario": name,
+        "updated": summary.get("updated", 0),
+        "leads": count,
+        "requests": requests,
+        "429s": limited,
+        "429_share": round(limited / requests, 4) if requests else 0.0,
+        "utilization": round(accepted / (elapsed * budget), 3),
+        "elapsed_s": elapsed,
+        "cpu_s_per_1000": round(cpu / requests * 1000, 3),
+        "req_per_s": round(requests / elapsed, 1),
+        "peak_in_window": stats["peak_arrivals_in_window"],
+    }
+
+
+def main() -> None:
+    rows = [
+        scenario("matched 10/1s", 200, ["--limit", "10", "--window", "1"], 10, 1, ["--rate", "10"]),
+        scenario(
+            "matched 100/10s",
+            300,
+            ["--limit", "100", "--window", "10"],
+            100,
+            10,
+            ["--rate", "100", "--rate-window", "10"],
+        ),
+        scenario(
+            "overrate 3x (30 vs 10/1s)",
+            200,
+            ["--limit", "10", "--window", "1"],
+            10,
+            1,
+            ["--rate", "30"],
+        ),
+        scenario(
+            "shared portal (other uses 5/s of 10/1s)",
+            150,
+            ["--limit", "10", "--window", "1"],
+            10,
+            1,
+            ["--rate", "10"],
+            other=5,
+        ),
+        scenario(
+            "overhead (unlimited sandbox)",
+            3000,
+            ["--unlimited"],
+            1e9,
+            1,
+            ["--rate", "100000", "--concurrency", "8"],
+        ),
+    ]
+    keys = list(rows[0])
+    print(" | ".join(keys))
+    for row in rows:
+        print(" | ".join(str(row[k]) for k in keys))
+
+
+if __name__ == "__main__":
+    main()

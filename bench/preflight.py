@@ -1,0 +1,93 @@
+"""Preflight benchmark: `bulkleads update FILE --dry-run` against a bare csv.reader loop.
+
+Generates the files deterministically (ROWS rows over ROWS/5 distinct guids), runs both commands
+alternately (three runs each), and prints the medians, their ratio and each one's peak RSS.
+Usage: `make bench-preflight` or `python bench/preflight.py [ROWS ...]` (default 1000000).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = str(Path(sys.executable).parent / "bulkleads")
+BASELINE = (
+    "import csv,sys\nwith open(sys.argv[1], newline='') as f:\n    for row in csv.reader(f): pass\n"
+)
+MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+    "elapsed = time.perf_counter() - t\n"
+    "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
+
+
+def generate(path: Path, rows: int) -> None:
+    guids = max(1, rows // 5)
+    with path.open("w", newline="") as f:
+        f.write("guid,city,closedAt,isCustomer\n")
+        for i in range(rows):
+            g = (i * 7919) % guids
+            f.write(f"{g:032x},City{i % 977},2024-03-{1 + i % 28:02d},{'yes' if i % 2 else 'no'}\n")
+
+
+def measure(command: list[str]) -> tuple[float, int]:
+    """Seconds and peak RSS in KiB of one fresh run of ``command``."""
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return float(out[0]), int(out[1])
+
+
+def bench(rows: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        data = folder / "leads.csv"
+        started = time.perf_counter()
+        generate(data, rows)
+        print(f"generated {rows} rows in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        ours = [
+            BIN,
+            "update",
+            str(data),
+            "--dry-run",
+            "--quiet",
+            "--state-dir",
+            str(folder / "state"),
+            "--report",
+            str(folder / "report.csv"),
+        ]
+        base = [sys.executable, "-c", BASELINE, str(data)]
+        times: dict[str, list[float]] = {"bulkleads": [], "csv.reader": []}
+        rss: dict[str, int] = {"bulkleads": 0, "csv.reader": 0}
+        for _ in range(3):
+            for name, command in (("bulkleads", ours), ("csv.reader", base)):
+                seconds, peak = measure(command)
+                times[name].append(seconds)
+                rss[name] = max(rss[name], peak)
+    ours_s = statistics.median(times["bulkleads"])
+    base_s = statistics.median(times["csv.reader"])
+    return {
+        "rows": rows,
+        "bulkleads_s": round(ours_s, 2),
+        "csv_reader_s": round(base_s, 2),
+        "ratio": round(ours_s / base_s, 2),
+        "bulkleads_peak_rss_mb": round(rss["bulkleads"] / 1024, 1),
+        "csv_reader_peak_rss_mb": round(rss["csv.reader"] / 1024, 1),
+    }
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [1_000_000]
+    for size in sizes:
+        print(json.dumps(bench(size)))
+
+
+if __name__ == "__main__":
+    main()

@@ -285,12 +285,7 @@ def update_command(
         ),
         rate=rate,
         rate_window=rate_window,
-        send=SendOptions(
-            concurrency=concurrency,
-            max_attempts=max_attempts,
-            max_retry_seconds=max_retry_time,
-            daily_reserve=daily_reserve,
-        ),
+        send=_send_options(concurrency, max_attempts, max_retry_time, daily_reserve),
         report=report,
         dry_run=dry_run,
         fresh=fresh,
@@ -332,12 +327,7 @@ def retry_command(
         token=token,
         rate=rate,
         rate_window=rate_window,
-        send=SendOptions(
-            concurrency=concurrency,
-            max_attempts=max_attempts,
-            max_retry_seconds=max_retry_time,
-            daily_reserve=daily_reserve,
-        ),
+        send=_send_options(concurrency, max_attempts, max_retry_time, daily_reserve),
         state_dir=state_dir,
     )
     raise typer.Exit(retry(job, chosen, config, reporter))
@@ -459,6 +449,17 @@ def _reporter(log_format: str, quiet: bool, token: Token | None) -> Reporter:
     fmt: LogFormat = _choice(log_format, ("text", "json"), "--log-format")  # type: ignore[assignment]
     setup_logging(fmt, quiet=quiet, token=token)
     return Reporter(fmt, quiet=quiet)
+
+
+def _send_options(
+    concurrency: int, max_attempts: int, max_retry_time: float, daily_reserve: int
+) -> SendOptions:
+    return SendOptions(
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        max_retry_seconds=max_retry_time,
+        daily_reserve=daily_reserve,
+    )
 
 
 def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:

@@ -134,11 +134,6 @@ def not_editable(fields: Iterable[str], allowed: frozenset[str] = frozenset()) -
     return [f for f in fields if f in NOT_EDITABLE and f not in allowed and f != "guid"]
 
 
-def unknown(fields: Iterable[str]) -> list[str]:
-    """Fields not on HubSpot's standard lead: custom fields, or typos worth a second look."""
-    return [f for f in fields if f not in KNOWN_FIELDS]
-
-
 def coerce(field: str, raw: object, tz: tzinfo = UTC) -> Value:
     """The JSON value to send for ``raw`` in ``field``, or :class:`FieldError` saying why not."""
     if field in BOOLEAN_FIELDS:

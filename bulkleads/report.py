@@ -17,7 +17,6 @@ from typing import Final
 from .store import DEFERRED, DONE, FAILED, INVALID, NOT_SENT, SKIPPED, JobStore, ReportRow
 
 COLUMNS: Final = ("row", "line", "guid", "outcome", "status", "attempts", "error", "note", "fields")
-OUTCOMES: Final = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
 _BY_STATE: Final = {
     DONE: "updated",
     FAILED: "failed",

@@ -26,7 +26,6 @@ from typing import IO, Final, Literal
 from .errors import InputError
 
 Format = Literal["csv", "tsv", "jsonl"]
-FORMATS: Final[tuple[str, ...]] = ("csv", "tsv", "jsonl")
 _SUFFIXES: Final[dict[str, Format]] = {
     ".csv": "csv",
     ".tsv": "tsv",

@@ -78,7 +78,10 @@ class JobFolder:
         candidate = Path(name)
         if candidate.name.endswith(_SUFFIX) and candidate.exists():
             return candidate
-        matches = sorted(self.root.glob(f"{name}*{_SUFFIX}")) if self.root.exists() else []
+        looks_like_id = bool(name) and all(c in "0123456789abcdef" for c in name.lower())
+        matches = []
+        if looks_like_id and self.root.exists():
+            matches = sorted(self.root.glob(f"{name.lower()}*{_SUFFIX}"))
         matches = [m for m in matches if ".archived" not in m.name]
         if len(matches) == 1:
             return matches[0]

@@ -256,3 +256,36 @@ def test_json_logs_for_cron(tmp_path: Path, sandbox) -> None:
     outcomes = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred")
     assert sum(summary.get(k, 0) for k in outcomes) == 33
     assert summary["requests"] == 25
+
+
+def test_retry_report_and_jobs_commands(tmp_path: Path, sandbox) -> None:
+    """After an outage, `retry REPORT` sends only the failed leads; `jobs` and `report` work."""
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:6])
+    box = sandbox("--limit", "50", "--fail-rate", "1.0", seed=seed)
+    leads = tmp_path / "outage.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},R{i}\n" for i, g in enumerate(GUIDS[:6])))
+    first = run_cli(
+        "update",
+        str(leads),
+        "--base-url",
+        box.url,
+        "--rate",
+        "50",
+        "--max-attempts",
+        "1",
+        cwd=tmp_path,
+    )
+    assert first.code == 1
+    report = tmp_path / "outage.report.csv"
+    assert outcomes_of(report) == {"failed": 6}
+    box.configure(fail_rate=0.0)
+    again = run_cli("retry", str(report), "--rate", "50", cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert outcomes_of(report) == {"updated": 6}
+    assert box.stats()["applied_total"] == 6
+    listing = run_cli("jobs", cwd=tmp_path, env={"COLUMNS": "600"})
+    assert "outage.csv" in listing.stdout
+    copy = tmp_path / "copy.jsonl"
+    rewritten = run_cli("report", str(report), "--report", str(copy), cwd=tmp_path)
+    assert rewritten.code == 0
+    assert [r["outcome"] for r in read_report(copy)] == ["updated"] * 6

@@ -138,42 +138,55 @@ def scenario(
     }
 
 
+SCENARIOS: list[tuple[str, int, list[str], float, float, list[str], float]] = [
+    # name, leads, sandbox flags, portal limit, window, client flags, other client's rate
+    ("matched 10/1s", 200, ["--limit", "10", "--window", "1"], 10, 1, ["--rate", "10"], 0),
+    (
+        "matched 100/10s",
+        300,
+        ["--limit", "100", "--window", "10"],
+        100,
+        10,
+        ["--rate", "100", "--rate-window", "10"],
+        0,
+    ),
+    (
+        "overrate 3x (30 vs 10/1s)",
+        200,
+        ["--limit", "10", "--window", "1"],
+        10,
+        1,
+        ["--rate", "30"],
+        0,
+    ),
+    (
+        "shared portal (other uses 5/s of 10/1s)",
+        150,
+        ["--limit", "10", "--window", "1"],
+        10,
+        1,
+        ["--rate", "10"],
+        5,
+    ),
+    (
+        "overhead (unlimited sandbox)",
+        10_000,
+        ["--unlimited"],
+        1e9,
+        1,
+        ["--rate", "100000", "--concurrency", "8"],
+        0,
+    ),
+]
+
+
 def main() -> None:
+    """Run every scenario, or those whose name contains one of the arguments."""
+    wanted = sys.argv[1:]
     rows = [
-        scenario("matched 10/1s", 200, ["--limit", "10", "--window", "1"], 10, 1, ["--rate", "10"]),
-        scenario(
-            "matched 100/10s",
-            300,
-            ["--limit", "100", "--window", "10"],
-            100,
-            10,
-            ["--rate", "100", "--rate-window", "10"],
-        ),
-        scenario(
-            "overrate 3x (30 vs 10/1s)",
-            200,
-            ["--limit", "10", "--window", "1"],
-            10,
-            1,
-            ["--rate", "30"],
-        ),
-        scenario(
-            "shared portal (other uses 5/s of 10/1s)",
-            150,
-            ["--limit", "10", "--window", "1"],
-            10,
-            1,
-            ["--rate", "10"],
-            other=5,
-        ),
-        scenario(
-            "overhead (unlimited sandbox)",
-            3000,
-            ["--unlimited"],
-            1e9,
-            1,
-            ["--rate", "100000", "--concurrency", "8"],
-        ),
+        scenario(*spec[:6], other=spec[6])
+        for spec in SCENARIOS
+        if not wanted or any(w in spec[0] for w in wanted)
     ]
     keys = list(rows[0])
     print(" | ".join(keys))

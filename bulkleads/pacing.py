@@ -203,9 +203,8 @@ class Pacer:
         self._paused_until = max(self._paused_until, now + seconds)
         self._set_rate(self._rate * 0.5)
 
-    def observe(self, status: int | None, headers: Mapping[str, str] | None) -> None:
-        """Feed back one response: its status and rate-limit headers."""
-        info = RateHeaders.parse(headers) if headers is not None else RateHeaders()
+    def observe(self, status: int | None, info: RateHeaders) -> None:
+        """Feed back one response: its status (None: no answer) and rate-limit headers."""
         if info.max and info.interval_ms:
             server = info.max / (info.interval_ms / 1000) * (1 - self._margin)
             self._ceiling = min(self._configured, server)

@@ -179,20 +179,20 @@ class Sender:
             response = await self._client.send(request)
         except httpx.HTTPError as exc:
             outcome = self._target.transport_failure(exc)
-            self._pacer.observe(None, None)
+            self._pacer.observe(None, RateHeaders())
             return outcome
         outcome = self._target.classify(response)
         self.stats.statuses[str(response.status_code)] += 1
         if response.status_code >= 400:
             self.stats.error_responses += 1
-        self._pacer.observe(response.status_code, response.headers)
-        self._react(outcome)
+        info = RateHeaders.parse(response.headers)
+        self._pacer.observe(response.status_code, info)
+        self._react(outcome, info)
         return outcome
 
-    def _react(self, outcome: Outcome) -> None:
+    def _react(self, outcome: Outcome, info: RateHeaders) -> None:
         """Pool-wide consequences of one answer: pauses and stops."""
         headers = outcome.headers or httpx.Headers()
-        info = RateHeaders.parse(headers)
         if outcome.status == 429:
             self.stats.rate_limited += 1
         if outcome.kind == "retry" and outcome.status == 429:

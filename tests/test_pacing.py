@@ -106,10 +106,12 @@ def test_server_limit_lowers_the_ceiling() -> None:
         for _ in range(3):
             pacer.observe(
                 204,
-                {
-                    "X-HubSpot-RateLimit-Max": "5",
-                    "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
-                },
+                RateHeaders.parse(
+                    {
+                        "X-HubSpot-RateLimit-Max": "5",
+                        "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
+                    }
+                ),
             )
         return pacer.rate
 
@@ -124,11 +126,13 @@ def test_another_client_using_the_portal_gets_its_share() -> None:
         for _ in range(20):
             pacer.observe(
                 204,
-                {
-                    "X-HubSpot-RateLimit-Max": "10",
-                    "X-HubSpot-RateLimit-Remaining": "5",
-                    "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
-                },
+                RateHeaders.parse(
+                    {
+                        "X-HubSpot-RateLimit-Max": "10",
+                        "X-HubSpot-RateLimit-Remaining": "5",
+                        "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
+                    }
+                ),
             )
         return pacer.rate
 
@@ -142,7 +146,7 @@ def test_a_burst_of_5xx_slows_down() -> None:
         pacer = Pacer(10, 1.0)
         before = pacer.rate
         for _ in range(3):
-            pacer.observe(500, {})
+            pacer.observe(500, RateHeaders())
         return before, pacer.rate
 
     before, after = run_virtual(scenario())

@@ -66,6 +66,24 @@ TokenFile = Annotated[
 StateDir = Annotated[
     Path, typer.Option("--state-dir", help="Folder holding job files.", rich_help_panel=_JOB)
 ]
+Verbose = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Debug log: one line per request (never the token).",
+        rich_help_panel=_OUT,
+    ),
+]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        help="Seconds to wait for an answer before retrying.",
+        min=0.01,
+        rich_help_panel=_PACE,
+    ),
+]
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="Only warnings and errors.", rich_help_panel=_OUT)
 ]
@@ -260,12 +278,14 @@ def update_command(
         ),
     ] = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
+    timeout: Timeout = 30.0,
     quiet: Quiet = False,
+    verbose: Verbose = False,
     log_format: LogFmt = "text",
 ) -> None:
     """Update the leads listed in INPUT; running the same command again resumes the job."""
     token = None if dry_run else load_token(token_file)
-    reporter = _reporter(log_format, quiet, token)
+    reporter = _reporter(log_format, quiet, token, verbose)
     config = RunConfig(
         input=input,
         token=token,
@@ -285,6 +305,7 @@ def update_command(
         ),
         rate=rate,
         rate_window=rate_window,
+        timeout=timeout,
         send=_send_options(concurrency, max_attempts, max_retry_time, daily_reserve),
         report=report,
         dry_run=dry_run,
@@ -315,18 +336,21 @@ def retry_command(
     max_retry_time: MaxRetryTime = 300.0,
     daily_reserve: DailyReserve = 0,
     state_dir: StateDir = DEFAULT_STATE_DIR,
+    timeout: Timeout = 30.0,
     quiet: Quiet = False,
+    verbose: Verbose = False,
     log_format: LogFmt = "text",
 ) -> None:
     """Send again the leads of a job that ended failed (or not_sent), then refresh its report."""
     chosen = _choice(outcome, ("failed", "not_sent"), "--outcome")
     token = load_token(token_file)
-    reporter = _reporter(log_format, quiet, token)
+    reporter = _reporter(log_format, quiet, token, verbose)
     config = RunConfig(
         input="",
         token=token,
         rate=rate,
         rate_window=rate_window,
+        timeout=timeout,
         send=_send_options(concurrency, max_attempts, max_retry_time, daily_reserve),
         state_dir=state_dir,
     )
@@ -445,9 +469,9 @@ def _main(
         raise typer.Exit(0)
 
 
-def _reporter(log_format: str, quiet: bool, token: Token | None) -> Reporter:
+def _reporter(log_format: str, quiet: bool, token: Token | None, verbose: bool = False) -> Reporter:
     fmt: LogFormat = _choice(log_format, ("text", "json"), "--log-format")  # type: ignore[assignment]
-    setup_logging(fmt, quiet=quiet, token=token)
+    setup_logging(fmt, quiet=quiet, token=token, verbose=verbose)
     return Reporter(fmt, quiet=quiet)
 
 

@@ -49,14 +49,16 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def setup_logging(fmt: LogFormat, *, quiet: bool, token: Token | None) -> None:
+def setup_logging(
+    fmt: LogFormat, *, quiet: bool, token: Token | None, verbose: bool = False
+) -> None:
     """Log to stderr; silence httpx's request log, which prints full URLs with the token."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
     if token is not None:
         handler.addFilter(RedactingFilter(token))
     LOGGER.handlers[:] = [handler]
-    LOGGER.setLevel(logging.WARNING if quiet else logging.INFO)
+    LOGGER.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     LOGGER.propagate = False
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -93,6 +95,8 @@ class Reporter:
             conflicts=summary.conflicts,
             estimated_seconds=round(eta, 1),
         )
+        if summary.records == 0:
+            self.warn("no data rows in the input: nothing to send", event="empty_input")
         for text in summary.invalid_examples:
             self.warn(f"  invalid: {text}", event="invalid_row")
         if summary.invalid > len(summary.invalid_examples):

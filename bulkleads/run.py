@@ -34,7 +34,6 @@ from .target import AuthMode, LeadsV1Target, check_base_url
 from .token import Token
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
-_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
 
 
 @dataclass
@@ -51,6 +50,7 @@ class RunConfig:
     plan: PlanOptions = field(default_factory=PlanOptions)
     rate: float = 10.0
     rate_window: float = 1.0
+    timeout: float = 30.0
     send: SendOptions = field(default_factory=SendOptions)
     report: Path | None = None
     dry_run: bool = False
@@ -211,7 +211,10 @@ async def _send(
     )
     progress = out.progress(todo, "updating")
     async with httpx.AsyncClient(
-        timeout=_TIMEOUT, limits=limits, follow_redirects=False, trust_env=False
+        timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,
     ) as client:
         sender = Sender(store, target, pacer, client, config.send, on_result=progress.advance)
         _install_signal_handlers(sender, out, config.command)

@@ -17,6 +17,7 @@ through the pacer rather than one worker, so the retry itself waits nothing extr
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from .target import LeadsV1Target, Outcome
 
 StopReason = Literal["auth", "daily", "signal"]
 _PAGE: Final = 500
+_LOG: Final = logging.getLogger("bulkleads.sender")
 
 
 @dataclass
@@ -179,9 +181,16 @@ class Sender:
             response = await self._client.send(request)
         except httpx.HTTPError as exc:
             outcome = self._target.transport_failure(exc)
+            _LOG.debug("PUT %s -> %s", self._target.path(bundle.guid), outcome.reason)
             self._pacer.observe(None, RateHeaders())
             return outcome
         outcome = self._target.classify(response)
+        _LOG.debug(
+            "PUT %s -> %s %s",
+            self._target.path(bundle.guid),
+            response.status_code,
+            outcome.reason or "",
+        )
         self.stats.statuses[str(response.status_code)] += 1
         if response.status_code >= 400:
             self.stats.error_responses += 1

@@ -1,0 +1,245 @@
+"""Hostile input, misbehaving servers, and the token: fail safe, say why, never leak."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bulkleads import cli
+from bulkleads.errors import BulkleadsError
+from bulkleads.plan import PlanOptions, plan
+from bulkleads.report import write_report
+from bulkleads.sources import InputFile
+from bulkleads.store import JobStore
+
+from .conftest import read_report, run_cli, write_seed
+from .test_sender import make_store, send
+
+SECRET = "pat-na1-99999999-8888-7777-6666-555555555555"
+fixture_ok = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def plan_bytes(tmp_path: Path, data: bytes, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    db = tmp_path / "fuzz.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    with JobStore(db) as store, InputFile(str(path)) as source:
+        plan(source, store, PlanOptions())
+        rows = store.row_count()
+        assert [r.row for r in store.report_rows()] == list(range(1, rows + 1))
+
+
+@fixture_ok
+@given(data=st.binary(max_size=400), name=st.sampled_from(["x.csv", "x.jsonl", "x.tsv"]))
+def test_random_bytes_are_planned_or_refused_cleanly(
+    tmp_path: Path, data: bytes, name: str
+) -> None:
+    """Any bytes: either every record is accounted for, or a BulkleadsError says why."""
+    try:
+        plan_bytes(tmp_path, data, name)
+    except BulkleadsError as error:
+        assert str(error)
+
+
+@fixture_ok
+@given(
+    cells=st.lists(
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=12), min_size=1, max_size=8
+    )
+)
+def test_any_text_row_after_a_guid_header(tmp_path: Path, cells: list[str]) -> None:
+    """NULs, quotes, newlines and odd unicode in cells: planned or refused, never a crash."""
+    body = "guid,city\n" + "\n".join(",".join(c.replace("\r", "") for c in cells)) + "\n"
+    try:
+        plan_bytes(tmp_path, body.encode(), "x.csv")
+    except BulkleadsError as error:
+        assert str(error)
+
+
+def test_ten_thousand_columns(tmp_path: Path) -> None:
+    """A very wide row is just many fields: planned, with the unknown ones listed."""
+    header = "guid," + ",".join(f"c{i}" for i in range(10_000))
+    row = "abc," + ",".join("v" for _ in range(10_000))
+    path = tmp_path / "wide.csv"
+    path.write_text(f"{header}\n{row}\n")
+    with JobStore(tmp_path / "w.sqlite") as store, InputFile(str(path)) as source:
+        summary = plan(source, store, PlanOptions())
+    assert summary.bundles == 1 and len(summary.unknown_fields) == 10_000
+
+
+def test_header_only_file_is_nothing_to_do(tmp_path: Path, sandbox) -> None:
+    """A header and no rows: exit 0, "no data rows", no request."""
+    box = sandbox()
+    path = tmp_path / "empty.csv"
+    path.write_text("guid,city\n")
+    result = run_cli("update", str(path), "--base-url", box.url, cwd=tmp_path)
+    assert result.code == 0 and "no data rows" in result.stderr
+    assert box.stats()["requests"] == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("book.xlsx", b"PK\x03\x04\x14\x00", "export it as CSV"),
+        ("array.jsonl", b'[{"guid": "a"}]', "JSON array"),
+        ("latin.csv", b"guid,city\na,Z\xfcrich\n", "--encoding cp1252"),
+        ("dupes.csv", b"guid,city,City\na,b,c\n", "duplicate column names"),
+        ("empty.csv", b"", "is empty"),
+        ("nul.csv", b"\x00\x00\x00", "no guid column"),
+    ],
+)
+def test_unusable_input_is_exit_2_and_nothing_is_sent(
+    tmp_path: Path, sandbox, name: str, content: bytes, message: str
+) -> None:
+    """Unusable files: one clear line, exit 2, no traceback, no request."""
+    box = sandbox()
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = run_cli("update", str(path), "--base-url", box.url, cwd=tmp_path)
+    assert result.code == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert box.stats()["requests"] == {}
+
+
+def test_guids_that_could_leave_the_lead_path_never_reach_the_server(
+    tmp_path: Path, sandbox
+) -> None:
+    """Traversal, encoded dots, query, fragment, slash, space, look-alikes: invalid rows only."""
+    box = sandbox()
+    nasty = [
+        "../admin",
+        "%2e%2e",
+        "a?access_token=x",
+        "a#b",
+        "a/b",
+        "a b",
+        "\u0430bc",
+        "\uff41bc",
+        "..",
+        "a%2Fb",
+    ]
+    path = tmp_path / "nasty.jsonl"
+    path.write_text("".join(json.dumps({"guid": g, "city": "x"}) + "\n" for g in nasty))
+    result = run_cli("update", str(path), "--base-url", box.url, cwd=tmp_path)
+    assert result.code == 1
+    assert {r["outcome"] for r in read_report(tmp_path / "nasty.report.csv")} == {"invalid"}
+    stats = box.stats()
+    assert stats["requests"] == {} and stats["off_path"] == []
+
+
+def test_slow_answers_time_out_and_every_row_gets_an_outcome(tmp_path: Path, sandbox) -> None:
+    """Answers slower than --timeout: retried, then failed with a timeout reason; run goes on."""
+    seed = write_seed(tmp_path / "seed.json", ["a1", "a2", "a3"])
+    box = sandbox("--latency-ms", "600", "--limit", "100", seed=seed)
+    path = tmp_path / "slow.csv"
+    path.write_text("guid,city\na1,x\na2,y\na3,z\n")
+    result = run_cli(
+        "update",
+        str(path),
+        "--base-url",
+        box.url,
+        "--timeout",
+        "0.1",
+        "--max-attempts",
+        "2",
+        "--rate",
+        "100",
+        cwd=tmp_path,
+    )
+    assert result.code == 1
+    report = read_report(tmp_path / "slow.report.csv")
+    assert [r["outcome"] for r in report] == ["failed"] * 3
+    assert all("timeout" in r["error"] and r["attempts"] == "2" for r in report)
+
+
+def test_429_without_a_body_or_with_garbage_is_still_retried(tmp_path: Path) -> None:
+    """A 429 with no body, or an HTML one, is a rate limit all the same."""
+    answers = iter(
+        [
+            httpx.Response(429),
+            httpx.Response(429, text="<html>slow down</html>"),
+            httpx.Response(204),
+            httpx.Response(204),
+            httpx.Response(204),
+        ]
+    )
+    store = make_store(tmp_path)
+    stats, _ = send(store, answers)
+    assert stats.rate_limited == 2 and stats.bundles_done == 3
+
+
+def test_server_messages_in_the_report_are_inert(tmp_path: Path) -> None:
+    """A server message shaped like a formula cannot run in a spreadsheet."""
+    store = make_store(tmp_path, 1)
+    send(store, iter([httpx.Response(400, json={"message": '=HYPERLINK("http://x")'})]))
+    report = tmp_path / "r.csv"
+    write_report(store, report)
+    assert read_report(report)[0]["error"] == '\'=HYPERLINK("http://x")'
+
+
+def test_token_appears_nowhere(tmp_path: Path, sandbox) -> None:
+    """Verbose text and JSON logs, the report and the job store never hold the token."""
+    seed = write_seed(tmp_path / "seed.json", ["t1", "t2"])
+    box = sandbox("--token", SECRET, "--fail-rate", "0.5", "--limit", "100", seed=seed)
+    path = tmp_path / "leads.csv"
+    path.write_text("guid,city\nt1,x\nt2,y\nunknown,z\n")
+    outputs = []
+    for fmt in ("text", "json"):
+        result = run_cli(
+            "update",
+            str(path),
+            "--base-url",
+            box.url,
+            "--verbose",
+            "--fresh",
+            "--log-format",
+            fmt,
+            "--rate",
+            "100",
+            cwd=tmp_path,
+            token=SECRET,
+        )
+        assert "PUT /leads/v1/lead/t1" in result.stderr  # the debug log is really on
+        outputs += [result.stdout, result.stderr]
+    outputs.append((tmp_path / "leads.report.csv").read_text())
+    for job_file in (tmp_path / ".bulkleads").iterdir():
+        outputs.append(job_file.read_bytes().decode("latin-1"))
+    assert all(SECRET not in text for text in outputs)
+
+
+@pytest.mark.parametrize(
+    "stage", ["bulkleads.run.plan", "bulkleads.run.Sender.run", "bulkleads.run.write_report"]
+)
+def test_internal_errors_at_any_stage_do_not_leak_the_token(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    stage: str,
+) -> None:
+    """A bug that puts the token into an exception still prints a redacted trace."""
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"boom at https://api.hubapi.com/x?access_token={SECRET}")
+
+    monkeypatch.setattr(stage, explode)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", SECRET)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.csv").write_text("guid,city\nabc,x\n")
+    monkeypatch.setattr(
+        sys, "argv", ["bulkleads", "update", "in.csv", "--base-url", "http://127.0.0.1:9"]
+    )
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert "internal error" in err and "boom" in err and SECRET not in err

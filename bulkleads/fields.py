@@ -8,7 +8,8 @@ since the epoch (``closedAt`` is 0 while a lead is open), booleans are JSON bool
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
@@ -188,3 +189,78 @@ def _timestamp(field: str, raw: object, tz: tzinfo) -> int:
 def _show(raw: object) -> str:
     text = repr(raw)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """One API's rules: its key column, the fields it refuses, and how a cell becomes a value."""
+
+    api: str
+    key: str
+    key_error: Callable[[str], str | None]
+    not_editable: frozenset[str]
+    known: frozenset[str] | None  # None: the API's fields cannot be known in advance
+    coerce: Callable[[str, object, tzinfo], Value]
+
+
+def _guid_error(guid: str) -> str | None:
+    if is_valid_guid(guid):
+        return None
+    return f"guid {guid[:80]!r} is not valid: use letters, digits, _ and - only"
+
+
+LEADS_V1: Final = FieldRules(
+    api="leads-v1",
+    key="guid",
+    key_error=_guid_error,
+    not_editable=NOT_EDITABLE,
+    known=KNOWN_FIELDS,
+    coerce=coerce,
+)
+
+# Properties HubSpot maintains itself on every CRM object; writing them fails the request.
+CRM_READ_ONLY: Final = frozenset(
+    {
+        "hs_object_id",
+        "createdate",
+        "lastmodifieddate",
+        "hs_lastmodifieddate",
+        "hs_createdate",
+        "hs_all_owner_ids",
+        "hs_user_ids_of_all_owners",
+        "hs_created_by_user_id",
+        "hs_updated_by_user_id",
+        "hs_object_source",
+        "hs_object_source_id",
+    }
+)
+_RECORD_ID = re.compile(r"[0-9]{1,20}", re.ASCII)
+
+
+def crm_v3_rules(date_fields: frozenset[str], id_property: str | None) -> FieldRules:
+    """CRM v3 properties are strings: dates become epoch-millisecond strings, clearing is ""."""
+
+    def key_error(key: str) -> str | None:
+        if id_property is None:
+            if _RECORD_ID.fullmatch(key):
+                return None
+            return (
+                f"id {key[:80]!r} is not a record id (digits only); to update by another "
+                "unique property use --id-property NAME"
+            )
+        if len(key) > 1000 or any(ord(c) < 32 for c in key):
+            return f"{id_property} {key[:80]!r} cannot identify a record"
+        return None
+
+    def to_property(field: str, raw: object, tz: tzinfo = UTC) -> Value:
+        if field in date_fields:
+            return "" if raw is CLEAR else str(_timestamp(field, raw, tz))
+        if raw is CLEAR:
+            return ""
+        if isinstance(raw, bool):
+            return "true" if raw else "false"
+        if isinstance(raw, str | int | float):
+            return str(raw)
+        raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {_show(raw)}")
+
+    return FieldRules("crm-v3", "id", key_error, CRM_READ_ONLY, None, to_property)

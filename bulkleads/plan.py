@@ -22,14 +22,15 @@ from datetime import UTC, tzinfo
 from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
-from . import fields as lead_fields
 from .errors import InputError, UsageError
+from .fields import CLEAR, LEADS_V1, FieldError, FieldRules
 from .sources import InputFile, Record
 from .store import INVALID, PENDING, SKIPPED, JobStore
 
 ConflictPolicy = Literal["last", "first", "error"]
 _BATCH: Final = 5000
 _T = TypeVar("_T")
+KEY: Final = "\x00key"  # the key column, whatever the API calls it
 
 
 @dataclass(frozen=True)
@@ -73,30 +74,37 @@ class PlanSummary:
 
 
 class _Columns:
-    """Maps input keys (CSV headers or JSONL keys) to lead field names, with a cache."""
+    """Maps input keys (CSV headers or JSONL keys) to field names, with a cache.
 
-    def __init__(self, options: PlanOptions) -> None:
-        self._renames = {_key(src): dst.strip() for src, dst in options.renames}
+    The key column (``guid`` for Leads v1, ``id`` for CRM v3) maps to :data:`KEY`.
+    """
+
+    def __init__(self, options: PlanOptions, key: str) -> None:
+        self._renames = {
+            _key(src): KEY if _key(dst) == key else dst.strip() for src, dst in options.renames
+        }
         self._ignore = {_key(name) for name in options.ignore}
-        self._guid = _key(options.guid_column) if options.guid_column else None
+        self._key_column = _key(options.guid_column) if options.guid_column else None
+        self._key = key
         self._cache: dict[str, str | None] = {}
 
-    def field_for(self, key: str) -> str | None:
-        """The lead field a key feeds (``"guid"`` for the key column), or None if ignored."""
+    def field_for(self, name: str) -> str | None:
+        """The field a column feeds (:data:`KEY` for the key column), or None if ignored."""
         try:
-            return self._cache[key]
+            return self._cache[name]
         except KeyError:
             pass
-        k = _key(key)
+        k = _key(name)
+        target: str | None
         if not k or k in self._ignore:
-            name = None
-        elif self._guid is not None:
-            name = "guid" if k == self._guid else self._renames.get(k, key.strip())
-            name = None if name == "guid" and k != self._guid else name
+            target = None
+        elif self._key_column is not None:
+            target = KEY if k == self._key_column else self._renames.get(k, name.strip())
+            target = None if target == KEY and k != self._key_column else target
         else:
-            name = self._renames.get(k, "guid" if k == "guid" else key.strip())
-        self._cache[key] = name
-        return name
+            target = self._renames.get(k, KEY if k == self._key else name.strip())
+        self._cache[name] = target
+        return target
 
 
 def _key(name: str) -> str:
@@ -109,16 +117,19 @@ def plan(
     options: PlanOptions,
     tz: tzinfo = UTC,
     on_progress: Callable[[int], None] | None = None,
+    rules: FieldRules = LEADS_V1,
 ) -> PlanSummary:
     """Read every record, validate it, and write rows and bundles into ``store``."""
-    columns = _Columns(options)
+    columns = _Columns(options, rules.key)
     allowed = frozenset(options.allow_fields)
     summary = PlanSummary()
     if source.format != "jsonl":
-        _check_header(source.header, columns, allowed, summary)
+        _check_header(source.header, columns, allowed, summary, rules)
     unknown: set[str] = set()
     rows = (
-        _validate(record, columns, options, allowed, tz, unknown, csv=source.format != "jsonl")
+        _validate(
+            record, columns, options, allowed, tz, unknown, rules, csv=source.format != "jsonl"
+        )
         for record in source.records()
     )
     for batch in _batches(rows, _BATCH):
@@ -137,18 +148,22 @@ def plan(
 
 
 def _check_header(
-    header: list[str], columns: _Columns, allowed: frozenset[str], summary: PlanSummary
+    header: list[str],
+    columns: _Columns,
+    allowed: frozenset[str],
+    summary: PlanSummary,
+    rules: FieldRules,
 ) -> None:
     """Stop before anything is read past the header when the columns cannot make a job."""
     targets = [columns.field_for(name) for name in header]
-    if "guid" not in targets:
+    if KEY not in targets:
         raise UsageError(
-            "no guid column: the header has "
+            f"no {rules.key} column: the header has "
             + ", ".join(repr(h) for h in header)
-            + '; name it with --guid-column NAME or --map "NAME=guid"'
+            + f'; name it with --guid-column NAME or --map "NAME={rules.key}"'
         )
-    refused = lead_fields.not_editable(t for t in targets if t is not None)
-    if refused := [f for f in refused if f not in allowed]:
+    refused = [t for t in targets if t in rules.not_editable and t not in allowed]
+    if refused:
         raise InputError(
             "column(s) " + ", ".join(refused) + " cannot be edited through the API; remove them "
             "with --ignore-column NAME (or --allow-field NAME if your portal accepts them)",
@@ -159,7 +174,8 @@ def _check_header(
         if target is None:
             summary.ignored_columns.append(name)
         elif target in seen:
-            raise UsageError(f"columns {seen[target]!r} and {name!r} both feed field {target!r}")
+            shown = rules.key if target == KEY else target
+            raise UsageError(f"columns {seen[target]!r} and {name!r} both feed field {shown!r}")
         else:
             seen[target] = name
 
@@ -171,6 +187,7 @@ def _validate(
     allowed: frozenset[str],
     tz: tzinfo,
     unknown: set[str],
+    rules: FieldRules,
     *,
     csv: bool,
 ) -> tuple[int, int, str | None, str | None, str | None]:
@@ -184,28 +201,28 @@ def _validate(
         name = columns.field_for(key)
         if name is None:
             continue
-        if name == "guid":
+        if name == KEY:
             guid = str(raw).strip() if raw is not None else None
             continue
         if csv:
             if not isinstance(raw, str) or not raw.strip():
                 continue
-            value: object = lead_fields.CLEAR if raw == options.clear_token else raw
+            value: object = CLEAR if raw == options.clear_token else raw
         else:
-            value = lead_fields.CLEAR if raw is None or raw == "" else raw
-            if name in lead_fields.NOT_EDITABLE and name not in allowed:
+            value = CLEAR if raw is None or raw == "" else raw
+            if name in rules.not_editable and name not in allowed:
                 errors.append(f"{name} cannot be edited through the API")
                 continue
-        if name not in lead_fields.KNOWN_FIELDS:
+        if rules.known is not None and name not in rules.known:
             unknown.add(name)
         try:
-            changes[name] = lead_fields.coerce(name, value, tz)
-        except lead_fields.FieldError as exc:
+            changes[name] = rules.coerce(name, value, tz)
+        except FieldError as exc:
             errors.append(str(exc))
     if not guid:
-        errors.insert(0, "guid is missing")
-    elif not lead_fields.is_valid_guid(guid):
-        errors.insert(0, f"guid {guid[:80]!r} is not valid: use letters, digits, _ and - only")
+        errors.insert(0, f"{rules.key} is missing")
+    elif (problem := rules.key_error(guid)) is not None:
+        errors.insert(0, problem)
         guid = guid[:200]
     error = "; ".join(errors) if errors else None
     body = None if error else json.dumps(changes, separators=(",", ":"), ensure_ascii=False)

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ class InputFile:
         self._raw: IO[bytes] = sys.stdin.buffer if path == "-" else _open(path)
         try:
             self._start(path, fmt, delimiter)
+        except _DAMAGED as exc:
+            self.close()
+            raise InputError(_damaged_message(path, exc)) from None
         except BaseException:
             self.close()
             raise
@@ -143,6 +147,8 @@ class InputFile:
             yield from inner
         except UnicodeDecodeError as exc:
             raise InputError(self._decode_message(exc), line=self._bad_line()) from None
+        except _DAMAGED as exc:
+            raise InputError(_damaged_message(self.path, exc)) from None
         # Drain what the text layer did not need (a trailing newline) so the hash is complete.
         while self._tap.readinto(bytearray(1 << 16)):
             pass
@@ -152,6 +158,8 @@ class InputFile:
             first = self._text.readline()
         except UnicodeDecodeError as exc:
             raise InputError(self._decode_message(exc), line=self._bad_line()) from None
+        except _DAMAGED as exc:
+            raise InputError(_damaged_message(self.path, exc)) from None
         if not first.strip():
             raise InputError(f"{self.path} is empty: a CSV needs a header row naming the columns")
         if self.delimiter is None:
@@ -265,6 +273,14 @@ class InputFile:
                 except UnicodeDecodeError:
                     return number
         return None
+
+
+# What a truncated or corrupt gzip stream raises while it is read.
+_DAMAGED: Final = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _damaged_message(path: str, exc: BaseException) -> str:
+    return f"{path} is a damaged or truncated gzip file ({exc}); compress it again or pass it plain"
 
 
 def _open(path: str) -> IO[bytes]:

@@ -112,3 +112,12 @@ def test_huge_cell_is_an_input_error(tmp_path: Path) -> None:
     path.write_text("guid,city\na,b\nc," + "x" * (2 * 1024 * 1024) + "\n")
     with pytest.raises(InputError, match="line 3: a cell is larger than"):
         records(path)
+
+
+@pytest.mark.parametrize("content", [b"\x1f\x8b", gzip.compress(b"guid,city\na,b\n")[:-6]])
+def test_truncated_gzip_is_an_input_error(tmp_path: Path, content: bytes) -> None:
+    """A damaged .gz says so (found by the fuzz test), instead of an EOFError trace."""
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="damaged or truncated gzip"):
+        records(path)

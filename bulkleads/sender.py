@@ -36,7 +36,7 @@ from tenacity import (
 
 from .pacing import Pacer, RateHeaders, retry_after_seconds
 from .store import DEFERRED, DONE, FAILED, INFLIGHT, NOT_SENT, RESUMABLE, Bundle, JobStore
-from .target import LeadsV1Target, Outcome
+from .target import Outcome, Target
 
 StopReason = Literal["auth", "daily", "signal"]
 _PAGE: Final = 500
@@ -80,7 +80,7 @@ class Sender:
     def __init__(
         self,
         store: JobStore,
-        target: LeadsV1Target,
+        target: Target,
         pacer: Pacer,
         client: httpx.AsyncClient,
         options: SendOptions,
@@ -108,7 +108,9 @@ class Sender:
     async def run(self, states: tuple[str, ...] = RESUMABLE) -> SendStats:
         """Send every bundle in ``states``; returns when all are settled or the run stops."""
         started = time.monotonic()
-        queue: asyncio.Queue[Bundle | None] = asyncio.Queue(maxsize=self._options.concurrency * 2)
+        queue: asyncio.Queue[list[Bundle] | None] = asyncio.Queue(
+            maxsize=self._options.concurrency * 2
+        )
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self._options.concurrency)]
         feeder = asyncio.create_task(self._feed(queue, states))
         finished = asyncio.gather(*workers)
@@ -133,36 +135,44 @@ class Sender:
             raise finished.exception()  # type: ignore[misc]  # a bug in a worker must not hide
         return self.stats
 
-    async def _feed(self, queue: asyncio.Queue[Bundle | None], states: tuple[str, ...]) -> None:
+    async def _feed(
+        self, queue: asyncio.Queue[list[Bundle] | None], states: tuple[str, ...]
+    ) -> None:
         after = 0
+        size = self._target.batch_size
         while not self._stopping.is_set():
-            page = self._store.to_send(states, after, _PAGE)
+            page = self._store.to_send(states, after, max(_PAGE, size))
             if not page:
                 break
-            for bundle in page:
+            for start in range(0, len(page), size):
                 if self._stopping.is_set():
                     break
-                await queue.put(bundle)
+                await queue.put(page[start : start + size])
             after = page[-1].first_row
         for _ in range(self._options.concurrency):
             await queue.put(None)
 
-    async def _work(self, queue: asyncio.Queue[Bundle | None]) -> None:
-        while (bundle := await queue.get()) is not None:
+    async def _work(self, queue: asyncio.Queue[list[Bundle] | None]) -> None:
+        while (batch := await queue.get()) is not None:
             if self._stopping.is_set():
                 return
-            self._store.mark(bundle.guid, INFLIGHT)
-            outcome, attempts = await self._deliver(bundle)
-            self._record(bundle, outcome, attempts)
+            for bundle in batch:
+                self._store.mark(bundle.guid, INFLIGHT)
+            for bundle, outcome, attempts in await self._deliver(batch, 0):
+                self._record(bundle, outcome, attempts)
 
-    async def _deliver(self, bundle: Bundle) -> tuple[Outcome, int]:
+    async def _deliver(
+        self, batch: list[Bundle], earlier: int
+    ) -> list[tuple[Bundle, Outcome, int]]:
+        """Send one batch until it settles; ``earlier`` counts attempts made for a larger batch
+        this one was split from. Returns each bundle's outcome and its attempts so far."""
         attempts = 0
 
-        async def attempt() -> Outcome:
+        async def attempt() -> tuple[Outcome, dict[str, Outcome]]:
             nonlocal attempts
             async with self._pacer.slot():
                 attempts += 1
-                return await self._attempt(bundle)
+                return await self._attempt(batch)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._options.max_attempts)
@@ -171,25 +181,37 @@ class Sender:
             retry=retry_if_result(self._should_retry),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
-        outcome: Outcome = await retrying(attempt)
-        return outcome, bundle.attempts + attempts
+        outcome, exceptions = await retrying(attempt)
+        self.stats.retries += attempts - 1
+        tried = earlier + attempts
+        if outcome.kind == "split" and len(batch) > 1:
+            # The whole batch was refused. Records the answer named fail; the rest go again,
+            # in halves when it named none, so one bad record cannot fail the others.
+            named = [b for b in batch if b.guid in exceptions]
+            rest = [b for b in batch if b.guid not in exceptions]
+            settled = [(b, exceptions[b.guid], b.attempts + tried) for b in named]
+            parts = [rest] if named else [rest[: len(rest) // 2], rest[len(rest) // 2 :]]
+            for part in parts:
+                if part:
+                    settled += await self._deliver(part, tried)
+            return settled
+        if outcome.kind == "split":
+            outcome = Outcome("final", outcome.status, outcome.reason, outcome.headers)
+        return [(b, exceptions.get(b.guid, outcome), b.attempts + tried) for b in batch]
 
-    async def _attempt(self, bundle: Bundle) -> Outcome:
-        request = self._target.build(self._client, bundle.guid, bundle.body)
+    async def _attempt(self, batch: list[Bundle]) -> tuple[Outcome, dict[str, Outcome]]:
+        request = self._target.build(self._client, batch)
         self.stats.requests += 1
         try:
             response = await self._client.send(request)
         except httpx.HTTPError as exc:
             outcome = self._target.transport_failure(exc)
-            _LOG.debug("PUT %s -> %s", self._target.path(bundle.guid), outcome.reason)
+            _LOG.debug("%s -> %s", self._target.describe(batch), outcome.reason)
             self._pacer.observe(None, RateHeaders())
-            return outcome
-        outcome = self._target.classify(response)
+            return outcome, {}
+        outcome, exceptions = self._target.classify(response, batch)
         _LOG.debug(
-            "PUT %s -> %s %s",
-            self._target.path(bundle.guid),
-            response.status_code,
-            outcome.reason or "",
+            "%s -> %s %s", self._target.describe(batch), response.status_code, outcome.reason or ""
         )
         self.stats.statuses[str(response.status_code)] += 1
         if response.status_code >= 400:
@@ -197,7 +219,7 @@ class Sender:
         info = RateHeaders.parse(response.headers)
         self._pacer.observe(response.status_code, info)
         self._react(outcome, info)
-        return outcome
+        return outcome, exceptions
 
     def _react(self, outcome: Outcome, info: RateHeaders) -> None:
         """Pool-wide consequences of one answer: pauses and stops."""
@@ -222,14 +244,14 @@ class Sender:
                 f"daily requests remaining reached --daily-reserve ({info.daily_remaining} left)",
             )
 
-    def _should_retry(self, outcome: Outcome) -> bool:
-        if outcome.kind != "retry":
+    def _should_retry(self, result: tuple[Outcome, dict[str, Outcome]]) -> bool:
+        if result[0].kind != "retry":
             return False
         return not self._stopping.is_set()
 
     def _wait(self, state: RetryCallState) -> float:
-        outcome = state.outcome.result() if state.outcome else None
-        if isinstance(outcome, Outcome) and outcome.status == 429:
+        result = state.outcome.result() if state.outcome else None
+        if result is not None and result[0].status == 429:
             return 0.0  # the pacer already holds the whole pool for the pause
         jitter = wait_random_exponential(
             multiplier=self._options.backoff_base, max=self._options.backoff_max
@@ -237,7 +259,6 @@ class Sender:
         return float(jitter(state))
 
     def _record(self, bundle: Bundle, outcome: Outcome, attempts: int) -> None:
-        self.stats.retries += max(0, attempts - bundle.attempts - 1)
         if outcome.kind == "ok":
             state, reason = DONE, None
             self.stats.bundles_done += 1

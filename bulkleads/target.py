@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from .errors import InsecureURLError, UsageError
 from .fields import is_valid_guid
+from .store import Bundle
 from .token import Token
 
-Kind = Literal["ok", "retry", "final", "auth", "daily"]
+# split: the whole batch was refused, perhaps for one record; send it again in smaller parts.
+Kind = Literal["ok", "retry", "final", "auth", "daily", "split"]
 AuthMode = Literal["query", "bearer"]
 
 RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
@@ -63,43 +66,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class LeadsV1Target:
-    """Builds Leads v1 requests and reads their answers."""
+class Target(Protocol):
+    """What the sender needs from an API: requests for batches of bundles, and their meaning."""
 
-    name = "leads-v1"
+    name: str
+    batch_size: int
 
-    def __init__(self, base_url: str, token: Token, auth: AuthMode = "query") -> None:
+    def build(self, client: httpx.AsyncClient, bundles: Sequence[Bundle]) -> httpx.Request: ...
+
+    def classify(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        """The request's outcome, and outcomes for bundles that differ from it (by guid)."""
+        ...
+
+    def transport_failure(self, exc: httpx.HTTPError) -> Outcome: ...
+
+    def describe(self, bundles: Sequence[Bundle]) -> str:
+        """Method and path for the debug log; never the token."""
+        ...
+
+
+class HttpTarget:
+    """What every HubSpot API shares: status codes, rate limits, redaction."""
+
+    def __init__(self, base_url: str, token: Token) -> None:
         self.base_url = check_base_url(base_url)
         self._token = token
-        self._auth = auth
 
-    def __repr__(self) -> str:
-        return f"LeadsV1Target({self.base_url!r}, auth={self._auth!r})"
-
-    def path(self, guid: str) -> str:
-        if not is_valid_guid(guid):  # planning already refused it; never let one into a URL
-            raise ValueError("invalid guid reached the request builder")
-        return f"/leads/v1/lead/{quote(guid, safe='')}"
-
-    def build(
-        self, client: httpx.AsyncClient, guid: str, fields: dict[str, object]
-    ) -> httpx.Request:
-        body = json.dumps({**fields, "guid": guid}, separators=(",", ":"), ensure_ascii=False)
-        headers = {"Content-Type": "application/json"}
-        params: dict[str, str] = {}
-        if self._auth == "bearer":
-            headers["Authorization"] = f"Bearer {self._token.reveal()}"
-        else:
-            params["access_token"] = self._token.reveal()
-        return client.build_request(
-            "PUT",
-            self.base_url + self.path(guid),
-            content=body.encode(),
-            headers=headers,
-            params=params,
-        )
-
-    def classify(self, response: httpx.Response) -> Outcome:
+    def outcome(self, response: httpx.Response) -> Outcome:
+        """The request-level meaning of a status code."""
         status = response.status_code
         headers = response.headers
         if 200 <= status < 300:
@@ -124,13 +120,57 @@ class LeadsV1Target:
         return Outcome("final", status, reason or f"HTTP {status}", headers)
 
     def transport_failure(self, exc: httpx.HTTPError) -> Outcome:
-        """A request that got no answer; always worth another attempt (a PUT is idempotent)."""
+        """A request that got no answer; always worth another attempt (updates are idempotent)."""
         kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection error"
         detail = self.redact(str(exc))[:_MAX_REASON] if str(exc) else type(exc).__name__
         return Outcome("retry", None, f"{kind}: {detail}")
 
     def redact(self, text: str) -> str:
         return self._token.redact(text)
+
+
+class LeadsV1Target(HttpTarget):
+    """``PUT /leads/v1/lead/{guid}``: one bundle per request."""
+
+    name = "leads-v1"
+    batch_size = 1
+
+    def __init__(self, base_url: str, token: Token, auth: AuthMode = "query") -> None:
+        super().__init__(base_url, token)
+        self._auth = auth
+
+    def __repr__(self) -> str:
+        return f"LeadsV1Target({self.base_url!r}, auth={self._auth!r})"
+
+    def path(self, guid: str) -> str:
+        if not is_valid_guid(guid):  # planning already refused it; never let one into a URL
+            raise ValueError("invalid guid reached the request builder")
+        return f"/leads/v1/lead/{quote(guid, safe='')}"
+
+    def build(self, client: httpx.AsyncClient, bundles: Sequence[Bundle]) -> httpx.Request:
+        (bundle,) = bundles
+        body = {**bundle.body, "guid": bundle.guid}
+        headers = {"Content-Type": "application/json"}
+        params: dict[str, str] = {}
+        if self._auth == "bearer":
+            headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        else:
+            params["access_token"] = self._token.reveal()
+        return client.build_request(
+            "PUT",
+            self.base_url + self.path(bundle.guid),
+            content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+            headers=headers,
+            params=params,
+        )
+
+    def classify(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self.outcome(response), {}
+
+    def describe(self, bundles: Sequence[Bundle]) -> str:
+        return f"PUT {self.path(bundles[0].guid)}"
 
 
 def server_message(response: httpx.Response) -> str:

@@ -13,6 +13,7 @@ import typer
 
 from . import __version__
 from .console import LogFormat, Reporter, setup_logging
+from .crm_v3 import OBJECTS
 from .errors import EXIT_USAGE, BulkleadsError, UsageError
 from .jobs import DEFAULT_STATE_DIR, JobFolder
 from .plan import PlanOptions
@@ -96,18 +97,22 @@ LogFmt = Annotated[
     ),
 ]
 Rate = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--rate", help="Requests allowed per --rate-window.", min=0.001, rich_help_panel=_PACE
+        "--rate",
+        help="Requests allowed per --rate-window (default: 10 for leads-v1, 100 for crm-v3).",
+        min=0.001,
+        rich_help_panel=_PACE,
+        show_default=False,
     ),
 ]
 RateWindow = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--rate-window",
-        help="Seconds of the rolling window "
-        "--rate applies to (10 for HubSpot's per-10-second "
-        "limits).",
+        help="Seconds of the rolling window --rate applies to (default: 1 for leads-v1, "
+        "10 for crm-v3).",
+        show_default=False,
         min=0.001,
         rich_help_panel=_PACE,
     ),
@@ -185,7 +190,7 @@ def update_command(
         str | None,
         typer.Option(
             "--guid-column",
-            help="Column holding the lead guid (default: the one named guid).",
+            help="Key column (default: the one named guid; id for crm-v3).",
             rich_help_panel=_FIELDS,
         ),
     ] = None,
@@ -239,6 +244,49 @@ def update_command(
             rich_help_panel=_TARGET,
         ),
     ] = DEFAULT_BASE_URL,
+    api: Annotated[
+        str,
+        typer.Option(
+            "--api",
+            help="leads-v1 (PUT one lead a request) or crm-v3 (batch update "
+            "of --object, up to 100 records a request).",
+            rich_help_panel=_TARGET,
+        ),
+    ] = "leads-v1",
+    crm_object: Annotated[
+        str,
+        typer.Option(
+            "--object", help="crm-v3: contacts, companies, deals or leads.", rich_help_panel=_TARGET
+        ),
+    ] = "contacts",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            help="crm-v3: records per request.",
+            min=1,
+            max=100,
+            rich_help_panel=_TARGET,
+        ),
+    ] = 100,
+    id_property: Annotated[
+        str | None,
+        typer.Option(
+            "--id-property",
+            help="crm-v3: update by this unique property (e.g. "
+            "email); the id column holds its values.",
+            rich_help_panel=_TARGET,
+        ),
+    ] = None,
+    date_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--date-field",
+            help="crm-v3: a property that takes dates, sent as epoch "
+            "milliseconds (default: closedate). Repeatable.",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = None,
     auth: Annotated[
         str,
         typer.Option(
@@ -247,8 +295,8 @@ def update_command(
             rich_help_panel=_TARGET,
         ),
     ] = "query",
-    rate: Rate = 10.0,
-    rate_window: RateWindow = 1.0,
+    rate: Rate = None,
+    rate_window: RateWindow = None,
     concurrency: Concurrency = 4,
     max_attempts: MaxAttempts = 6,
     max_retry_time: MaxRetryTime = 300.0,
@@ -291,6 +339,11 @@ def update_command(
         token=token,
         base_url=base_url,
         auth=_choice(auth, ("query", "bearer"), "--auth"),  # type: ignore[arg-type]
+        api=_choice(api, ("leads-v1", "crm-v3"), "--api"),  # type: ignore[arg-type]
+        crm_object=_choice(crm_object, OBJECTS, "--object"),  # type: ignore[arg-type]
+        batch_size=batch_size,
+        id_property=id_property,
+        date_fields=tuple(date_field) if date_field else ("closedate",),
         fmt=_choice(fmt, ("csv", "tsv", "jsonl"), "--format") if fmt else None,  # type: ignore[arg-type]
         encoding=encoding,
         delimiter=_delimiter(delimiter),
@@ -329,8 +382,8 @@ def retry_command(
         str, typer.Option("--outcome", help="Which rows to send again: failed or not_sent.")
     ] = "failed",
     token_file: TokenFile = None,
-    rate: Rate = 10.0,
-    rate_window: RateWindow = 1.0,
+    rate: Rate = None,
+    rate_window: RateWindow = None,
     concurrency: Concurrency = 4,
     max_attempts: MaxAttempts = 6,
     max_retry_time: MaxRetryTime = 300.0,
@@ -432,6 +485,14 @@ def sandbox_command(
         float, typer.Option(help="Share applied, then the connection dropped.", min=0, max=1)
     ] = 0.0,
     latency_ms: Annotated[float, typer.Option(help="Delay before each answer.", min=0)] = 0.0,
+    crm_seed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--crm-seed",
+            help="CRM v3 records to start with, as OBJECT=FILE (e.g. "
+            "contacts=contacts.json; an id column plus properties). Repeatable.",
+        ),
+    ] = None,
     unlimited: Annotated[
         bool, typer.Option("--unlimited", help="No rate or daily limit (benchmarks).")
     ] = False,
@@ -456,6 +517,10 @@ def sandbox_command(
             fail_rate=fail_rate,
             drop_rate=drop_rate,
             latency=latency_ms / 1000,
+            crm_seeds={
+                name.strip(): Path(path)
+                for name, path in (_pair(t, "--crm-seed", "OBJECT=FILE") for t in crm_seed or ())
+            },
         )
     )
 
@@ -492,10 +557,12 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
     return value
 
 
-def _pair(text: str) -> tuple[str, str]:
+def _pair(
+    text: str, flag: str = "--map", form: str = '"COLUMN=field", e.g. "Lead ID=guid"'
+) -> tuple[str, str]:
     source, sep, target = text.partition("=")
     if not sep or not source.strip() or not target.strip():
-        raise UsageError(f'--map takes "COLUMN=field", e.g. "Lead ID=guid"; got {text!r}')
+        raise UsageError(f"{flag} takes {form}; got {text!r}")
     return source, target
 
 

@@ -80,19 +80,23 @@ class Reporter:
     def warn(self, message: str, **data: object) -> None:
         LOGGER.warning(message, extra={"data": data})
 
-    def plan(self, summary: PlanSummary, *, rate: float, examples: list[str]) -> None:
-        eta = summary.bundles / rate if rate else 0.0
+    def plan(
+        self, summary: PlanSummary, *, rate: float, examples: list[str], per_request: int = 1
+    ) -> None:
+        requests = -(-summary.bundles // per_request)
+        eta = requests / rate if rate else 0.0
         self.info(
             f"plan: {summary.records} rows read, {summary.invalid} invalid, "
             f"{summary.bundles} leads to update ({summary.skipped} with nothing to change), "
             f"{summary.conflicts} conflicting values in {summary.conflicted_guids} leads; "
-            f"about {_duration(eta)} at {rate:g} requests/s",
+            f"{requests} requests, about {_duration(eta)} at {rate:g} requests/s",
             event="plan",
             records=summary.records,
             invalid=summary.invalid,
             bundles=summary.bundles,
             skipped=summary.skipped,
             conflicts=summary.conflicts,
+            requests=requests,
             estimated_seconds=round(eta, 1),
         )
         if summary.records == 0:
@@ -127,9 +131,7 @@ class Reporter:
             return ProgressSink()
         return _LogSink(self, total, label)
 
-    def summary(
-        self, counts: Counter[str], stats: SendStats | None, report: str, *, rate: float | None
-    ) -> None:
+    def summary(self, counts: Counter[str], stats: SendStats | None, report: str) -> None:
         rows = sum(counts.values())
         parts = ", ".join(
             f"{counts[k]} {k}"
@@ -156,8 +158,6 @@ class Reporter:
                 elapsed_seconds=round(stats.elapsed, 2),
                 requests_per_second=round(achieved, 3),
             )
-        if rate is not None and stats is None:
-            data["rate"] = rate
         LOGGER.log(logging.INFO if not self.quiet else logging.WARNING, line, extra={"data": data})
         self.info(f"report: {report}", event="report", path=report)
 

@@ -16,13 +16,15 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
 from .console import Reporter
+from .crm_v3 import MAX_BATCH, CrmObject, CrmV3Target
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, UsageError
+from .fields import LEADS_V1, FieldRules, crm_v3_rules
 from .jobs import JobFolder, job_id, remove_store
 from .pacing import Pacer
 from .plan import PlanOptions, PlanSummary, plan
@@ -30,10 +32,11 @@ from .report import write_report
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
 from .store import FAILED, NOT_SENT, RESUMABLE, JobStore
-from .target import AuthMode, LeadsV1Target, check_base_url
+from .target import AuthMode, LeadsV1Target, Target, check_base_url
 from .token import Token
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
+Api = Literal["leads-v1", "crm-v3"]
 
 
 @dataclass
@@ -48,8 +51,13 @@ class RunConfig:
     encoding: str = "utf-8"
     delimiter: str | None = None
     plan: PlanOptions = field(default_factory=PlanOptions)
-    rate: float = 10.0
-    rate_window: float = 1.0
+    api: Api = "leads-v1"
+    crm_object: CrmObject = "contacts"
+    batch_size: int = MAX_BATCH
+    id_property: str | None = None
+    date_fields: tuple[str, ...] = ("closedate",)
+    rate: float | None = None  # None: the API's documented default (see pace())
+    rate_window: float | None = None
     timeout: float = 30.0
     send: SendOptions = field(default_factory=SendOptions)
     report: Path | None = None
@@ -60,14 +68,67 @@ class RunConfig:
 
     def identity(self) -> dict[str, object]:
         """What changes the requests sent; equal identities over equal input are one job."""
+        crm = self.api == "crm-v3"
         return {
-            "api": "leads-v1",
+            "api": self.api,
+            "object": self.crm_object if crm else None,
+            "id_property": self.id_property if crm else None,
+            "date_fields": sorted(self.date_fields) if crm else None,
             "base_url": self.base_url,
             "format": self.fmt,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
             **self.plan.identity(),
         }
+
+    def pace(self) -> tuple[float, float]:
+        """``(requests, per seconds)``: Leads v1 documented 10 per second; CRM v3 apps get
+        100 per 10 seconds on Free/Starter portals."""
+        default = (10.0, 1.0) if self.api == "leads-v1" else (100.0, 10.0)
+        return (self.rate or default[0], self.rate_window or default[1])
+
+    def rules(self) -> FieldRules:
+        if self.api == "leads-v1":
+            return LEADS_V1
+        return crm_v3_rules(frozenset(self.date_fields), self.id_property)
+
+    def target(self) -> Target:
+        assert self.token is not None
+        if self.api == "leads-v1":
+            return LeadsV1Target(self.base_url, self.token, self.auth)
+        return CrmV3Target(
+            self.base_url,
+            self.token,
+            self.crm_object,
+            batch_size=self.batch_size,
+            id_property=self.id_property,
+        )
+
+    def bundles_per_request(self) -> int:
+        return 1 if self.api == "leads-v1" else self.batch_size
+
+    def to_meta(self) -> dict[str, object]:
+        """What ``retry`` needs to send to the same place the same way (never the token)."""
+        return {
+            "base_url": self.base_url,
+            "auth": self.auth,
+            "api": self.api,
+            "object": self.crm_object,
+            "batch_size": self.batch_size,
+            "id_property": self.id_property,
+            "date_fields": list(self.date_fields),
+            "command": self.command,
+        }
+
+    def from_meta(self, meta: dict[str, Any]) -> None:
+        self.base_url = check_base_url(str(meta.get("base_url", self.base_url)))
+        self.auth = meta.get("auth", self.auth)
+        self.api = meta.get("api", self.api)
+        self.crm_object = meta.get("object", self.crm_object)
+        self.batch_size = int(meta.get("batch_size", self.batch_size))
+        self.id_property = meta.get("id_property", self.id_property)
+        self.date_fields = tuple(meta.get("date_fields", self.date_fields))
+        self.command = str(meta.get("command", ""))
 
 
 def default_report(input_path: str, job: str) -> Path:
@@ -95,35 +156,27 @@ def update(config: RunConfig, out: Reporter) -> int:
             ) as source,
             JobStore(scratch) as store,
         ):
-            summary = plan(source, store, config.plan, tz)
+            summary = plan(source, store, config.plan, tz, rules=config.rules())
             job = job_id(source.content_hash, config.identity())
             report = (config.report or default_report(config.input, job)).resolve()
             if config.dry_run:
-                out.plan(
-                    summary,
-                    rate=config.rate / config.rate_window,
-                    examples=_examples(config, summary),
-                )
+                _print_plan(out, config, summary, _examples(config, summary))
                 counts = write_report(store, report, dry_run=True)
-                out.summary(counts, None, str(report), rate=config.rate / config.rate_window)
+                out.summary(counts, None, str(report))
                 return EXIT_OK if summary.invalid == 0 else EXIT_ROWS_FAILED
             store.set_meta(
                 {
                     "job": job,
                     "input": config.input,
                     "report": str(report),
-                    "base_url": config.base_url,
-                    "auth": config.auth,
-                    "rate": config.rate,
-                    "rate_window": config.rate_window,
-                    "command": config.command,
+                    **config.to_meta(),
                     "plan": _summary_meta(summary),
                 }
             )
         path = _open_job(folder, scratch, job, fresh=config.fresh, out=out)
     finally:
         remove_store(scratch)
-    out.plan(summary, rate=config.rate / config.rate_window, examples=[])
+    _print_plan(out, config, summary, [])
     return _send_and_report(path, config, report, RESUMABLE, out)
 
 
@@ -135,9 +188,7 @@ def retry(name: str, outcome: str, config: RunConfig, out: Reporter) -> int:
         meta = store.meta()
         state = {"failed": FAILED, "not_sent": NOT_SENT}[outcome]
         moved = store.move((state,), "pending", None)
-    config.base_url = check_base_url(str(meta.get("base_url", config.base_url)))
-    config.auth = meta.get("auth", config.auth)  # type: ignore[assignment]
-    config.command = str(meta.get("command", ""))
+    config.from_meta(meta)
     report = Path(str(meta["report"]))
     out.info(
         f"retry: {moved} leads that ended {outcome} will be sent again",
@@ -153,7 +204,7 @@ def write_job_report(name: str, state_dir: Path, report: Path | None, out: Repor
     with JobStore(path) as store:
         target = (report or Path(str(store.meta()["report"]))).resolve()
         counts = write_report(store, target)
-    out.summary(counts, None, str(target), rate=None)
+    out.summary(counts, None, str(target))
     return _exit_code(counts, None)
 
 
@@ -188,7 +239,7 @@ def _send_and_report(
         todo = sum(n for s, n in store.bundle_states().items() if s in states)
         stats = asyncio.run(_send(store, config, states, todo, out)) if todo else None
         counts = write_report(store, report)
-    out.summary(counts, stats, str(report), rate=None)
+    out.summary(counts, stats, str(report))
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
     if counts["deferred"] or counts["not_sent"]:
@@ -204,8 +255,8 @@ async def _send(
     store: JobStore, config: RunConfig, states: tuple[str, ...], todo: int, out: Reporter
 ) -> SendStats:
     assert config.token is not None
-    target = LeadsV1Target(config.base_url, config.token, config.auth)
-    pacer = Pacer(config.rate, config.rate_window)
+    target = config.target()
+    pacer = Pacer(*config.pace())
     limits = httpx.Limits(
         max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
     )
@@ -260,8 +311,31 @@ def _exit_code(counts: Counter[str], stats: SendStats | None) -> int:
     return EXIT_OK
 
 
+def _print_plan(
+    out: Reporter, config: RunConfig, summary: PlanSummary, examples: list[str]
+) -> None:
+    rate, window = config.pace()
+    out.plan(
+        summary, rate=rate / window, examples=examples, per_request=config.bundles_per_request()
+    )
+
+
 def _examples(config: RunConfig, summary: PlanSummary) -> list[str]:
     """Two request lines with their bodies, the token shown as ``***``."""
+    if config.api == "crm-v3":
+        inputs = [
+            {"id": body["guid"], "properties": {k: v for k, v in body.items() if k != "guid"}}
+            for body in summary.examples
+        ]
+        path = f"/crm/v3/objects/{config.crm_object}/batch/update"
+        return (
+            [
+                f"POST {config.base_url}{path}  (Authorization: Bearer ***) "
+                f"{json.dumps({'inputs': inputs}, ensure_ascii=False)}"
+            ]
+            if inputs
+            else []
+        )
     auth = "?access_token=***" if config.auth == "query" else "  (Authorization: Bearer ***)"
     return [
         f"PUT {config.base_url}/leads/v1/lead/{body['guid']}{auth} "

@@ -17,7 +17,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..fields import BOOLEAN_FIELDS, NOT_EDITABLE, is_timestamp
 from . import SANDBOX_TOKEN
+from .crm import OBJECTS, CrmObjects
 from .leads import save_leads
 from .limits import DailyCap, RollingWindow
 
@@ -51,6 +52,7 @@ class SandboxConfig:
     fail_rate: float = 0.0
     drop_rate: float = 0.0
     latency: float = 0.0
+    crm_seeds: dict[str, Path] = field(default_factory=dict)
 
 
 class DropConnection(Exception):
@@ -77,9 +79,11 @@ class Sandbox:
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        crm: CrmObjects | None = None,
     ) -> None:
         self.config = config
         self.leads = leads
+        self.crm = crm or CrmObjects({})
         self._clock = clock
         self._rng = rng or random.Random()
         self.window = RollingWindow(config.limit, config.window, clock) if config.limit else None
@@ -94,6 +98,11 @@ class Sandbox:
             routes=[
                 Route("/leads/v1/lead/{guid}", self._put_lead, methods=["PUT"]),
                 Route("/leads/v1/lead/{guid}", self._get_lead, methods=["GET"]),
+                Route(
+                    "/crm/v3/objects/{object}/batch/update", self._batch_update, methods=["POST"]
+                ),
+                Route("/crm/v3/objects/{object}/{id}", self._get_record, methods=["GET"]),
+                Route("/__sandbox/objects/{object}", self._objects, methods=["GET"]),
                 Route("/__sandbox/state", self._state, methods=["GET"]),
                 Route("/__sandbox/stats", self._stats, methods=["GET"]),
                 Route("/__sandbox/config", self._configure, methods=["POST"]),
@@ -162,8 +171,8 @@ class Sandbox:
         return self._answer(status, body, extra)
 
     # -- routes -----------------------------------------------------------------------------
-    def _authorized(self, request: Request) -> bool:
-        given = request.query_params.get("access_token")
+    def _authorized(self, request: Request, *, bearer_only: bool = False) -> bool:
+        given = None if bearer_only else request.query_params.get("access_token")
         bearer = request.headers.get("authorization", "")
         if bearer.lower().startswith("bearer "):
             given = given or bearer[7:].strip()
@@ -183,10 +192,10 @@ class Sandbox:
             await asyncio.sleep(self.config.latency)
         return response
 
-    async def _handle_put(self, request: Request) -> Response:
-        guid = request.path_params["guid"]
+    def _admit(self, request: Request, *, bearer_only: bool = False) -> Response | None:
+        """Auth, rate limits and injected faults, shared by every write; None admits."""
         self._arrive()
-        if not self._authorized(request):
+        if not self._authorized(request, bearer_only=bearer_only):
             return self._error(
                 401,
                 "Authentication credentials not found or invalid.",
@@ -209,6 +218,50 @@ class Sandbox:
         if self.config.fail_rate and self._rng.random() < self.config.fail_rate:
             status = self._rng.choice(_FAULT_STATUSES)
             return self._error(status, "Injected fault: nothing was applied.")
+        return None
+
+    async def _batch_update(self, request: Request) -> Response:
+        crm_object = request.path_params["object"]
+        if crm_object not in OBJECTS:
+            return await self._off_path(request)
+        refused = self._admit(request, bearer_only=True)
+        if refused is None:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                refused = self._error(415, "Content-Type must be application/json.")
+        if refused is not None:
+            if self.config.latency:
+                await asyncio.sleep(self.config.latency)
+            return refused
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return self._error(400, "Invalid input JSON: the body is not JSON.")
+        status, answer = self.crm.batch_update(crm_object, body)
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        if status < 300 and self.config.drop_rate and self._rng.random() < self.config.drop_rate:
+            self.statuses[0] += 1
+            return _Dropped()
+        return self._answer(status, answer)
+
+    async def _get_record(self, request: Request) -> Response:
+        if not self._authorized(request, bearer_only=True):
+            return self._error(401, "Authentication credentials not found or invalid.")
+        records = self.crm.objects.get(request.path_params["object"], {})
+        record = records.get(request.path_params["id"])
+        if record is None:
+            return self._error(404, "No such record.")
+        return self._answer(200, {"id": request.path_params["id"], "properties": record})
+
+    async def _objects(self, request: Request) -> Response:
+        return JSONResponse(self.crm.objects.get(request.path_params["object"], {}))
+
+    async def _handle_put(self, request: Request) -> Response:
+        guid = request.path_params["guid"]
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             self.ignored_content_type += 1  # HubSpot accepts the call and applies nothing
@@ -269,6 +322,8 @@ class Sandbox:
                 "requests": {str(k): v for k, v in sorted(self.statuses.items())},
                 "applied": dict(self.applied),
                 "applied_total": sum(self.applied.values()),
+                "crm_applied": self.crm.applied,
+                "crm_applied_total": sum(self.crm.applied.values()),
                 "peak_accepted_in_window": self.window.peak if self.window else None,
                 "peak_arrivals_in_window": self.peak_arrivals,
                 "ignored_content_type": self.ignored_content_type,

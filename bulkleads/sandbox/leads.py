@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 
-def load_leads(path: Path) -> dict[str, dict[str, object]]:
-    """Leads by guid from JSON (a list, or an object keyed by guid), JSONL, or CSV."""
+def load_records(path: Path, key: str = "guid") -> list[dict[str, object]]:
+    """Records from JSON (a list, or an object keyed by ``key``), JSONL, or CSV."""
     text = path.read_text(encoding="utf-8-sig")
     name = path.name.lower()
     if name.endswith(".csv"):
@@ -22,11 +22,16 @@ def load_leads(path: Path) -> dict[str, dict[str, object]]:
     else:
         data = json.loads(text)
         if isinstance(data, dict):
-            records = [{"guid": guid, **lead} for guid, lead in data.items()]
+            records = [{key: k, **value} for k, value in data.items()]
         else:
             records = list(data)
+    return records
+
+
+def load_leads(path: Path) -> dict[str, dict[str, object]]:
+    """Leads by guid from JSON (a list, or an object keyed by guid), JSONL, or CSV."""
     leads: dict[str, dict[str, object]] = {}
-    for record in records:
+    for record in load_records(path):
         guid = str(record.get("guid") or record.get("GUID") or "").strip()
         if not guid:
             raise ValueError(f"{path}: a seed record has no guid: {record!r}")

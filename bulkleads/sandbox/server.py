@@ -9,6 +9,7 @@ import sys
 import uvicorn
 
 from .app import DropConnection, Sandbox, SandboxConfig
+from .crm import CrmObjects, load_objects
 from .leads import load_leads
 
 __all__ = ["SandboxConfig", "serve"]
@@ -28,7 +29,8 @@ def build(config: SandboxConfig) -> Sandbox:
         leads = load_leads(config.state)
     elif config.seed is not None:
         leads = load_leads(config.seed)
-    return Sandbox(config, leads)
+    crm = CrmObjects({name: load_objects(path) for name, path in config.crm_seeds.items()})
+    return Sandbox(config, leads, crm=crm)
 
 
 def serve(config: SandboxConfig) -> None:

@@ -1,0 +1,158 @@
+"""The CRM v3 wire format: ``POST /crm/v3/objects/{object}/batch/update``, 100 records a request.
+
+Live HubSpot portals take updates here (Leads v1 was retired). A request carries up to
+``--batch-size`` bundles as ``{"inputs": [{"id", "properties", "objectWriteTraceId"}]}`` with
+bearer auth. The answer is mapped back to each bundle:
+
+- 200: every record updated;
+- 207 Multi-Status: the records named by an error (``context.ids``, or the
+  ``objectWriteTraceId`` we set to the record's key) failed with its message; the rest updated;
+- 400 for a batch of several: HubSpot refused the whole request, perhaps for one record. Records
+  the error names (by id, or by carrying a property it names as invalid) fail; the sender sends
+  the others again (in halves when none is named), so one bad row cannot fail 99 good ones;
+- 401/403, 429 and 5xx mean what they mean for Leads v1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Final, Literal
+
+import httpx
+
+from .store import Bundle
+from .target import HttpTarget, Outcome
+from .token import Token
+
+CrmObject = Literal["contacts", "companies", "deals", "leads"]
+OBJECTS: Final[tuple[str, ...]] = ("contacts", "companies", "deals", "leads")
+MAX_BATCH: Final = 100
+
+
+class CrmV3Target(HttpTarget):
+    """Batch updates of one CRM object type."""
+
+    name = "crm-v3"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: Token,
+        crm_object: CrmObject,
+        *,
+        batch_size: int = MAX_BATCH,
+        id_property: str | None = None,
+    ) -> None:
+        super().__init__(base_url, token)
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch size must be 1 to {MAX_BATCH}")
+        self.object = crm_object
+        self.batch_size = batch_size
+        self._id_property = id_property
+        self.path = f"/crm/v3/objects/{crm_object}/batch/update"
+
+    def __repr__(self) -> str:
+        return f"CrmV3Target({self.base_url!r}, {self.object!r}, batch_size={self.batch_size})"
+
+    def body(self, bundles: Sequence[Bundle]) -> dict[str, object]:
+        """The JSON body; the trace id is the record's key, so an error maps back to it."""
+        inputs = []
+        for bundle in bundles:
+            item: dict[str, object] = {
+                "id": bundle.guid,
+                "properties": bundle.body,
+                "objectWriteTraceId": bundle.guid,
+            }
+            if self._id_property:
+                item["idProperty"] = self._id_property
+            inputs.append(item)
+        return {"inputs": inputs}
+
+    def build(self, client: httpx.AsyncClient, bundles: Sequence[Bundle]) -> httpx.Request:
+        content = json.dumps(self.body(bundles), separators=(",", ":"), ensure_ascii=False)
+        return client.build_request(
+            "POST",
+            self.base_url + self.path,
+            content=content.encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self._token.reveal()}",
+            },
+        )
+
+    def classify(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        outcome = self.outcome(response)
+        status = response.status_code
+        keys = {b.guid for b in bundles}
+        if status == 207 or (status == 200 and outcome.kind == "ok"):
+            return outcome, self._record_errors(response, keys, status)
+        if status == 400 and len(bundles) > 1:
+            named = self._record_errors(response, keys, status, whole=True)
+            refused = _refused_properties(response)
+            for bundle in bundles:
+                if refused & bundle.body.keys():
+                    named[bundle.guid] = Outcome("final", status, outcome.reason, outcome.headers)
+            return Outcome("split", status, outcome.reason, outcome.headers), named
+        return outcome, {}
+
+    def describe(self, bundles: Sequence[Bundle]) -> str:
+        return f"POST {self.path} ({len(bundles)} records)"
+
+    def _record_errors(
+        self, response: httpx.Response, keys: set[str], status: int, *, whole: bool = False
+    ) -> dict[str, Outcome]:
+        """Per-record failures named in an answer's ``errors`` (or, for a 400, its context)."""
+        try:
+            data = response.json()
+        except (ValueError, UnicodeDecodeError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        errors = data.get("errors") if not whole else [data]
+        failed: dict[str, Outcome] = {}
+        for error in errors if isinstance(errors, list) else []:
+            if not isinstance(error, dict):
+                continue
+            message = self.redact(str(error.get("message") or "record refused"))[:300]
+            category = error.get("category")
+            reason = f"{category}: {message}" if category else message
+            for key in _named_keys(error) & keys:
+                failed[key] = Outcome("final", status, reason, response.headers)
+        return failed
+
+
+_PROPERTY_NAME: Final = re.compile(r'"name"\s*:\s*"([^"]+)"')
+
+
+def _refused_properties(response: httpx.Response) -> set[str]:
+    """Properties a VALIDATION_ERROR names: HubSpot lists them as ``"name":"..."`` items
+    inside its message (and, in some answers, under ``context.propertyName``)."""
+    try:
+        data = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    names = set(_PROPERTY_NAME.findall(str(data.get("message", ""))))
+    context = data.get("context")
+    if isinstance(context, dict) and isinstance(context.get("propertyName"), list):
+        names.update(str(n) for n in context["propertyName"])
+    return names
+
+
+def _named_keys(error: dict[str, object]) -> set[str]:
+    """Record keys an error names: its ``objectWriteTraceId`` and its ``context`` lists."""
+    named: set[str] = set()
+    trace = error.get("objectWriteTraceId")
+    if isinstance(trace, str):
+        named.add(trace)
+    context = error.get("context")
+    if isinstance(context, dict):
+        for values in context.values():
+            if isinstance(values, list):
+                named.update(str(v) for v in values)
+    return named

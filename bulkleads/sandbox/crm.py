@@ -1,0 +1,162 @@
+"""The sandbox's CRM v3 objects: batch update checked against HubSpot's own OpenAPI specs.
+
+Request bodies are validated against ``BatchInputSimplePublicObjectBatchInput`` from the specs
+in ``specs/`` (copied from HubSpot; see ``specs/SOURCE.md``). Like the real API, a read-only or
+unknown property refuses the whole batch with a 400, unknown records come back in a 207's
+``errors`` with their ids in ``context.ids``, and everything else is applied and answered 200.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+from openapi_schema_validator import OAS30Validator
+
+from ..fields import CRM_READ_ONLY
+from .leads import load_records
+
+SPECS: Final = Path(__file__).with_name("specs")
+OBJECTS: Final = ("contacts", "companies", "deals", "leads")
+MAX_INPUTS: Final = 100
+
+
+@cache
+def spec(crm_object: str) -> dict[str, Any]:
+    """HubSpot's OpenAPI document for one object type."""
+    return json.loads((SPECS / f"crm-v3-{crm_object}.json").read_text(encoding="utf-8"))
+
+
+@cache
+def validator(crm_object: str, schema: str) -> OAS30Validator:
+    """A validator for ``#/components/schemas/<schema>`` of that object's spec."""
+    root = {"components": spec(crm_object)["components"], "$ref": f"#/components/schemas/{schema}"}
+    return OAS30Validator(root)
+
+
+def schema_errors(crm_object: str, schema: str, instance: object) -> list[str]:
+    """Why ``instance`` does not match the schema (empty when it does)."""
+    return [
+        f"{'/'.join(str(p) for p in error.absolute_path) or 'body'}: {error.message}"
+        for error in validator(crm_object, schema).iter_errors(instance)
+    ]
+
+
+def load_objects(path: Path) -> dict[str, dict[str, str]]:
+    """Records by id from a seed: ``id`` plus properties (flat, or under ``properties``)."""
+    records: dict[str, dict[str, str]] = {}
+    for record in load_records(path, key="id"):
+        rid = str(record.get("id") or "").strip()
+        if not rid:
+            raise ValueError(f"{path}: a CRM seed record has no id: {record!r}")
+        nested = record.get("properties")
+        props = (
+            nested if isinstance(nested, dict) else {k: v for k, v in record.items() if k != "id"}
+        )
+        records[rid] = {k: "" if v is None else str(v) for k, v in props.items()}
+    return records
+
+
+class CrmObjects:
+    """Records of each object type, changed by batch updates."""
+
+    def __init__(self, objects: dict[str, dict[str, dict[str, str]]]) -> None:
+        self.objects = {name: objects.get(name, {}) for name in OBJECTS}
+        self.applied: dict[str, int] = {}
+
+    def batch_update(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
+        """Apply a batch; returns the status and the JSON answer."""
+        problems = schema_errors(crm_object, "BatchInputSimplePublicObjectBatchInput", body)
+        if problems:
+            return 400, _error("VALIDATION_ERROR", "Invalid input JSON: " + "; ".join(problems))
+        assert isinstance(body, dict)
+        inputs: list[dict[str, Any]] = body["inputs"]
+        if len(inputs) > MAX_INPUTS:
+            return 400, _error(
+                "VALIDATION_ERROR",
+                f"Batch size {len(inputs)} is above the limit of {MAX_INPUTS} inputs.",
+            )
+        records = self.objects[crm_object]
+        known = {name for props in records.values() for name in props} - CRM_READ_ONLY
+        refused = sorted({name for item in inputs for name in item["properties"]} - known)
+        if refused:
+            details = [
+                {
+                    "isValid": False,
+                    "message": f'Property "{name}" does not exist',
+                    "error": "PROPERTY_DOESNT_EXIST",
+                    "name": name,
+                }
+                for name in refused
+            ]
+            return 400, _error(
+                "VALIDATION_ERROR",
+                "Property values were not valid: " + json.dumps(details, separators=(",", ":")),
+            )
+        started = _now()
+        results, missing = [], []
+        for item in inputs:
+            rid = self._find(records, item["id"], item.get("idProperty"))
+            if rid is None:
+                missing.append(item["id"])
+                continue
+            records[rid].update(item["properties"])
+            self.applied[f"{crm_object}/{rid}"] = self.applied.get(f"{crm_object}/{rid}", 0) + 1
+            results.append(
+                {
+                    "id": rid,
+                    "properties": records[rid],
+                    "createdAt": started,
+                    "updatedAt": _now(),
+                    "archived": False,
+                }
+            )
+        answer: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": _now(),
+        }
+        if not missing:
+            return 200, answer
+        kind = crm_object.rstrip("s").upper()
+        answer["numErrors"] = 1
+        answer["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": f"Could not get some {kind} objects, they may be deleted or not exist. "
+                "Check that ids are valid.",
+                "context": {"ids": missing},
+                "errors": [],
+                "links": {},
+            }
+        ]
+        return 207, answer
+
+    @staticmethod
+    def _find(records: dict[str, dict[str, str]], key: str, prop: str | None) -> str | None:
+        if prop is None:
+            return key if key in records else None
+        return next((rid for rid, props in records.items() if props.get(prop) == key), None)
+
+
+def _error(category: str, message: str, **extra: object) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "category": category,
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "errors": [],
+        "links": {},
+        "context": {},
+        **extra,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,201 @@
+"""CRM v3 batch updates: request shape (checked against HubSpot's spec), per-record results,
+splitting a refused batch, and the whole job end to end through the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections import Counter
+from datetime import UTC
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from bulkleads.crm_v3 import CrmV3Target
+from bulkleads.fields import CLEAR, FieldError, crm_v3_rules
+from bulkleads.pacing import Pacer
+from bulkleads.sandbox.crm import CrmObjects, schema_errors
+from bulkleads.sender import Sender, SendOptions
+from bulkleads.store import JobStore
+from bulkleads.token import Token
+
+from .conftest import SAMPLE, read_report, run_cli, run_virtual
+
+BASE = "https://api.example.test"
+BATCH = "/crm/v3/objects/contacts/batch/update"
+
+
+def make_store(tmp_path: Path, ids: list[str], extra: dict[str, dict[str, str]] | None = None):
+    store = JobStore(tmp_path / "job.sqlite")
+    bodies = {i: {"city": f"C{i}", **(extra or {}).get(i, {})} for i in ids}
+    store.add_rows((n, n + 1, i, json.dumps(bodies[i]), None) for n, i in enumerate(ids, 1))
+    store.add_bundles((i, json.dumps(bodies[i]), n, "pending", None) for n, i in enumerate(ids, 1))
+    return store
+
+
+def run(store: JobStore, answer, batch_size: int = 100) -> list[dict]:
+    """Send every bundle; ``answer(body) -> httpx.Response``; returns the request bodies."""
+    bodies: list[dict] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer pat-secret"
+        body = json.loads(request.content)
+        assert schema_errors("contacts", "BatchInputSimplePublicObjectBatchInput", body) == []
+        bodies.append(body)
+        return answer(body)
+
+    async def scenario() -> None:
+        with respx.mock(base_url=BASE) as mock:
+            mock.post(BATCH).mock(side_effect=respond)
+            async with httpx.AsyncClient() as client:
+                target = CrmV3Target(BASE, Token("pat-secret"), "contacts", batch_size=batch_size)
+                await Sender(store, target, Pacer(100, 10), client, SendOptions()).run()
+
+    run_virtual(scenario())
+    return bodies
+
+
+def outcomes(store: JobStore) -> dict[str, tuple[str, int | None]]:
+    return {r.guid: (r.state, r.status) for r in store.report_rows()}
+
+
+def test_batches_of_up_to_batch_size_and_string_properties(tmp_path: Path) -> None:
+    """250 records at batch size 100 are 3 requests; every body matches HubSpot's schema."""
+    ids = [str(1000 + i) for i in range(250)]
+    store = make_store(tmp_path, ids)
+    bodies = run(store, lambda body: httpx.Response(200, json={"status": "COMPLETE"}))
+    assert [len(b["inputs"]) for b in bodies] == [100, 100, 50]
+    first = bodies[0]["inputs"][0]
+    assert first == {"id": "1000", "properties": {"city": "C1000"}, "objectWriteTraceId": "1000"}
+    assert {s for s, _ in outcomes(store).values()} == {"done"}
+
+
+def test_207_fails_only_the_records_it_names(tmp_path: Path) -> None:
+    """A Multi-Status answer: records in an error's context.ids fail, the rest are updated."""
+    store = make_store(tmp_path, ["1", "2", "3"])
+    error = {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "gone",
+        "context": {"ids": ["2"]},
+        "errors": [],
+        "links": {},
+    }
+    run(store, lambda body: httpx.Response(207, json={"status": "COMPLETE", "errors": [error]}))
+    assert outcomes(store) == {"1": ("done", 207), "2": ("failed", 207), "3": ("done", 207)}
+    assert next(r for r in store.report_rows() if r.guid == "2").reason == "OBJECT_NOT_FOUND: gone"
+
+
+def test_refused_batch_fails_the_record_with_the_bad_property(tmp_path: Path) -> None:
+    """A 400 naming an invalid property: that record fails, the others are sent again."""
+    store = make_store(tmp_path, ["1", "2", "3"], {"2": {"colour": "teal"}})
+
+    def answer(body: dict) -> httpx.Response:
+        if any("colour" in item["properties"] for item in body["inputs"]):
+            return httpx.Response(
+                400,
+                json={
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid: "
+                    '[{"name":"colour","error":"PROPERTY_DOESNT_EXIST"}]',
+                },
+            )
+        return httpx.Response(200, json={"status": "COMPLETE"})
+
+    bodies = run(store, answer)
+    assert [len(b["inputs"]) for b in bodies] == [3, 2]
+    assert outcomes(store) == {"1": ("done", 200), "2": ("failed", 400), "3": ("done", 200)}
+
+
+def test_refused_batch_naming_nothing_is_bisected(tmp_path: Path) -> None:
+    """A 400 that names no record: halves are sent until the bad record stands alone."""
+    ids = [str(i) for i in range(1, 17)]
+    store = make_store(tmp_path, ids)
+
+    def answer(body: dict) -> httpx.Response:
+        if any(item["id"] == "11" for item in body["inputs"]):
+            return httpx.Response(400, json={"message": "something in this batch is wrong"})
+        return httpx.Response(200, json={"status": "COMPLETE"})
+
+    bodies = run(store, answer)
+    result = outcomes(store)
+    assert result.pop("11") == ("failed", 400)
+    assert {s for s, _ in result.values()} == {"done"}
+    assert len(bodies) <= 2 * 4 + 1  # log2(16) levels, two requests each, plus the first
+
+
+def test_crm_rules_send_strings() -> None:
+    """Dates become epoch-ms strings, booleans "true"/"false", clearing is "", ids are checked."""
+    rules = crm_v3_rules(frozenset({"closedate"}), None)
+    assert rules.coerce("closedate", "2024-03-01", UTC) == "1709251200000"
+    assert rules.coerce("closedate", CLEAR, UTC) == ""
+    assert rules.coerce("hs_is_vip", True, UTC) == "true"
+    assert rules.coerce("amount", 12.5, UTC) == "12.5"
+    with pytest.raises(FieldError):
+        rules.coerce("closedate", "soon", UTC)
+    assert rules.key_error("123") is None and "digits only" in str(rules.key_error("12a"))
+    by_email = crm_v3_rules(frozenset(), "email")
+    assert by_email.key_error("ada@example.com") is None
+
+
+def test_sandbox_answers_match_hubspots_response_schemas() -> None:
+    """The sandbox's 200 and 207 bodies validate against the spec's response schemas."""
+    crm = CrmObjects({"contacts": {"1": {"city": ""}}})
+    status, ok = crm.batch_update(
+        "contacts", {"inputs": [{"id": "1", "properties": {"city": "X"}}]}
+    )
+    assert status == 200
+    assert schema_errors("contacts", "BatchResponseSimplePublicObject", ok) == []
+    status, partial = crm.batch_update(
+        "contacts", {"inputs": [{"id": "9", "properties": {"city": "X"}}]}
+    )
+    assert status == 207 and partial["errors"][0]["context"] == {"ids": ["9"]}
+    assert schema_errors("contacts", "BatchResponseSimplePublicObjectWithErrors", partial) == []
+    status, refused = crm.batch_update("contacts", {"inputs": [{"id": 1, "properties": {}}]})
+    assert status == 400 and "is not of type 'string'" in refused["message"]
+
+
+def test_contacts_csv_end_to_end_through_the_sandbox(tmp_path: Path, sandbox) -> None:
+    """`update contacts.csv --api crm-v3 --object contacts`: 100 records a request, one bad
+    property and one unknown id fail alone, a rerun sends nothing."""
+    box = sandbox(
+        "--limit",
+        "100",
+        "--window",
+        "10",
+        "--crm-seed",
+        f"contacts={SAMPLE / 'contacts_seed.json'}",
+    )
+    leads = tmp_path / "contacts.csv"
+    shutil.copy(SAMPLE / "contacts.csv", leads)
+    args = ("update", str(leads), "--api", "crm-v3", "--object", "contacts", "--base-url", box.url)
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    report = read_report(tmp_path / "contacts.report.csv")
+    assert Counter(r["outcome"] for r in report) == {"updated": 240, "failed": 3, "invalid": 1}
+    stats = box.stats()
+    assert sum(stats["requests"].values()) == 4  # 3 batches + 1 resend of the refused one
+    assert stats["crm_applied_total"] == 239
+    records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    assert records["1001"]["city"] == "Boston" and records["1001"]["lifecyclestage"] == "customer"
+    assert records["1100"]["city"] == "Providence"  # the later row wins
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.code == 1 and sum(box.stats()["requests"].values()) == 4
+
+
+def test_requests_go_through_the_pacer_per_request(tmp_path: Path) -> None:
+    """Pacing counts requests, not records: 300 records are 3 requests."""
+    store = make_store(tmp_path, [str(i) for i in range(300)])
+    starts: list[float] = []
+
+    def answer(body: dict) -> httpx.Response:
+        starts.append(asyncio.get_running_loop().time())
+        return httpx.Response(200, json={"status": "COMPLETE"})
+
+    run(store, answer)
+    assert len(starts) == 3
+    assert starts[2] - starts[0] >= 2 * 10 / 100  # spaced at 100 requests per 10 s

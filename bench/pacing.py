@@ -24,9 +24,9 @@ BIN = str(Path(sys.executable).parent / "bulkleads")
 TOKEN = "sandbox-token"
 
 
-def start_sandbox(seed: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
+def start_sandbox(*flags: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [BIN, "sandbox", "--port", "0", "--seed", str(seed), *flags],
+        [BIN, "sandbox", "--port", "0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -42,13 +42,15 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-def job(folder: Path, count: int) -> tuple[Path, Path]:
-    guids = [f"{i:032x}" for i in range(1, count + 1)]
+def job(folder: Path, count: int, crm: bool) -> tuple[list[str], Path]:
+    """Sandbox seed flags and the input file for ``count`` leads (or CRM contacts)."""
+    keys = [str(1000 + i) if crm else f"{i:032x}" for i in range(1, count + 1)]
     seed = folder / "seed.json"
-    seed.write_text(json.dumps([{"guid": g, "city": ""} for g in guids]))
+    key = "id" if crm else "guid"
+    seed.write_text(json.dumps([{key: k, "city": ""} for k in keys]))
     leads = folder / "leads.csv"
-    leads.write_text("guid,city\n" + "".join(f"{g},Town{i}\n" for i, g in enumerate(guids)))
-    return seed, leads
+    leads.write_text(f"{key},city\n" + "".join(f"{k},Town{i}\n" for i, k in enumerate(keys)))
+    return (["--crm-seed", f"contacts={seed}"] if crm else ["--seed", str(seed)]), leads
 
 
 def run_update(folder: Path, leads: Path, url: str, *flags: str) -> tuple[dict, float]:
@@ -104,8 +106,8 @@ def scenario(
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        seed, leads = job(folder, count)
-        proc, url = start_sandbox(seed, *sandbox_flags)
+        seed_flags, leads = job(folder, count, crm="crm-v3" in client_flags)
+        proc, url = start_sandbox(*seed_flags, *sandbox_flags)
         try:
             helper = None
             if other:
@@ -134,6 +136,7 @@ def scenario(
         "elapsed_s": elapsed,
         "cpu_s_per_1000": round(cpu / requests * 1000, 3),
         "req_per_s": round(requests / elapsed, 1),
+        "records_per_s": round(summary.get("updated", 0) / elapsed, 1),
         "peak_in_window": stats["peak_arrivals_in_window"],
     }
 
@@ -167,6 +170,15 @@ SCENARIOS: list[tuple[str, int, list[str], float, float, list[str], float]] = [
         1,
         ["--rate", "10"],
         5,
+    ),
+    (
+        "crm-v3 at 10/1s (100 records a request)",
+        3000,
+        ["--limit", "10", "--window", "1"],
+        10,
+        1,
+        ["--api", "crm-v3", "--object", "contacts", "--rate", "10", "--rate-window", "1"],
+        0,
     ),
     (
         "overhead (unlimited sandbox)",

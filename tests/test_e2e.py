@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from .conftest import BULKLEADS, SAMPLE, TOKEN, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 61)]
@@ -193,8 +195,10 @@ def test_kill_9_at_any_moment_loses_and_repeats_nothing(tmp_path: Path, sandbox)
     assert done_kills >= 5
 
 
-def test_sigint_stops_gracefully_and_resumes(tmp_path: Path, sandbox) -> None:
-    """Ctrl-C: requests in flight finish, the report is written, exit 3, the rerun completes."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_gracefully_and_resumes(tmp_path: Path, sandbox, signum: int) -> None:
+    """Ctrl-C or SIGTERM: requests in flight finish, the report is written, exit 3, the rerun
+    completes."""
     count = 40
     seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
     box = sandbox("--limit", "20", seed=seed)
@@ -209,7 +213,7 @@ def test_sigint_stops_gracefully_and_resumes(tmp_path: Path, sandbox) -> None:
         text=True,
     )
     time.sleep(1.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err
     assert "run the same command again" in err
@@ -289,3 +293,53 @@ def test_retry_report_and_jobs_commands(tmp_path: Path, sandbox) -> None:
     rewritten = run_cli("report", str(report), "--report", str(copy), cwd=tmp_path)
     assert rewritten.code == 0
     assert [r["outcome"] for r in read_report(copy)] == ["updated"] * 6
+
+
+def test_second_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
+    """Two Ctrl-C: exit 130 without waiting; the rerun finishes with nothing lost."""
+    count = 40
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
+    box = sandbox("--limit", "20", "--latency-ms", "300", seed=seed)
+    leads = _big_job(tmp_path, count)
+    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "20"]
+    proc = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={"HUBSPOT_ACCESS_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "exiting now" in err
+    final = run_cli("update", str(leads), "--base-url", box.url, "--rate", "20", cwd=tmp_path)
+    assert final.code == 0, final.stderr
+    assert {r["outcome"] for r in read_report(tmp_path / "big.report.csv")} == {"updated"}
+    assert count <= box.stats()["applied_total"] <= count + 4
+
+
+def test_kill_while_writing_a_big_report_leaves_a_whole_report(tmp_path: Path) -> None:
+    """A kill during preflight or report writing never leaves a torn report: the rerun's is
+    complete, one line per row."""
+    rows = 60_000
+    leads = tmp_path / "wide.csv"
+    leads.write_text("guid,city\n" + "".join(f"g{i}x,\n" for i in range(rows)))
+    report = tmp_path / "wide.report.csv"
+    command = [BULKLEADS, "update", str(leads), "--dry-run", "--quiet"]
+    for delay in (0.6, 1.2, 1.8, 2.4):
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        if report.exists():  # an earlier run's report, never a partial one
+            assert len(read_report(report)) == rows
+    final = run_cli("update", str(leads), "--dry-run", "--quiet", cwd=tmp_path, token=None)
+    assert final.code == 0, final.stderr
+    assert len(read_report(report)) == rows

@@ -243,3 +243,21 @@ def test_internal_errors_at_any_stage_do_not_leak_the_token(
     err = capsys.readouterr().err
     assert stopped.value.code == 2
     assert "internal error" in err and "boom" in err and SECRET not in err
+
+
+def test_a_100_mb_field_is_refused_quickly(tmp_path: Path) -> None:
+    """One 100 MB cell stops reading at the cell limit with its line, not after 100 MB."""
+    path = tmp_path / "huge.csv"
+    with path.open("w") as f:
+        f.write("guid,city\na,")
+        chunk = "x" * (1 << 20)
+        for _ in range(100):
+            f.write(chunk)
+        f.write("\n")
+    with pytest.raises(BulkleadsError, match="line 2: a cell is larger than"):
+        plan_bytes_path(tmp_path, path)
+
+
+def plan_bytes_path(tmp_path: Path, path: Path) -> None:
+    with JobStore(tmp_path / "huge.sqlite") as store, InputFile(str(path)) as source:
+        plan(source, store, PlanOptions())

@@ -25,7 +25,7 @@ from typing import Final, Literal, TypeVar
 from .errors import InputError, UsageError
 from .fields import CLEAR, LEADS_V1, FieldError, FieldRules
 from .sources import InputFile, Record
-from .store import INVALID, PENDING, SKIPPED, JobStore
+from .store import INVALID, PENDING, SKIPPED, JobStore, RowRecord
 
 ConflictPolicy = Literal["last", "first", "error"]
 _BATCH: Final = 5000
@@ -135,7 +135,7 @@ def plan(
     for batch in _batches(rows, _BATCH):
         store.add_rows(batch)
         summary.records += len(batch)
-        for row, line, _guid, _fields, error in batch:
+        for row, line, _guid, _fields, _names, error in batch:
             if error is not None:
                 summary.invalid += 1
                 if len(summary.invalid_examples) < 10:
@@ -190,10 +190,10 @@ def _validate(
     rules: FieldRules,
     *,
     csv: bool,
-) -> tuple[int, int, str | None, str | None, str | None]:
-    """One record → ``(row, line, guid, fields_json, error)`` for the store."""
+) -> RowRecord:
+    """One record → ``(row, line, guid, fields_json, names, error)`` for the store."""
     if record.values is None:
-        return record.row, record.line, None, None, record.error
+        return record.row, record.line, None, None, None, record.error
     guid: str | None = None
     changes: dict[str, object] = {}
     errors: list[str] = []
@@ -226,13 +226,14 @@ def _validate(
         guid = guid[:200]
     error = "; ".join(errors) if errors else None
     body = None if error else json.dumps(changes, separators=(",", ":"), ensure_ascii=False)
-    return record.row, record.line, guid, body, error
+    names = ";".join(changes) if changes and not error else None
+    return record.row, record.line, guid, body, names, error
 
 
 def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> None:
     """Fold each guid's valid rows into one bundle, under the conflict policy."""
     bundles: list[tuple[str, str, int, str, str | None]] = []
-    notes: list[tuple[str | None, str | None, int]] = []
+    notes: list[tuple[int, str]] = []
     for guid, group in groupby(store.valid_rows_by_guid(), key=lambda t: t[0]):
         rows = [(row, json.loads(body)) for _g, row, body in group]
         merged, row_notes, conflicts = _fold(rows, policy)
@@ -241,7 +242,6 @@ def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> Non
         summary.conflicted_guids += bool(conflicts)
         if conflicts and policy == "error":
             reason = "conflicting values: " + "; ".join(conflicts)
-            notes.extend((None, reason, row) for row, _ in rows)
             bundles.append((guid, "{}", first_row, INVALID, reason))
             summary.invalid += len(rows)
         elif not merged:
@@ -253,13 +253,14 @@ def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> Non
             summary.bundles += 1
             if len(summary.examples) < 2:
                 summary.examples.append({**merged, "guid": guid})
-        notes.extend(("; ".join(texts), None, row) for row, texts in row_notes.items())
+        notes.extend((row, "; ".join(texts)) for row, texts in row_notes.items())
         if len(bundles) >= _BATCH:
             store.add_bundles(bundles)
-            store.annotate_rows(notes)
+            store.add_notes(notes)
             bundles, notes = [], []
     store.add_bundles(bundles)
-    store.annotate_rows(notes)
+    store.add_notes(notes)
+    store.finish_plan()
 
 
 def _fold(

@@ -56,7 +56,7 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
         for row in store.report_rows():
             outcome, error, note = outcome_of(row, dry_run=dry_run)
             counts[outcome] += 1
-            names = ";".join(json.loads(row.fields)) if row.fields else ""
+            names = row.names or ""
             values = (
                 row.row,
                 row.line,

@@ -35,7 +35,7 @@ from tenacity import (
 )
 
 from .pacing import Pacer, RateHeaders, retry_after_seconds
-from .store import DEFERRED, DONE, FAILED, INFLIGHT, NOT_SENT, RESUMABLE, Bundle, JobStore
+from .store import DEFERRED, DONE, FAILED, INFLIGHT, NOT_SENT, RESUMABLE, Bundle, JobStore, Mark
 from .target import Outcome, Target
 
 StopReason = Literal["auth", "daily", "signal"]
@@ -156,10 +156,12 @@ class Sender:
         while (batch := await queue.get()) is not None:
             if self._stopping.is_set():
                 return
-            for bundle in batch:
-                self._store.mark(bundle.guid, INFLIGHT)
-            for bundle, outcome, attempts in await self._deliver(batch, 0):
-                self._record(bundle, outcome, attempts)
+            self._store.mark((INFLIGHT, None, None, None, b.guid) for b in batch)
+            marks = [self._settle(*result) for result in await self._deliver(batch, 0)]
+            self._store.mark(marks)
+            if self._on_result:
+                for mark in marks:
+                    self._on_result(mark[0])
 
     async def _deliver(
         self, batch: list[Bundle], earlier: int
@@ -258,7 +260,8 @@ class Sender:
         )
         return float(jitter(state))
 
-    def _record(self, bundle: Bundle, outcome: Outcome, attempts: int) -> None:
+    def _settle(self, bundle: Bundle, outcome: Outcome, attempts: int) -> Mark:
+        """The state a bundle ends in after this run's attempts."""
         if outcome.kind == "ok":
             state, reason = DONE, None
             self.stats.bundles_done += 1
@@ -272,11 +275,7 @@ class Sender:
             if outcome.kind == "retry":
                 reason = f"gave up after {attempts} attempts: {outcome.reason}"
             self.stats.bundles_failed += 1
-        self._store.mark(
-            bundle.guid, state, status=outcome.status, attempts=attempts, reason=reason
-        )
-        if self._on_result:
-            self._on_result(state)
+        return (state, outcome.status, attempts, reason, bundle.guid)
 
     def _settle_unsent(self) -> None:
         """Bundles this run did not finish get the state its stop reason implies."""

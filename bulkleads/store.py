@@ -26,6 +26,8 @@ from typing import Final
 PENDING, INFLIGHT, DONE, FAILED = "pending", "inflight", "done", "failed"
 DEFERRED, NOT_SENT, SKIPPED, INVALID = "deferred", "not_sent", "skipped", "invalid"
 RESUMABLE: Final = (PENDING, INFLIGHT, DEFERRED, NOT_SENT)
+Mark = tuple[str, int | None, int | None, str | None, str]
+RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,8 +36,12 @@ CREATE TABLE IF NOT EXISTS rows (
     line INTEGER NOT NULL,        -- physical line where the record starts
     guid TEXT,                    -- trimmed guid, NULL when missing
     fields TEXT,                  -- JSON object of the typed changes this row asks for
-    error TEXT,                   -- why the row is invalid; NULL when valid
-    note TEXT                     -- conflict notes
+    names TEXT,                   -- the fields this row sets, ;-separated (for the report)
+    error TEXT                    -- why the row is invalid; NULL when valid
+);
+CREATE TABLE IF NOT EXISTS notes (  -- conflict notes; appended, indexed once planning ends
+    row INTEGER NOT NULL,
+    note TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS bundles (
     guid TEXT PRIMARY KEY,
@@ -67,7 +73,7 @@ class ReportRow:
     row: int
     line: int
     guid: str | None
-    fields: str | None
+    names: str | None
     error: str | None
     note: str | None
     state: str | None
@@ -110,11 +116,12 @@ class JobStore:
         return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
 
     # -- planning ---------------------------------------------------------------------------
-    def add_rows(self, rows: Iterable[tuple[int, int, str | None, str | None, str | None]]) -> None:
-        """Insert ``(row, line, guid, fields_json, error)`` tuples in one transaction."""
+    def add_rows(self, rows: Iterable[RowRecord]) -> None:
+        """Insert ``(row, line, guid, fields_json, names, error)`` tuples in one transaction."""
         with self._tx():
             self._db.executemany(
-                "INSERT INTO rows (row, line, guid, fields, error) VALUES (?, ?, ?, ?, ?)", rows
+                "INSERT INTO rows (row, line, guid, fields, names, error) VALUES (?,?,?,?,?,?)",
+                rows,
             )
 
     def valid_rows_by_guid(self) -> Iterator[tuple[str, int, str]]:
@@ -132,14 +139,14 @@ class JobStore:
                 bundles,
             )
 
-    def annotate_rows(self, notes: Iterable[tuple[str | None, str | None, int]]) -> None:
-        """Set ``(note, error, row)``: conflict notes, or the error that makes a row invalid."""
+    def add_notes(self, notes: Iterable[tuple[int, str]]) -> None:
+        """Append ``(row, note)`` conflict notes (an append is far cheaper than an update)."""
         with self._tx():
-            self._db.executemany(
-                "UPDATE rows SET note = coalesce(?, note), error = coalesce(?, error) "
-                "WHERE row = ?",
-                notes,
-            )
+            self._db.executemany("INSERT INTO notes (row, note) VALUES (?, ?)", notes)
+
+    def finish_plan(self) -> None:
+        """Index what planning appended, for the report's join."""
+        self._db.execute("CREATE INDEX IF NOT EXISTS notes_by_row ON notes (row)")
 
     # -- sending ----------------------------------------------------------------------------
     def to_send(
@@ -154,21 +161,15 @@ class JobStore:
         )
         return [Bundle(g, json.loads(b), r, a) for g, b, r, a in cursor]
 
-    def mark(
-        self,
-        guid: str,
-        state: str,
-        *,
-        status: int | None = None,
-        attempts: int | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """Record a bundle's state; committed at once, so it survives a kill."""
-        self._db.execute(
-            "UPDATE bundles SET state = ?, status = coalesce(?, status), "
-            "attempts = coalesce(?, attempts), reason = ? WHERE guid = ?",
-            (state, status, attempts, reason, guid),
-        )
+    def mark(self, updates: Iterable[Mark]) -> None:
+        """Record ``(state, status, attempts, reason, guid)`` results in one transaction,
+        committed at once so they survive a kill. None keeps a bundle's status or attempts."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET state = ?, status = coalesce(?, status), "
+                "attempts = coalesce(?, attempts), reason = ? WHERE guid = ?",
+                updates,
+            )
 
     def move(self, from_states: tuple[str, ...], to_state: str, reason: str | None) -> int:
         """Move every bundle in ``from_states`` to ``to_state``; returns how many moved."""
@@ -191,10 +192,10 @@ class JobStore:
     def report_rows(self) -> Iterator[ReportRow]:
         """Every input row in input order, with its bundle's outcome (a streaming cursor)."""
         cursor = self._db.execute(
-            "SELECT r.row, r.line, r.guid, r.fields, r.error, r.note, "
+            "SELECT r.row, r.line, r.guid, r.names, r.error, n.note, "
             "b.state, b.status, coalesce(b.attempts, 0), b.reason "
             "FROM rows r LEFT JOIN bundles b ON b.guid = r.guid AND r.error IS NULL "
-            "ORDER BY r.row"
+            "LEFT JOIN notes n ON n.row = r.row ORDER BY r.row"
         )
         for values in cursor:
             yield ReportRow(*values)

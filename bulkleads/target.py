@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from . import __version__
 from .errors import InsecureURLError, UsageError
 from .fields import is_valid_guid
 from .store import Bundle
@@ -30,6 +31,7 @@ RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 AUTH_STATUSES: Final = frozenset({401, 403})
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 _MAX_REASON: Final = 300
+USER_AGENT: Final = f"bulkleads/{__version__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,12 @@ class LeadsV1Target(HttpTarget):
     def __init__(self, base_url: str, token: Token, auth: AuthMode = "query") -> None:
         super().__init__(base_url, token)
         self._auth = auth
+        self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        self._query = ""
+        if auth == "bearer":
+            self._headers["Authorization"] = f"Bearer {token.reveal()}"
+        else:
+            self._query = "?access_token=" + quote(token.reveal(), safe="")
 
     def __repr__(self) -> str:
         return f"LeadsV1Target({self.base_url!r}, auth={self._auth!r})"
@@ -148,20 +156,15 @@ class LeadsV1Target(HttpTarget):
         return f"/leads/v1/lead/{quote(guid, safe='')}"
 
     def build(self, client: httpx.AsyncClient, bundles: Sequence[Bundle]) -> httpx.Request:
+        # A plain httpx.Request from prepared parts: client.build_request re-parses and merges
+        # the URL and query on every call, a sixth of the client's CPU per request.
         (bundle,) = bundles
         body = {**bundle.body, "guid": bundle.guid}
-        headers = {"Content-Type": "application/json"}
-        params: dict[str, str] = {}
-        if self._auth == "bearer":
-            headers["Authorization"] = f"Bearer {self._token.reveal()}"
-        else:
-            params["access_token"] = self._token.reveal()
-        return client.build_request(
+        return httpx.Request(
             "PUT",
-            self.base_url + self.path(bundle.guid),
+            self.base_url + self.path(bundle.guid) + self._query,
             content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-            headers=headers,
-            params=params,
+            headers=self._headers,
         )
 
     def classify(

@@ -31,7 +31,7 @@ BATCH = "/crm/v3/objects/contacts/batch/update"
 def make_store(tmp_path: Path, ids: list[str], extra: dict[str, dict[str, str]] | None = None):
     store = JobStore(tmp_path / "job.sqlite")
     bodies = {i: {"city": f"C{i}", **(extra or {}).get(i, {})} for i in ids}
-    store.add_rows((n, n + 1, i, json.dumps(bodies[i]), None) for n, i in enumerate(ids, 1))
+    store.add_rows((n, n + 1, i, json.dumps(bodies[i]), "city", None) for n, i in enumerate(ids, 1))
     store.add_bundles((i, json.dumps(bodies[i]), n, "pending", None) for n, i in enumerate(ids, 1))
     return store
 

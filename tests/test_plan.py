@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bulkleads.errors import InputError, UsageError
 from bulkleads.plan import PlanOptions, plan
-from bulkleads.report import write_report
+from bulkleads.report import outcome_of, write_report
 from bulkleads.sources import InputFile
 from bulkleads.store import JobStore
 
@@ -66,8 +66,13 @@ def test_conflict_error_makes_the_guid_invalid(tmp_path: Path) -> None:
         tmp_path, "guid,city\na,Boston\nb,X\na,Cambridge\n", on_conflict="error"
     )
     assert set(bundles(store)) == {"b"}
-    errors = [r.error for r in store.report_rows()]
-    assert errors[0] == errors[2] == "conflicting values: city in rows 1 and 3"
+    rows = list(store.report_rows())
+    assert [outcome_of(r, dry_run=True)[0] for r in rows] == ["invalid", "planned", "invalid"]
+    assert (
+        outcome_of(rows[0])[1]
+        == outcome_of(rows[2])[1]
+        == ("conflicting values: city in rows 1 and 3")
+    )
     assert summary.invalid == 2
 
 

@@ -27,7 +27,7 @@ def make_store(tmp_path: Path, count: int = 3) -> JobStore:
     store = JobStore(tmp_path / "job.sqlite")
     guids = [f"g{i}" for i in range(1, count + 1)]
     store.add_rows(
-        (i, i + 1, g, json.dumps({"city": f"C{i}"}), None) for i, g in enumerate(guids, 1)
+        (i, i + 1, g, json.dumps({"city": f"C{i}"}), "city", None) for i, g in enumerate(guids, 1)
     )
     store.add_bundles(
         (g, json.dumps({"city": f"C{i}"}), i, "pending", None) for i, g in enumerate(guids, 1)

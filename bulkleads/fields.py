@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Final
 
 # System-managed fields of a lead. The API page's own list could not be recovered, so this is the
@@ -174,13 +175,21 @@ def _timestamp(field: str, raw: object, tz: tzinfo) -> int:
                 f"{field}: {text} looks like epoch seconds; give milliseconds ({millis * 1000})"
             )
         return millis
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+    millis = _iso_millis(text, tz)
+    if millis is None:
         raise FieldError(
             f"{field}: {_show(raw)} is not a date; use epoch milliseconds or ISO 8601 "
             "such as 2024-03-01 or 2024-03-01T09:30:00+01:00"
-        ) from None
+        )
+    return millis
+
+
+@lru_cache(maxsize=4096)  # exports repeat the same few dates on many rows
+def _iso_millis(text: str, tz: tzinfo) -> int | None:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     return (parsed - _EPOCH) // timedelta(milliseconds=1)

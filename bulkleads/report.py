@@ -56,21 +56,33 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
         for row in store.report_rows():
             outcome, error, note = outcome_of(row, dry_run=dry_run)
             counts[outcome] += 1
-            names = row.names or ""
-            values = (
-                row.row,
-                row.line,
-                row.guid,
-                outcome,
-                row.status,
-                row.attempts or None,
-                error,
-                note,
-                names,
-            )
             if writer:
-                writer.writerow([_inert(v) for v in values])
+                # Only text that came from the input or a server can start like a formula.
+                writer.writerow(
+                    (
+                        row.row,
+                        row.line,
+                        _inert(row.guid),
+                        outcome,
+                        row.status,
+                        row.attempts or None,
+                        _inert(error),
+                        _inert(note),
+                        _inert(row.names),
+                    )
+                )
             else:
+                values = (
+                    row.row,
+                    row.line,
+                    row.guid,
+                    outcome,
+                    row.status,
+                    row.attempts or None,
+                    error,
+                    note,
+                    row.names or "",
+                )
                 out.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False))
                 out.write("\n")
     os.replace(tmp, path)

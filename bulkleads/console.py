@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
@@ -124,12 +125,13 @@ class Reporter:
         for text in examples:
             self.info(f"  example request: {text}", event="example_request")
 
-    def progress(self, total: int, label: str) -> ProgressSink:
+    def progress(self, total: int | None, label: str, unit: str = "leads") -> ProgressSink:
+        """A progress display: a bar on a terminal, a log line every 10 s otherwise."""
         if self.interactive:
-            return _BarSink(self._console, total, label)
+            return _BarSink(self._console, total, label, unit)
         if self.quiet:
             return ProgressSink()
-        return _LogSink(self, total, label)
+        return _LogSink(self, total, label, unit)
 
     def summary(self, counts: Counter[str], stats: SendStats | None, report: str) -> None:
         rows = sum(counts.values())
@@ -163,32 +165,39 @@ class Reporter:
 
 
 class ProgressSink:
-    """Receives one call per settled bundle; the base class shows nothing (``--quiet``)."""
+    """Receives progress; the base class shows nothing (``--quiet``)."""
 
     def advance(self, state: str) -> None:
         """One bundle settled in ``state``."""
+
+    def set(self, done: int) -> None:
+        """``done`` units so far (bytes read, for preflight)."""
 
     def close(self) -> None:
         """The run is over."""
 
 
 class _BarSink(ProgressSink):
-    def __init__(self, console: Console, total: int, label: str) -> None:
+    def __init__(self, console: Console, total: int | None, label: str, unit: str) -> None:
+        count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            count,
             TaskProgressColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
-            transient=False,
+            transient=unit == "bytes",
         )
         self._task = self._bar.add_task(label, total=total)
         self._bar.start()
 
     def advance(self, state: str) -> None:
         self._bar.advance(self._task)
+
+    def set(self, done: int) -> None:
+        self._bar.update(self._task, completed=done)
 
     def close(self) -> None:
         self._bar.stop()
@@ -198,32 +207,43 @@ class _LogSink(ProgressSink):
     def __init__(
         self,
         reporter: Reporter,
-        total: int,
+        total: int | None,
         label: str,
+        unit: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reporter = reporter
         self._total = total
         self._label = label
+        self._unit = unit
         self._clock = clock
         self._started = self._last = clock()
         self._done = 0
 
     def advance(self, state: str) -> None:
-        self._done += 1
+        self.set(self._done + 1)
+
+    def set(self, done: int) -> None:
+        self._done = done
         now = self._clock()
-        if now - self._last >= _PROGRESS_EVERY:
-            self._last = now
-            rate = self._done / (now - self._started)
-            left = (self._total - self._done) / rate if rate else 0.0
-            self._reporter.info(
-                f"{self._label}: {self._done}/{self._total} leads, {rate:.1f}/s, "
-                f"about {_duration(left)} left",
-                event="progress",
-                done=self._done,
-                total=self._total,
-                rate=round(rate, 2),
-            )
+        if now - self._last < _PROGRESS_EVERY:
+            return
+        self._last = now
+        rate = done / (now - self._started)
+        total = "?" if self._total is None else str(self._total)
+        left = (
+            f", about {_duration((self._total - done) / rate)} left"
+            if (self._total is not None and rate)
+            else ""
+        )
+        self._reporter.info(
+            f"{self._label}: {done}/{total} {self._unit}, {rate:.1f}/s{left}",
+            event="progress",
+            phase=self._label,
+            done=done,
+            total=self._total,
+            rate=round(rate, 2),
+        )
 
 
 def _duration(seconds: float) -> str:

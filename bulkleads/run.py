@@ -37,6 +37,7 @@ from .token import Token
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 Api = Literal["leads-v1", "crm-v3"]
+_SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 
 
 @dataclass
@@ -156,7 +157,20 @@ def update(config: RunConfig, out: Reporter) -> int:
             ) as source,
             JobStore(scratch) as store,
         ):
-            summary = plan(source, store, config.plan, tz, rules=config.rules())
+            big = source.total_bytes is None or source.total_bytes > _SHOW_READING_FROM
+            reading = out.progress(source.total_bytes, "reading", unit="bytes") if big else None
+            try:
+                summary = plan(
+                    source,
+                    store,
+                    config.plan,
+                    tz,
+                    rules=config.rules(),
+                    on_progress=reading.set if reading else None,
+                )
+            finally:
+                if reading:
+                    reading.close()
             job = job_id(source.content_hash, config.identity())
             report = (config.report or default_report(config.input, job)).resolve()
             if config.dry_run:

@@ -195,13 +195,10 @@ def test_kill_9_at_any_moment_loses_and_repeats_nothing(tmp_path: Path, sandbox)
     assert done_kills >= 5
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stops_gracefully_and_resumes(tmp_path: Path, sandbox, signum: int) -> None:
-    """Ctrl-C or SIGTERM: requests in flight finish, the report is written, exit 3, the rerun
-    completes."""
-    count = 40
+def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
+    """A job at 20 requests/s against a sandbox, 1.2 s into its run."""
     seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
-    box = sandbox("--limit", "20", seed=seed)
+    box = sandbox("--limit", "20", *flags, seed=seed)
     leads = _big_job(tmp_path, count)
     command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "20"]
     proc = subprocess.Popen(
@@ -213,6 +210,15 @@ def test_signal_stops_gracefully_and_resumes(tmp_path: Path, sandbox, signum: in
         text=True,
     )
     time.sleep(1.2)
+    return box, leads, proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_gracefully_and_resumes(tmp_path: Path, sandbox, signum: int) -> None:
+    """Ctrl-C or SIGTERM: requests in flight finish, the report is written, exit 3, the rerun
+    completes."""
+    count = 40
+    box, leads, proc = _start_job(tmp_path, sandbox, count)
     proc.send_signal(signum)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err
@@ -298,19 +304,7 @@ def test_retry_report_and_jobs_commands(tmp_path: Path, sandbox) -> None:
 def test_second_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
     """Two Ctrl-C: exit 130 without waiting; the rerun finishes with nothing lost."""
     count = 40
-    seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
-    box = sandbox("--limit", "20", "--latency-ms", "300", seed=seed)
-    leads = _big_job(tmp_path, count)
-    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "20"]
-    proc = subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env={"HUBSPOT_ACCESS_TOKEN": TOKEN},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(1.2)
+    box, leads, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

@@ -39,10 +39,12 @@ from aiolimiter import AsyncLimiter
 
 DEFAULT_MARGIN: Final = 0.01
 _MIN_FRACTION: Final = 0.05  # never slower than 5 % of the ceiling
-_RECOVERY_STEP: Final = 0.02  # each success adds 2 % of the ceiling back
+_RECOVERY_STEP: Final = 0.1  # each calm window adds 10 % of the ceiling back
 _MAX_PLAUSIBLE_WAIT: Final = 300.0
 _RETUNE_THRESHOLD: Final = 0.01
 _MIN_WAIT: Final = 0.001  # a shorter sleep may not move a coarse clock at all
+_OTHERS_MARGIN: Final = 1.0  # requests per window kept free when another client is seen
+_YIELD: Final = 0.9  # pace kept when a shared window is found full
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ class Pacer:
         self._gate = asyncio.Lock()
         self._others = 0.0  # requests per window another client of the portal uses
         self._server_cap: int | None = None  # the portal's own limit, when its window is ours
+        self._last_change = self._last_cut = float("-inf")  # loop times of pace changes
+        self._watching_since: float | None = None  # first answer with rate-limit headers
         self._server_errors = 0
 
     def __repr__(self) -> str:
@@ -187,7 +191,13 @@ class Pacer:
         """True when a request may start now; otherwise waits for room and returns False."""
         _forget(self._answers, now - self.window)
         limit = min(self.limit, self._server_cap or self.limit)
-        cap = max(1, math.floor(limit - min(self._others, 0.9 * limit)))
+        # Our own requests alone never exceed the limit (floor). When another client of the
+        # portal is seen, its estimated share, rounded up, and one request more stay free: its
+        # timing is not ours to smooth, and crowding it out would only hide its real use.
+        others = 0
+        if self._others >= 1:
+            others = math.ceil(min(self._others, 0.9 * limit) - 0.2) + 1
+        cap = max(1, math.floor(limit) - others)
         if self._in_flight + len(self._answers) < cap:
             return True
         if self._answers:
@@ -201,38 +211,72 @@ class Pacer:
         """Hold every worker for ``seconds`` (after a 429) and halve the pace."""
         now = asyncio.get_running_loop().time()
         self._paused_until = max(self._paused_until, now + seconds)
+        self._last_cut = self._last_change = now
         self._set_rate(self._rate * 0.5)
 
     def observe(self, status: int | None, info: RateHeaders) -> None:
-        """Feed back one response: its status (None: no answer) and rate-limit headers."""
+        """Feed back one response: its status (None: no answer) and rate-limit headers.
+
+        Slowing down is immediate; speeding up is by one step per window, so that after a
+        429 the pace climbs back gently instead of straight into the next one.
+        """
+        now = asyncio.get_running_loop().time()
+        if status == 429 and self._starts:
+            # A refused request does not count at the server; stop counting it as ours, or
+            # another client's use would look smaller than it is.
+            self._starts.pop()
+        contended = False
         if info.max and info.interval_ms:
             server = info.max / (info.interval_ms / 1000) * (1 - self._margin)
             self._ceiling = min(self._configured, server)
             same_window = abs(info.interval_ms / 1000 - self.window) <= self.window * 0.01
             self._server_cap = info.max if same_window else None
             if info.remaining is not None:
-                self._track_others(info.max, info.remaining)
+                contended = self._track_others(info.max, info.remaining)
         budget = self._ceiling * (1 - self._others_share(info.max))
         if status is not None and 500 <= status < 600:
             self._server_errors += 1
             if self._server_errors >= 3:  # a burst of 5xx: HubSpot may be throttling
-                self._set_rate(self._rate * 0.7)
+                self._slow_down(now, 0.7)
                 self._server_errors = 0
-            return
-        if status is not None and status < 400:
+        elif status is not None and status < 400:
             self._server_errors = 0
-            self._set_rate(min(budget, self._rate + self._ceiling * _RECOVERY_STEP))
+            if contended:
+                # The window is full and someone else is in it: we may be crowding them out
+                # (their refused requests do not show in the count), so yield some room.
+                self._slow_down(now, _YIELD)
+            elif now - self._last_change >= self.window:
+                self._last_change = now
+                self._set_rate(min(budget, self._rate + self._ceiling * _RECOVERY_STEP))
         if self._rate > budget:
             self._set_rate(budget)
 
-    def _track_others(self, limit: int, remaining: int) -> None:
-        """Estimate another client's use: the window's count minus our own starts in it."""
-        _forget(self._starts, asyncio.get_running_loop().time() - self.window)
-        sample = max(0.0, (limit - remaining) - len(self._starts))
-        self._others += 0.2 * (sample - self._others)
+    def _slow_down(self, now: float, factor: float) -> None:
+        """Cut the pace, at most once a window (one crowded window is one signal, not many)."""
+        if now - self._last_cut >= self.window:
+            self._last_cut = self._last_change = now
+            self._set_rate(self._rate * factor)
+
+    def _track_others(self, limit: int, remaining: int) -> bool:
+        """Estimate another client's use: the window's count minus our own starts in it.
+        Returns True when the window is full and another client is in it."""
+        now = asyncio.get_running_loop().time()
+        _forget(self._starts, now - self.window)
+        seen = max(0.0, (limit - remaining) - len(self._starts))
+        if self._watching_since is None:
+            self._watching_since = now
+        # In our first window we have seen only part of one of theirs: a client that started
+        # with us has filled just that part, so scale up (too slow at first beats a 429).
+        watched = max(now - self._watching_since, self.window * 0.1)
+        sample = seen * self.window / watched if watched < self.window else seen
+        self._others += 0.3 * (sample - self._others)
+        return remaining == 0 and seen >= 2  # one is within our own timing noise
 
     def _others_share(self, limit: int | None) -> float:
-        return min(0.9, self._others / (limit or self.limit))
+        """The share of the pace to leave to other clients, a request of margin included."""
+        if self._others < 1.0:  # within our own timing noise: nobody else is there
+            return 0.0
+        return min(0.9, (self._others + _OTHERS_MARGIN) / (limit or self.limit))
 
     def _set_rate(self, rate: float) -> None:
         rate = max(rate, self._ceiling * _MIN_FRACTION)

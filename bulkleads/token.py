@@ -3,8 +3,9 @@
 Several HubSpot client libraries leaked tokens through exception messages and request logs, and
 HubSpot revokes a token it finds in public. So the token is read from the environment or a file
 (never argv, which ``ps`` shows to every user), held here, and only :meth:`Token.reveal` hands
-out the value, at the one place a request is built. Everything that prints text which might
-contain it (server messages, URLs, transport errors) passes through :meth:`Token.redact`.
+out the value, to the targets that put it into request headers or the query string. Everything
+that prints text which might contain it (server messages, URLs, transport errors) passes
+through :meth:`Token.redact`.
 """
 
 from __future__ import annotations

@@ -184,3 +184,66 @@ def test_garbage_rate_headers_are_ignored() -> None:
         }
     )
     assert info == RateHeaders(daily_remaining=7)
+
+
+async def _share_portal(limit: int, window: float, other_rate: float, requests: int):
+    """Our pacer and a steady other client against an exact rolling window (virtual time).
+    Returns (our utilization of what the other left, our 429s, the other's 429s)."""
+    from bulkleads.pacing import RateHeaders as Headers
+    from bulkleads.sandbox.limits import RollingWindow
+
+    loop = asyncio.get_running_loop()
+    rng = random.Random(7)
+    server = RollingWindow(limit, window, loop.time)
+    pacer = Pacer(limit, window)
+    counts = {"ours": 0, "ours_429": 0, "other": 0, "other_429": 0}
+    finished = asyncio.Event()
+
+    async def other() -> None:
+        started, sent = loop.time(), 0
+        while not finished.is_set():
+            counts["other" if server.try_accept() else "other_429"] += 1
+            sent += 1
+            await asyncio.sleep(max(0.0, started + sent / other_rate - loop.time()))
+
+    left = iter(range(requests))
+
+    async def worker() -> None:
+        for _ in left:
+            while True:
+                async with pacer.slot():
+                    await asyncio.sleep(rng.uniform(0.001, 0.005))
+                    accepted = server.try_accept()
+                    headers = Headers(
+                        max=limit, remaining=server.remaining(), interval_ms=int(window * 1000)
+                    )
+                    await asyncio.sleep(rng.uniform(0.001, 0.005))
+                    pacer.observe(204 if accepted else 429, headers)
+                if accepted:
+                    counts["ours"] += 1
+                    break
+                counts["ours_429"] += 1
+                pacer.pause(window)
+
+    helper = asyncio.create_task(other()) if other_rate else None
+    start = loop.time()
+    await asyncio.gather(*(worker() for _ in range(4)))
+    elapsed = loop.time() - start
+    finished.set()
+    if helper:
+        await helper
+    left_for_us = limit / window - min(other_rate, counts["other"] / elapsed)
+    return counts["ours"] / (elapsed * left_for_us), counts["ours_429"], counts["other_429"]
+
+
+def test_alone_at_the_limit_without_a_429() -> None:
+    """Alone on the portal: within 3 % of the limit, never refused."""
+    utilization, ours, _ = run_virtual(_share_portal(100, 10.0, 0, 300))
+    assert utilization >= 0.97 and ours == 0
+
+
+def test_sharing_a_portal_without_tripping_either_client() -> None:
+    """Another client uses half of 100 per 10 s: we take most of the rest, nobody gets a 429."""
+    utilization, ours, theirs = run_virtual(_share_portal(100, 10.0, 5, 150))
+    assert utilization >= 0.85
+    assert ours == 0 and theirs == 0

@@ -22,6 +22,7 @@ test: $(STAMP) lint  ## lint, then the whole suite
 lint: $(STAMP)
 	$(BIN)/ruff check bulkleads tests bench scripts
 	$(BIN)/ruff format --check bulkleads tests bench scripts
+	$(BIN)/mypy bulkleads
 
 format: $(STAMP)
 	$(BIN)/ruff format bulkleads tests bench scripts

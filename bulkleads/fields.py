@@ -175,13 +175,13 @@ def _timestamp(field: str, raw: object, tz: tzinfo) -> int:
                 f"{field}: {text} looks like epoch seconds; give milliseconds ({millis * 1000})"
             )
         return millis
-    millis = _iso_millis(text, tz)
-    if millis is None:
+    parsed = _iso_millis(text, tz)
+    if parsed is None:
         raise FieldError(
             f"{field}: {_show(raw)} is not a date; use epoch milliseconds or ISO 8601 "
             "such as 2024-03-01 or 2024-03-01T09:30:00+01:00"
         )
-    return millis
+    return parsed
 
 
 @lru_cache(maxsize=4096)  # exports repeat the same few dates on many rows

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import httpx
 from tenacity import (
@@ -113,10 +113,11 @@ class Sender:
         )
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self._options.concurrency)]
         feeder = asyncio.create_task(self._feed(queue, states))
-        finished = asyncio.gather(*workers)
+        finished: asyncio.Future[list[None]] = asyncio.gather(*workers)
         stopping = asyncio.create_task(self._stopping.wait())
         try:
-            await asyncio.wait({finished, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            either: list[asyncio.Future[Any]] = [finished, stopping]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if not finished.done():
                 # Stopping: take nothing new, let requests in flight finish within the grace.
                 feeder.cancel()
@@ -124,7 +125,7 @@ class Sender:
                     queue.get_nowait()
                 for _ in workers:
                     queue.put_nowait(None)
-                await asyncio.wait({finished}, timeout=self._options.grace_seconds)
+                await asyncio.wait([finished], timeout=self._options.grace_seconds)
         finally:
             for task in (stopping, feeder, *workers):
                 task.cancel()
@@ -183,7 +184,8 @@ class Sender:
             retry=retry_if_result(self._should_retry),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
-        outcome, exceptions = await retrying(attempt)
+        result: tuple[Outcome, dict[str, Outcome]] = await retrying(attempt)
+        outcome, exceptions = result
         self.stats.retries += attempts - 1
         tried = earlier + attempts
         if outcome.kind == "split" and len(batch) > 1:

@@ -20,6 +20,7 @@ from .plan import PlanOptions
 from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, write_job_report
 from .sandbox import SANDBOX_TOKEN
 from .sender import SendOptions
+from .target import AuthMode
 from .token import ENV_VAR, Token, load_token
 
 P = ParamSpec("P")
@@ -288,13 +289,15 @@ def update_command(
         ),
     ] = None,
     auth: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--auth",
-            help="query (?access_token=) or bearer (Authorization header).",
+            help="leads-v1: query (?access_token=, the default) or bearer (Authorization "
+            "header). crm-v3 always uses bearer.",
             rich_help_panel=_TARGET,
+            show_default=False,
         ),
-    ] = "query",
+    ] = None,
     rate: Rate = None,
     rate_window: RateWindow = None,
     concurrency: Concurrency = 4,
@@ -338,7 +341,7 @@ def update_command(
         input=input,
         token=token,
         base_url=base_url,
-        auth=_choice(auth, ("query", "bearer"), "--auth"),  # type: ignore[arg-type]
+        auth=_auth(auth, api),
         api=_choice(api, ("leads-v1", "crm-v3"), "--api"),  # type: ignore[arg-type]
         crm_object=_choice(crm_object, OBJECTS, "--object"),  # type: ignore[arg-type]
         batch_size=batch_size,
@@ -538,6 +541,14 @@ def _reporter(log_format: str, quiet: bool, token: Token | None, verbose: bool =
     fmt: LogFormat = _choice(log_format, ("text", "json"), "--log-format")  # type: ignore[assignment]
     setup_logging(fmt, quiet=quiet, token=token, verbose=verbose)
     return Reporter(fmt, quiet=quiet)
+
+
+def _auth(auth: str | None, api: str) -> AuthMode:
+    if auth is None:
+        return "query" if api == "leads-v1" else "bearer"
+    if api == "crm-v3" and auth == "query":
+        raise UsageError("CRM v3 takes the token in the Authorization header; drop --auth query")
+    return _choice(auth, ("query", "bearer"), "--auth")  # type: ignore[return-value]
 
 
 def _send_options(

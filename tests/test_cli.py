@@ -123,3 +123,11 @@ def test_readme_documents_every_command_and_exit_code() -> None:
     help_text = runner.invoke(app, ["update", "--help"], env={"COLUMNS": "200"}).output
     for flag in set(re.findall(r"--[a-z][a-z-]+", help_text)) - {"--help"}:
         assert flag in readme, flag
+
+
+def test_crm_v3_refuses_the_token_in_the_query(tmp_path: Path) -> None:
+    """CRM v3 takes bearer tokens only: asking for ?access_token= is a usage error."""
+    result = invoke(
+        tmp_path, "update", leads(tmp_path, "id,city\n1,x\n"), "--api", "crm-v3", "--auth", "query"
+    )
+    assert result.exit_code == 2 and "Authorization header" in result.output

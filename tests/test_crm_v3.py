@@ -199,3 +199,30 @@ def test_requests_go_through_the_pacer_per_request(tmp_path: Path) -> None:
     run(store, answer)
     assert len(starts) == 3
     assert starts[2] - starts[0] >= 2 * 10 / 100  # spaced at 100 requests per 10 s
+
+
+def test_retry_of_a_crm_job_sends_batches_again(tmp_path: Path, sandbox) -> None:
+    """`retry` rebuilds the CRM v3 target from the job file: after an outage, all updated."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": str(i), "city": ""} for i in range(1, 6)]))
+    box = sandbox("--limit", "100", "--fail-rate", "1.0", "--crm-seed", f"contacts={seed}")
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,city\n" + "".join(f"{i},T{i}\n" for i in range(1, 6)))
+    first = run_cli(
+        "update",
+        str(leads),
+        "--api",
+        "crm-v3",
+        "--base-url",
+        box.url,
+        "--max-attempts",
+        "1",
+        cwd=tmp_path,
+    )
+    assert first.code == 1
+    box.configure(fail_rate=0.0)
+    again = run_cli("retry", str(tmp_path / "c.report.csv"), cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert {r["outcome"] for r in read_report(tmp_path / "c.report.csv")} == {"updated"}
+    records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    assert all(records[str(i)]["city"] == f"T{i}" for i in range(1, 6))

@@ -1,4 +1,8 @@
-"""The pacer on a virtual clock: the rolling-window property, pauses, and adaptation."""
+"""The pacer on a virtual clock: the rolling-window property, pauses, and adaptation.
+
+Every ``asyncio.sleep`` here runs on :class:`tests.conftest.VirtualClockLoop`: the loop's clock
+jumps to the next timer, so a test "waits" minutes of latency and windows in milliseconds.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -337,3 +338,23 @@ def test_kill_while_writing_a_big_report_leaves_a_whole_report(tmp_path: Path) -
     final = run_cli("update", str(leads), "--dry-run", "--quiet", cwd=tmp_path, token=None)
     assert final.code == 0, final.stderr
     assert len(read_report(report)) == rows
+
+
+def test_stdin_input_and_python_dash_m(tmp_path: Path, sandbox) -> None:
+    """`-` reads stdin (format sniffed), the report lands in the working folder, and the same
+    bytes piped again resume the same job."""
+    box = sandbox()
+    data = (SAMPLE / "leads.jsonl").read_bytes()
+    command = [sys.executable, "-m", "bulkleads", "update", "-", "--base-url", box.url]
+    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+    first = subprocess.run(
+        command, input=data, cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False
+    )
+    assert first.returncode == 1, first.stderr
+    (report,) = tmp_path.glob("bulkleads-*.report.csv")
+    assert outcomes_of(report)["updated"] == 27
+    again = subprocess.run(
+        command, input=data, cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False
+    )
+    assert b"resuming job" in again.stderr
+    assert box.stats()["applied_total"] == 24

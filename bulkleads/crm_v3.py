@@ -89,10 +89,12 @@ class CrmV3Target(HttpTarget):
         status = response.status_code
         keys = {b.guid for b in bundles}
         if status == 207 or (status == 200 and outcome.kind == "ok"):
-            return outcome, self._record_errors(response, keys, status)
+            data = _json_object(response)
+            return outcome, self._record_errors(data.get("errors"), keys, response)
         if status == 400 and len(bundles) > 1:
-            named = self._record_errors(response, keys, status, whole=True)
-            refused = _refused_properties(response)
+            data = _json_object(response)
+            named = self._record_errors([data], keys, response)
+            refused = _refused_properties(data)
             for bundle in bundles:
                 if refused & bundle.body.keys():
                     named[bundle.guid] = Outcome("final", status, outcome.reason, outcome.headers)
@@ -103,16 +105,9 @@ class CrmV3Target(HttpTarget):
         return f"POST {self.path} ({len(bundles)} records)"
 
     def _record_errors(
-        self, response: httpx.Response, keys: set[str], status: int, *, whole: bool = False
+        self, errors: object, keys: set[str], response: httpx.Response
     ) -> dict[str, Outcome]:
-        """Per-record failures named in an answer's ``errors`` (or, for a 400, its context)."""
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        errors = data.get("errors") if not whole else [data]
+        """Per-record failures named in a list of HubSpot error objects."""
         failed: dict[str, Outcome] = {}
         for error in errors if isinstance(errors, list) else []:
             if not isinstance(error, dict):
@@ -121,26 +116,29 @@ class CrmV3Target(HttpTarget):
             category = error.get("category")
             reason = f"{category}: {message}" if category else message
             for key in _named_keys(error) & keys:
-                failed[key] = Outcome("final", status, reason, response.headers)
+                failed[key] = Outcome("final", response.status_code, reason, response.headers)
         return failed
+
+
+def _json_object(response: httpx.Response) -> dict[str, object]:
+    """The answer's JSON object, or an empty one when the body is not one."""
+    try:
+        data = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 _PROPERTY_NAME: Final = re.compile(r'"name"\s*:\s*"([^"]+)"')
 
 
-def _refused_properties(response: httpx.Response) -> set[str]:
+def _refused_properties(data: dict[str, object]) -> set[str]:
     """Properties a VALIDATION_ERROR names: HubSpot lists them as ``"name":"..."`` items
     inside its message (and, in some answers, under ``context.propertyName``)."""
-    try:
-        data = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return set()
-    if not isinstance(data, dict):
-        return set()
     names = set(_PROPERTY_NAME.findall(str(data.get("message", ""))))
     context = data.get("context")
-    if isinstance(context, dict) and isinstance(context.get("propertyName"), list):
-        names.update(str(n) for n in context["propertyName"])
+    if isinstance(context, dict) and isinstance(listed := context.get("propertyName"), list):
+        names.update(str(n) for n in listed)
     return names
 
 

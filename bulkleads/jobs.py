@@ -22,6 +22,7 @@ from .store import JobStore
 
 DEFAULT_STATE_DIR: Final = Path(".bulkleads")
 _SUFFIX: Final = ".job.sqlite"
+_STORE_FILES: Final = ("", "-wal", "-shm")  # a job file and its WAL companions
 
 
 def job_id(content_hash: str, identity: dict[str, object]) -> str:
@@ -61,7 +62,7 @@ class JobFolder:
         """Move a job aside (``--fresh``); its history stays readable."""
         current = self.path(job)
         archived = self.root / f"{job}.{time.strftime('%Y%m%dT%H%M%S')}.archived{_SUFFIX}"
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in _STORE_FILES:
             src = Path(f"{current}{suffix}")
             if src.exists():
                 os.replace(src, f"{archived}{suffix}")
@@ -114,5 +115,5 @@ class JobFolder:
 
 
 def remove_store(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in _STORE_FILES:
         Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -187,7 +187,13 @@ class Sandbox:
         self.peak_arrivals = max(self.peak_arrivals, len(self._arrivals))
 
     async def _put_lead(self, request: Request) -> Response:
-        response = await self._handle_put(request)
+        return await self._slowly(await self._handle_put(request))
+
+    async def _batch_update(self, request: Request) -> Response:
+        return await self._slowly(await self._handle_batch(request))
+
+    async def _slowly(self, response: Response) -> Response:
+        """Every write's answer waits ``--latency-ms`` first."""
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         return response
@@ -220,7 +226,7 @@ class Sandbox:
             return self._error(status, "Injected fault: nothing was applied.")
         return None
 
-    async def _batch_update(self, request: Request) -> Response:
+    async def _handle_batch(self, request: Request) -> Response:
         crm_object = request.path_params["object"]
         if crm_object not in OBJECTS:
             return await self._off_path(request)
@@ -230,16 +236,12 @@ class Sandbox:
             if content_type != "application/json":
                 refused = self._error(415, "Content-Type must be application/json.")
         if refused is not None:
-            if self.config.latency:
-                await asyncio.sleep(self.config.latency)
             return refused
         try:
             body = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError):
             return self._error(400, "Invalid input JSON: the body is not JSON.")
         status, answer = self.crm.batch_update(crm_object, body)
-        if self.config.latency:
-            await asyncio.sleep(self.config.latency)
         if status < 300 and self.config.drop_rate and self._rng.random() < self.config.drop_rate:
             self.statuses[0] += 1
             return _Dropped()

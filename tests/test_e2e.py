@@ -22,6 +22,16 @@ def outcomes_of(report: Path) -> Counter[str]:
     return Counter(r["outcome"] for r in read_report(report))
 
 
+def city_job(tmp_path: Path, name: str, count: int, town: str) -> tuple[Path, Path]:
+    """A seed of ``count`` leads and ``name``.csv setting each one's city to ``town`` + index."""
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
+    leads = tmp_path / f"{name}.csv"
+    leads.write_text(
+        "guid,city\n" + "".join(f"{g},{town}{i}\n" for i, g in enumerate(GUIDS[:count]))
+    )
+    return seed, leads
+
+
 def copy_sample(tmp_path: Path, name: str = "leads.csv") -> Path:
     target = tmp_path / name
     shutil.copy(SAMPLE / name, target)
@@ -111,10 +121,8 @@ def test_refused_token_stops_and_reports_not_sent(tmp_path: Path, sandbox) -> No
 
 def test_daily_quota_defers_then_next_run_finishes(tmp_path: Path, sandbox) -> None:
     """The daily cap stops the run with rows deferred (exit 3); the next run sends the rest."""
-    seed = write_seed(tmp_path / "seed.json", GUIDS[:20])
+    seed, leads = city_job(tmp_path, "close", 20, "Town")
     box = sandbox("--daily", "8", "--limit", "50", seed=seed)
-    leads = tmp_path / "close.csv"
-    leads.write_text("guid,city\n" + "".join(f"{g},Town{i}\n" for i, g in enumerate(GUIDS[:20])))
     args = ("update", str(leads), "--base-url", box.url, "--rate", "50")
     first = run_cli(*args, cwd=tmp_path)
     assert first.code == 3, first.stderr
@@ -133,10 +141,8 @@ def test_daily_quota_defers_then_next_run_finishes(tmp_path: Path, sandbox) -> N
 
 def test_faults_are_retried_until_every_lead_lands(tmp_path: Path, sandbox) -> None:
     """5xx answers and dropped connections are retried; every lead ends updated."""
-    seed = write_seed(tmp_path / "seed.json", GUIDS[:30])
+    seed, leads = city_job(tmp_path, "faults", 30, "C")
     box = sandbox("--limit", "100", "--fail-rate", "0.25", "--drop-rate", "0.15", seed=seed)
-    leads = tmp_path / "faults.csv"
-    leads.write_text("guid,city\n" + "".join(f"{g},C{i}\n" for i, g in enumerate(GUIDS[:30])))
     result = run_cli(
         "update",
         str(leads),
@@ -271,10 +277,8 @@ def test_json_logs_for_cron(tmp_path: Path, sandbox) -> None:
 
 def test_retry_report_and_jobs_commands(tmp_path: Path, sandbox) -> None:
     """After an outage, `retry REPORT` sends only the failed leads; `jobs` and `report` work."""
-    seed = write_seed(tmp_path / "seed.json", GUIDS[:6])
+    seed, leads = city_job(tmp_path, "outage", 6, "R")
     box = sandbox("--limit", "50", "--fail-rate", "1.0", seed=seed)
-    leads = tmp_path / "outage.csv"
-    leads.write_text("guid,city\n" + "".join(f"{g},R{i}\n" for i, g in enumerate(GUIDS[:6])))
     first = run_cli(
         "update",
         str(leads),

@@ -102,45 +102,32 @@ def test_pause_holds_every_worker_and_slows_down() -> None:
     assert after == pytest.approx(before / 2)
 
 
-def test_server_limit_lowers_the_ceiling() -> None:
-    """X-HubSpot-RateLimit-Max 5 per 1000 ms beats a configured 10 per second."""
+def _pace_after(answers: int, headers: dict[str, str]) -> float:
+    """The pacer's rate after ``answers`` successes carrying ``headers`` (configured 10/s)."""
 
     async def scenario() -> float:
         pacer = Pacer(10, 1.0)
-        for _ in range(3):
-            pacer.observe(
-                204,
-                RateHeaders.parse(
-                    {
-                        "X-HubSpot-RateLimit-Max": "5",
-                        "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
-                    }
-                ),
-            )
+        for _ in range(answers):
+            pacer.observe(204, RateHeaders.parse(headers))
         return pacer.rate
 
-    assert run_virtual(scenario()) <= 5
+    return run_virtual(scenario())
+
+
+def test_server_limit_lowers_the_ceiling() -> None:
+    """X-HubSpot-RateLimit-Max 5 per 1000 ms beats a configured 10 per second."""
+    headers = {"X-HubSpot-RateLimit-Max": "5", "X-HubSpot-RateLimit-Interval-Milliseconds": "1000"}
+    assert _pace_after(3, headers) <= 5
 
 
 def test_another_client_using_the_portal_gets_its_share() -> None:
     """Remaining far below our own use means another client: the pace drops toward the rest."""
-
-    async def scenario() -> float:
-        pacer = Pacer(10, 1.0)
-        for _ in range(20):
-            pacer.observe(
-                204,
-                RateHeaders.parse(
-                    {
-                        "X-HubSpot-RateLimit-Max": "10",
-                        "X-HubSpot-RateLimit-Remaining": "5",
-                        "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
-                    }
-                ),
-            )
-        return pacer.rate
-
-    assert run_virtual(scenario()) <= 6
+    headers = {
+        "X-HubSpot-RateLimit-Max": "10",
+        "X-HubSpot-RateLimit-Remaining": "5",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
+    }
+    assert _pace_after(20, headers) <= 6
 
 
 def test_a_burst_of_5xx_slows_down() -> None:

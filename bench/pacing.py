@@ -221,11 +221,20 @@ SCENARIOS: list[tuple[str, int, list[str], float, float, list[str], float]] = [
 def main() -> None:
     """Run every scenario, or those whose name contains one of the arguments."""
     wanted = sys.argv[1:]
-    rows = [
-        scenario(*spec[:6], other=spec[6])
-        for spec in SCENARIOS
-        if not wanted or any(w in spec[0] for w in wanted)
-    ]
+    rows = []
+    for spec in SCENARIOS:
+        if wanted and not any(w in spec[0] for w in wanted):
+            continue
+        if spec[0].startswith("overhead"):
+            # CPU time is noisy on a shared 2-core machine (the sandbox runs beside us):
+            # the run with the median CPU of three.
+            runs = sorted(
+                (scenario(*spec[:6], other=spec[6]) for _ in range(3)),
+                key=lambda row: float(row["cpu_s_per_1000"]),  # type: ignore[arg-type]
+            )
+            rows.append({**runs[1], "scenario": f"{spec[0]}, median of 3"})
+        else:
+            rows.append(scenario(*spec[:6], other=spec[6]))
     keys = list(rows[0])
     print(" | ".join(keys))
     for row in rows:

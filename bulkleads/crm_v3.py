@@ -46,6 +46,7 @@ class CrmV3Target(HttpTarget):
         id_property: str | None = None,
     ) -> None:
         super().__init__(base_url, token)
+        self._use_bearer()
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch size must be 1 to {MAX_BATCH}")
         self.object = crm_object
@@ -70,16 +71,10 @@ class CrmV3Target(HttpTarget):
             inputs.append(item)
         return {"inputs": inputs}
 
-    def build(self, client: httpx.AsyncClient, bundles: Sequence[Bundle]) -> httpx.Request:
+    def build(self, bundles: Sequence[Bundle]) -> httpx.Request:
         content = json.dumps(self.body(bundles), separators=(",", ":"), ensure_ascii=False)
-        return client.build_request(
-            "POST",
-            self.base_url + self.path,
-            content=content.encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {self._token.reveal()}",
-            },
+        return httpx.Request(
+            "POST", self.base_url + self.path, content=content.encode(), headers=self._headers
         )
 
     def classify(

@@ -275,13 +275,17 @@ async def _send(
         max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
     )
     progress = out.progress(todo, "updating")
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(config.timeout, connect=min(10.0, config.timeout)),
-        limits=limits,
-        follow_redirects=False,
-        trust_env=False,
-    ) as client:
-        sender = Sender(store, target, pacer, client, config.send, on_result=progress.advance)
+    timeout = httpx.Timeout(config.timeout, connect=min(10.0, config.timeout))
+    async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+        sender = Sender(
+            store,
+            target,
+            pacer,
+            transport,
+            config.send,
+            timeout=timeout,
+            on_result=progress.advance,
+        )
         _install_signal_handlers(sender, out, config.command)
         try:
             return await sender.run(states)

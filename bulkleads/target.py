@@ -74,7 +74,7 @@ class Target(Protocol):
     name: str
     batch_size: int
 
-    def build(self, client: httpx.AsyncClient, bundles: Sequence[Bundle]) -> httpx.Request: ...
+    def build(self, bundles: Sequence[Bundle]) -> httpx.Request: ...
 
     def classify(
         self, response: httpx.Response, bundles: Sequence[Bundle]
@@ -95,6 +95,10 @@ class HttpTarget:
     def __init__(self, base_url: str, token: Token) -> None:
         self.base_url = check_base_url(base_url)
         self._token = token
+        self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+
+    def _use_bearer(self) -> None:
+        self._headers["Authorization"] = f"Bearer {self._token.reveal()}"
 
     def outcome(self, response: httpx.Response) -> Outcome:
         """The request-level meaning of a status code."""
@@ -140,10 +144,9 @@ class LeadsV1Target(HttpTarget):
     def __init__(self, base_url: str, token: Token, auth: AuthMode = "query") -> None:
         super().__init__(base_url, token)
         self._auth = auth
-        self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         self._query = ""
         if auth == "bearer":
-            self._headers["Authorization"] = f"Bearer {token.reveal()}"
+            self._use_bearer()
         else:
             self._query = "?access_token=" + quote(token.reveal(), safe="")
 
@@ -155,7 +158,7 @@ class LeadsV1Target(HttpTarget):
             raise ValueError("invalid guid reached the request builder")
         return f"/leads/v1/lead/{quote(guid, safe='')}"
 
-    def build(self, client: httpx.AsyncClient, bundles: Sequence[Bundle]) -> httpx.Request:
+    def build(self, bundles: Sequence[Bundle]) -> httpx.Request:
         # A plain httpx.Request from prepared parts: client.build_request re-parses and merges
         # the URL and query on every call, a sixth of the client's CPU per request.
         (bundle,) = bundles

@@ -50,9 +50,9 @@ def run(store: JobStore, answer, batch_size: int = 100) -> list[dict]:
     async def scenario() -> None:
         with respx.mock(base_url=BASE) as mock:
             mock.post(BATCH).mock(side_effect=respond)
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncHTTPTransport() as transport:
                 target = CrmV3Target(BASE, Token("pat-secret"), "contacts", batch_size=batch_size)
-                await Sender(store, target, Pacer(100, 10), client, SendOptions()).run()
+                await Sender(store, target, Pacer(100, 10), transport, SendOptions()).run()
 
     run_virtual(scenario())
     return bodies

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -48,10 +49,10 @@ def send(store: JobStore, answers, **options: object) -> tuple[SendStats, list[f
 
         with respx.mock(base_url=BASE, assert_all_called=False) as mock:
             mock.put(path__regex=LEAD).mock(side_effect=answer)
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncHTTPTransport() as transport:
                 target = LeadsV1Target(BASE, Token(SECRET))
                 settings = SendOptions(**{"concurrency": 1, **options})
-                return await Sender(store, target, Pacer(10, 1.0), client, settings).run()
+                return await Sender(store, target, Pacer(10, 1.0), transport, settings).run()
 
     return run_virtual(scenario()), times
 
@@ -149,6 +150,20 @@ def test_5xx_then_success(tmp_path: Path, status: int) -> None:
     store = make_store(tmp_path)
     send(store, answers)
     assert states(store)["g1"] == ("done", 204, 2)
+
+
+def test_backoff_grows_from_the_first_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt runs outside tenacity; its policy still numbers the retries from it:
+    with the jitter pinned to its top, the waits are 0.5 s then 1 s (base 0.5, doubling)."""
+    monkeypatch.setattr("tenacity.wait.random.uniform", lambda low, high: high)
+    answers = iter([httpx.Response(503), httpx.Response(503), httpx.Response(204)])
+    store = make_store(tmp_path, 1)
+    stats, times = send(store, answers)
+    assert states(store)["g1"] == ("done", 204, 3)
+    assert [round(b - a, 2) for a, b in pairwise(times)] == [0.5, 1.0]
+    assert stats.retries == 2
 
 
 def test_timeouts_and_resets_are_retried(tmp_path: Path) -> None:

@@ -19,16 +19,20 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
+from functools import lru_cache
 from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
 from .errors import InputError, UsageError
-from .fields import CLEAR, LEADS_V1, FieldError, FieldRules
+from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value
 from .sources import InputFile, Record
 from .store import INVALID, PENDING, SKIPPED, JobStore, RowRecord
 
 ConflictPolicy = Literal["last", "first", "error"]
 _BATCH: Final = 5000
+_CELL_CACHE: Final = 1 << 16
+# One encoder for every body: json.dumps with options builds a new encoder per call.
+_to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _T = TypeVar("_T")
 KEY: Final = "\x00key"  # the key column, whatever the API calls it
 
@@ -126,9 +130,10 @@ def plan(
     if source.format != "jsonl":
         _check_header(source.header, columns, allowed, summary, rules)
     unknown: set[str] = set()
+    coerce = _cached_coerce(rules, tz)
     rows = (
         _validate(
-            record, columns, options, allowed, tz, unknown, rules, csv=source.format != "jsonl"
+            record, columns, options, allowed, coerce, unknown, rules, csv=source.format != "jsonl"
         )
         for record in source.records()
     )
@@ -185,7 +190,7 @@ def _validate(
     columns: _Columns,
     options: PlanOptions,
     allowed: frozenset[str],
-    tz: tzinfo,
+    coerce: Callable[[str, object], Value],
     unknown: set[str],
     rules: FieldRules,
     *,
@@ -216,7 +221,7 @@ def _validate(
         if rules.known is not None and name not in rules.known:
             unknown.add(name)
         try:
-            changes[name] = rules.coerce(name, value, tz)
+            changes[name] = coerce(name, value)
         except FieldError as exc:
             errors.append(str(exc))
     if not guid:
@@ -225,9 +230,26 @@ def _validate(
         errors.insert(0, problem)
         guid = guid[:200]
     error = "; ".join(errors) if errors else None
-    body = None if error else json.dumps(changes, separators=(",", ":"), ensure_ascii=False)
+    body = None if error else _to_json(changes)
     names = ";".join(changes) if changes and not error else None
     return record.row, record.line, guid, body, names, error
+
+
+def _cached_coerce(rules: FieldRules, tz: tzinfo) -> Callable[[str, object], Value]:
+    """``rules.coerce`` behind a bounded cache: coercion is pure, and exports repeat the same
+    dates, flags and cities on many rows. Typed, so ``1`` and ``True`` stay different values."""
+
+    @lru_cache(maxsize=_CELL_CACHE, typed=True)
+    def cached(name: str, value: object) -> Value:
+        return rules.coerce(name, value, tz)
+
+    def coerce(name: str, value: object) -> Value:
+        try:
+            return cached(name, value)
+        except TypeError:  # a JSON object or array: unhashable, and refused by coerce
+            return rules.coerce(name, value, tz)
+
+    return coerce
 
 
 def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> None:
@@ -235,25 +257,29 @@ def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> Non
     bundles: list[tuple[str, str, int, str, str | None]] = []
     notes: list[tuple[int, str]] = []
     for guid, group in groupby(store.valid_rows_by_guid(), key=lambda t: t[0]):
-        rows = [(row, json.loads(body)) for _g, row, body in group]
-        merged, row_notes, conflicts = _fold(rows, policy)
-        first_row = rows[0][0]
+        rows = list(group)
+        first_row = rows[0][1]
+        if len(rows) == 1:
+            # The usual case: one row, whose stored changes are already the bundle's body.
+            body, conflicts = rows[0][2], list[str]()
+        else:
+            merged, row_notes, conflicts = _fold([(r, json.loads(b)) for _, r, b in rows], policy)
+            body = _to_json(merged)
+            notes.extend((row, "; ".join(texts)) for row, texts in row_notes.items())
         summary.conflicts += len(conflicts)
         summary.conflicted_guids += bool(conflicts)
         if conflicts and policy == "error":
             reason = "conflicting values: " + "; ".join(conflicts)
             bundles.append((guid, "{}", first_row, INVALID, reason))
             summary.invalid += len(rows)
-        elif not merged:
+        elif body == "{}":
             bundles.append((guid, "{}", first_row, SKIPPED, "nothing to change"))
             summary.skipped += 1
         else:
-            body = json.dumps(merged, separators=(",", ":"), ensure_ascii=False)
             bundles.append((guid, body, first_row, PENDING, None))
             summary.bundles += 1
             if len(summary.examples) < 2:
-                summary.examples.append({**merged, "guid": guid})
-        notes.extend((row, "; ".join(texts)) for row, texts in row_notes.items())
+                summary.examples.append({**json.loads(body), "guid": guid})
         if len(bundles) >= _BATCH:
             store.add_bundles(bundles)
             store.add_notes(notes)

@@ -89,13 +89,11 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
     return counts
 
 
-def _inert(value: object) -> object:
+def _inert(value: str | None) -> str:
     """A cell a spreadsheet shows as text: formula-like strings get a leading apostrophe."""
-    if value is None:
+    if not value:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def _join(*parts: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """Preflight benchmark: `bulkleads update FILE --dry-run` against a bare csv.reader loop.
 
-Generates the files deterministically (ROWS rows over ROWS/5 distinct guids), runs both commands
-alternately (three runs each), and prints the medians, their ratio and each one's peak RSS.
+Generates the files deterministically (ROWS rows over ROWS/5 distinct guids), runs the commands
+alternately (three runs each), and prints the medians, their ratio and each one's peak RSS; and
+the same for a floor: the reader's rows inserted into SQLite and nothing more.
 Usage: `make bench-preflight` or `python bench/preflight.py [ROWS ...]` (default 1000000).
 """
 
@@ -18,6 +19,18 @@ from pathlib import Path
 BIN = str(Path(sys.executable).parent / "bulkleads")
 BASELINE = (
     "import csv,sys\nwith open(sys.argv[1], newline='') as f:\n    for row in csv.reader(f): pass\n"
+)
+# The least any design that keeps rows in a SQLite job store can cost: the same reader's rows
+# inserted from C (executemany) into a table on disk, with our journal settings, and nothing
+# else (no validation, no bundles, no report). It frames how far 3x the bare loop is.
+FLOOR = (
+    "import csv,sqlite3,sys\n"
+    "db = sqlite3.connect(sys.argv[2], isolation_level=None)\n"
+    "db.execute('PRAGMA journal_mode=WAL'); db.execute('PRAGMA synchronous=NORMAL')\n"
+    "db.execute('CREATE TABLE raw (guid, city, closedAt, isCustomer)')\n"
+    "with open(sys.argv[1], newline='') as f:\n"
+    "    rows = csv.reader(f); next(rows); db.execute('BEGIN')\n"
+    "    db.executemany('INSERT INTO raw VALUES (?,?,?,?)', rows); db.execute('COMMIT')\n"
 )
 MEASURE = (
     "import resource, subprocess, sys, time\n"
@@ -64,20 +77,26 @@ def bench(rows: int) -> dict[str, object]:
             str(folder / "report.csv"),
         ]
         base = [sys.executable, "-c", BASELINE, str(data)]
-        times: dict[str, list[float]] = {"bulkleads": [], "csv.reader": []}
-        rss: dict[str, int] = {"bulkleads": 0, "csv.reader": 0}
-        for _ in range(3):
-            for name, command in (("bulkleads", ours), ("csv.reader", base)):
+        commands = {"bulkleads": ours, "csv.reader": base}
+        times: dict[str, list[float]] = {"bulkleads": [], "csv.reader": [], "floor": []}
+        rss: dict[str, int] = dict.fromkeys(times, 0)
+        for run in range(3):
+            floor_db = folder / f"floor{run}.sqlite"
+            commands["floor"] = [sys.executable, "-c", FLOOR, str(data), str(floor_db)]
+            for name, command in commands.items():
                 seconds, peak = measure(command)
                 times[name].append(seconds)
                 rss[name] = max(rss[name], peak)
     ours_s = statistics.median(times["bulkleads"])
     base_s = statistics.median(times["csv.reader"])
+    floor_s = statistics.median(times["floor"])
     return {
         "rows": rows,
         "bulkleads_s": round(ours_s, 2),
         "csv_reader_s": round(base_s, 2),
         "ratio": round(ours_s / base_s, 2),
+        "floor_s": round(floor_s, 2),
+        "floor_ratio": round(floor_s / base_s, 2),
         "bulkleads_peak_rss_mb": round(rss["bulkleads"] / 1024, 1),
         "csv_reader_peak_rss_mb": round(rss["csv.reader"] / 1024, 1),
     }

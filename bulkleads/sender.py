@@ -9,9 +9,9 @@ What ends a run early, and what the unsent bundles become:
 - :meth:`Sender.stop` (Ctrl-C, SIGTERM): no new bundle is taken, requests in flight finish
   within a grace period, unsent bundles are ``deferred``.
 
-Retries (tenacity, one policy object per bundle, never shared between tasks) are bounded by
-attempts and by total time, with full-jitter exponential backoff. A 429 pauses the whole pool
-through the pacer rather than one worker, so the retry itself waits nothing extra.
+Retries (tenacity, a policy object per batch that needs one, never shared between tasks) are
+bounded by attempts and by total time, with full-jitter exponential backoff. A 429 pauses the
+whole pool through the pacer rather than one worker, so the retry itself waits nothing extra.
 """
 
 from __future__ import annotations

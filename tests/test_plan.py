@@ -44,6 +44,14 @@ def test_rows_of_one_guid_become_one_bundle_with_every_change(tmp_path: Path) ->
     assert (summary.records, summary.bundles, summary.invalid) == (3, 2, 0)
 
 
+def test_equal_but_differently_typed_values_stay_apart(tmp_path: Path) -> None:
+    """Coerced cells are cached; 1, 1.0 and true are equal in Python but not on the wire."""
+    lines = ['{"guid":"a","city":1}', '{"guid":"b","city":true}', '{"guid":"c","city":1.0}']
+    _, store = run_plan(tmp_path, "\n".join(lines) + "\n", name="in.jsonl")
+    sent = {g: json.dumps(body) for g, body in bundles(store).items()}
+    assert sent == {"a": '{"city": 1}', "b": '{"city": true}', "c": '{"city": 1.0}'}
+
+
 @pytest.mark.parametrize(
     ("policy", "city", "loser", "note"),
     [

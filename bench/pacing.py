@@ -83,6 +83,42 @@ def run_update(folder: Path, leads: Path, url: str, *flags: str) -> tuple[dict, 
     return summary, cpu
 
 
+# The same PUTs as the overhead scenario through a bare httpx transport: no pacing, retries,
+# job store or report. Our CPU per request divided by this is what bulkleads itself adds.
+BARE = """
+import asyncio, json, resource, sys
+import httpx
+
+async def main(url, token, count):
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+    timeout = httpx.Timeout(30.0).as_dict()
+    keys = iter(f"{i:032x}" for i in range(1, count + 1))
+    async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+        async def worker():
+            for key in keys:
+                request = httpx.Request(
+                    "PUT", f"{url}/leads/v1/lead/{key}?access_token={token}",
+                    content=json.dumps({"city": "Bare", "guid": key}).encode(),
+                    headers={"Content-Type": "application/json"},
+                    extensions={"timeout": timeout},
+                )
+                response = await transport.handle_async_request(request)
+                await response.aread()
+                assert response.status_code == 204, response.status_code
+        await asyncio.gather(*(worker() for _ in range(8)))
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def bare_cpu(url: str, count: int) -> float:
+    """CPU seconds of the bare transport loop for ``count`` PUTs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", BARE, url, TOKEN, str(count)], check=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def other_client(
     url: str, guid: str, per_second: float, stop_at: float, tally: dict[str, float]
 ) -> None:
@@ -132,6 +168,7 @@ def scenario(
             summary, cpu = run_update(folder, leads, url, *client_flags)
             seen = dict(tally)
             stats = httpx.get(f"{url}/__sandbox/stats").json()
+            bare = bare_cpu(url, count) if "--unlimited" in sandbox_flags else None
         finally:
             stop(proc)
     requests = summary["requests"]
@@ -151,6 +188,8 @@ def scenario(
         "utilization": round(accepted / (elapsed * budget), 3),
         "elapsed_s": elapsed,
         "cpu_s_per_1000": round(cpu / requests * 1000, 3),
+        "bare_cpu_s_per_1000": round(bare / count * 1000, 3) if bare else "",
+        "cpu_vs_bare": round(cpu / requests / (bare / count), 2) if bare else "",
         "req_per_s": round(requests / elapsed, 1),
         "records_per_s": round(summary.get("updated", 0) / elapsed, 1),
         "peak_in_window": stats["peak_arrivals_in_window"],

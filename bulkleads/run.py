@@ -119,7 +119,12 @@ class RunConfig:
             "id_property": self.id_property,
             "date_fields": list(self.date_fields),
             "command": self.command,
+            **self.pace_meta(),
         }
+
+    def pace_meta(self) -> dict[str, object]:
+        """The pace asked for (None: the API's default), kept so that ``retry`` keeps it."""
+        return {"rate": self.rate, "rate_window": self.rate_window}
 
     def from_meta(self, meta: dict[str, Any]) -> None:
         self.base_url = check_base_url(str(meta.get("base_url", self.base_url)))
@@ -130,6 +135,9 @@ class RunConfig:
         self.id_property = meta.get("id_property", self.id_property)
         self.date_fields = tuple(meta.get("date_fields", self.date_fields))
         self.command = str(meta.get("command", ""))
+        if self.rate is None and self.rate_window is None:
+            # A pace set to spare the portal's other apps must hold for a retry too.
+            self.rate, self.rate_window = meta.get("rate"), meta.get("rate_window")
 
 
 def default_report(input_path: str, job: str) -> Path:
@@ -250,6 +258,7 @@ def _send_and_report(
 ) -> int:
     assert config.token is not None
     with JobStore(path) as store:
+        store.set_meta(config.pace_meta())  # the latest run's pace is the one a retry reuses
         todo = sum(n for s, n in store.bundle_states().items() if s in states)
         stats = asyncio.run(_send(store, config, states, todo, out)) if todo else None
         counts = write_report(store, report)

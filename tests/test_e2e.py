@@ -306,6 +306,20 @@ def test_retry_report_and_jobs_commands(tmp_path: Path, sandbox) -> None:
     assert [r["outcome"] for r in read_report(copy)] == ["updated"] * 6
 
 
+def test_retry_keeps_the_pace_of_the_job(tmp_path: Path, sandbox) -> None:
+    """`retry` without --rate sends at the job's --rate, not the API's default of 10/s."""
+    seed, leads = city_job(tmp_path, "slow", 8, "S")
+    box = sandbox("--limit", "50", "--fail-rate", "1.0", seed=seed)
+    flags = ("--base-url", box.url, "--rate", "3", "--max-attempts", "1")
+    assert run_cli("update", str(leads), *flags, cwd=tmp_path).code == 1
+    box.configure(fail_rate=0.0)
+    again = run_cli("retry", str(tmp_path / "slow.report.csv"), cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    stats = box.stats()
+    assert stats["applied_total"] == 8
+    assert stats["peak_arrivals_in_window"] <= 3  # 8 leads at 10/s would put 8 in one second
+
+
 def test_second_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
     """Two Ctrl-C: exit 130 without waiting; the rerun finishes with nothing lost."""
     count = 40

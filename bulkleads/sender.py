@@ -239,7 +239,7 @@ class Sender:
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """One request and its whole answer, straight through the transport: an
         ``httpx.AsyncClient`` would add cookies, auth and redirect handling that this tool
-        must not use (a redirect could carry the token elsewhere), for a sixth of its CPU."""
+        must not use (a redirect could carry the token elsewhere), for a tenth of our CPU."""
         response = await self._transport.handle_async_request(request)
         response.request = request
         try:

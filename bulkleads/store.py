@@ -67,7 +67,7 @@ class Bundle:
 
 class ReportRow(NamedTuple):
     """One input row joined with its bundle's outcome (a tuple: a million are made per
-    million-row report, and a tuple is made at a third of a dataclass's cost)."""
+    million-row report, at a seventh of a frozen dataclass's cost)."""
 
     row: int
     line: int

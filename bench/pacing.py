@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -143,32 +144,45 @@ def other_client(
             time.sleep(max(0.0, started + sent / per_second - time.monotonic()))
 
 
-def scenario(
-    name: str,
-    count: int,
-    sandbox_flags: list[str],
-    limit: float,
-    window: float,
-    client_flags: list[str],
-    other: float = 0.0,
-) -> dict[str, object]:
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the table: a portal limit (None: unlimited), our flags, another client."""
+
+    name: str
+    leads: int
+    limit: tuple[int, int] | None  # requests per window seconds, as the sandbox enforces it
+    flags: tuple[str, ...]
+    other: float = 0.0  # the other client's requests per second
+    runs: int = 1  # > 1: the run with the median CPU is kept (CPU time is noisy)
+
+    def sandbox_flags(self) -> list[str]:
+        if self.limit is None:
+            return ["--unlimited"]
+        return ["--limit", str(self.limit[0]), "--window", str(self.limit[1])]
+
+    def per_second(self) -> float:
+        return self.limit[0] / self.limit[1] if self.limit else 1e9
+
+
+def scenario(spec: Scenario) -> dict[str, object]:
+    count, client_flags = spec.leads, spec.flags
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         seed_flags, leads = job(folder, count, crm="crm-v3" in client_flags)
-        proc, url = start_sandbox(*seed_flags, *sandbox_flags)
+        proc, url = start_sandbox(*seed_flags, *spec.sandbox_flags())
         try:
             tally = {"accepted": 0.0, "refused": 0.0, "seconds": 0.0}
-            if other:
-                stop_at = time.monotonic() + count / (limit / window) * 3
+            if spec.other:
+                stop_at = time.monotonic() + count / spec.per_second() * 3
                 threading.Thread(
                     target=other_client,
-                    args=(url, f"{1:032x}", other, stop_at, tally),
+                    args=(url, f"{1:032x}", spec.other, stop_at, tally),
                     daemon=True,
                 ).start()
             summary, cpu = run_update(folder, leads, url, *client_flags)
             seen = dict(tally)
             stats = httpx.get(f"{url}/__sandbox/stats").json()
-            bare = bare_cpu(url, count) if "--unlimited" in sandbox_flags else None
+            bare = bare_cpu(url, count) if spec.limit is None else None
         finally:
             stop(proc)
     requests = summary["requests"]
@@ -176,10 +190,10 @@ def scenario(
     accepted = requests - limited
     elapsed = summary["elapsed_seconds"]
     # The budget the other client really left us: its accepted rate, not its nominal one.
-    other_rate = seen["accepted"] / seen["seconds"] if other and seen["seconds"] else 0.0
-    budget = limit / window - other_rate
+    other_rate = seen["accepted"] / seen["seconds"] if spec.other and seen["seconds"] else 0.0
+    budget = spec.per_second() - other_rate
     return {
-        "scenario": name,
+        "scenario": spec.name,
         "updated": summary.get("updated", 0),
         "leads": count,
         "requests": requests,
@@ -197,62 +211,30 @@ def scenario(
     }
 
 
-SCENARIOS: list[tuple[str, int, list[str], float, float, list[str], float]] = [
-    # name, leads, sandbox flags, portal limit, window, client flags, other client's rate
-    ("matched 10/1s", 200, ["--limit", "10", "--window", "1"], 10, 1, ["--rate", "10"], 0),
-    (
-        "matched 100/10s",
-        300,
-        ["--limit", "100", "--window", "10"],
-        100,
-        10,
-        ["--rate", "100", "--rate-window", "10"],
-        0,
-    ),
-    (
-        "overrate 3x (30 vs 10/1s)",
-        200,
-        ["--limit", "10", "--window", "1"],
-        10,
-        1,
-        ["--rate", "30"],
-        0,
-    ),
-    (
-        "shared portal (other uses 5/s of 10/1s)",
-        150,
-        ["--limit", "10", "--window", "1"],
-        10,
-        1,
-        ["--rate", "10"],
-        5,
-    ),
-    (
+SCENARIOS: list[Scenario] = [
+    Scenario("matched 10/1s", 200, (10, 1), ("--rate", "10")),
+    Scenario("matched 100/10s", 300, (100, 10), ("--rate", "100", "--rate-window", "10")),
+    Scenario("overrate 3x (30 vs 10/1s)", 200, (10, 1), ("--rate", "30")),
+    Scenario("shared portal (other uses 5/s of 10/1s)", 150, (10, 1), ("--rate", "10"), other=5),
+    Scenario(
         "shared portal (other uses 5/s of 100/10s)",
         200,
-        ["--limit", "100", "--window", "10"],
-        100,
-        10,
-        ["--rate", "100", "--rate-window", "10"],
-        5,
+        (100, 10),
+        ("--rate", "100", "--rate-window", "10"),
+        other=5,
     ),
-    (
+    Scenario(
         "crm-v3 at 10/1s (100 records a request)",
         3000,
-        ["--limit", "10", "--window", "1"],
-        10,
-        1,
-        ["--api", "crm-v3", "--object", "contacts", "--rate", "10", "--rate-window", "1"],
-        0,
+        (10, 1),
+        ("--api", "crm-v3", "--object", "contacts", "--rate", "10", "--rate-window", "1"),
     ),
-    (
+    Scenario(
         "overhead (unlimited sandbox)",
         10_000,
-        ["--unlimited"],
-        1e9,
-        1,
-        ["--rate", "100000", "--concurrency", "8"],
-        0,
+        None,
+        ("--rate", "100000", "--concurrency", "8"),
+        runs=3,
     ),
 ]
 
@@ -262,18 +244,20 @@ def main() -> None:
     wanted = sys.argv[1:]
     rows = []
     for spec in SCENARIOS:
-        if wanted and not any(w in spec[0] for w in wanted):
+        if wanted and not any(w in spec.name for w in wanted):
             continue
-        if spec[0].startswith("overhead"):
-            # CPU time is noisy on a shared 2-core machine (the sandbox runs beside us):
-            # the run with the median CPU of three.
-            runs = sorted(
-                (scenario(*spec[:6], other=spec[6]) for _ in range(3)),
-                key=lambda row: float(row["cpu_s_per_1000"]),  # type: ignore[arg-type]
-            )
-            rows.append({**runs[1], "scenario": f"{spec[0]}, median of 3"})
-        else:
-            rows.append(scenario(*spec[:6], other=spec[6]))
+        # CPU time is noisy on a shared 2-core machine (the sandbox runs beside us).
+        runs = sorted(
+            (scenario(spec) for _ in range(spec.runs)),
+            key=lambda row: float(row["cpu_s_per_1000"]),  # type: ignore[arg-type]
+        )
+        median = runs[len(runs) // 2]
+        rows.append(
+            {
+                **median,
+                "scenario": spec.name + (f", median of {spec.runs}" if spec.runs > 1 else ""),
+            }
+        )
     keys = list(rows[0])
     print(" | ".join(keys))
     for row in rows:

@@ -119,11 +119,11 @@ class RunConfig:
             "id_property": self.id_property,
             "date_fields": list(self.date_fields),
             "command": self.command,
-            **self.pace_meta(),
         }
 
     def pace_meta(self) -> dict[str, object]:
-        """The pace asked for (None: the API's default), kept so that ``retry`` keeps it."""
+        """The pace asked for (None: the API's default), kept so that ``retry`` keeps it;
+        written by every run that sends, so it is always the latest run's."""
         return {"rate": self.rate, "rate_window": self.rate_window}
 
     def from_meta(self, meta: dict[str, Any]) -> None:
@@ -284,7 +284,6 @@ async def _send(
         max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
     )
     progress = out.progress(todo, "updating")
-    timeout = httpx.Timeout(config.timeout, connect=min(10.0, config.timeout))
     async with httpx.AsyncHTTPTransport(limits=limits) as transport:
         sender = Sender(
             store,
@@ -292,7 +291,7 @@ async def _send(
             pacer,
             transport,
             config.send,
-            timeout=timeout,
+            timeout=config.timeout,
             on_result=progress.advance,
         )
         _install_signal_handlers(sender, out, config.command)

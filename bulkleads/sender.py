@@ -40,7 +40,6 @@ from .target import Outcome, Target
 
 StopReason = Literal["auth", "daily", "signal"]
 _PAGE: Final = 500
-_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
 _LOG: Final = logging.getLogger("bulkleads.sender")
 
 
@@ -86,14 +85,16 @@ class Sender:
         transport: httpx.AsyncBaseTransport,
         options: SendOptions,
         *,
-        timeout: httpx.Timeout = _TIMEOUT,
+        timeout: float = 30.0,
         on_result: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._target = target
         self._pacer = pacer
         self._transport = transport
-        self._timeout = timeout.as_dict()
+        # Each request's timeouts, as an httpx client would set them; a connection that cannot
+        # be made in 10 s will not be made by waiting longer.
+        self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout)).as_dict()
         self._options = options
         self._on_result = on_result
         self._stopping = asyncio.Event()

@@ -72,6 +72,38 @@ class _Tap(io.RawIOBase):
         return n
 
 
+class _Utf8Probe(io.RawIOBase):
+    """Passes bytes through and notes whether they are all UTF-8 with some non-ASCII text:
+    read with another encoding, such a file would send mojibake (``José`` as ``JosÃ©``)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self._decoder: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("utf-8")()
+        self.non_ascii: bytes | None = None  # the first non-ASCII UTF-8 sequence seen
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if self._decoder is not None and n:
+            try:
+                text = self._decoder.decode(data)
+            except UnicodeDecodeError:
+                self._decoder = None  # not UTF-8: the single-byte encoding is the right reading
+            else:
+                if self.non_ascii is None and not text.isascii():
+                    first = next(c for c in text if not c.isascii())
+                    self.non_ascii = first.encode()
+        return n
+
+    def is_utf8_text(self) -> bool:
+        """All bytes so far were UTF-8, and some were not ASCII."""
+        return self._decoder is not None and self.non_ascii is not None
+
+
 class InputFile:
     """An open input: its format, its header (CSV), and an iterator of records.
 
@@ -84,12 +116,12 @@ class InputFile:
         path: str,
         *,
         fmt: Format | None = None,
-        encoding: str = "utf-8",
+        encoding: str = "auto",
         delimiter: str | None = None,
     ) -> None:
         self.path = path
-        self.encoding = _check_encoding(encoding)
-        self._encoding_name = encoding
+        self.encoding = "auto" if encoding == "auto" else _check_encoding(encoding)
+        self._probe: _Utf8Probe | None = None
         self._raw: IO[bytes] = sys.stdin.buffer if path == "-" else _open(path)
         try:
             self._start(path, fmt, delimiter)
@@ -114,6 +146,12 @@ class InputFile:
         if head.startswith(_GZIP_MAGIC):
             binary = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
         self.format: Format = fmt or _format_from_name(path) or _sniff_format(binary)
+        self.encoding_chosen = self.encoding == "auto"
+        if self.encoding_chosen:
+            self.encoding = _guess_encoding(binary)
+        if self.encoding != "utf-8-sig":  # any other reading of UTF-8 text is mojibake
+            self._probe = _Utf8Probe(binary)
+            binary = io.BufferedReader(self._probe, 1 << 16)
         self._text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")
         self.header: list[str] = []
         self.delimiter = "\t" if self.format == "tsv" else delimiter
@@ -149,6 +187,15 @@ class InputFile:
             raise InputError(self._decode_message(exc), line=self._bad_line()) from None
         except _DAMAGED as exc:
             raise InputError(_damaged_message(self.path, exc)) from None
+        if self._probe is not None and self._probe.is_utf8_text():
+            assert self._probe.non_ascii is not None
+            char = self._probe.non_ascii.decode()
+            raise InputError(
+                f"{self.path} is UTF-8 text (it holds {char!r}), but --encoding "
+                f"{self.encoding} would read {char!r} as "
+                f"{self._probe.non_ascii.decode(self.encoding, 'replace')!r} and send that; "
+                "drop --encoding (auto detects UTF-8) or pass --encoding utf-8"
+            )
         # Drain what the text layer did not need (a trailing newline) so the hash is complete.
         while self._tap.readinto(bytearray(1 << 16)):
             pass
@@ -250,10 +297,18 @@ class InputFile:
 
     # -- decoding errors --------------------------------------------------------------------
     def _decode_message(self, exc: UnicodeDecodeError) -> str:
+        shown = "UTF-8" if self.encoding == "utf-8-sig" else self.encoding
+        chosen = " (chosen from the start of the file)" if self.encoding_chosen else ""
         return (
-            f"bytes that are not valid {self.encoding} ({exc.object[exc.start : exc.end]!r}); "
-            "if the file came from Excel's plain 'CSV' export, try --encoding cp1252"
+            f"bytes that are not valid {shown}{chosen} ({exc.object[exc.start : exc.end]!r}); "
+            "if the file came from Excel's plain 'CSV' export, pass --encoding cp1252"
         )
+
+    @property
+    def encoding_label(self) -> str:
+        """The encoding as the plan shows it, e.g. ``utf-8 (auto)``."""
+        name = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        return f"{name} (auto)" if self.encoding_chosen else name
 
     def _bad_line(self) -> int | None:
         """The first physical line the encoding cannot decode (rereads the file; not stdin)."""
@@ -297,6 +352,22 @@ def _check_encoding(encoding: str) -> str:
         raise InputError(f"unknown encoding {encoding!r}; try utf-8 or cp1252") from None
     # utf-8-sig reads files with and without Excel's byte-order mark alike.
     return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
+
+
+_SAMPLE: Final = 1 << 16  # bytes looked at by --encoding auto
+
+
+def _guess_encoding(binary: IO[bytes]) -> str:
+    """``--encoding auto``: UTF-8 (with or without BOM) when the file's start decodes as UTF-8,
+    else cp1252, the encoding of Excel's plain "CSV" export on Windows. A later byte that is not
+    UTF-8 stops the run naming its line, so a wrong guess is never sent."""
+    peek = getattr(binary, "peek", None)
+    head = peek(_SAMPLE)[:_SAMPLE] if peek else b""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8-sig"
 
 
 def _format_from_name(path: str) -> Format | None:

@@ -52,8 +52,40 @@ def test_undecodable_bytes_name_the_line_and_suggest_encoding(tmp_path: Path) ->
     path = tmp_path / "x.csv"
     path.write_bytes(b"guid,city\na,Paris\nb,Z\xfcrich\n")
     with pytest.raises(InputError, match=r"line 3: .*--encoding cp1252"):
-        records(path)
+        records(path, encoding="utf-8")
     assert records(path, encoding="cp1252")[1].values == {"guid": "b", "city": "Zürich"}
+
+
+@pytest.mark.parametrize(
+    ("data", "label"),
+    [
+        ("guid,city\na,José\n".encode(), "utf-8 (auto)"),
+        ("\ufeffguid,city\na,José\n".encode(), "utf-8 (auto)"),
+        ("guid,city\na,José\n".encode("cp1252"), "cp1252 (auto)"),
+    ],
+)
+def test_auto_encoding_reads_utf8_with_or_without_bom_else_cp1252(
+    tmp_path: Path, data: bytes, label: str
+) -> None:
+    """The default --encoding auto reads Excel's UTF-8 and plain-CSV exports alike."""
+    path = tmp_path / "x.csv"
+    path.write_bytes(data)
+    with InputFile(str(path)) as source:
+        assert [r.values for r in source.records()] == [{"guid": "a", "city": "José"}]
+        assert source.encoding_label == label
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "mac-roman"])
+def test_utf8_text_read_with_another_encoding_is_refused(tmp_path: Path, encoding: str) -> None:
+    """A UTF-8 file read with a single-byte --encoding would send mojibake: refused, naming
+    the character and what it would have become."""
+    path = tmp_path / "x.csv"
+    path.write_bytes("guid,city\na,Paris\nb,José\n".encode())
+    with pytest.raises(InputError, match=r"is UTF-8 text.*'é'.*--encoding utf-8"):
+        records(path, encoding=encoding)
+    ascii_only = tmp_path / "plain.csv"
+    ascii_only.write_bytes(b"guid,city\na,Paris\n")  # ASCII reads the same in both
+    assert records(ascii_only, encoding=encoding)[0].values == {"guid": "a", "city": "Paris"}
 
 
 @pytest.mark.parametrize(

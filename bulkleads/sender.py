@@ -39,6 +39,8 @@ from .store import DEFERRED, DONE, FAILED, INFLIGHT, NOT_SENT, RESUMABLE, Bundle
 from .target import Outcome, Target
 
 StopReason = Literal["auth", "daily", "signal"]
+MAX_ANSWER: Final = 1 << 20  # bytes of an answer read; HubSpot's largest errors are a few KiB
+_FRAMING: Final = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 _PAGE: Final = 500
 _LOG: Final = logging.getLogger("bulkleads.sender")
 
@@ -72,6 +74,12 @@ class SendStats:
     @property
     def error_share(self) -> float:
         return self.error_responses / self.requests if self.requests else 0.0
+
+
+def _bounded(headers: httpx.Headers) -> bool:
+    """An answer whose declared length is within the cap and that is sent as it is."""
+    length = headers.get("content-length", "")
+    return length.isdigit() and int(length) <= MAX_ANSWER and "content-encoding" not in headers
 
 
 class Sender:
@@ -238,16 +246,28 @@ class Sender:
         return outcome, exceptions
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
-        """One request and its whole answer, straight through the transport: an
-        ``httpx.AsyncClient`` would add cookies, auth and redirect handling that this tool
-        must not use (a redirect could carry the token elsewhere), for a tenth of our CPU."""
+        """One request and at most :data:`MAX_ANSWER` bytes of its answer, straight through
+        the transport: an ``httpx.AsyncClient`` would add cookies, auth and redirect handling
+        that this tool must not use (a redirect could carry the token elsewhere), for a tenth
+        of our CPU. Memory stays flat whatever a server or proxy sends: past the cap the
+        connection is dropped and the answer keeps its first megabyte."""
         response = await self._transport.handle_async_request(request)
         response.request = request
         try:
-            await response.aread()
+            if _bounded(response.headers):  # the usual answer: empty or small, and says so
+                await response.aread()
+                return response
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk[: MAX_ANSWER - len(body)]
+                if len(body) >= MAX_ANSWER:
+                    break
         finally:
             await response.aclose()
-        return response
+        headers = [(k, v) for k, v in response.headers.multi_items() if k not in _FRAMING]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
 
     def _react(self, outcome: Outcome, info: RateHeaders) -> None:
         """Pool-wide consequences of one answer: pauses and stops."""

@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from bulkleads.pacing import Pacer
-from bulkleads.sender import Sender, SendOptions, SendStats
+from bulkleads.sender import MAX_ANSWER, Sender, SendOptions, SendStats
 from bulkleads.store import JobStore
 from bulkleads.target import LeadsV1Target
 from bulkleads.token import Token
@@ -237,3 +237,47 @@ def test_html_error_page_and_token_echo_are_cleaned(tmp_path: Path) -> None:
     reasons = [r.reason for r in store.report_rows()]
     assert reasons[0] == "HTTP 400 with an HTML page instead of a JSON error"
     assert reasons[1] == "bad access_token=***"
+
+
+class _EndlessAnswer(httpx.AsyncBaseTransport):
+    """Answers 500 with a body that never ends (a misbehaving server or proxy), and counts how
+    much of it was asked for and whether the stream was closed."""
+
+    def __init__(self) -> None:
+        self.served = 0
+        self.closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self
+
+        class Body(httpx.AsyncByteStream):
+            async def __aiter__(self):
+                while True:
+                    transport.served += 65536
+                    yield b"<html>" + b"x" * 65530
+
+            async def aclose(self) -> None:
+                transport.closed = True
+
+        return httpx.Response(500, headers={"content-type": "text/html"}, stream=Body())
+
+
+def test_an_endless_answer_is_read_only_up_to_the_cap(tmp_path: Path) -> None:
+    """A 500 whose body never ends: at most MAX_ANSWER (plus one chunk) is read, the connection
+    is dropped, and the error cell holds a short message, not the body."""
+    store = make_store(tmp_path, 1)
+    endless = _EndlessAnswer()
+
+    async def scenario() -> SendStats:
+        target = LeadsV1Target(BASE, Token(SECRET))
+        options = SendOptions(concurrency=1, max_attempts=2)
+        return await Sender(store, target, Pacer(10, 1.0), endless, options).run()
+
+    stats = run_virtual(scenario())
+    assert stats.requests == 2
+    assert endless.served <= 2 * (MAX_ANSWER + 65536)
+    assert endless.closed
+    (row,) = store.report_rows()
+    assert row.state == "failed" and row.status == 500
+    assert row.reason is not None and len(row.reason) < 400
+    assert "HTML page" in row.reason

@@ -15,7 +15,7 @@ from . import __version__
 from .console import LogFormat, Reporter, setup_logging
 from .crm_v3 import OBJECTS
 from .errors import EXIT_USAGE, BulkleadsError, UsageError
-from .jobs import DEFAULT_STATE_DIR, JobFolder
+from .jobs import STATE_DIR_VAR, JobFolder
 from .plan import PlanOptions
 from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, write_job_report
 from .sandbox import SANDBOX_TOKEN
@@ -66,7 +66,15 @@ TokenFile = Annotated[
     ),
 ]
 StateDir = Annotated[
-    Path, typer.Option("--state-dir", help="Folder holding job files.", rich_help_panel=_JOB)
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar=STATE_DIR_VAR,
+        help="Folder holding job files (default: the user's state directory, "
+        "~/.local/state/bulkleads on Linux).",
+        rich_help_panel=_JOB,
+        show_default=False,
+    ),
 ]
 Verbose = Annotated[
     bool,
@@ -183,10 +191,11 @@ def update_command(
         str,
         typer.Option(
             "--encoding",
-            help="Text encoding, e.g. cp1252 for Excel's plain CSV export.",
+            help="Text encoding: auto (UTF-8 with or without BOM, else cp1252, the "
+            "encoding of Excel's plain CSV export), or a name such as utf-8 or cp1252.",
             rich_help_panel=_INPUT,
         ),
-    ] = "utf-8",
+    ] = "auto",
     guid_column: Annotated[
         str | None,
         typer.Option(
@@ -235,6 +244,24 @@ def update_command(
             rich_help_panel=_FIELDS,
         ),
     ] = None,
+    custom_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--custom-field",
+            help="Send this field although it is not a standard field (a custom field of "
+            "your portal). Repeatable.",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = None,
+    allow_custom_fields: Annotated[
+        bool,
+        typer.Option(
+            "--allow-custom-fields",
+            help="Send every field that is not a standard one (typos of standard fields "
+            "still stop the run).",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = False,
     token_file: TokenFile = None,
     base_url: Annotated[
         str,
@@ -328,7 +355,7 @@ def update_command(
             "--fresh", help="Start this job over instead of resuming it.", rich_help_panel=_JOB
         ),
     ] = False,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
+    state_dir: StateDir = None,
     timeout: Timeout = 30.0,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -358,6 +385,8 @@ def update_command(
             timezone=timezone,
             on_conflict=_choice(on_conflict, ("last", "first", "error"), "--on-conflict"),  # type: ignore[arg-type]
             allow_fields=tuple(allow_field or ()),
+            custom_fields=tuple(custom_field or ()),
+            allow_custom_fields=allow_custom_fields,
         ),
         rate=rate,
         rate_window=rate_window,
@@ -391,7 +420,7 @@ def retry_command(
     max_attempts: MaxAttempts = 6,
     max_retry_time: MaxRetryTime = 300.0,
     daily_reserve: DailyReserve = 0,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
+    state_dir: StateDir = None,
     timeout: Timeout = 30.0,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -426,7 +455,7 @@ def report_command(
         Path | None,
         typer.Option("--report", help="Where to write it (default: where the job wrote it)."),
     ] = None,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
+    state_dir: StateDir = None,
     quiet: Quiet = False,
     log_format: LogFmt = "text",
 ) -> None:
@@ -436,18 +465,24 @@ def report_command(
 
 @app.command("jobs")
 @_handles_errors
-def jobs_command(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
-    """List the jobs in the state folder with their progress."""
+def jobs_command(state_dir: StateDir = None) -> None:
+    """List the jobs in the state folder with their progress.
+
+    Jobs live in the user's state directory (~/.local/state/bulkleads on Linux, or
+    $BULKLEADS_STATE_DIR, or --state-dir), whatever folder a command is run from."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table("job", "input", "rows", "updated", "to send", "failed", "other", "report")
     for info in JobFolder(state_dir).list():
+        if info.damage is not None:
+            table.add_row(info.job_id, "unreadable", "", "", "", "", "", info.damage)
+            continue
         states = info.states
         left = sum(states.get(s, 0) for s in ("pending", "inflight", "deferred", "not_sent"))
         other = sum(states.get(s, 0) for s in ("skipped", "invalid"))
         table.add_row(
-            info.job_id,
+            f"{info.job_id} (running)" if info.running else info.job_id,
             str(info.meta.get("input", "")),
             str(info.rows),
             str(states.get("done", 0)),

@@ -110,13 +110,14 @@ class Reporter:
                 "rows: see the report",
                 event="invalid_rows_more",
             )
-        if summary.unknown_fields:
-            self.warn(
-                "  fields that are not standard lead fields (custom fields, or typos?): "
-                + ", ".join(summary.unknown_fields),
-                event="unknown_fields",
-                fields=summary.unknown_fields,
+        if summary.custom_fields:
+            self.info(
+                "  custom fields, sent as given: " + ", ".join(summary.custom_fields),
+                event="custom_fields",
+                fields=summary.custom_fields,
             )
+        if summary.encoding:
+            self.info(f"  encoding: {summary.encoding}", event="encoding", name=summary.encoding)
         if summary.ignored_columns:
             self.info(
                 "  ignored columns: " + ", ".join(repr(c) for c in summary.ignored_columns),

@@ -7,6 +7,7 @@ since the epoch (``closedAt`` is 0 while a lead is open), booleans are JSON bool
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -200,6 +201,24 @@ def _show(raw: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_TYPO_CUTOFF: Final = 0.8  # difflib ratio: isCustomr~isCustomer 0.95, phone2~phone 0.91
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", name).casefold()
+
+
+def suggestion(name: str, known: Iterable[str]) -> str | None:
+    """The standard field ``name`` most likely means, when it is one but for case, ``_``,
+    ``-`` or spaces (``closed_at``, ``City``) or a small edit (``isCustomr``); else None."""
+    by_squash = {_squash(k): k for k in known}
+    squashed = _squash(name)
+    if squashed in by_squash:
+        return by_squash[squashed]
+    close = difflib.get_close_matches(squashed, by_squash, n=1, cutoff=_TYPO_CUTOFF)
+    return by_squash[close[0]] if close else None
+
+
 @dataclass(frozen=True)
 class FieldRules:
     """One API's rules: its key column, the fields it refuses, and how a cell becomes a value."""
@@ -208,8 +227,9 @@ class FieldRules:
     key: str
     key_error: Callable[[str], str | None]
     not_editable: frozenset[str]
-    known: frozenset[str] | None  # None: the API's fields cannot be known in advance
+    known: frozenset[str]  # the standard fields; any other is a typo or a custom field
     coerce: Callable[[str, object, tzinfo], Value]
+    noun: str = "lead"  # what one record is called in messages
 
 
 def _guid_error(guid: str) -> str | None:
@@ -244,9 +264,105 @@ CRM_READ_ONLY: Final = frozenset(
     }
 )
 _RECORD_ID = re.compile(r"[0-9]{1,20}", re.ASCII)
+_OWNED: Final = ("hubspot_owner_id", "hs_lead_status", "lifecyclestage", "closedate")
+# HubSpot's default properties of each object (a portal adds its own: --custom-field NAME).
+CRM_DEFAULT_PROPERTIES: Final[dict[str, frozenset[str]]] = {
+    "contacts": frozenset(
+        {
+            *_OWNED,
+            "firstname",
+            "lastname",
+            "salutation",
+            "email",
+            "phone",
+            "mobilephone",
+            "fax",
+            "company",
+            "website",
+            "jobtitle",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "industry",
+            "annualrevenue",
+            "numemployees",
+            "message",
+            "twitterhandle",
+            "hs_persona",
+            "hs_language",
+            "date_of_birth",
+            "degree",
+            "field_of_study",
+            "gender",
+            "school",
+            "seniority",
+            "work_email",
+            "hs_whatsapp_phone_number",
+            "hs_timezone",
+        }
+    ),
+    "companies": frozenset(
+        {
+            *_OWNED,
+            "name",
+            "domain",
+            "website",
+            "phone",
+            "address",
+            "address2",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "industry",
+            "description",
+            "numberofemployees",
+            "annualrevenue",
+            "type",
+            "timezone",
+            "linkedin_company_page",
+            "facebook_company_page",
+            "twitterhandle",
+            "founded_year",
+            "is_public",
+        }
+    ),
+    "deals": frozenset(
+        {
+            *_OWNED,
+            "dealname",
+            "amount",
+            "dealstage",
+            "pipeline",
+            "dealtype",
+            "description",
+            "hs_priority",
+            "hs_forecast_probability",
+            "hs_next_step",
+            "closed_lost_reason",
+            "closed_won_reason",
+        }
+    ),
+    "leads": frozenset(
+        {
+            "hubspot_owner_id",
+            "hs_lead_name",
+            "hs_lead_type",
+            "hs_lead_label",
+            "hs_pipeline",
+            "hs_pipeline_stage",
+            "hs_lead_disqualification_reason",
+            "hs_lead_disqualification_note",
+        }
+    ),
+}
 
 
-def crm_v3_rules(date_fields: frozenset[str], id_property: str | None) -> FieldRules:
+def crm_v3_rules(
+    date_fields: frozenset[str], id_property: str | None, crm_object: str = "contacts"
+) -> FieldRules:
     """CRM v3 properties are strings: dates become epoch-millisecond strings, clearing is ""."""
 
     def key_error(key: str) -> str | None:
@@ -272,4 +388,7 @@ def crm_v3_rules(date_fields: frozenset[str], id_property: str | None) -> FieldR
             return str(raw)
         raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {_show(raw)}")
 
-    return FieldRules("crm-v3", "id", key_error, CRM_READ_ONLY, None, to_property)
+    known = CRM_DEFAULT_PROPERTIES[crm_object] | CRM_READ_ONLY | date_fields
+    return FieldRules(
+        "crm-v3", "id", key_error, CRM_READ_ONLY, known, to_property, noun=crm_object.rstrip("s")
+    )

@@ -4,6 +4,12 @@ A job is identified by a hash of the input's bytes, the target (API and base URL
 options that change what is sent. Running the same command again therefore finds the same job
 file and resumes it; ``--fresh`` archives the old file and starts over. Rate, concurrency,
 report path and logging do not change what is sent, so changing them still resumes.
+
+Jobs live in the user's state directory (``platformdirs``: ``~/.local/state/bulkleads`` on
+Linux), not in the current directory, so cron (which starts in ``$HOME``), a shell in another
+folder and ``sudo -u`` the same user all find the same job. ``BULKLEADS_STATE_DIR`` or
+``--state-dir`` choose another folder. Jobs started under the old default, ``./.bulkleads``,
+are moved into the state directory the first time they are asked for.
 """
 
 from __future__ import annotations
@@ -11,18 +17,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import platformdirs
+
 from .errors import JobError
+from .lock import JobLock, is_locked
 from .store import JobStore
 
-DEFAULT_STATE_DIR: Final = Path(".bulkleads")
+STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
+LEGACY_STATE_DIR: Final = Path(".bulkleads")  # the default before jobs moved to the state dir
 _SUFFIX: Final = ".job.sqlite"
 _STORE_FILES: Final = ("", "-wal", "-shm")  # a job file and its WAL companions
+
+
+def default_state_dir() -> Path:
+    """``$BULKLEADS_STATE_DIR``, else the platform's user state directory."""
+    return Path(os.environ.get(STATE_DIR_VAR) or platformdirs.user_state_path("bulkleads"))
 
 
 def job_id(content_hash: str, identity: dict[str, object]) -> str:
@@ -40,16 +56,44 @@ class JobInfo:
     meta: dict[str, object]
     states: dict[str, int]
     rows: int
+    running: bool = False
+    damage: str | None = None  # why the job file cannot be read; None when it can
 
 
 class JobFolder:
     """The state directory: one ``<job id>.job.sqlite`` per job."""
 
-    def __init__(self, root: Path = DEFAULT_STATE_DIR) -> None:
-        self.root = root
+    def __init__(self, root: Path | None = None, legacy: Path | None = LEGACY_STATE_DIR) -> None:
+        self.root = root if root is not None else default_state_dir()
+        same = legacy is not None and legacy.resolve() == self.root.resolve()
+        self._legacy = None if same else legacy
 
     def path(self, job: str) -> Path:
         return self.root / f"{job}{_SUFFIX}"
+
+    def lock(self, job: str) -> JobLock:
+        """The job's lock (not yet taken); every command that touches the job holds it."""
+        return JobLock(self.root / f"{job}.lock", job)
+
+    def lock_for(self, path: Path) -> JobLock:
+        """The lock of the job stored at ``path``."""
+        job = path.name.removesuffix(_SUFFIX)
+        return JobLock(path.with_name(f"{job}.lock"), job)
+
+    def adopt_legacy(self, job: str) -> Path | None:
+        """Move a job found under the old ``./.bulkleads`` default into this folder; returns
+        where it was, or None when there is nothing to move. Call it holding the job's lock."""
+        if self._legacy is None or self.path(job).exists():
+            return None
+        old = self._legacy / f"{job}{_SUFFIX}"
+        if not old.exists():
+            return None
+        self.root.mkdir(parents=True, exist_ok=True)
+        for suffix in _STORE_FILES:
+            src = Path(f"{old}{suffix}")
+            if src.exists():
+                shutil.move(src, f"{self.path(job)}{suffix}")
+        return old
 
     def scratch(self) -> Path:
         """A fresh file to plan into before the job's identity is known."""
@@ -81,9 +125,12 @@ class JobFolder:
             return candidate
         looks_like_id = bool(name) and all(c in "0123456789abcdef" for c in name.lower())
         matches = []
-        if looks_like_id and self.root.exists():
-            matches = sorted(self.root.glob(f"{name.lower()}*{_SUFFIX}"))
-        matches = [m for m in matches if ".archived" not in m.name]
+        if looks_like_id:
+            matches = self._ids(name.lower())
+            if not matches and self._legacy is not None and self._legacy.exists():
+                legacy = [m.name.removesuffix(_SUFFIX) for m in self._legacy_ids(name.lower())]
+                if len(legacy) == 1 and self.adopt_legacy(legacy[0]) is not None:
+                    matches = self._ids(name.lower())
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -98,20 +145,35 @@ class JobFolder:
             "(use --state-dir if the job was run from another folder)"
         )
 
+    def _ids(self, prefix: str) -> list[Path]:
+        if not self.root.exists():
+            return []
+        found = sorted(self.root.glob(f"{prefix}*{_SUFFIX}"))
+        return [m for m in found if ".archived" not in m.name]
+
+    def _legacy_ids(self, prefix: str) -> list[Path]:
+        assert self._legacy is not None
+        found = sorted(self._legacy.glob(f"{prefix}*{_SUFFIX}"))
+        return [m for m in found if ".archived" not in m.name]
+
     def list(self) -> Iterator[JobInfo]:
+        """Every current job; a file that cannot be read is listed with its damage, so one
+        bad file never hides the others."""
         if not self.root.exists():
             return
         for path in sorted(self.root.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime):
             if path.name.startswith(".") or ".archived" in path.name:
                 continue
-            with JobStore(path) as store:
-                yield JobInfo(
-                    path.name.removesuffix(_SUFFIX),
-                    path,
-                    store.meta(),
-                    store.bundle_states(),
-                    store.row_count(),
-                )
+            job = path.name.removesuffix(_SUFFIX)
+            running = is_locked(self.lock_for(path).path)
+            try:
+                with JobStore(path) as store:
+                    info = JobInfo(
+                        job, path, store.meta(), store.bundle_states(), store.row_count(), running
+                    )
+            except JobError as error:
+                info = JobInfo(job, path, {}, {}, 0, running, damage=str(error))
+            yield info
 
 
 def remove_store(path: Path) -> None:

@@ -24,7 +24,7 @@ from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
 from .errors import InputError, UsageError
-from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value
+from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, suggestion
 from .sources import InputFile, Record
 from .store import INVALID, PENDING, SKIPPED, JobStore, RowRecord
 
@@ -48,6 +48,10 @@ class PlanOptions:
     timezone: str = "UTC"
     on_conflict: ConflictPolicy = "last"
     allow_fields: tuple[str, ...] = ()
+    # Which non-standard fields may be sent. Not part of the identity: they decide whether a
+    # plan may run at all, not what it sends.
+    custom_fields: tuple[str, ...] = ()
+    allow_custom_fields: bool = False
 
     def identity(self) -> dict[str, object]:
         return {
@@ -71,7 +75,8 @@ class PlanSummary:
     skipped: int = 0
     conflicts: int = 0
     conflicted_guids: int = 0
-    unknown_fields: list[str] = field(default_factory=list)
+    custom_fields: list[str] = field(default_factory=list)  # non-standard fields sent
+    encoding: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
     examples: list[dict[str, object]] = field(default_factory=list)
     invalid_examples: list[str] = field(default_factory=list)
@@ -126,9 +131,11 @@ def plan(
     """Read every record, validate it, and write rows and bundles into ``store``."""
     columns = _Columns(options, rules.key)
     allowed = frozenset(options.allow_fields)
-    summary = PlanSummary()
+    summary = PlanSummary(encoding=source.encoding_label)
     if source.format != "jsonl":
         _check_header(source.header, columns, allowed, summary, rules)
+        named = [columns.field_for(name) for name in source.header]
+        _check_names([n for n in named if n and n != KEY], rules, options)
     unknown: set[str] = set()
     coerce = _cached_coerce(rules, tz)
     rows = (
@@ -147,9 +154,39 @@ def plan(
                     summary.invalid_examples.append(f"row {row} (line {line}): {error}")
         if on_progress:
             on_progress(source.bytes_read)
-    summary.unknown_fields = sorted(unknown)
+    _check_names(sorted(unknown), rules, options)  # JSONL names its fields row by row
+    summary.custom_fields = sorted(unknown)
     _merge(store, options.on_conflict, summary)
     return summary
+
+
+def _check_names(names: list[str], rules: FieldRules, options: PlanOptions) -> None:
+    """Stop when a field is a typo of a standard one, or a custom field nobody named: HubSpot
+    would store either as a custom property and leave the field meant unchanged."""
+    named = set(options.custom_fields)
+    typos: list[str] = []
+    custom: list[str] = []
+    for name in names:
+        if name in rules.known or name in named:
+            continue
+        if (meant := suggestion(name, rules.known)) is not None:
+            typos.append(f"{name!r} (did you mean {meant}?)")
+        elif not options.allow_custom_fields:
+            custom.append(name)
+    if typos:
+        raise UsageError(
+            f"field(s) that are not standard {rules.noun} fields but look like one: "
+            + ", ".join(typos)
+            + '; rename the column (or --map "COLUMN=field"); if it really is a custom '
+            "field of your portal, name it with --custom-field NAME"
+        )
+    if custom:
+        raise UsageError(
+            f"field(s) that are not standard {rules.noun} fields: "
+            + ", ".join(custom)
+            + "; if they are custom fields of your portal, send them with --custom-field NAME "
+            "(repeatable) or --allow-custom-fields; otherwise drop them with --ignore-column NAME"
+        )
 
 
 def _check_header(
@@ -218,7 +255,7 @@ def _validate(
             if name in rules.not_editable and name not in allowed:
                 errors.append(f"{name} cannot be edited through the API")
                 continue
-        if rules.known is not None and name not in rules.known:
+        if name not in rules.known:
             unknown.add(name)
         try:
             changes[name] = coerce(name, value)
@@ -255,7 +292,7 @@ def _cached_coerce(rules: FieldRules, tz: tzinfo) -> Callable[[str, object], Val
 def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> None:
     """Fold each guid's valid rows into one bundle, under the conflict policy."""
     bundles: list[tuple[str, str, int, str, str | None]] = []
-    notes: list[tuple[int, str]] = []
+    notes: list[tuple[int, str, str]] = []
     for guid, group in groupby(store.valid_rows_by_guid(), key=lambda t: t[0]):
         rows = list(group)
         first_row = rows[0][1]
@@ -263,9 +300,13 @@ def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> Non
             # The usual case: one row, whose stored changes are already the bundle's body.
             body, conflicts = rows[0][2], list[str]()
         else:
-            merged, row_notes, conflicts = _fold([(r, json.loads(b)) for _, r, b in rows], policy)
+            parsed = [(r, json.loads(b)) for _, r, b in rows]
+            merged, row_notes, conflicts = _fold(parsed, policy)
             body = _to_json(merged)
-            notes.extend((row, "; ".join(texts)) for row, texts in row_notes.items())
+            for row, changes in parsed:
+                if row in row_notes:  # it lost a field: the report lists only what it sent
+                    sent = ";".join(n for n in changes if _same(merged[n], changes[n]))
+                    notes.append((row, "; ".join(row_notes[row]), sent))
         summary.conflicts += len(conflicts)
         summary.conflicted_guids += bool(conflicts)
         if conflicts and policy == "error":

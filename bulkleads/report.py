@@ -11,9 +11,11 @@ import csv
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+from .errors import UsageError
 from .store import DEFERRED, DONE, FAILED, INVALID, NOT_SENT, SKIPPED, JobStore, ReportRow
 
 COLUMNS: Final = ("row", "line", "guid", "outcome", "status", "attempts", "error", "note", "fields")
@@ -30,9 +32,16 @@ _NOT_YET: Final = "not sent yet: run the same command again to resume"
 
 
 def outcome_of(row: ReportRow, *, dry_run: bool = False) -> tuple[str, str | None, str | None]:
-    """``(outcome, error, note)`` for one row."""
+    """``(outcome, error, note)`` for one row.
+
+    A row whose every value lost to another row of its lead sent nothing: ``skipped``, its
+    note naming the rows that won. A lead still waiting to be sent (the process stopped
+    before it, a second Ctrl-C included) is ``deferred``: running the command again sends
+    it; ``not_sent`` is kept for a refused token."""
     if row.error is not None:
         return "invalid", row.error, row.note
+    if row.names == "":
+        return "skipped", None, row.note
     outcome = _BY_STATE.get(row.state or "")
     if outcome == "skipped":
         return outcome, None, _join(row.reason, row.note)
@@ -40,7 +49,7 @@ def outcome_of(row: ReportRow, *, dry_run: bool = False) -> tuple[str, str | Non
         return outcome, row.reason, row.note
     if dry_run:
         return "planned", None, row.note
-    return "not_sent", row.reason or _NOT_YET, row.note
+    return "deferred", row.reason or _NOT_YET, row.note
 
 
 def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Counter[str]:
@@ -87,6 +96,47 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
                 out.write("\n")
     os.replace(tmp, path)
     return counts
+
+
+def check_report_path(report: Path, inputs: Iterable[Path] = ()) -> None:
+    """Refuse to write a report over a file that is not a report bulkleads wrote.
+
+    The report replaces its path whole, so a path that is the input (by name, symlink or hard
+    link: compared by device and inode) or any other file of the user's would be lost. An
+    empty file holds nothing to lose (``mktemp`` makes one), so it may be written."""
+    if report.is_dir():
+        raise UsageError(f"--report {report} is a folder; give a file path")
+    if not report.exists():
+        return
+    for source in inputs:
+        if source.exists() and os.path.samefile(report, source):
+            raise UsageError(
+                f"the report path {report} is the input file {source}: writing the report "
+                "would destroy the input; pass --report with another path"
+            )
+    if report.stat().st_size and not is_report(report):
+        raise UsageError(
+            f"{report} exists and is not a bulkleads report; it would be overwritten. "
+            "Pass --report with another path, or move the file away first"
+        )
+
+
+def is_report(path: Path) -> bool:
+    """Whether ``path`` starts like a report bulkleads writes (CSV header or JSON line)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].strip()
+    text = first.decode("utf-8", "replace")
+    if text.startswith("{"):
+        try:
+            keys = tuple(json.loads(text))
+        except ValueError:
+            return False
+        return keys[: len(COLUMNS)] == COLUMNS
+    return any(tuple(text.split(d))[: len(COLUMNS)] == COLUMNS for d in ",;\t")
 
 
 def _inert(value: str | None) -> str:

@@ -28,7 +28,7 @@ from .fields import LEADS_V1, FieldRules, crm_v3_rules
 from .jobs import JobFolder, job_id, remove_store
 from .pacing import Pacer
 from .plan import PlanOptions, PlanSummary, plan
-from .report import write_report
+from .report import check_report_path, write_report
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
 from .store import FAILED, NOT_SENT, RESUMABLE, JobStore
@@ -49,7 +49,7 @@ class RunConfig:
     base_url: str = DEFAULT_BASE_URL
     auth: AuthMode = "query"
     fmt: Format | None = None
-    encoding: str = "utf-8"
+    encoding: str = "auto"
     delimiter: str | None = None
     plan: PlanOptions = field(default_factory=PlanOptions)
     api: Api = "leads-v1"
@@ -64,7 +64,7 @@ class RunConfig:
     report: Path | None = None
     dry_run: bool = False
     fresh: bool = False
-    state_dir: Path = Path(".bulkleads")
+    state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
     command: str = ""
 
     def identity(self) -> dict[str, object]:
@@ -91,7 +91,7 @@ class RunConfig:
     def rules(self) -> FieldRules:
         if self.api == "leads-v1":
             return LEADS_V1
-        return crm_v3_rules(frozenset(self.date_fields), self.id_property)
+        return crm_v3_rules(frozenset(self.date_fields), self.id_property, self.crm_object)
 
     def target(self) -> Target:
         assert self.token is not None
@@ -140,14 +140,17 @@ class RunConfig:
             self.rate, self.rate_window = meta.get("rate"), meta.get("rate_window")
 
 
-def default_report(input_path: str, job: str) -> Path:
+def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:
+    """``<input>.report.csv`` beside the input; a dry run's is ``<input>.dry-run.report.csv``,
+    so that rehearsing a job that has sent never replaces its real report."""
+    ending = ".dry-run.report.csv" if dry_run else ".report.csv"
     if input_path == "-":
-        return Path(f"bulkleads-{job}.report.csv")
+        return Path(f"bulkleads-{job}{ending}")
     path = Path(input_path)
     name = path.name
     for suffix in (".gz", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson"):
         name = name.removesuffix(suffix) if name.lower().endswith(suffix) else name
-    return path.with_name(f"{name}.report.csv")
+    return path.with_name(f"{name}{ending}")
 
 
 def update(config: RunConfig, out: Reporter) -> int:
@@ -156,84 +159,158 @@ def update(config: RunConfig, out: Reporter) -> int:
     if not config.dry_run and config.token is None:
         raise UsageError("no access token")  # the CLI loads it; this guards library callers
     tz = _zone(config.plan.timezone)
+    inputs = [] if config.input == "-" else [Path(config.input)]
+    if config.report is not None or inputs:  # known before reading: refused before reading
+        check_report_path(
+            config.report or default_report(config.input, "", dry_run=config.dry_run), inputs
+        )
     folder = JobFolder(config.state_dir)
     scratch = folder.scratch()
+    planned = None
     try:
-        with (
-            InputFile(
-                config.input, fmt=config.fmt, encoding=config.encoding, delimiter=config.delimiter
-            ) as source,
-            JobStore(scratch) as store,
-        ):
-            big = source.total_bytes is None or source.total_bytes > _SHOW_READING_FROM
-            reading = out.progress(source.total_bytes, "reading", unit="bytes") if big else None
-            try:
-                summary = plan(
-                    source,
-                    store,
-                    config.plan,
-                    tz,
-                    rules=config.rules(),
-                    on_progress=reading.set if reading else None,
-                )
-            finally:
-                if reading:
-                    reading.close()
-            job = job_id(source.content_hash, config.identity())
-            report = (config.report or default_report(config.input, job)).resolve()
-            if config.dry_run:
-                _print_plan(out, config, summary, _examples(config, summary))
-                counts = write_report(store, report, dry_run=True)
-                out.summary(counts, None, str(report))
-                return EXIT_OK if summary.invalid == 0 else EXIT_ROWS_FAILED
-            store.set_meta(
-                {
-                    "job": job,
-                    "input": config.input,
-                    "report": str(report),
-                    **config.to_meta(),
-                    "plan": _summary_meta(summary),
-                }
-            )
-        path = _open_job(folder, scratch, job, fresh=config.fresh, out=out)
+        planned = _plan_job(config, folder, scratch, inputs, tz, out)
+        if isinstance(planned, int):
+            return planned  # a dry run: planned and reported, nothing kept
     finally:
-        remove_store(scratch)
-    _print_plan(out, config, summary, [])
-    return _send_and_report(path, config, report, RESUMABLE, out)
+        if not isinstance(planned, tuple):
+            remove_store(scratch)
+    job, report, summary = planned
+    with folder.lock(job):  # one process per job, from here until its report is written
+        try:
+            path = _open_job(folder, scratch, job, fresh=config.fresh, out=out)
+        finally:
+            remove_store(scratch)
+        _print_plan(out, config, summary, [])
+        return _send_and_report(path, config, report, RESUMABLE, out)
+
+
+def _plan_job(
+    config: RunConfig,
+    folder: JobFolder,
+    scratch: Path,
+    inputs: list[Path],
+    tz: ZoneInfo,
+    out: Reporter,
+) -> tuple[str, Path, PlanSummary] | int:
+    """Plan the input into ``scratch``: the job's id, report and plan, or, for a dry run, its
+    exit code once the plan is printed and reported."""
+    with (
+        InputFile(
+            config.input, fmt=config.fmt, encoding=config.encoding, delimiter=config.delimiter
+        ) as source,
+        JobStore(scratch) as store,
+    ):
+        big = source.total_bytes is None or source.total_bytes > _SHOW_READING_FROM
+        reading = out.progress(source.total_bytes, "reading", unit="bytes") if big else None
+        try:
+            summary = plan(
+                source,
+                store,
+                config.plan,
+                tz,
+                rules=config.rules(),
+                on_progress=reading.set if reading else None,
+            )
+        finally:
+            if reading:
+                reading.close()
+        job = job_id(source.content_hash, config.identity())
+        default = default_report(config.input, job, dry_run=config.dry_run)
+        report = (config.report or default).resolve()
+        check_report_path(report, inputs)  # stdin's default name is known only now
+        if config.dry_run:
+            _print_plan(out, config, summary, _examples(config, summary))
+            _describe_existing(folder, job, report, out)
+            counts = write_report(store, report, dry_run=True)
+            out.summary(counts, None, str(report))
+            return EXIT_OK if summary.invalid == 0 else EXIT_ROWS_FAILED
+        store.set_meta(
+            {
+                "job": job,
+                "input": config.input,
+                "report": str(report),
+                **config.to_meta(),
+                "plan": _summary_meta(summary),
+            }
+        )
+    return job, report, summary
+
+
+def _describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter) -> None:
+    """A dry run of a job that exists says what a real run would still send; it never writes
+    over that job's report."""
+    path = folder.path(job)
+    if not path.exists():
+        return
+    with JobStore(path) as store:
+        states = store.bundle_states()
+        if store.meta().get("report") == str(report):
+            raise UsageError(
+                f"{report} is the report of job {job}, which has run; a dry run writes its own "
+                "report: drop --report or give another path"
+            )
+    done = states.get("done", 0)
+    left = sum(states.get(s, 0) for s in RESUMABLE)
+    out.info(
+        f"job {job} exists: {done} leads already updated; running it would send {left} more",
+        event="existing_job",
+        job=job,
+        done=done,
+        left=left,
+    )
 
 
 def retry(name: str, outcome: str, config: RunConfig, out: Reporter) -> int:
     """``bulkleads retry``: send again the bundles that ended ``failed`` or ``not_sent``."""
     folder = JobFolder(config.state_dir)
     path = folder.find(name)
-    with JobStore(path) as store:
-        meta = store.meta()
-        state = {"failed": FAILED, "not_sent": NOT_SENT}[outcome]
-        moved = store.move((state,), "pending", None)
-    config.from_meta(meta)
-    report = Path(str(meta["report"]))
-    out.info(
-        f"retry: {moved} leads that ended {outcome} will be sent again",
-        event="retry",
-        bundles=moved,
-    )
-    return _send_and_report(path, config, report, ("pending",), out)
+    with folder.lock_for(path):
+        with JobStore(path) as store:
+            store.check()
+            meta = store.meta()
+            state = {"failed": FAILED, "not_sent": NOT_SENT}[outcome]
+            moved = store.move((state,), "pending", None)
+        config.from_meta(meta)
+        report = Path(str(meta["report"]))
+        out.info(
+            f"retry: {moved} leads that ended {outcome} will be sent again",
+            event="retry",
+            bundles=moved,
+        )
+        return _send_and_report(path, config, report, ("pending",), out)
 
 
-def write_job_report(name: str, state_dir: Path, report: Path | None, out: Reporter) -> int:
+def write_job_report(name: str, state_dir: Path | None, report: Path | None, out: Reporter) -> int:
     """``bulkleads report``: write a job's report again from its store."""
-    path = JobFolder(state_dir).find(name)
-    with JobStore(path) as store:
-        target = (report or Path(str(store.meta()["report"]))).resolve()
+    folder = JobFolder(state_dir)
+    path = folder.find(name)
+    with folder.lock_for(path), JobStore(path) as store:
+        store.check()
+        meta = store.meta()
+        target = (report or Path(str(meta["report"]))).resolve()
+        source = str(meta.get("input", "-"))
+        check_report_path(target, [] if source == "-" else [Path(source)])
         counts = write_report(store, target)
     out.summary(counts, None, str(target))
     return _exit_code(counts, None)
 
 
 def _open_job(folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: Reporter) -> Path:
+    """The job's file: the existing one to resume, or the new plan. Call holding the lock."""
+    moved = folder.adopt_legacy(job)
+    if moved is not None:
+        out.info(
+            f"job {job} was in {moved.parent}, the old default folder; it now lives in "
+            f"{folder.root}",
+            event="job_moved",
+            job=job,
+            origin=str(moved.parent),
+            folder=str(folder.root),
+        )
     existing = folder.path(job)
     if existing.exists() and not fresh:
         with JobStore(existing) as store:
+            store.check()
             states = store.bundle_states()
         done = states.get("done", 0)
         left = sum(states.get(s, 0) for s in RESUMABLE)

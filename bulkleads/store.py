@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from .errors import JobError
+
 # Bundle states. ``pending``/``inflight``/``deferred``/``not_sent`` are all "not confirmed":
 # running the same command again sends them. ``done`` is confirmed and never sent again.
 PENDING, INFLIGHT, DONE, FAILED = "pending", "inflight", "done", "failed"
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 CREATE TABLE IF NOT EXISTS notes (  -- conflict notes; appended, indexed once planning ends
     row INTEGER NOT NULL,
-    note TEXT NOT NULL
+    note TEXT NOT NULL,
+    names TEXT                    -- the fields whose values this row sent (others lost)
 );
 CREATE TABLE IF NOT EXISTS bundles (
     guid TEXT PRIMARY KEY,
@@ -87,9 +90,23 @@ class JobStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise DamagedJob(path, str(exc)) from None
+
+    def check(self) -> None:
+        """Raise :class:`DamagedJob` unless SQLite finds the file whole (one pass over it,
+        about a second per million rows; done once when a run takes up an existing job)."""
+        try:
+            result = [r[0] for r in self._db.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            raise DamagedJob(self.path, str(exc)) from None
+        if result != ["ok"]:
+            raise DamagedJob(self.path, "; ".join(result[:3]))
 
     def close(self) -> None:
         self._db.close()
@@ -140,10 +157,11 @@ class JobStore:
                 bundles,
             )
 
-    def add_notes(self, notes: Iterable[tuple[int, str]]) -> None:
-        """Append ``(row, note)`` conflict notes (an append is far cheaper than an update)."""
+    def add_notes(self, notes: Iterable[tuple[int, str, str]]) -> None:
+        """Append ``(row, note, names)`` conflict notes, ``names`` being the fields whose
+        values the row still sends (an append is far cheaper than updating ``rows``)."""
         with self._tx():
-            self._db.executemany("INSERT INTO notes (row, note) VALUES (?, ?)", notes)
+            self._db.executemany("INSERT INTO notes (row, note, names) VALUES (?, ?, ?)", notes)
 
     def finish_plan(self) -> None:
         """Index what planning appended: notes for the report's join, bundles for the send
@@ -195,7 +213,7 @@ class JobStore:
     def report_rows(self) -> Iterator[ReportRow]:
         """Every input row in input order, with its bundle's outcome (a streaming cursor)."""
         cursor = self._db.execute(
-            "SELECT r.row, r.line, r.guid, r.names, r.error, n.note, "
+            "SELECT r.row, r.line, r.guid, coalesce(n.names, r.names), r.error, n.note, "
             "b.state, b.status, coalesce(b.attempts, 0), b.reason "
             "FROM rows r LEFT JOIN bundles b ON b.guid = r.guid AND r.error IS NULL "
             "LEFT JOIN notes n ON n.row = r.row ORDER BY r.row"
@@ -204,6 +222,16 @@ class JobStore:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+class DamagedJob(JobError):
+    """A job file SQLite cannot read, or whose integrity check fails."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"the job file {path} is damaged ({detail}); run the same update command with "
+            "--fresh to keep it aside as archived and start the job over"
+        )
 
 
 class _Transaction:

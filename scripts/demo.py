@@ -53,10 +53,12 @@ def main() -> int:
             str(state_dir),
             "--report",
             str(report),
+            "--custom-field",
+            "Lead Source",  # the sample's one custom field; a typo of a standard one stops the run
         ]
         print(
             f"$ HUBSPOT_ACCESS_TOKEN=*** bulkleads update sample_data/leads.csv "
-            f"--base-url {base_url}\n",
+            f"--custom-field 'Lead Source' --base-url {base_url}\n",
             flush=True,
         )
         env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}

@@ -61,6 +61,24 @@ def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test keeps its jobs in its own folder, never in the user's state directory."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("BULKLEADS_STATE_DIR", str(folder))
+    return folder
+
+
+def bare_env(**extra: str) -> dict[str, str]:
+    """A minimal environment for a CLI subprocess: the token, PATH and the test's job folder."""
+    return {
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "PATH": "/usr/bin:/bin",
+        "BULKLEADS_STATE_DIR": os.environ["BULKLEADS_STATE_DIR"],
+        **extra,
+    }
+
+
 @dataclass
 class Sandbox:
     """A running ``bulkleads sandbox`` subprocess."""

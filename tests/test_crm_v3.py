@@ -173,6 +173,7 @@ def test_contacts_csv_end_to_end_through_the_sandbox(tmp_path: Path, sandbox) ->
     leads = tmp_path / "contacts.csv"
     shutil.copy(SAMPLE / "contacts.csv", leads)
     args = ("update", str(leads), "--api", "crm-v3", "--object", "contacts", "--base-url", box.url)
+    args += ("--custom-field", "favorite_color")  # not in the portal: refused by the sandbox
     result = run_cli(*args, cwd=tmp_path)
     assert result.code == 1, result.stderr
     report = read_report(tmp_path / "contacts.report.csv")

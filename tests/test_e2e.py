@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BULKLEADS, SAMPLE, TOKEN, read_report, run_cli, write_seed
+from .conftest import BULKLEADS, SAMPLE, TOKEN, bare_env, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 61)]
+CUSTOM = ("--custom-field", "Lead Source")  # the sample's one custom field
 
 
 def outcomes_of(report: Path) -> Counter[str]:
@@ -42,14 +43,14 @@ def test_sample_csv_updates_every_valid_lead_once(tmp_path: Path, sandbox) -> No
     """The sample spreadsheet: one PUT per lead, the right outcome per row, the fields applied."""
     box = sandbox()
     leads = copy_sample(tmp_path)
-    result = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    result = run_cli("update", str(leads), *CUSTOM, "--base-url", box.url, cwd=tmp_path)
     assert result.code == 1, result.stderr  # the sample holds invalid rows and an unknown lead
     report = read_report(tmp_path / "leads.report.csv")
     assert [int(r["row"]) for r in report] == list(range(1, 34))
     assert Counter(r["outcome"] for r in report) == {
-        "updated": 27,
+        "updated": 26,
         "invalid": 4,
-        "skipped": 1,
+        "skipped": 2,  # "nothing to change", and row 4 whose only value row 28 overrode
         "failed": 1,
     }
     stats = box.stats()
@@ -71,10 +72,11 @@ def test_sample_csv_updates_every_valid_lead_once(tmp_path: Path, sandbox) -> No
 def test_jsonl_twin_reaches_the_same_state(tmp_path: Path, sandbox) -> None:
     """The JSONL export of the same rows leaves the portal exactly as the CSV does."""
     csv_box, jsonl_box = sandbox(), sandbox()
-    run_cli("update", str(copy_sample(tmp_path)), "--base-url", csv_box.url, cwd=tmp_path)
+    run_cli("update", str(copy_sample(tmp_path)), *CUSTOM, "--base-url", csv_box.url, cwd=tmp_path)
     result = run_cli(
         "update",
         str(copy_sample(tmp_path, "leads.jsonl")),
+        *CUSTOM,
         "--base-url",
         jsonl_box.url,
         cwd=tmp_path,
@@ -87,14 +89,14 @@ def test_rerun_resumes_and_sends_nothing_twice(tmp_path: Path, sandbox) -> None:
     """Running the same command again finds the job done and sends no request."""
     box = sandbox()
     leads = copy_sample(tmp_path)
-    first = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    first = run_cli("update", str(leads), *CUSTOM, "--base-url", box.url, cwd=tmp_path)
     before = box.stats()
-    again = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    again = run_cli("update", str(leads), *CUSTOM, "--base-url", box.url, cwd=tmp_path)
     assert again.code == first.code
     assert "resuming job" in again.stderr
     assert box.stats()["requests"] == before["requests"]
     assert (
-        Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))["updated"] == 27
+        Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))["updated"] == 26
     )
 
 
@@ -103,19 +105,21 @@ def test_refused_token_stops_and_reports_not_sent(tmp_path: Path, sandbox) -> No
     box = sandbox()
     leads = copy_sample(tmp_path)
     wrong = "pat-na1-wrong-token-0123456789"
-    result = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path, token=wrong)
+    result = run_cli(
+        "update", str(leads), *CUSTOM, "--base-url", box.url, cwd=tmp_path, token=wrong
+    )
     assert result.code == 1
     report = read_report(tmp_path / "leads.report.csv")
     outcomes = Counter(r["outcome"] for r in report)
-    assert outcomes["not_sent"] == 28 and outcomes["updated"] == 0
+    assert outcomes["not_sent"] == 27 and outcomes["updated"] == 0
     assert box.stats()["applied_total"] == 0
     assert box.stats()["requests"]["401"] <= 4  # at most what was in flight
     for text in (result.stdout, result.stderr, (tmp_path / "leads.report.csv").read_text()):
         assert wrong not in text
-    fixed = run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path)
+    fixed = run_cli("update", str(leads), *CUSTOM, "--base-url", box.url, cwd=tmp_path)
     assert fixed.code == 1  # resumed with the right token: only the sample's bad rows remain
     assert (
-        Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))["updated"] == 27
+        Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))["updated"] == 26
     )
 
 
@@ -176,7 +180,7 @@ def test_kill_9_at_any_moment_loses_and_repeats_nothing(tmp_path: Path, sandbox)
     box = sandbox("--limit", "40", "--latency-ms", "20", seed=seed)
     leads = _big_job(tmp_path, count)
     command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "40"]
-    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+    env = bare_env()
     delays = [0.05 + 0.15 * i for i in range(10)]  # from preflight to mid-flight
     done_kills = 0
     for delay in delays:
@@ -211,7 +215,7 @@ def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
     proc = subprocess.Popen(
         command,
         cwd=tmp_path,
-        env={"HUBSPOT_ACCESS_TOKEN": TOKEN},
+        env=bare_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -246,13 +250,13 @@ def test_dry_run_sends_nothing_and_needs_no_token(tmp_path: Path, sandbox) -> No
     box = sandbox()
     leads = copy_sample(tmp_path)
     result = run_cli(
-        "update", str(leads), "--base-url", box.url, "--dry-run", cwd=tmp_path, token=None
+        "update", str(leads), *CUSTOM, "--base-url", box.url, "--dry-run", cwd=tmp_path, token=None
     )
     assert result.code == 1  # invalid rows in the sample
     assert "example request: PUT" in result.stderr and "access_token=***" in result.stderr
     assert box.stats()["requests"] == {}
-    outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "leads.report.csv"))
-    assert outcomes == {"planned": 28, "invalid": 4, "skipped": 1}
+    outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "leads.dry-run.report.csv"))
+    assert outcomes == {"planned": 27, "invalid": 4, "skipped": 2}
 
 
 def test_json_logs_for_cron(tmp_path: Path, sandbox) -> None:
@@ -261,6 +265,7 @@ def test_json_logs_for_cron(tmp_path: Path, sandbox) -> None:
     result = run_cli(
         "update",
         str(copy_sample(tmp_path)),
+        *CUSTOM,
         "--base-url",
         box.url,
         "--log-format",
@@ -342,7 +347,7 @@ def test_kill_while_writing_a_big_report_leaves_a_whole_report(tmp_path: Path) -
     rows = 60_000
     leads = tmp_path / "wide.csv"
     leads.write_text("guid,city\n" + "".join(f"g{i}x,\n" for i in range(rows)))
-    report = tmp_path / "wide.report.csv"
+    report = tmp_path / "wide.dry-run.report.csv"
     command = [BULKLEADS, "update", str(leads), "--dry-run", "--quiet"]
     for delay in (0.6, 1.2, 1.8, 2.4):
         proc = subprocess.Popen(
@@ -363,14 +368,14 @@ def test_stdin_input_and_python_dash_m(tmp_path: Path, sandbox) -> None:
     bytes piped again resume the same job."""
     box = sandbox()
     data = (SAMPLE / "leads.jsonl").read_bytes()
-    command = [sys.executable, "-m", "bulkleads", "update", "-", "--base-url", box.url]
-    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "bulkleads", "update", "-", *CUSTOM, "--base-url", box.url]
+    env = bare_env()
     first = subprocess.run(
         command, input=data, cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False
     )
     assert first.returncode == 1, first.stderr
     (report,) = tmp_path.glob("bulkleads-*.report.csv")
-    assert outcomes_of(report)["updated"] == 27
+    assert outcomes_of(report)["updated"] == 26
     again = subprocess.run(
         command, input=data, cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False
     )

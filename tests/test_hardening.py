@@ -73,8 +73,8 @@ def test_ten_thousand_columns(tmp_path: Path) -> None:
     path = tmp_path / "wide.csv"
     path.write_text(f"{header}\n{row}\n")
     with JobStore(tmp_path / "w.sqlite") as store, InputFile(str(path)) as source:
-        summary = plan(source, store, PlanOptions())
-    assert summary.bundles == 1 and len(summary.unknown_fields) == 10_000
+        summary = plan(source, store, PlanOptions(allow_custom_fields=True))
+    assert summary.bundles == 1 and len(summary.custom_fields) == 10_000
 
 
 def test_header_only_file_is_nothing_to_do(tmp_path: Path, sandbox) -> None:
@@ -92,7 +92,7 @@ def test_header_only_file_is_nothing_to_do(tmp_path: Path, sandbox) -> None:
     [
         ("book.xlsx", b"PK\x03\x04\x14\x00", "export it as CSV"),
         ("array.jsonl", b'[{"guid": "a"}]', "JSON array"),
-        ("latin.csv", b"guid,city\na,Z\xfcrich\n", "--encoding cp1252"),
+        ("late.csv", b"guid,city\n" + b"a,b\n" * 20_000 + b"c,Z\xfcrich\n", "--encoding cp1252"),
         ("dupes.csv", b"guid,city,City\na,b,c\n", "duplicate column names"),
         ("empty.csv", b"", "is empty"),
         ("nul.csv", b"\x00\x00\x00", "no guid column"),
@@ -212,7 +212,7 @@ def test_token_appears_nowhere(tmp_path: Path, sandbox) -> None:
         assert "PUT /leads/v1/lead/t1" in result.stderr  # the debug log is really on
         outputs += [result.stdout, result.stderr]
     outputs.append((tmp_path / "leads.report.csv").read_text())
-    for job_file in (tmp_path / ".bulkleads").iterdir():
+    for job_file in (tmp_path / "state").iterdir():
         outputs.append(job_file.read_bytes().decode("latin-1"))
     assert all(SECRET not in text for text in outputs)
 

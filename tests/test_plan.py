@@ -116,9 +116,10 @@ def test_columns_are_found_renamed_and_ignored(tmp_path: Path) -> None:
         " GUID ,Close date,Notes,Colour\na,2024-03-01,x,red\n",
         renames=(("close date", "closedAt"),),
         ignore=("notes",),
+        custom_fields=("Colour",),
     )
     assert bundles(store) == {"a": {"closedAt": 1709251200000, "Colour": "red"}}
-    assert summary.unknown_fields == ["Colour"]
+    assert summary.custom_fields == ["Colour"]
     assert summary.ignored_columns == ["Notes"]
     with pytest.raises(UsageError, match="no guid column"):
         run_plan(tmp_path, "id,city\na,b\n")

@@ -355,6 +355,32 @@ def update_command(
             "--fresh", help="Start this job over instead of resuming it.", rich_help_panel=_JOB
         ),
     ] = False,
+    no_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-backup",
+            help="Do not read leads before writing them: no backup (so no undo), no skipping "
+            "of values already so, no --only-empty; saves one read per lead (CRM: per 100).",
+            rich_help_panel=_JOB,
+        ),
+    ] = False,
+    only_empty: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only-empty",
+            help="Write this field only where the lead has no value for it today (all: every "
+            "field). Repeatable.",
+            rich_help_panel=_FIELDS,
+        ),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read every updated lead back; one whose values did not stick is failed.",
+            rich_help_panel=_JOB,
+        ),
+    ] = False,
     state_dir: StateDir = None,
     timeout: Timeout = 30.0,
     quiet: Quiet = False,
@@ -395,6 +421,9 @@ def update_command(
         report=report,
         dry_run=dry_run,
         fresh=fresh,
+        backup=_backup(no_backup, only_empty),
+        only_empty=tuple(only_empty or ()),
+        verify=verify,
         state_dir=state_dir,
         command=resume_command(),
     )
@@ -522,6 +551,15 @@ def sandbox_command(
     drop_rate: Annotated[
         float, typer.Option(help="Share applied, then the connection dropped.", min=0, max=1)
     ] = 0.0,
+    noop_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of writes answered as applied but not applied (HubSpot's silent no-op; "
+            "--verify catches it).",
+            min=0,
+            max=1,
+        ),
+    ] = 0.0,
     latency_ms: Annotated[float, typer.Option(help="Delay before each answer.", min=0)] = 0.0,
     crm_seed: Annotated[
         list[str] | None,
@@ -554,6 +592,7 @@ def sandbox_command(
             retry_after=retry_after,
             fail_rate=fail_rate,
             drop_rate=drop_rate,
+            noop_rate=noop_rate,
             latency=latency_ms / 1000,
             crm_seeds={
                 name.strip(): Path(path)
@@ -576,6 +615,14 @@ def _reporter(log_format: str, quiet: bool, token: Token | None, verbose: bool =
     fmt: LogFormat = _choice(log_format, ("text", "json"), "--log-format")  # type: ignore[assignment]
     setup_logging(fmt, quiet=quiet, token=token, verbose=verbose)
     return Reporter(fmt, quiet=quiet)
+
+
+def _backup(no_backup: bool, only_empty: list[str] | None) -> bool:
+    if no_backup and only_empty:
+        raise UsageError(
+            "--only-empty needs the current values, which --no-backup does not read; drop one"
+        )
+    return not no_backup
 
 
 def _auth(auth: str | None, api: str) -> AuthMode:

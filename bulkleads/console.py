@@ -82,15 +82,29 @@ class Reporter:
         LOGGER.warning(message, extra={"data": data})
 
     def plan(
-        self, summary: PlanSummary, *, rate: float, examples: list[str], per_request: int = 1
+        self,
+        summary: PlanSummary,
+        *,
+        rate: float,
+        examples: list[str],
+        per_request: int = 1,
+        reads_per_request: int | None = None,
     ) -> None:
+        """``reads_per_request`` None: reading (backup) is off."""
         requests = -(-summary.bundles // per_request)
-        eta = requests / rate if rate else 0.0
+        reads = -(-summary.bundles // reads_per_request) if reads_per_request else 0
+        eta = (requests + reads) / rate if rate else 0.0
+        cost = (
+            f" plus {reads} reads to back up current values and skip what is already so "
+            f"(--no-backup skips them)"
+            if reads
+            else ""
+        )
         self.info(
             f"plan: {summary.records} rows read, {summary.invalid} invalid, "
             f"{summary.bundles} leads to update ({summary.skipped} with nothing to change), "
             f"{summary.conflicts} conflicting values in {summary.conflicted_guids} leads; "
-            f"{requests} requests, about {_duration(eta)} at {rate:g} requests/s",
+            f"{requests} requests{cost}, about {_duration(eta)} at {rate:g} requests/s",
             event="plan",
             records=summary.records,
             invalid=summary.invalid,
@@ -98,6 +112,7 @@ class Reporter:
             skipped=summary.skipped,
             conflicts=summary.conflicts,
             requests=requests,
+            reads=reads,
             estimated_seconds=round(eta, 1),
         )
         if summary.records == 0:
@@ -134,7 +149,14 @@ class Reporter:
             return ProgressSink()
         return _LogSink(self, total, label, unit)
 
-    def summary(self, counts: Counter[str], stats: SendStats | None, report: str) -> None:
+    def summary(
+        self,
+        counts: Counter[str],
+        stats: SendStats | None,
+        report: str,
+        *,
+        verified: int | None = None,
+    ) -> None:
         rows = sum(counts.values())
         parts = ", ".join(
             f"{counts[k]} {k}"
@@ -143,6 +165,9 @@ class Reporter:
         )
         data: dict[str, object] = {"event": "summary", "rows": rows, **counts, "report": report}
         line = f"done: {rows} rows: {parts or 'nothing'}"
+        if verified is not None:
+            line += f"; {verified} leads verified (read back as sent)"
+            data["verified"] = verified
         if stats is not None:
             achieved = stats.requests / stats.elapsed if stats.elapsed else 0.0
             statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items()))

@@ -53,6 +53,7 @@ class CrmV3Target(HttpTarget):
         self.batch_size = batch_size
         self._id_property = id_property
         self.path = f"/crm/v3/objects/{crm_object}/batch/update"
+        self.read_path = f"/crm/v3/objects/{crm_object}/batch/read"
 
     def __repr__(self) -> str:
         return f"CrmV3Target({self.base_url!r}, {self.object!r}, batch_size={self.batch_size})"
@@ -96,8 +97,41 @@ class CrmV3Target(HttpTarget):
             return Outcome("split", status, outcome.reason, outcome.headers), named
         return outcome, {}
 
-    def describe(self, bundles: Sequence[Bundle]) -> str:
-        return f"POST {self.path} ({len(bundles)} records)"
+    def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
+        """``batch/read`` of the properties the bundles change (and undo expects)."""
+        names = {name for b in bundles for name in (*b.body, *(b.expect or ()))}
+        if self._id_property:
+            names.add(self._id_property)  # results carry the record id: map them back by this
+        body: dict[str, object] = {
+            "inputs": [{"id": b.guid} for b in bundles],
+            "properties": sorted(names),
+            "propertiesWithHistory": [],
+        }
+        if self._id_property:
+            body["idProperty"] = self._id_property
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        return httpx.Request(
+            "POST", self.base_url + self.read_path, content=content.encode(), headers=self._headers
+        )
+
+    def classify_read(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        outcome = self.outcome(response)
+        if outcome.kind != "ok":
+            return outcome, {}
+        keys = {b.guid for b in bundles}
+        data = _json_object(response)
+        found = self._record_errors(data.get("errors"), keys, response)
+        results = data.get("results")
+        for result in results if isinstance(results, list) else []:
+            if not isinstance(result, dict) or not isinstance(result.get("properties"), dict):
+                continue
+            props: dict[str, object] = result["properties"]
+            key = str(props.get(self._id_property) if self._id_property else result.get("id"))
+            if key in keys:
+                found[key] = Outcome("ok", response.status_code, None, response.headers, props)
+        return outcome, found
 
     def _record_errors(
         self, errors: object, keys: set[str], response: httpx.Response

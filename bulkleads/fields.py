@@ -230,12 +230,18 @@ class FieldRules:
     known: frozenset[str]  # the standard fields; any other is a typo or a custom field
     coerce: Callable[[str, object, tzinfo], Value]
     noun: str = "lead"  # what one record is called in messages
+    is_empty: Callable[[str, object], bool] = lambda name, value: value in (None, "")
 
 
 def _guid_error(guid: str) -> str | None:
     if is_valid_guid(guid):
         return None
     return f"guid {guid[:80]!r} is not valid: use letters, digits, _ and - only"
+
+
+def _empty_lead_field(name: str, value: object) -> bool:
+    """Unset strings are "", and an unset timestamp is 0 (``closedAt`` while a lead is open)."""
+    return value in (None, "") or (value == 0 and is_timestamp(name))
 
 
 LEADS_V1: Final = FieldRules(
@@ -245,6 +251,7 @@ LEADS_V1: Final = FieldRules(
     not_editable=NOT_EDITABLE,
     known=KNOWN_FIELDS,
     coerce=coerce,
+    is_empty=_empty_lead_field,
 )
 
 # Properties HubSpot maintains itself on every CRM object; writing them fails the request.

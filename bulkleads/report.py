@@ -18,7 +18,18 @@ from typing import Final
 from .errors import UsageError
 from .store import DEFERRED, DONE, FAILED, INVALID, NOT_SENT, SKIPPED, JobStore, ReportRow
 
-COLUMNS: Final = ("row", "line", "guid", "outcome", "status", "attempts", "error", "note", "fields")
+COLUMNS: Final = (
+    "row",
+    "line",
+    "guid",
+    "outcome",
+    "status",
+    "attempts",
+    "error",
+    "note",
+    "fields",
+    "changes",
+)
 _BY_STATE: Final = {
     DONE: "updated",
     FAILED: "failed",
@@ -27,7 +38,9 @@ _BY_STATE: Final = {
     NOT_SENT: "not_sent",
     INVALID: "invalid",
 }
+_FIRST_COLUMNS: Final = COLUMNS[:9]  # every version's reports start so; later ones add columns
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _NOT_YET: Final = "not sent yet: run the same command again to resume"
 
 
@@ -43,13 +56,29 @@ def outcome_of(row: ReportRow, *, dry_run: bool = False) -> tuple[str, str | Non
     if row.names == "":
         return "skipped", None, row.note
     outcome = _BY_STATE.get(row.state or "")
+    note = _join(row.note, row.bundle_note)
     if outcome == "skipped":
-        return outcome, None, _join(row.reason, row.note)
+        return outcome, None, _join(row.reason, note)
     if outcome is not None:
-        return outcome, row.reason, row.note
+        return outcome, row.reason, note
     if dry_run:
-        return "planned", None, row.note
-    return "deferred", row.reason or _NOT_YET, row.note
+        return "planned", None, note
+    return "deferred", row.reason or _NOT_YET, note
+
+
+def changes_of(row: ReportRow) -> dict[str, object] | None:
+    """The values this row's fields send: ``{field: [before, after]}`` when the lead was read
+    first, ``{field: value}`` otherwise; None when it sends nothing."""
+    if row.error is not None or not row.names or not row.body or row.body == "{}":
+        return None
+    body = json.loads(row.body)
+    names = [name for name in row.names.split(";") if name in body]
+    if not names:
+        return None
+    if row.before is None:
+        return {name: body[name] for name in names}
+    before = json.loads(row.before)
+    return {name: [before.get(name), body[name]] for name in names}
 
 
 def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Counter[str]:
@@ -65,6 +94,7 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
         for row in store.report_rows():
             outcome, error, note = outcome_of(row, dry_run=dry_run)
             counts[outcome] += 1
+            changes = changes_of(row)
             if writer:
                 # Only text that came from the input or a server can start like a formula.
                 writer.writerow(
@@ -78,6 +108,7 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
                         _inert(error),
                         _inert(note),
                         _inert(row.names),
+                        _to_json(changes) if changes else "",
                     )
                 )
             else:
@@ -91,6 +122,7 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
                     error,
                     note,
                     row.names or "",
+                    changes,
                 )
                 out.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False))
                 out.write("\n")
@@ -135,8 +167,8 @@ def is_report(path: Path) -> bool:
             keys = tuple(json.loads(text))
         except ValueError:
             return False
-        return keys[: len(COLUMNS)] == COLUMNS
-    return any(tuple(text.split(d))[: len(COLUMNS)] == COLUMNS for d in ",;\t")
+        return keys[: len(_FIRST_COLUMNS)] == _FIRST_COLUMNS
+    return any(tuple(text.split(d))[: len(_FIRST_COLUMNS)] == _FIRST_COLUMNS for d in ",;\t")
 
 
 def _inert(value: str | None) -> str:

@@ -27,6 +27,7 @@ from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, Usage
 from .fields import LEADS_V1, FieldRules, crm_v3_rules
 from .jobs import JobFolder, job_id, remove_store
 from .pacing import Pacer
+from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
 from .report import check_report_path, write_report
 from .sender import Sender, SendOptions, SendStats
@@ -64,6 +65,10 @@ class RunConfig:
     report: Path | None = None
     dry_run: bool = False
     fresh: bool = False
+    backup: bool = True  # read each lead's current values before writing it
+    only_empty: tuple[str, ...] = ()
+    verify: bool = False
+    force: bool = False  # undo: write back even where another client changed a value since
     state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
     command: str = ""
 
@@ -79,6 +84,9 @@ class RunConfig:
             "format": self.fmt,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
+            # Reading decides what is sent: a lead already up to date is skipped.
+            "backup": self.backup,
+            "only_empty": sorted(self.only_empty),
             **self.plan.identity(),
         }
 
@@ -119,6 +127,8 @@ class RunConfig:
             "id_property": self.id_property,
             "date_fields": list(self.date_fields),
             "command": self.command,
+            "backup": self.backup,
+            "only_empty": list(self.only_empty),
         }
 
     def pace_meta(self) -> dict[str, object]:
@@ -135,6 +145,8 @@ class RunConfig:
         self.id_property = meta.get("id_property", self.id_property)
         self.date_fields = tuple(meta.get("date_fields", self.date_fields))
         self.command = str(meta.get("command", ""))
+        self.backup = bool(meta.get("backup", False))  # jobs before reading existed: off
+        self.only_empty = tuple(meta.get("only_empty", ()))
         if self.rate is None and self.rate_window is None:
             # A pace set to spare the portal's other apps must hold for a retry too.
             self.rate, self.rate_window = meta.get("rate"), meta.get("rate_window")
@@ -336,10 +348,12 @@ def _send_and_report(
     assert config.token is not None
     with JobStore(path) as store:
         store.set_meta(config.pace_meta())  # the latest run's pace is the one a retry reuses
-        todo = sum(n for s, n in store.bundle_states().items() if s in states)
-        stats = asyncio.run(_send(store, config, states, todo, out)) if todo else None
+        phases = _phases(store, config, states)
+        todo = any(phase.pending() for phase in phases)
+        stats = asyncio.run(_send(store, config, phases, out)) if todo else None
         counts = write_report(store, report)
-    out.summary(counts, stats, str(report))
+        verified = store.verified_count() if config.verify else None
+    out.summary(counts, stats, str(report), verified=verified)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
     if counts["deferred"] or counts["not_sent"]:
@@ -351,32 +365,61 @@ def _send_and_report(
     return _exit_code(counts, stats)
 
 
-async def _send(
-    store: JobStore, config: RunConfig, states: tuple[str, ...], todo: int, out: Reporter
-) -> SendStats:
-    assert config.token is not None
+def _phases(store: JobStore, config: RunConfig, states: tuple[str, ...]) -> list[Phase]:
+    """Read (back up and diff) unless --no-backup, write, then verify when asked."""
     target = config.target()
+    phases: list[Phase] = []
+    if config.backup:
+        phases.append(
+            ReadPhase(
+                store,
+                target,
+                states,
+                only_empty=config.only_empty,
+                force=config.force,
+                is_empty=config.rules().is_empty,
+            )
+        )
+    phases.append(WritePhase(store, target, states, read=True if config.backup else None))
+    if config.verify:
+        phases.append(VerifyPhase(store, target))
+    return phases
+
+
+async def _send(
+    store: JobStore, config: RunConfig, phases: list[Phase], out: Reporter
+) -> SendStats:
+    """Each phase in turn through one pacer, so reads and writes together keep the pace;
+    a phase that stops (token, daily limit, signal) ends the run."""
     pacer = Pacer(*config.pace())
     limits = httpx.Limits(
         max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
     )
-    progress = out.progress(todo, "updating")
+    total = SendStats()
     async with httpx.AsyncHTTPTransport(limits=limits) as transport:
-        sender = Sender(
-            store,
-            target,
-            pacer,
-            transport,
-            config.send,
-            timeout=config.timeout,
-            on_result=progress.advance,
-        )
-        _install_signal_handlers(sender, out, config.command)
-        try:
-            return await sender.run(states)
-        finally:
-            progress.close()
-            _remove_signal_handlers()
+        for phase in phases:
+            todo = phase.pending()
+            if not todo:
+                continue
+            progress = out.progress(todo, phase.label)
+            sender = Sender(
+                store,
+                config.target(),
+                pacer,
+                transport,
+                config.send,
+                timeout=config.timeout,
+                on_result=progress.advance,
+            )
+            _install_signal_handlers(sender, out, config.command)
+            try:
+                total.add(await sender.run(phase=phase))
+            finally:
+                progress.close()
+                _remove_signal_handlers()
+            if total.stop_reason is not None:
+                break
+    return total
 
 
 def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> None:
@@ -419,7 +462,11 @@ def _print_plan(
 ) -> None:
     rate, window = config.pace()
     out.plan(
-        summary, rate=rate / window, examples=examples, per_request=config.bundles_per_request()
+        summary,
+        rate=rate / window,
+        examples=examples,
+        per_request=config.bundles_per_request(),
+        reads_per_request=config.bundles_per_request() if config.backup else None,
     )
 
 

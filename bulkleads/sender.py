@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import httpx
 from tenacity import (
@@ -35,10 +35,10 @@ from tenacity import (
 )
 
 from .pacing import Pacer, RateHeaders, retry_after_seconds
-from .store import DEFERRED, DONE, FAILED, INFLIGHT, NOT_SENT, RESUMABLE, Bundle, JobStore, Mark
+from .phases import Phase, StopReason, WritePhase
+from .store import DEFERRED, DONE, FAILED, NOT_SENT, RESUMABLE, Bundle, JobStore, Mark
 from .target import Outcome, Target
 
-StopReason = Literal["auth", "daily", "signal"]
 MAX_ANSWER: Final = 1 << 20  # bytes of an answer read; HubSpot's largest errors are a few KiB
 _FRAMING: Final = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 _PAGE: Final = 500
@@ -65,8 +65,6 @@ class SendStats:
     retries: int = 0
     rate_limited: int = 0
     error_responses: int = 0
-    bundles_done: int = 0
-    bundles_failed: int = 0
     stop_reason: StopReason | None = None
     stop_detail: str | None = None
     elapsed: float = 0.0
@@ -74,6 +72,17 @@ class SendStats:
     @property
     def error_share(self) -> float:
         return self.error_responses / self.requests if self.requests else 0.0
+
+    def add(self, other: SendStats) -> None:
+        """Fold in the counts of a later phase of the same run."""
+        self.requests += other.requests
+        self.statuses.update(other.statuses)
+        self.retries += other.retries
+        self.rate_limited += other.rate_limited
+        self.error_responses += other.error_responses
+        self.elapsed += other.elapsed
+        if self.stop_reason is None:
+            self.stop_reason, self.stop_detail = other.stop_reason, other.stop_detail
 
 
 def _bounded(headers: httpx.Headers) -> bool:
@@ -83,7 +92,8 @@ def _bounded(headers: httpx.Headers) -> bool:
 
 
 class Sender:
-    """Sends the resumable bundles of one job. Create one per run, inside the event loop."""
+    """Sends one phase of a job's requests (by default: write the resumable bundles). Create
+    one per phase, inside the event loop; phases of one run share the pacer."""
 
     def __init__(
         self,
@@ -117,14 +127,18 @@ class Sender:
             self.stats.stop_reason, self.stats.stop_detail = reason, detail
             self._stopping.set()
 
-    async def run(self, states: tuple[str, ...] = RESUMABLE) -> SendStats:
-        """Send every bundle in ``states``; returns when all are settled or the run stops."""
+    async def run(
+        self, states: tuple[str, ...] = RESUMABLE, phase: Phase | None = None
+    ) -> SendStats:
+        """Do ``phase`` (default: write every bundle in ``states``); returns when every bundle
+        it takes is settled, or the run stops."""
+        self._phase = phase or WritePhase(self._store, self._target, states)
         started = time.monotonic()
         queue: asyncio.Queue[list[Bundle] | None] = asyncio.Queue(
             maxsize=self._options.concurrency * 2
         )
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self._options.concurrency)]
-        feeder = asyncio.create_task(self._feed(queue, states))
+        feeder = asyncio.create_task(self._feed(queue))
         finished: asyncio.Future[list[None]] = asyncio.gather(*workers)
         stopping = asyncio.create_task(self._stopping.wait())
         try:
@@ -142,19 +156,17 @@ class Sender:
             for task in (stopping, feeder, *workers):
                 task.cancel()
             await asyncio.gather(stopping, feeder, *workers, return_exceptions=True)
-            self._settle_unsent()
+            self._phase.settle_unsent(self.stats.stop_reason, self.stats.stop_detail)
             self.stats.elapsed = time.monotonic() - started
         if finished.done() and not finished.cancelled() and finished.exception():
             raise finished.exception()  # type: ignore[misc]  # a bug in a worker must not hide
         return self.stats
 
-    async def _feed(
-        self, queue: asyncio.Queue[list[Bundle] | None], states: tuple[str, ...]
-    ) -> None:
+    async def _feed(self, queue: asyncio.Queue[list[Bundle] | None]) -> None:
         after = 0
         size = self._target.batch_size
         while not self._stopping.is_set():
-            page = self._store.to_send(states, after, max(_PAGE, size))
+            page = self._phase.take(after, max(_PAGE, size))
             if not page:
                 break
             for start in range(0, len(page), size):
@@ -169,11 +181,11 @@ class Sender:
         while (batch := await queue.get()) is not None:
             if self._stopping.is_set():
                 return
-            self._store.mark((INFLIGHT, None, None, None, b.guid) for b in batch)
-            marks = [self._settle(*result) for result in await self._deliver(batch, 0)]
-            self._store.mark(marks)
+            self._phase.begin(batch)
+            results = [(b, o, self._settle(b, o, n)) for b, o, n in await self._deliver(batch, 0)]
+            self._phase.record(results)
             if self._on_result:
-                for mark in marks:
+                for _, _, mark in results:
                     self._on_result(mark[0])
 
     async def _deliver(
@@ -219,21 +231,21 @@ class Sender:
         return [(b, exceptions.get(b.guid, outcome), b.attempts + tried) for b in batch]
 
     async def _attempt(self, batch: list[Bundle]) -> tuple[Outcome, dict[str, Outcome]]:
-        request = self._target.build(batch)
+        request = self._phase.build(batch)
         request.extensions["timeout"] = self._timeout
         self.stats.requests += 1
         try:
             response = await self._exchange(request)
         except httpx.HTTPError as exc:
             outcome = self._target.transport_failure(exc)
-            _LOG.debug("%s -> %s", self._target.describe(batch), outcome.reason)
+            _LOG.debug("%s -> %s", self._describe(request), outcome.reason)
             self._pacer.observe(None, RateHeaders())
             return outcome, {}
-        outcome, exceptions = self._target.classify(response, batch)
-        if _LOG.isEnabledFor(logging.DEBUG):  # describe() is not free, and this is per request
+        outcome, exceptions = self._phase.classify(response, batch)
+        if _LOG.isEnabledFor(logging.DEBUG):  # a description is not free, and this is per request
             _LOG.debug(
                 "%s -> %s %s",
-                self._target.describe(batch),
+                self._describe(request),
                 response.status_code,
                 outcome.reason or "",
             )
@@ -268,6 +280,11 @@ class Sender:
         return httpx.Response(
             response.status_code, headers=headers, content=bytes(body), request=request
         )
+
+    @staticmethod
+    def _describe(request: httpx.Request) -> str:
+        """Method and path for the debug log: never the query, which may hold the token."""
+        return f"{request.method} {request.url.path}"
 
     def _react(self, outcome: Outcome, info: RateHeaders) -> None:
         """Pool-wide consequences of one answer: pauses and stops."""
@@ -320,7 +337,6 @@ class Sender:
         """The state a bundle ends in after this run's attempts."""
         if outcome.kind == "ok":
             state, reason = DONE, None
-            self.stats.bundles_done += 1
         elif outcome.kind == "auth":
             state, reason = NOT_SENT, outcome.reason
         elif outcome.kind == "daily" or (outcome.kind == "retry" and self._stopping.is_set()):
@@ -330,14 +346,4 @@ class Sender:
             reason = outcome.reason
             if outcome.kind == "retry":
                 reason = f"gave up after {attempts} attempts: {outcome.reason}"
-            self.stats.bundles_failed += 1
         return (state, outcome.status, attempts, reason, bundle.guid)
-
-    def _settle_unsent(self) -> None:
-        """Bundles this run did not finish get the state its stop reason implies."""
-        reason = self.stats.stop_reason
-        detail = self.stats.stop_detail
-        if reason == "auth":
-            self._store.move(RESUMABLE, NOT_SENT, f"not sent: {detail}")
-        elif reason in ("daily", "signal"):
-            self._store.move(RESUMABLE, DEFERRED, f"deferred: {detail}")

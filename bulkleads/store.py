@@ -29,6 +29,7 @@ PENDING, INFLIGHT, DONE, FAILED = "pending", "inflight", "done", "failed"
 DEFERRED, NOT_SENT, SKIPPED, INVALID = "deferred", "not_sent", "skipped", "invalid"
 RESUMABLE: Final = (PENDING, INFLIGHT, DEFERRED, NOT_SENT)
 Mark = tuple[str, int | None, int | None, str | None, str]
+Read = tuple[str | None, str, str, str | None, str | None, str]
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
 
 _SCHEMA = """
@@ -53,9 +54,19 @@ CREATE TABLE IF NOT EXISTS bundles (
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     status INTEGER,               -- last HTTP status, NULL when none
-    reason TEXT                   -- why it failed, was skipped, deferred or not sent
+    reason TEXT,                  -- why it failed, was skipped, deferred or not sent
+    before TEXT,                  -- JSON: the lead's values of the planned fields before the
+                                  -- write (the backup undo restores); NULL until read
+    expect TEXT,                  -- JSON: values the lead must still hold to be written (undo)
+    note TEXT,                    -- what reading decided: values kept by --only-empty
+    verified INTEGER              -- 1 when read back after the write and found as sent
 ) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
 """
+# Columns added after the first release, for job files planned by an earlier version.
+_ADDED: Final = {
+    "notes": ("names TEXT",),
+    "bundles": ("before TEXT", "expect TEXT", "note TEXT", "verified INTEGER"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +77,7 @@ class Bundle:
     body: dict[str, object]
     first_row: int
     attempts: int
+    expect: dict[str, object] | None = None  # undo: what the lead must still hold
 
 
 class ReportRow(NamedTuple):
@@ -82,6 +94,9 @@ class ReportRow(NamedTuple):
     status: int | None
     attempts: int
     reason: str | None
+    body: str | None  # the bundle's body: the values sent (or to send)
+    before: str | None  # the lead's values before, when read
+    bundle_note: str | None
 
 
 class JobStore:
@@ -94,9 +109,17 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise DamagedJob(path, str(exc)) from None
+
+    def _migrate(self) -> None:
+        for table, columns in _ADDED.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def check(self) -> None:
         """Raise :class:`DamagedJob` unless SQLite finds the file whole (one pass over it,
@@ -171,16 +194,81 @@ class JobStore:
 
     # -- sending ----------------------------------------------------------------------------
     def to_send(
-        self, states: tuple[str, ...], after_row: int = 0, limit: int = 500
+        self,
+        states: tuple[str, ...],
+        after_row: int = 0,
+        limit: int = 500,
+        *,
+        read: bool | None = None,
     ) -> list[Bundle]:
-        """The next ``limit`` bundles in one of ``states``, in input order after ``after_row``."""
+        """The next ``limit`` bundles in one of ``states``, in input order after ``after_row``;
+        ``read`` True keeps those whose current values are stored, False those not yet read."""
         marks = ",".join("?" * len(states))
+        where = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}[read]
         cursor = self._db.execute(
-            f"SELECT guid, body, first_row, attempts FROM bundles "  # noqa: S608 - marks only
-            f"WHERE first_row > ? AND state IN ({marks}) ORDER BY first_row LIMIT ?",
+            f"SELECT guid, body, first_row, attempts, expect FROM bundles "  # noqa: S608
+            f"WHERE first_row > ? AND state IN ({marks}){where} ORDER BY first_row LIMIT ?",
             (after_row, *states, limit),
         )
+        return [
+            Bundle(g, json.loads(b), r, a, json.loads(e) if e else None) for g, b, r, a, e in cursor
+        ]
+
+    def count(self, states: tuple[str, ...], *, read: bool | None = None) -> int:
+        """How many bundles :meth:`to_send` would give for the same arguments."""
+        marks = ",".join("?" * len(states))
+        where = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}[read]
+        query = f"SELECT count(*) FROM bundles WHERE state IN ({marks}){where}"  # noqa: S608
+        return int(self._db.execute(query, states).fetchone()[0])
+
+    def count_unverified(self) -> int:
+        query = "SELECT count(*) FROM bundles WHERE state = 'done' AND verified IS NULL"
+        return int(self._db.execute(query).fetchone()[0])
+
+    def to_verify(self, after_row: int = 0, limit: int = 500) -> list[Bundle]:
+        """Updated bundles not yet read back, in input order after ``after_row``."""
+        cursor = self._db.execute(
+            "SELECT guid, body, first_row, attempts FROM bundles WHERE first_row > ? "
+            "AND state = 'done' AND verified IS NULL ORDER BY first_row LIMIT ?",
+            (after_row, limit),
+        )
         return [Bundle(g, json.loads(b), r, a) for g, b, r, a in cursor]
+
+    def record_reads(self, reads: Iterable[Read]) -> None:
+        """Store what reading found: ``(before, body, state, reason, note, guid)``."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET before = ?, body = ?, state = ?, reason = ?, note = ? "
+                "WHERE guid = ?",
+                reads,
+            )
+
+    def set_expect(self, expected: Iterable[tuple[str, str]]) -> None:
+        """``(expect_json, guid)``: the values each lead must still hold to be written."""
+        with self._tx():
+            self._db.executemany("UPDATE bundles SET expect = ? WHERE guid = ?", expected)
+
+    def record_verified(self, results: Iterable[tuple[int, str | None, str]]) -> None:
+        """``(verified, reason, guid)``: 1 read back as sent; 0 marks the bundle failed."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET verified = ?, "
+                "state = CASE WHEN ? IS NULL THEN state ELSE 'failed' END, "
+                "reason = coalesce(?, reason) WHERE guid = ?",
+                ((v, r, r, g) for v, r, g in results),
+            )
+
+    def updated(self) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
+        """``(guid, body, before)`` of every updated bundle, in input order (for undo)."""
+        for guid, body, before in self._db.execute(
+            "SELECT guid, body, before FROM bundles WHERE state = 'done' ORDER BY first_row"
+        ):
+            yield guid, json.loads(body), json.loads(before) if before else None
+
+    def verified_count(self) -> int:
+        return int(
+            self._db.execute("SELECT count(*) FROM bundles WHERE verified = 1").fetchone()[0]
+        )
 
     def mark(self, updates: Iterable[Mark]) -> None:
         """Record ``(state, status, attempts, reason, guid)`` results in one transaction,
@@ -214,7 +302,7 @@ class JobStore:
         """Every input row in input order, with its bundle's outcome (a streaming cursor)."""
         cursor = self._db.execute(
             "SELECT r.row, r.line, r.guid, coalesce(n.names, r.names), r.error, n.note, "
-            "b.state, b.status, coalesce(b.attempts, 0), b.reason "
+            "b.state, b.status, coalesce(b.attempts, 0), b.reason, b.body, b.before, b.note "
             "FROM rows r LEFT JOIN bundles b ON b.guid = r.guid AND r.error IS NULL "
             "LEFT JOIN notes n ON n.row = r.row ORDER BY r.row"
         )

@@ -42,6 +42,7 @@ class Outcome:
     status: int | None
     reason: str | None = None
     headers: httpx.Headers | None = None
+    values: dict[str, object] | None = None  # a read: the record's current values
 
 
 def check_base_url(url: str) -> str:
@@ -82,11 +83,17 @@ class Target(Protocol):
         """The request's outcome, and outcomes for bundles that differ from it (by guid)."""
         ...
 
-    def transport_failure(self, exc: httpx.HTTPError) -> Outcome: ...
-
-    def describe(self, bundles: Sequence[Bundle]) -> str:
-        """Method and path for the debug log; never the token."""
+    def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
+        """A request for the current values of the bundles' fields (and of ``expect``)."""
         ...
+
+    def classify_read(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        """Like :meth:`classify`; each record found is an ``ok`` outcome carrying ``values``."""
+        ...
+
+    def transport_failure(self, exc: httpx.HTTPError) -> Outcome: ...
 
 
 class HttpTarget:
@@ -96,9 +103,11 @@ class HttpTarget:
         self.base_url = check_base_url(base_url)
         self._token = token
         self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        self._read_headers = {"User-Agent": USER_AGENT}
 
     def _use_bearer(self) -> None:
         self._headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        self._read_headers["Authorization"] = self._headers["Authorization"]
 
     def outcome(self, response: httpx.Response) -> Outcome:
         """The request-level meaning of a status code."""
@@ -175,8 +184,27 @@ class LeadsV1Target(HttpTarget):
     ) -> tuple[Outcome, dict[str, Outcome]]:
         return self.outcome(response), {}
 
-    def describe(self, bundles: Sequence[Bundle]) -> str:
-        return f"PUT {self.path(bundles[0].guid)}"
+    def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
+        (bundle,) = bundles
+        url = self.base_url + self.path(bundle.guid) + self._query
+        return httpx.Request("GET", url, headers=self._read_headers)
+
+    def classify_read(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        """HubSpot documents the answer as an array holding the lead; a bare object is
+        accepted too."""
+        outcome = self.outcome(response)
+        if outcome.kind != "ok":
+            return outcome, {}
+        try:
+            data = response.json()
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        lead = data[0] if isinstance(data, list) and data else data
+        if not isinstance(lead, dict):
+            return Outcome("final", response.status_code, "the answer held no lead"), {}
+        return Outcome("ok", response.status_code, None, response.headers, lead), {}
 
 
 def server_message(response: httpx.Response) -> str:

@@ -24,7 +24,9 @@ SHOWN_GUID = "2e76d88380bc38eabb1933d3f6b8719f"
 
 
 def fetch(url: str) -> dict[str, object]:
-    return httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).json()
+    """A lead: the API answers with an array holding it."""
+    data = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).json()
+    return data[0] if isinstance(data, list) else data
 
 
 def main() -> int:

@@ -179,13 +179,14 @@ def test_contacts_csv_end_to_end_through_the_sandbox(tmp_path: Path, sandbox) ->
     report = read_report(tmp_path / "contacts.report.csv")
     assert Counter(r["outcome"] for r in report) == {"updated": 240, "failed": 3, "invalid": 1}
     stats = box.stats()
-    assert sum(stats["requests"].values()) == 4  # 3 batches + 1 resend of the refused one
+    # 3 batch reads, then 3 batch updates + 1 resend of the refused one
+    assert stats["reads"] == 3 and sum(stats["requests"].values()) == 7
     assert stats["crm_applied_total"] == 239
     records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
     assert records["1001"]["city"] == "Boston" and records["1001"]["lifecyclestage"] == "customer"
     assert records["1100"]["city"] == "Providence"  # the later row wins
     again = run_cli(*args, cwd=tmp_path)
-    assert again.code == 1 and sum(box.stats()["requests"].values()) == 4
+    assert again.code == 1 and sum(box.stats()["requests"].values()) == 7
 
 
 def test_requests_go_through_the_pacer_per_request(tmp_path: Path) -> None:

@@ -56,7 +56,8 @@ def test_sample_csv_updates_every_valid_lead_once(tmp_path: Path, sandbox) -> No
     stats = box.stats()
     assert set(stats["applied"].values()) == {1}
     assert stats["applied_total"] == 24
-    assert stats["requests"] == {"204": 24, "404": 1}
+    assert stats["requests"] == {"200": 24, "204": 24, "404": 1}  # read, then write
+    assert stats["reads"] == 25  # the unknown lead is found missing by its read, never written
     assert stats["off_path"] == []  # the "../../etc/passwd" guid never reached a URL
     lead = box.state()["2e76d88380bc38eabb1933d3f6b8719f"]
     assert lead["city"] == "Austin"
@@ -127,7 +128,7 @@ def test_daily_quota_defers_then_next_run_finishes(tmp_path: Path, sandbox) -> N
     """The daily cap stops the run with rows deferred (exit 3); the next run sends the rest."""
     seed, leads = city_job(tmp_path, "close", 20, "Town")
     box = sandbox("--daily", "8", "--limit", "50", seed=seed)
-    args = ("update", str(leads), "--base-url", box.url, "--rate", "50")
+    args = ("update", str(leads), "--base-url", box.url, "--rate", "50", "--no-backup")
     first = run_cli(*args, cwd=tmp_path)
     assert first.code == 3, first.stderr
     assert "run the same command again" in first.stderr
@@ -212,6 +213,7 @@ def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
     box = sandbox("--limit", "20", *flags, seed=seed)
     leads = _big_job(tmp_path, count)
     command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "20"]
+    command.append("--no-backup")  # writes from the first second: the signal lands mid-write
     proc = subprocess.Popen(
         command,
         cwd=tmp_path,
@@ -240,7 +242,7 @@ def test_signal_stops_gracefully_and_resumes(tmp_path: Path, sandbox, signum: in
     assert outcomes["updated"] + outcomes["deferred"] == count
     applied = box.stats()["applied_total"]
     assert applied == outcomes["updated"]  # nothing in flight was lost or left unrecorded
-    final = run_cli("update", str(leads), "--base-url", box.url, "--rate", "20", cwd=tmp_path)
+    final = run_cli(*proc.args[1:], cwd=tmp_path)
     assert final.code == 0, final.stderr
     assert box.stats()["applied_total"] == count
 
@@ -277,7 +279,7 @@ def test_json_logs_for_cron(tmp_path: Path, sandbox) -> None:
     assert summary["rows"] == 33
     outcomes = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred")
     assert sum(summary.get(k, 0) for k in outcomes) == 33
-    assert summary["requests"] == 25
+    assert summary["requests"] == 49  # 25 reads (one finds the lead missing), 24 writes
 
 
 def test_retry_report_and_jobs_commands(tmp_path: Path, sandbox) -> None:
@@ -335,7 +337,7 @@ def test_second_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "exiting now" in err
-    final = run_cli("update", str(leads), "--base-url", box.url, "--rate", "20", cwd=tmp_path)
+    final = run_cli(*proc.args[1:], cwd=tmp_path)
     assert final.code == 0, final.stderr
     assert {r["outcome"] for r in read_report(tmp_path / "big.report.csv")} == {"updated"}
     assert count <= box.stats()["applied_total"] <= count + 4

@@ -317,33 +317,22 @@ def test_dry_run_after_a_real_run_keeps_its_report_and_state(tmp_path: Path, san
     """The real report and the job stay as they were; the dry run says what is left."""
     box = sandbox("--daily", "4", seed=write_seed(tmp_path / "s.json", GUIDS[:8]))
     leads = city_file(tmp_path, 8)
-    assert run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path).code == 3
+    args = ("update", str(leads), "--base-url", box.url, "--no-backup")
+    assert run_cli(*args, cwd=tmp_path).code == 3
     report = tmp_path / "close.report.csv"
     before = report.read_bytes()
     state_dir = Path(os.environ["BULKLEADS_STATE_DIR"])
     (job_file,) = state_dir.glob("*.job.sqlite")
     with JobStore(job_file) as store:
         states = store.bundle_states()
-    dry = run_cli(
-        "update", str(leads), "--base-url", box.url, "--dry-run", cwd=tmp_path, token=None
-    )
+    dry = run_cli(*args, "--dry-run", cwd=tmp_path, token=None)
     assert dry.code == 0, dry.stderr
     assert "4 leads already updated; running it would send 4 more" in dry.stderr
     assert report.read_bytes() == before
     assert {r["outcome"] for r in read_report(tmp_path / "close.dry-run.report.csv")} == {"planned"}
     with JobStore(job_file) as store:
         assert store.bundle_states() == states
-    pointed = run_cli(
-        "update",
-        str(leads),
-        "--base-url",
-        box.url,
-        "--dry-run",
-        "--report",
-        str(report),
-        cwd=tmp_path,
-        token=None,
-    )
+    pointed = run_cli(*args, "--dry-run", "--report", str(report), cwd=tmp_path, token=None)
     assert pointed.code == 2 and "is the report of job" in pointed.stderr
     assert report.read_bytes() == before
 

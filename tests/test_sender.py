@@ -69,12 +69,13 @@ def test_request_carries_guid_changed_fields_json_and_token(tmp_path: Path) -> N
         seen.append(request)
         return httpx.Response(204)
 
-    stats, _ = send(make_store(tmp_path, 1), ok)
+    store = make_store(tmp_path, 1)
+    stats, _ = send(store, ok)
     request = seen[0]
     assert json.loads(request.content) == {"city": "C1", "guid": "g1"}
     assert request.headers["content-type"] == "application/json"
     assert request.url.params["access_token"] == SECRET
-    assert stats.bundles_done == 1
+    assert stats.requests == 1 and store.bundle_states() == {"done": 1}
 
 
 def test_429_pauses_then_succeeds(tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
     failed = next(r for r in store.report_rows() if r.guid == "g1")
     assert (failed.state, failed.status, failed.attempts) == ("failed", 503, 3)
     assert failed.reason.startswith("gave up after 3 attempts")
-    assert stats.bundles_done == 2
+    assert store.bundle_states() == {"done": 2, "failed": 1}
 
 
 @pytest.mark.parametrize(

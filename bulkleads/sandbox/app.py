@@ -51,6 +51,7 @@ class SandboxConfig:
     retry_after: bool = False
     fail_rate: float = 0.0
     drop_rate: float = 0.0
+    noop_rate: float = 0.0  # share of writes answered as applied but not applied
     latency: float = 0.0
     crm_seeds: dict[str, Path] = field(default_factory=dict)
 
@@ -90,6 +91,8 @@ class Sandbox:
         self.daily = DailyCap(config.daily) if config.daily is not None else None
         self.statuses: Counter[int] = Counter()
         self.applied: Counter[str] = Counter()
+        self.reads = 0
+        self.noops = 0
         self.ignored_content_type = 0
         self.off_path: list[str] = []
         self._arrivals: deque[float] = deque()
@@ -101,6 +104,7 @@ class Sandbox:
                 Route(
                     "/crm/v3/objects/{object}/batch/update", self._batch_update, methods=["POST"]
                 ),
+                Route("/crm/v3/objects/{object}/batch/read", self._batch_read, methods=["POST"]),
                 Route("/crm/v3/objects/{object}/{id}", self._get_record, methods=["GET"]),
                 Route("/__sandbox/objects/{object}", self._objects, methods=["GET"]),
                 Route("/__sandbox/state", self._state, methods=["GET"]),
@@ -148,7 +152,7 @@ class Sandbox:
     def _answer(
         self,
         status: int,
-        body: dict[str, object] | None = None,
+        body: object = None,
         extra: dict[str, str] | None = None,
     ) -> Response:
         self.statuses[status] += 1
@@ -192,8 +196,11 @@ class Sandbox:
     async def _batch_update(self, request: Request) -> Response:
         return await self._slowly(await self._handle_batch(request))
 
+    async def _batch_read(self, request: Request) -> Response:
+        return await self._slowly(await self._handle_batch(request, read=True))
+
     async def _slowly(self, response: Response) -> Response:
-        """Every write's answer waits ``--latency-ms`` first."""
+        """Every answer to a write or a read waits ``--latency-ms`` first."""
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         return response
@@ -226,7 +233,14 @@ class Sandbox:
             return self._error(status, "Injected fault: nothing was applied.")
         return None
 
-    async def _handle_batch(self, request: Request) -> Response:
+    def _noop(self) -> bool:
+        """Whether this write is the silent no-op fault: answered as applied, not applied."""
+        if self.config.noop_rate and self._rng.random() < self.config.noop_rate:
+            self.noops += 1
+            return True
+        return False
+
+    async def _handle_batch(self, request: Request, *, read: bool = False) -> Response:
         crm_object = request.path_params["object"]
         if crm_object not in OBJECTS:
             return await self._off_path(request)
@@ -241,7 +255,10 @@ class Sandbox:
             body = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError):
             return self._error(400, "Invalid input JSON: the body is not JSON.")
-        status, answer = self.crm.batch_update(crm_object, body)
+        if read:
+            self.reads += 1
+            return self._answer(*self.crm.batch_read(crm_object, body))
+        status, answer = self.crm.batch_update(crm_object, body, apply=not self._noop())
         if status < 300 and self.config.drop_rate and self._rng.random() < self.config.drop_rate:
             self.statuses[0] += 1
             return _Dropped()
@@ -273,6 +290,8 @@ class Sandbox:
             return self._error(400, problem)
         if guid not in self.leads:
             return self._error(404, f"No lead with guid {guid} exists in this portal.")
+        if self._noop():
+            return self._answer(204)
         self.leads[guid].update(fields)
         self.applied[guid] += 1
         if self.config.drop_rate and self._rng.random() < self.config.drop_rate:
@@ -303,12 +322,16 @@ class Sandbox:
         return None, fields
 
     async def _get_lead(self, request: Request) -> Response:
-        if not self._authorized(request):
-            return self._error(401, "Authentication credentials not found or invalid.")
+        """A lead as the API page documents it: a JSON array holding the lead. Reads count
+        against the same limits as writes, and take the same latency and faults."""
+        refused = self._admit(request)
+        if refused is not None:
+            return await self._slowly(refused)
+        self.reads += 1
         lead = self.leads.get(request.path_params["guid"])
         if lead is None:
-            return self._error(404, "No such lead.")
-        return self._answer(200, lead)
+            return await self._slowly(self._error(404, "No such lead."))
+        return await self._slowly(self._answer(200, [lead]))
 
     async def _off_path(self, request: Request) -> Response:
         if len(self.off_path) < 1000:
@@ -324,6 +347,8 @@ class Sandbox:
                 "requests": {str(k): v for k, v in sorted(self.statuses.items())},
                 "applied": dict(self.applied),
                 "applied_total": sum(self.applied.values()),
+                "reads": self.reads,
+                "noops": self.noops,
                 "crm_applied": self.crm.applied,
                 "crm_applied_total": sum(self.crm.applied.values()),
                 "peak_accepted_in_window": self.window.peak if self.window else None,
@@ -341,7 +366,7 @@ class Sandbox:
             self.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
         if "reset_daily" in changes and self.daily is not None:
             self.daily.used = 0
-        for name in ("fail_rate", "drop_rate", "latency", "retry_after"):
+        for name in ("fail_rate", "drop_rate", "noop_rate", "latency", "retry_after"):
             if name in changes:
                 setattr(self.config, name, changes[name])
         return JSONResponse({"ok": True})

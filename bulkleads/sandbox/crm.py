@@ -68,8 +68,46 @@ class CrmObjects:
         self.objects = {name: objects.get(name, {}) for name in OBJECTS}
         self.applied: dict[str, int] = {}
 
-    def batch_update(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
-        """Apply a batch; returns the status and the JSON answer."""
+    def batch_read(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
+        """Read a batch of records (their requested properties, as strings, missing ones
+        absent); unknown ids come back in a 207's errors, like HubSpot's."""
+        problems = schema_errors(crm_object, "BatchReadInputSimplePublicObjectId", body)
+        if problems:
+            return 400, _error("VALIDATION_ERROR", "Invalid input JSON: " + "; ".join(problems))
+        assert isinstance(body, dict)
+        inputs: list[dict[str, Any]] = body["inputs"]
+        if len(inputs) > MAX_INPUTS:
+            return 400, _error(
+                "VALIDATION_ERROR",
+                f"Batch size {len(inputs)} is above the limit of {MAX_INPUTS} inputs.",
+            )
+        records = self.objects[crm_object]
+        wanted: list[str] = body["properties"]
+        started = _now()
+        results, missing = [], []
+        for item in inputs:
+            rid = self._find(records, item["id"], body.get("idProperty"))
+            if rid is None:
+                missing.append(item["id"])
+                continue
+            props = {name: records[rid][name] for name in wanted if name in records[rid]}
+            props["hs_object_id"] = rid
+            results.append(
+                {
+                    "id": rid,
+                    "properties": props,
+                    "createdAt": started,
+                    "updatedAt": started,
+                    "archived": False,
+                }
+            )
+        return self._answer(crm_object, results, missing, started)
+
+    def batch_update(
+        self, crm_object: str, body: object, *, apply: bool = True
+    ) -> tuple[int, dict[str, Any]]:
+        """Apply a batch (``apply`` False: answer as if, change nothing: HubSpot's silent
+        no-op); returns the status and the JSON answer."""
         problems = schema_errors(crm_object, "BatchInputSimplePublicObjectBatchInput", body)
         if problems:
             return 400, _error("VALIDATION_ERROR", "Invalid input JSON: " + "; ".join(problems))
@@ -104,8 +142,10 @@ class CrmObjects:
             if rid is None:
                 missing.append(item["id"])
                 continue
-            records[rid].update(item["properties"])
-            self.applied[f"{crm_object}/{rid}"] = self.applied.get(f"{crm_object}/{rid}", 0) + 1
+            if apply:
+                records[rid].update(item["properties"])
+                key = f"{crm_object}/{rid}"
+                self.applied[key] = self.applied.get(key, 0) + 1
             results.append(
                 {
                     "id": rid,
@@ -115,6 +155,13 @@ class CrmObjects:
                     "archived": False,
                 }
             )
+        return self._answer(crm_object, results, missing, started)
+
+    @staticmethod
+    def _answer(
+        crm_object: str, results: list[dict[str, Any]], missing: list[str], started: str
+    ) -> tuple[int, dict[str, Any]]:
+        """200 with the results, or 207 naming the ids not found."""
         answer: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,

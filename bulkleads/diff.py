@@ -1,0 +1,121 @@
+"""What reading a lead decides before it is written: what to send, what is already so, what to
+keep, and the values to back up. Pure functions; the read phase stores what they return.
+
+Values are compared as HubSpot shows them, not as Python types: Leads v1 answers with typed JSON
+(``true``, ``1709251200000``), CRM v3 with strings (``"true"``, ``"2024-03-01T00:00:00Z"``), and
+a missing value equals an empty one. So ``True`` equals ``"true"``, ``5`` equals ``"5.0"``, and a
+date equals its epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+ALL: Final = "all"  # --only-empty all
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMBER: Final = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with one lead once its current values are known."""
+
+    body: dict[str, object]  # the fields to send: only those that change
+    before: dict[str, object]  # the lead's current value of every planned field
+    skip: str | None = None  # why nothing is sent; None when ``body`` is sent
+    note: str | None = None  # values kept because of --only-empty
+
+
+def decide(
+    planned: dict[str, object],
+    current: dict[str, object],
+    *,
+    only_empty: Collection[str] = (),
+    expect: dict[str, object] | None = None,
+    force: bool = False,
+    is_empty: Callable[[str, object], bool] | None = None,
+) -> Decision:
+    """The body to send for ``planned`` given the lead's ``current`` values.
+
+    ``expect`` (undo) holds the values the lead must still hold: when another client changed
+    one since, the lead is skipped naming the field and both values, unless ``force``."""
+    empty = is_empty or _blank
+    before = {name: current.get(name) for name in planned}
+    if expect and not force:
+        moved = [
+            f"{name} is now {_show(current.get(name))}, the job wrote {_show(value)}"
+            for name, value in expect.items()
+            if not same(current.get(name), value)
+        ]
+        if moved:
+            return Decision({}, before, "changed since the job: " + "; ".join(moved))
+    body: dict[str, object] = {}
+    kept: list[str] = []
+    everything = ALL in only_empty
+    for name, value in planned.items():
+        now = current.get(name)
+        if same(now, value):
+            continue
+        if (everything or name in only_empty) and not empty(name, now):
+            kept.append(f"{name} kept {_show(now)}")
+            continue
+        body[name] = value
+    note = "--only-empty: " + "; ".join(kept) if kept else None
+    if not body:
+        return Decision({}, before, note or "already up to date", None)
+    return Decision(body, before, None, note)
+
+
+def same(a: object, b: object) -> bool:
+    """Equal as HubSpot shows them (see the module's docstring)."""
+    return (a == b and type(a) is type(b)) or canonical(a) == canonical(b)
+
+
+def canonical(value: object) -> str:
+    """One text per value as HubSpot stores it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number(float(value)) if value == value else str(value)
+    if not isinstance(value, str):
+        return json.dumps(value, sort_keys=True)
+    text = value.strip()
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered
+    if _NUMBER.fullmatch(text):  # "5.0" is 5, but "02134" (a zip code) stays text
+        return _number(float(text))
+    millis = _iso_millis(text)
+    return text if millis is None else str(millis)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _iso_millis(text: str) -> int | None:
+    if len(text) < 10 or not text[:4].isdigit() or text[4] != "-":
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _blank(name: str, value: object) -> bool:
+    return value is None or value == ""
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,248 @@
+"""The phases a job's requests go through: read (back up and diff), write, verify.
+
+The sender runs one phase at a time through the same pool, pacer and retry policy; a phase says
+which bundles it takes from the store, which request each batch becomes, and what an answer
+changes in the store. Each phase records its results as they arrive, and takes only bundles it
+has not finished, so a resumed job never repeats a finished phase: a lead read once is never
+read again, a lead written is never written again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Sequence
+from typing import Final, Literal, Protocol
+
+import httpx
+
+from .diff import decide, same
+from .store import (
+    DEFERRED,
+    FAILED,
+    INFLIGHT,
+    NOT_SENT,
+    PENDING,
+    RESUMABLE,
+    SKIPPED,
+    Bundle,
+    JobStore,
+    Mark,
+    Read,
+)
+from .target import Outcome, Target
+
+StopReason = Literal["auth", "daily", "signal"]
+Result = tuple[Bundle, Outcome, Mark]
+NOT_KEPT: Final = "HubSpot accepted the update but did not keep it"
+_to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class Phase(Protocol):
+    """One kind of request over a job's bundles."""
+
+    label: str  # what the progress display calls it
+
+    def pending(self) -> int:
+        """How many bundles this phase has left to do."""
+        ...
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        """The next bundles to do, in input order after ``after_row``."""
+        ...
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request: ...
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]: ...
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        """Called before a batch's first request."""
+        ...
+
+    def record(self, results: list[Result]) -> None:
+        """Store a batch's results (the sender's generic mark beside each outcome)."""
+        ...
+
+    def settle_unsent(self, reason: StopReason | None, detail: str | None) -> None:
+        """The run stopped: give the bundles it did not finish the state the reason implies."""
+        ...
+
+
+class _Unsent:
+    """Bundles not yet sent when a run stops become ``not_sent`` (token refused) or
+    ``deferred`` (daily limit, a signal): running the command again takes them up."""
+
+    _store: JobStore
+
+    def settle_unsent(self, reason: StopReason | None, detail: str | None) -> None:
+        if reason == "auth":
+            self._store.move(RESUMABLE, NOT_SENT, f"not sent: {detail}")
+        elif reason in ("daily", "signal"):
+            self._store.move(RESUMABLE, DEFERRED, f"deferred: {detail}")
+
+
+class WritePhase(_Unsent):
+    """Send each bundle's body; ``read`` True takes only bundles whose current values are
+    backed up (reading is on), None every bundle in ``states``."""
+
+    label = "updating"
+
+    def __init__(
+        self,
+        store: JobStore,
+        target: Target,
+        states: tuple[str, ...] = RESUMABLE,
+        *,
+        read: bool | None = None,
+    ) -> None:
+        self._store = store
+        self._target = target
+        self._states = states
+        self._read = read
+
+    def pending(self) -> int:
+        return self._store.count(self._states, read=self._read)
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._store.to_send(self._states, after_row, limit, read=self._read)
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify(response, batch)
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        self._store.mark((INFLIGHT, None, None, None, b.guid) for b in batch)
+
+    def record(self, results: list[Result]) -> None:
+        self._store.mark(mark for _, _, mark in results)
+
+
+class ReadPhase(_Unsent):
+    """Read the current values of the fields each bundle changes, back them up, and decide
+    (:func:`bulkleads.diff.decide`) what is still to send."""
+
+    label = "reading"
+
+    def __init__(
+        self,
+        store: JobStore,
+        target: Target,
+        states: tuple[str, ...] = RESUMABLE,
+        *,
+        only_empty: Collection[str] = (),
+        force: bool = False,
+        is_empty: Callable[[str, object], bool] | None = None,
+    ) -> None:
+        self._store = store
+        self._target = target
+        self._states = states
+        self._only_empty = only_empty
+        self._force = force
+        self._is_empty = is_empty
+
+    def pending(self) -> int:
+        return self._store.count(self._states, read=False)
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._store.to_send(self._states, after_row, limit, read=False)
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build_read(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify_read(response, batch)
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        """Reading changes nothing at HubSpot: nothing to mark."""
+
+    def record(self, results: list[Result]) -> None:
+        reads: list[Read] = []
+        failures: list[Mark] = []
+        for bundle, outcome, (state, status, attempts, reason, guid) in results:
+            if outcome.kind == "ok" and outcome.values is not None:
+                decision = decide(
+                    bundle.body,
+                    outcome.values,
+                    only_empty=self._only_empty,
+                    expect=bundle.expect,
+                    force=self._force,
+                    is_empty=self._is_empty,
+                )
+                after = SKIPPED if decision.skip else PENDING
+                reads.append(
+                    (
+                        _to_json(decision.before),
+                        _to_json(decision.body),
+                        after,
+                        decision.skip,
+                        decision.note,
+                        guid,
+                    )
+                )
+            elif outcome.kind == "ok":
+                failures.append((FAILED, status, None, "HubSpot returned no record for it", guid))
+            else:
+                reason = f"reading current values: {reason}"
+                failures.append((state, status, attempts, reason, guid))
+        if reads:
+            self._store.record_reads(reads)
+        if failures:
+            self._store.mark(failures)
+
+
+class VerifyPhase:
+    """Read every updated lead back; one whose values did not stick fails (HubSpot's silent
+    no-op). A lead that cannot be read back stays updated and unverified."""
+
+    label = "verifying"
+
+    def __init__(self, store: JobStore, target: Target) -> None:
+        self._store = store
+        self._target = target
+
+    def pending(self) -> int:
+        return self._store.count_unverified()
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._store.to_verify(after_row, limit)
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build_read(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify_read(response, batch)
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        """Reading changes nothing: nothing to mark."""
+
+    def record(self, results: list[Result]) -> None:
+        checked: list[tuple[int, str | None, str]] = []
+        for bundle, outcome, _mark in results:
+            if outcome.kind != "ok" or outcome.values is None:
+                continue
+            values = outcome.values
+            lost = [
+                f"{name} is {json.dumps(values.get(name), ensure_ascii=False)}, "
+                f"sent {json.dumps(sent, ensure_ascii=False)}"
+                for name, sent in bundle.body.items()
+                if not same(values.get(name), sent)
+            ]
+            checked.append(
+                (0, f"{NOT_KEPT} ({'; '.join(lost)})", bundle.guid)
+                if lost
+                else (1, None, bundle.guid)
+            )
+        if checked:
+            self._store.record_verified(checked)
+
+    def settle_unsent(self, reason: StopReason | None, detail: str | None) -> None:
+        """Updated leads left unverified stay updated."""

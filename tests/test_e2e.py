@@ -208,7 +208,8 @@ def test_kill_9_at_any_moment_loses_and_repeats_nothing(tmp_path: Path, sandbox)
 
 
 def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
-    """A job at 20 requests/s against a sandbox, 1.2 s into its run."""
+    """A job at 20 requests/s against a sandbox, 1.2 s into its run (``proc.args`` runs it
+    again)."""
     seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
     box = sandbox("--limit", "20", *flags, seed=seed)
     leads = _big_job(tmp_path, count)
@@ -223,7 +224,7 @@ def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
         text=True,
     )
     time.sleep(1.2)
-    return box, leads, proc
+    return box, proc
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -231,7 +232,7 @@ def test_signal_stops_gracefully_and_resumes(tmp_path: Path, sandbox, signum: in
     """Ctrl-C or SIGTERM: requests in flight finish, the report is written, exit 3, the rerun
     completes."""
     count = 40
-    box, leads, proc = _start_job(tmp_path, sandbox, count)
+    box, proc = _start_job(tmp_path, sandbox, count)
     proc.send_signal(signum)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err
@@ -330,7 +331,7 @@ def test_retry_keeps_the_pace_of_the_job(tmp_path: Path, sandbox) -> None:
 def test_second_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
     """Two Ctrl-C: exit 130 without waiting; the rerun finishes with nothing lost."""
     count = 40
-    box, leads, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300")
+    box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

@@ -188,7 +188,7 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
     """After --max-attempts the lead fails with the last reason; the others still go."""
     answers = iter([httpx.Response(503)] * 3 + [httpx.Response(204)] * 2)
     store = make_store(tmp_path)
-    stats, _ = send(store, answers, max_attempts=3)
+    send(store, answers, max_attempts=3)
     failed = next(r for r in store.report_rows() if r.guid == "g1")
     assert (failed.state, failed.status, failed.attempts) == ("failed", 503, 3)
     assert failed.reason.startswith("gave up after 3 attempts")

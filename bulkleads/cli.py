@@ -21,7 +21,7 @@ from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, wri
 from .sandbox import SANDBOX_TOKEN
 from .sender import SendOptions
 from .target import AuthMode
-from .token import ENV_VAR, Token, load_token
+from .token import ENV_VAR, Token, load_token, optional_token
 
 P = ParamSpec("P")
 
@@ -388,7 +388,7 @@ def update_command(
     log_format: LogFmt = "text",
 ) -> None:
     """Update the leads listed in INPUT; running the same command again resumes the job."""
-    token = None if dry_run else load_token(token_file)
+    token = optional_token(token_file) if dry_run else load_token(token_file)
     reporter = _reporter(log_format, quiet, token, verbose)
     config = RunConfig(
         input=input,
@@ -469,6 +469,78 @@ def retry_command(
         state_dir=state_dir,
     )
     raise typer.Exit(retry(job, chosen, config, reporter))
+
+
+@app.command("undo")
+@_handles_errors
+def undo_command(
+    job: Annotated[
+        str,
+        typer.Argument(
+            help="Job id (or prefix), job file, or the job's report.", show_default=False
+        ),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write the previous values back even where a lead changed since the job.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read the leads and show what the undo would write."),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Report path (default: <job report>.undo.report.csv beside it)."
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start this undo over instead of resuming it.")
+    ] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Read every restored lead back.")
+    ] = False,
+    token_file: TokenFile = None,
+    rate: Rate = None,
+    rate_window: RateWindow = None,
+    concurrency: Concurrency = 4,
+    max_attempts: MaxAttempts = 6,
+    max_retry_time: MaxRetryTime = 300.0,
+    daily_reserve: DailyReserve = 0,
+    state_dir: StateDir = None,
+    timeout: Timeout = 30.0,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    log_format: LogFmt = "text",
+) -> None:
+    """Put back the values a job overwrote: a job of its own (resumable, paced, reported),
+    which skips a lead changed since the job unless --force. Undoing an undo restores the job.
+
+    Example: bulkleads undo closes.report.csv --dry-run, then bulkleads undo closes.report.csv
+    """
+    from .undo import undo
+
+    token = load_token(token_file)
+    reporter = _reporter(log_format, quiet, token, verbose)
+    config = RunConfig(
+        input="",
+        token=token,
+        rate=rate,
+        rate_window=rate_window,
+        timeout=timeout,
+        send=_send_options(concurrency, max_attempts, max_retry_time, daily_reserve),
+        report=report,
+        dry_run=dry_run,
+        fresh=fresh,
+        verify=verify,
+        force=force,
+        state_dir=state_dir,
+        command=resume_command(),
+    )
+    raise typer.Exit(undo(job, config, reporter))
 
 
 @app.command("report")

@@ -62,10 +62,10 @@ def decide(
         if same(now, value):
             continue
         if (everything or name in only_empty) and not empty(name, now):
-            kept.append(f"{name} kept {_show(now)}")
+            kept.append(f"{name} {_show(now)}")
             continue
         body[name] = value
-    note = "--only-empty: " + "; ".join(kept) if kept else None
+    note = "kept by --only-empty: " + "; ".join(kept) if kept else None
     if not body:
         return Decision({}, before, note or "already up to date", None)
     return Decision(body, before, None, note)

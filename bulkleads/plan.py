@@ -25,7 +25,7 @@ from typing import Final, Literal, TypeVar
 
 from .errors import InputError, UsageError
 from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, suggestion
-from .sources import InputFile, Record
+from .sources import Record, Source
 from .store import INVALID, PENDING, SKIPPED, JobStore, RowRecord
 
 ConflictPolicy = Literal["last", "first", "error"]
@@ -121,7 +121,7 @@ def _key(name: str) -> str:
 
 
 def plan(
-    source: InputFile,
+    source: Source,
     store: JobStore,
     options: PlanOptions,
     tz: tzinfo = UTC,

@@ -130,7 +130,12 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
     return counts
 
 
-def check_report_path(report: Path, inputs: Iterable[Path] = ()) -> None:
+DIFF_COLUMNS: Final = ("guid", "field", "current", "new")
+
+
+def check_report_path(
+    report: Path, inputs: Iterable[Path] = (), *, columns: tuple[str, ...] = _FIRST_COLUMNS
+) -> None:
     """Refuse to write a report over a file that is not a report bulkleads wrote.
 
     The report replaces its path whole, so a path that is the input (by name, symlink or hard
@@ -146,15 +151,16 @@ def check_report_path(report: Path, inputs: Iterable[Path] = ()) -> None:
                 f"the report path {report} is the input file {source}: writing the report "
                 "would destroy the input; pass --report with another path"
             )
-    if report.stat().st_size and not is_report(report):
+    if report.stat().st_size and not is_report(report, columns):
         raise UsageError(
             f"{report} exists and is not a bulkleads report; it would be overwritten. "
             "Pass --report with another path, or move the file away first"
         )
 
 
-def is_report(path: Path) -> bool:
-    """Whether ``path`` starts like a report bulkleads writes (CSV header or JSON line)."""
+def is_report(path: Path, columns: tuple[str, ...] = _FIRST_COLUMNS) -> bool:
+    """Whether ``path`` starts like a report (or, given its ``columns``, a diff file)
+    bulkleads writes: a CSV header or a JSON line."""
     try:
         with open(path, "rb") as f:
             head = f.read(4096)
@@ -167,8 +173,36 @@ def is_report(path: Path) -> bool:
             keys = tuple(json.loads(text))
         except ValueError:
             return False
-        return keys[: len(_FIRST_COLUMNS)] == _FIRST_COLUMNS
-    return any(tuple(text.split(d))[: len(_FIRST_COLUMNS)] == _FIRST_COLUMNS for d in ",;\t")
+        return keys[: len(columns)] == columns
+    return any(tuple(text.split(d))[: len(columns)] == columns for d in ",;\t")
+
+
+def diff_path(report: Path) -> Path:
+    """The diff file beside a report: ``x.report.csv`` -> ``x.diff.csv``."""
+    return report.with_name(report.name.removesuffix(".csv").removesuffix(".report") + ".diff.csv")
+
+
+def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int]]:
+    """One line per field a read lead would change (guid, field, current, new), in input
+    order; returns ``{field: (to change, already so)}`` over every lead read."""
+    counts: dict[str, list[int]] = {}
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(DIFF_COLUMNS)
+        for guid, body, before in store.reads():
+            for name, current in before.items():
+                changing = name in body
+                counts.setdefault(name, [0, 0])[0 if changing else 1] += 1
+                if changing:
+                    writer.writerow((_inert(guid), _inert(name), _cell(current), _cell(body[name])))
+    os.replace(tmp, path)
+    return {name: (n[0], n[1]) for name, n in counts.items()}
+
+
+def _cell(value: object) -> str:
+    """A value as text: strings as they are, anything else as JSON (true, 0, null)."""
+    return _inert(value) if isinstance(value, str) else _to_json(value)
 
 
 def _inert(value: str | None) -> str:

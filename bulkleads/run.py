@@ -29,7 +29,7 @@ from .jobs import JobFolder, job_id, remove_store
 from .pacing import Pacer
 from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
-from .report import check_report_path, write_report
+from .report import DIFF_COLUMNS, check_report_path, diff_path, write_diff, write_report
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
 from .store import FAILED, NOT_SENT, RESUMABLE, JobStore
@@ -189,11 +189,11 @@ def update(config: RunConfig, out: Reporter) -> int:
     job, report, summary = planned
     with folder.lock(job):  # one process per job, from here until its report is written
         try:
-            path = _open_job(folder, scratch, job, fresh=config.fresh, out=out)
+            path = open_job(folder, scratch, job, fresh=config.fresh, out=out)
         finally:
             remove_store(scratch)
-        _print_plan(out, config, summary, [])
-        return _send_and_report(path, config, report, RESUMABLE, out)
+        print_plan(out, config, summary, [])
+        return send_and_report(path, config, report, RESUMABLE, out)
 
 
 def _plan_job(
@@ -231,11 +231,9 @@ def _plan_job(
         report = (config.report or default).resolve()
         check_report_path(report, inputs)  # stdin's default name is known only now
         if config.dry_run:
-            _print_plan(out, config, summary, _examples(config, summary))
+            print_plan(out, config, summary, _examples(config, summary))
             _describe_existing(folder, job, report, out)
-            counts = write_report(store, report, dry_run=True)
-            out.summary(counts, None, str(report))
-            return EXIT_OK if summary.invalid == 0 else EXIT_ROWS_FAILED
+            return dry_run_report(store, config, report, summary, out)
         store.set_meta(
             {
                 "job": job,
@@ -246,6 +244,38 @@ def _plan_job(
             }
         )
     return job, report, summary
+
+
+def dry_run_report(
+    store: JobStore, config: RunConfig, report: Path, summary: PlanSummary, out: Reporter
+) -> int:
+    """A dry run's report; with a token and reading on, it first reads the leads the plan
+    would write (the reads only go to the scratch store) and shows what would change."""
+    if config.token is not None and config.backup and summary.bundles:
+        diff = diff_path(report)
+        check_report_path(diff, columns=DIFF_COLUMNS)
+        stats = asyncio.run(_send(store, config, [_read_phase(store, config, RESUMABLE)], out))
+        fields = write_diff(store, diff)
+        for name, (change, same) in sorted(fields.items()):
+            out.info(
+                f"  {name}: {change} leads would change, {same} already hold the new value",
+                event="diff_field",
+                field=name,
+                change=change,
+                already=same,
+            )
+        out.info(f"diff: {diff} (guid, field, current, new)", event="diff", path=str(diff))
+        if stats.stop_reason is not None:
+            out.warn(f"reading stopped: {stats.stop_detail}", event="stopped")
+    elif config.backup and summary.bundles:
+        out.info(
+            "no token: the dry run stays offline; with one it would read the leads and show "
+            "what would change",
+            event="offline",
+        )
+    counts = write_report(store, report, dry_run=True)
+    out.summary(counts, None, str(report))
+    return EXIT_OK if counts["invalid"] == 0 else EXIT_ROWS_FAILED
 
 
 def _describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter) -> None:
@@ -289,7 +319,7 @@ def retry(name: str, outcome: str, config: RunConfig, out: Reporter) -> int:
             event="retry",
             bundles=moved,
         )
-        return _send_and_report(path, config, report, ("pending",), out)
+        return send_and_report(path, config, report, ("pending",), out)
 
 
 def write_job_report(name: str, state_dir: Path | None, report: Path | None, out: Reporter) -> int:
@@ -307,7 +337,7 @@ def write_job_report(name: str, state_dir: Path | None, report: Path | None, out
     return _exit_code(counts, None)
 
 
-def _open_job(folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: Reporter) -> Path:
+def open_job(folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: Reporter) -> Path:
     """The job's file: the existing one to resume, or the new plan. Call holding the lock."""
     moved = folder.adopt_legacy(job)
     if moved is not None:
@@ -342,7 +372,7 @@ def _open_job(folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: R
     return folder.adopt(scratch, job)
 
 
-def _send_and_report(
+def send_and_report(
     path: Path, config: RunConfig, report: Path, states: tuple[str, ...], out: Reporter
 ) -> int:
     assert config.token is not None
@@ -368,22 +398,22 @@ def _send_and_report(
 def _phases(store: JobStore, config: RunConfig, states: tuple[str, ...]) -> list[Phase]:
     """Read (back up and diff) unless --no-backup, write, then verify when asked."""
     target = config.target()
-    phases: list[Phase] = []
-    if config.backup:
-        phases.append(
-            ReadPhase(
-                store,
-                target,
-                states,
-                only_empty=config.only_empty,
-                force=config.force,
-                is_empty=config.rules().is_empty,
-            )
-        )
+    phases: list[Phase] = [_read_phase(store, config, states)] if config.backup else []
     phases.append(WritePhase(store, target, states, read=True if config.backup else None))
     if config.verify:
         phases.append(VerifyPhase(store, target))
     return phases
+
+
+def _read_phase(store: JobStore, config: RunConfig, states: tuple[str, ...]) -> ReadPhase:
+    return ReadPhase(
+        store,
+        config.target(),
+        states,
+        only_empty=config.only_empty,
+        force=config.force,
+        is_empty=config.rules().is_empty,
+    )
 
 
 async def _send(
@@ -457,9 +487,7 @@ def _exit_code(counts: Counter[str], stats: SendStats | None) -> int:
     return EXIT_OK
 
 
-def _print_plan(
-    out: Reporter, config: RunConfig, summary: PlanSummary, examples: list[str]
-) -> None:
+def print_plan(out: Reporter, config: RunConfig, summary: PlanSummary, examples: list[str]) -> None:
     rate, window = config.pace()
     out.plan(
         summary,

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, Literal
+from typing import IO, Final, Literal, Protocol
 
 from .errors import InputError
 
@@ -50,6 +50,21 @@ class Record:
     line: int
     values: dict[str, object] | None
     error: str | None = None
+
+
+class Source(Protocol):
+    """What planning reads: an input file, or another job's backups (``bulkleads undo``)."""
+
+    format: Format
+    header: list[str]
+
+    @property
+    def encoding_label(self) -> str | None: ...
+
+    @property
+    def bytes_read(self) -> int: ...
+
+    def records(self) -> Iterator[Record]: ...
 
 
 class _Tap(io.RawIOBase):

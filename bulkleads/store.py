@@ -265,6 +265,13 @@ class JobStore:
         ):
             yield guid, json.loads(body), json.loads(before) if before else None
 
+    def reads(self) -> Iterator[tuple[str, dict[str, object], dict[str, object]]]:
+        """``(guid, body, before)`` of every bundle whose current values were read."""
+        for guid, body, before in self._db.execute(
+            "SELECT guid, body, before FROM bundles WHERE before IS NOT NULL ORDER BY first_row"
+        ):
+            yield guid, json.loads(body), json.loads(before)
+
     def verified_count(self) -> int:
         return int(
             self._db.execute("SELECT count(*) FROM bundles WHERE verified = 1").fetchone()[0]

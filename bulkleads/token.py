@@ -73,6 +73,14 @@ def load_token(token_file: Path | None, environ: dict[str, str] | None = None) -
     return Token(value)
 
 
+def optional_token(token_file: Path | None, environ: dict[str, str] | None = None) -> Token | None:
+    """The token when one is given (a dry run reads with it), None when none is."""
+    env = os.environ if environ is None else environ
+    if token_file is None and not env.get(ENV_VAR, "").strip():
+        return None
+    return load_token(token_file, environ)
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites log records so the token never reaches a handler, whatever logged it."""
 

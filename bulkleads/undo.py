@@ -1,0 +1,156 @@
+"""``bulkleads undo JOB``: put back the values a job overwrote.
+
+HubSpot has no undo for an API update; bulkleads keeps each lead's previous values (the read
+phase's backup) in the job store, and undo turns them into a job of its own. The backup is a
+:class:`~bulkleads.sources.Source` like an input file, so the undo job is planned, locked, paced,
+resumed and reported exactly like any other. Before writing, the undo job reads each lead: one
+that no longer holds what the job wrote (someone or something changed it since) is skipped with
+a note naming the field and both values, unless ``--force``. An undo is a job with backups too,
+so undoing an undo restores the job's values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+from typing import Final
+
+from .console import Reporter
+from .errors import UsageError
+from .jobs import JobFolder, job_id, remove_store
+from .plan import PlanOptions, PlanSummary, plan
+from .report import check_report_path
+from .run import RunConfig, dry_run_report, open_job, print_plan, send_and_report
+from .sources import Format, Record
+from .store import RESUMABLE, JobStore
+
+_to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
+
+
+class UndoSource:
+    """A finished job's backups as input records: one per updated lead, its key plus the
+    previous value of every field the job sent (JSON values, so ``null`` clears)."""
+
+    format: Format = "jsonl"
+    header: list[str] = []  # noqa: RUF012 - a JSON-lines source has none
+    encoding_label = None
+
+    def __init__(self, store: JobStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._digest = hashlib.sha256()
+        self.bytes_read = 0
+        self.unrestorable = 0  # updated leads with no backup (a job from before backups)
+
+    @property
+    def content_hash(self) -> str:
+        """Final once the records are exhausted."""
+        return self._digest.hexdigest()
+
+    def records(self) -> Iterator[Record]:
+        row = 0
+        for guid, body, before in self._store.updated():
+            if before is None:
+                self.unrestorable += 1
+                continue
+            row += 1
+            values = {self._key: guid, **{name: before.get(name) for name in body}}
+            line = _to_json(values).encode()
+            self._digest.update(line + b"\n")
+            self.bytes_read += len(line) + 1
+            yield Record(row, row, values)
+
+    def expectations(self) -> Iterator[tuple[str, str]]:
+        """``(expect_json, guid)``: what each lead must still hold, the values the job sent."""
+        for guid, body, before in self._store.updated():
+            if before is not None:
+                yield _to_json(body), guid
+
+
+def undo_report(report: Path, *, dry_run: bool = False) -> Path:
+    """``closes.report.csv`` -> ``closes.undo.report.csv`` (``.undo.dry-run.report.csv``)."""
+    stem = report.name.removesuffix(".csv").removesuffix(".report")
+    return report.with_name(f"{stem}.undo{'.dry-run' if dry_run else ''}.report.csv")
+
+
+def undo(name: str, config: RunConfig, out: Reporter) -> int:
+    """Plan the reverse of job ``name`` and run it (or preview it with ``config.dry_run``)."""
+    folder = JobFolder(config.state_dir)
+    original = folder.find(name)
+    scratch = folder.scratch()
+    planned = None
+    try:
+        with folder.lock_for(original), JobStore(original) as done:
+            done.check()
+            planned = _plan_undo(done, scratch, config, out)
+        if isinstance(planned, int):
+            return planned
+    finally:
+        if not isinstance(planned, tuple):
+            remove_store(scratch)
+    job, report, summary = planned
+    with folder.lock(job):
+        try:
+            path = open_job(folder, scratch, job, fresh=config.fresh, out=out)
+        finally:
+            remove_store(scratch)
+        print_plan(out, config, summary, [])
+        return send_and_report(path, config, report, RESUMABLE, out)
+
+
+def _plan_undo(
+    done: JobStore, scratch: Path, config: RunConfig, out: Reporter
+) -> tuple[str, Path, PlanSummary] | int:
+    """The undo job planned into ``scratch``: its id, report and plan; for a dry run, the
+    exit code of its preview."""
+    meta = done.meta()
+    original = str(meta.get("job", done.path.name))
+    if not meta.get("backup"):
+        raise UsageError(
+            f"job {original} ran with --no-backup (or before bulkleads kept backups): it holds "
+            "no previous values, so there is nothing to restore"
+        )
+    command = config.command
+    config.from_meta(meta)
+    config.command = command  # resuming the undo runs the undo again, not the job
+    config.backup, config.only_empty = True, ()  # undo reads first: its own backup and check
+    rules = config.rules()
+    source = UndoSource(done, rules.key)
+    with JobStore(scratch) as store:
+        summary = plan(source, store, PlanOptions(allow_custom_fields=True), UTC, rules=rules)
+        store.set_expect(source.expectations())
+        identity = {"undo_of": original, "force": config.force, **config.identity()}
+        job = job_id(source.content_hash, identity)
+        report = config.report or undo_report(Path(str(meta["report"])), dry_run=config.dry_run)
+        report = report.resolve()
+        check_report_path(report)
+        missing = source.unrestorable
+        out.info(
+            f"undo of job {original}: {summary.bundles} leads to put back"
+            + (f"; {missing} updated without a backup cannot be" if missing else "")
+            + (
+                ""
+                if config.force
+                else "; a lead changed since the job is skipped (--force writes it anyway)"
+            ),
+            event="undo",
+            job=original,
+            leads=summary.bundles,
+            unrestorable=source.unrestorable,
+        )
+        if config.dry_run:
+            print_plan(out, config, summary, [])
+            return dry_run_report(store, config, report, summary, out)
+        store.set_meta(
+            {
+                "job": job,
+                "input": f"undo of {original}",
+                "undo_of": original,
+                "report": str(report),
+                **config.to_meta(),
+            }
+        )
+    return job, report, summary

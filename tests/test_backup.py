@@ -213,7 +213,8 @@ def test_only_empty_keeps_existing_values(tmp_path: Path, sandbox) -> None:
     assert [state[g]["city"] for g in GUIDS[:4]] == ["New0", "New1", "Old2", "Old3"]
     assert all(state[g]["isCustomer"] is True for g in GUIDS[:4])  # other fields still written
     rows = read_report(tmp_path / "close.report.csv")
-    assert rows[2]["note"] == 'kept by --only-empty: city "Old2"' and rows[2]["outcome"] == "updated"
+    assert rows[2]["note"] == 'kept by --only-empty: city "Old2"'
+    assert rows[2]["outcome"] == "updated"
 
 
 def test_a_resumed_job_never_reads_a_lead_twice(tmp_path: Path, sandbox) -> None:

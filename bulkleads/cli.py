@@ -641,6 +641,15 @@ def sandbox_command(
             "contacts=contacts.json; an id column plus properties). Repeatable.",
         ),
     ] = None,
+    crm_properties: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--crm-properties",
+            help="CRM v3 property definitions over the defaults, as OBJECT=FILE (a JSON list "
+            "in HubSpot's shape: name, type, options, calculated, modificationMetadata). "
+            "Repeatable.",
+        ),
+    ] = None,
     unlimited: Annotated[
         bool, typer.Option("--unlimited", help="No rate or daily limit (benchmarks).")
     ] = False,
@@ -666,10 +675,8 @@ def sandbox_command(
             drop_rate=drop_rate,
             noop_rate=noop_rate,
             latency=latency_ms / 1000,
-            crm_seeds={
-                name.strip(): Path(path)
-                for name, path in (_pair(t, "--crm-seed", "OBJECT=FILE") for t in crm_seed or ())
-            },
+            crm_seeds=_object_files(crm_seed, "--crm-seed"),
+            crm_properties=_object_files(crm_properties, "--crm-properties"),
         )
     )
 
@@ -729,6 +736,11 @@ def _pair(
     if not sep or not source.strip() or not target.strip():
         raise UsageError(f"{flag} takes {form}; got {text!r}")
     return source, target
+
+
+def _object_files(values: list[str] | None, flag: str) -> dict[str, Path]:
+    pairs = (_pair(text, flag, "OBJECT=FILE") for text in values or ())
+    return {name.strip(): Path(path) for name, path in pairs}
 
 
 def _delimiter(value: str | None) -> str | None:

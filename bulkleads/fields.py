@@ -142,7 +142,7 @@ def coerce(field: str, raw: object, tz: tzinfo = UTC) -> Value:
     if field in BOOLEAN_FIELDS:
         return _boolean(field, raw)
     if is_timestamp(field):
-        return _timestamp(field, raw, tz)
+        return timestamp(field, raw, tz)
     if raw is CLEAR:
         return ""
     if isinstance(raw, str | int | float | bool):
@@ -163,7 +163,9 @@ def _boolean(field: str, raw: object) -> bool:
     raise FieldError(f"{field}: {_show(raw)} is not a boolean; use true/false, yes/no or 1/0")
 
 
-def _timestamp(field: str, raw: object, tz: tzinfo) -> int:
+def timestamp(field: str, raw: object, tz: tzinfo) -> int:
+    """Epoch milliseconds from epoch milliseconds or ISO 8601 (dates and naive times in
+    ``tz``); :class:`FieldError` for anything else, and for 10-digit epoch seconds."""
     if raw is CLEAR:
         return 0
     if isinstance(raw, bool) or not isinstance(raw, str | int):
@@ -230,6 +232,7 @@ class FieldRules:
     known: frozenset[str]  # the standard fields; any other is a typo or a custom field
     coerce: Callable[[str, object, tzinfo], Value]
     noun: str = "lead"  # what one record is called in messages
+    from_portal: bool = False  # ``known`` is the portal's own list: nothing else exists
     is_empty: Callable[[str, object], bool] = lambda name, value: value in (None, "")
 
 
@@ -386,7 +389,7 @@ def crm_v3_rules(
 
     def to_property(field: str, raw: object, tz: tzinfo = UTC) -> Value:
         if field in date_fields:
-            return "" if raw is CLEAR else str(_timestamp(field, raw, tz))
+            return "" if raw is CLEAR else str(timestamp(field, raw, tz))
         if raw is CLEAR:
             return ""
         if isinstance(raw, bool):

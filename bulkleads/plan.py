@@ -160,9 +160,29 @@ def plan(
     return summary
 
 
+def _check_portal_names(names: list[str], rules: FieldRules) -> None:
+    missing = [
+        f"{name!r}" + (f" (did you mean {meant}?)" if meant else "")
+        for name in names
+        if name not in rules.known
+        for meant in [suggestion(name, rules.known)]
+    ]
+    if missing:
+        raise UsageError(
+            f"not a property of the portal's {rules.noun} records: "
+            + ", ".join(missing)
+            + '; rename the column (or --map "COLUMN=property"), drop it with --ignore-column '
+            "NAME, or create the property in HubSpot first"
+        )
+
+
 def _check_names(names: list[str], rules: FieldRules, options: PlanOptions) -> None:
     """Stop when a field is a typo of a standard one, or a custom field nobody named: HubSpot
-    would store either as a custom property and leave the field meant unchanged."""
+    would store either as a custom property and leave the field meant unchanged. Against the
+    portal's own property list (CRM v3 with a token), a name it lacks always stops the run."""
+    if rules.from_portal:
+        _check_portal_names(names, rules)
+        return
     named = set(options.custom_fields)
     typos: list[str] = []
     custom: list[str] = []

@@ -29,6 +29,8 @@ from .jobs import JobFolder, job_id, remove_store
 from .pacing import Pacer
 from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
+from .properties import Portal
+from .properties import fetch as fetch_properties
 from .report import DIFF_COLUMNS, check_report_path, diff_path, write_diff, write_report
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
@@ -69,6 +71,7 @@ class RunConfig:
     only_empty: tuple[str, ...] = ()
     verify: bool = False
     force: bool = False  # undo: write back even where another client changed a value since
+    portal: Portal | None = None  # crm-v3: the portal's property definitions, when read
     state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
     command: str = ""
 
@@ -99,6 +102,8 @@ class RunConfig:
     def rules(self) -> FieldRules:
         if self.api == "leads-v1":
             return LEADS_V1
+        if self.portal is not None:
+            return self.portal.rules(self.id_property, frozenset(self.date_fields))
         return crm_v3_rules(frozenset(self.date_fields), self.id_property, self.crm_object)
 
     def target(self) -> Target:
@@ -112,6 +117,19 @@ class RunConfig:
             batch_size=self.batch_size,
             id_property=self.id_property,
         )
+
+    def read_portal(self, out: Reporter) -> None:
+        """CRM v3 with a token: read the portal's property definitions, once per run."""
+        if self.api != "crm-v3" or self.token is None or self.portal is not None:
+            return
+        self.portal = fetch_properties(self.base_url, self.token, self.crm_object)
+        if self.portal is not None:
+            out.info(
+                f"checked against the portal's {len(self.portal.properties)} "
+                f"{self.crm_object} properties",
+                event="properties",
+                count=len(self.portal.properties),
+            )
 
     def bundles_per_request(self) -> int:
         return 1 if self.api == "leads-v1" else self.batch_size
@@ -177,6 +195,7 @@ def update(config: RunConfig, out: Reporter) -> int:
             config.report or default_report(config.input, "", dry_run=config.dry_run), inputs
         )
     folder = JobFolder(config.state_dir)
+    config.read_portal(out)
     scratch = folder.scratch()
     planned = None
     try:
@@ -241,6 +260,7 @@ def _plan_job(
                 "report": str(report),
                 **config.to_meta(),
                 "plan": _summary_meta(summary),
+                "properties": config.portal.to_meta() if config.portal else None,
             }
         )
     return job, report, summary
@@ -489,6 +509,13 @@ def _exit_code(counts: Counter[str], stats: SendStats | None) -> int:
 
 def print_plan(out: Reporter, config: RunConfig, summary: PlanSummary, examples: list[str]) -> None:
     rate, window = config.pace()
+    for name, pairs in sorted((config.portal.labels if config.portal else {}).items()):
+        shown = ", ".join(f"{label!r} as {value!r}" for label, value in sorted(pairs)[:5])
+        out.info(
+            f"  {name}: option labels sent as their values: {shown}",
+            event="option_labels",
+            field=name,
+        )
     out.plan(
         summary,
         rate=rate / window,

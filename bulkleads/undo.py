@@ -117,6 +117,7 @@ def _plan_undo(
     config.from_meta(meta)
     config.command = command  # resuming the undo runs the undo again, not the job
     config.backup, config.only_empty = True, ()  # undo reads first: its own backup and check
+    config.read_portal(out)
     rules = config.rules()
     source = UndoSource(done, rules.key)
     with JobStore(scratch) as store:

@@ -47,7 +47,13 @@ def test_token_file_is_read_and_never_printed(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(SECRET + "\n")
     result = invoke(
-        tmp_path, "update", leads(tmp_path), "--token-file", str(token_file), "--dry-run"
+        tmp_path,
+        "update",
+        leads(tmp_path),
+        "--token-file",
+        str(token_file),
+        "--dry-run",
+        "--no-backup",  # reads nothing: this test has no server to read from
     )
     assert result.exit_code == 0, result.output
     assert "access_token=***" in result.output and SECRET not in result.output

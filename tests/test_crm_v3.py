@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from bulkleads.sender import Sender, SendOptions
 from bulkleads.store import JobStore
 from bulkleads.token import Token
 
-from .conftest import SAMPLE, read_report, run_cli, run_virtual
+from .conftest import read_report, run_cli, run_virtual
 
 BASE = "https://api.example.test"
 BATCH = "/crm/v3/objects/contacts/batch/update"
@@ -157,36 +155,6 @@ def test_sandbox_answers_match_hubspots_response_schemas() -> None:
     assert schema_errors("contacts", "BatchResponseSimplePublicObjectWithErrors", partial) == []
     status, refused = crm.batch_update("contacts", {"inputs": [{"id": 1, "properties": {}}]})
     assert status == 400 and "is not of type 'string'" in refused["message"]
-
-
-def test_contacts_csv_end_to_end_through_the_sandbox(tmp_path: Path, sandbox) -> None:
-    """`update contacts.csv --api crm-v3 --object contacts`: 100 records a request, one bad
-    property and one unknown id fail alone, a rerun sends nothing."""
-    box = sandbox(
-        "--limit",
-        "100",
-        "--window",
-        "10",
-        "--crm-seed",
-        f"contacts={SAMPLE / 'contacts_seed.json'}",
-    )
-    leads = tmp_path / "contacts.csv"
-    shutil.copy(SAMPLE / "contacts.csv", leads)
-    args = ("update", str(leads), "--api", "crm-v3", "--object", "contacts", "--base-url", box.url)
-    args += ("--custom-field", "favorite_color")  # not in the portal: refused by the sandbox
-    result = run_cli(*args, cwd=tmp_path)
-    assert result.code == 1, result.stderr
-    report = read_report(tmp_path / "contacts.report.csv")
-    assert Counter(r["outcome"] for r in report) == {"updated": 240, "failed": 3, "invalid": 1}
-    stats = box.stats()
-    # 3 batch reads, then 3 batch updates + 1 resend of the refused one
-    assert stats["reads"] == 3 and sum(stats["requests"].values()) == 7
-    assert stats["crm_applied_total"] == 239
-    records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
-    assert records["1001"]["city"] == "Boston" and records["1001"]["lifecyclestage"] == "customer"
-    assert records["1100"]["city"] == "Providence"  # the later row wins
-    again = run_cli(*args, cwd=tmp_path)
-    assert again.code == 1 and sum(box.stats()["requests"].values()) == 7
 
 
 def test_requests_go_through_the_pacer_per_request(tmp_path: Path) -> None:

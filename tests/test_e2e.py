@@ -16,7 +16,9 @@ import pytest
 from .conftest import BULKLEADS, SAMPLE, TOKEN, bare_env, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 61)]
-CUSTOM = ("--custom-field", "Lead Source")  # the sample's one custom field
+# The sample's one custom field, and a pace the sandboxes below allow (LIMIT).
+CUSTOM = ("--custom-field", "Lead Source", "--rate", "100")
+LIMIT = ("--limit", "100")
 
 
 def outcomes_of(report: Path) -> Counter[str]:
@@ -41,7 +43,7 @@ def copy_sample(tmp_path: Path, name: str = "leads.csv") -> Path:
 
 def test_sample_csv_updates_every_valid_lead_once(tmp_path: Path, sandbox) -> None:
     """The sample spreadsheet: one PUT per lead, the right outcome per row, the fields applied."""
-    box = sandbox()
+    box = sandbox(*LIMIT)
     leads = copy_sample(tmp_path)
     result = run_cli("update", str(leads), *CUSTOM, "--base-url", box.url, cwd=tmp_path)
     assert result.code == 1, result.stderr  # the sample holds invalid rows and an unknown lead
@@ -72,7 +74,7 @@ def test_sample_csv_updates_every_valid_lead_once(tmp_path: Path, sandbox) -> No
 
 def test_jsonl_twin_reaches_the_same_state(tmp_path: Path, sandbox) -> None:
     """The JSONL export of the same rows leaves the portal exactly as the CSV does."""
-    csv_box, jsonl_box = sandbox(), sandbox()
+    csv_box, jsonl_box = sandbox(*LIMIT), sandbox()
     run_cli("update", str(copy_sample(tmp_path)), *CUSTOM, "--base-url", csv_box.url, cwd=tmp_path)
     result = run_cli(
         "update",
@@ -88,7 +90,7 @@ def test_jsonl_twin_reaches_the_same_state(tmp_path: Path, sandbox) -> None:
 
 def test_rerun_resumes_and_sends_nothing_twice(tmp_path: Path, sandbox) -> None:
     """Running the same command again finds the job done and sends no request."""
-    box = sandbox()
+    box = sandbox(*LIMIT)
     leads = copy_sample(tmp_path)
     first = run_cli("update", str(leads), *CUSTOM, "--base-url", box.url, cwd=tmp_path)
     before = box.stats()
@@ -103,7 +105,7 @@ def test_rerun_resumes_and_sends_nothing_twice(tmp_path: Path, sandbox) -> None:
 
 def test_refused_token_stops_and_reports_not_sent(tmp_path: Path, sandbox) -> None:
     """A 401 stops the run: nothing applied, unsent rows not_sent, exit 1, token never shown."""
-    box = sandbox()
+    box = sandbox(*LIMIT)
     leads = copy_sample(tmp_path)
     wrong = "pat-na1-wrong-token-0123456789"
     result = run_cli(
@@ -145,8 +147,9 @@ def test_daily_quota_defers_then_next_run_finishes(tmp_path: Path, sandbox) -> N
 
 
 def test_faults_are_retried_until_every_lead_lands(tmp_path: Path, sandbox) -> None:
-    """5xx answers and dropped connections are retried; every lead ends updated."""
-    seed, leads = city_job(tmp_path, "faults", 30, "C")
+    """5xx answers and dropped connections are retried, reads and writes alike; every lead
+    ends updated."""
+    seed, leads = city_job(tmp_path, "faults", 20, "C")
     box = sandbox("--limit", "100", "--fail-rate", "0.25", "--drop-rate", "0.15", seed=seed)
     result = run_cli(
         "update",
@@ -162,7 +165,7 @@ def test_faults_are_retried_until_every_lead_lands(tmp_path: Path, sandbox) -> N
     assert result.code == 0, result.stderr
     report = read_report(tmp_path / "faults.report.csv")
     assert {r["outcome"] for r in report} == {"updated"}
-    assert all(box.state()[g]["city"] == f"C{i}" for i, g in enumerate(GUIDS[:30]))
+    assert all(box.state()[g]["city"] == f"C{i}" for i, g in enumerate(GUIDS[:20]))
 
 
 def _big_job(tmp_path: Path, count: int) -> Path:
@@ -250,7 +253,7 @@ def test_signal_stops_gracefully_and_resumes(tmp_path: Path, sandbox, signum: in
 
 def test_dry_run_sends_nothing_and_needs_no_token(tmp_path: Path, sandbox) -> None:
     """--dry-run: plan and example bodies with the token redacted, report of planned rows."""
-    box = sandbox()
+    box = sandbox(*LIMIT)
     leads = copy_sample(tmp_path)
     result = run_cli(
         "update", str(leads), *CUSTOM, "--base-url", box.url, "--dry-run", cwd=tmp_path, token=None
@@ -264,7 +267,7 @@ def test_dry_run_sends_nothing_and_needs_no_token(tmp_path: Path, sandbox) -> No
 
 def test_json_logs_for_cron(tmp_path: Path, sandbox) -> None:
     """--log-format json: every stderr line is a JSON object; the summary reconciles."""
-    box = sandbox()
+    box = sandbox(*LIMIT)
     result = run_cli(
         "update",
         str(copy_sample(tmp_path)),
@@ -318,7 +321,7 @@ def test_retry_keeps_the_pace_of_the_job(tmp_path: Path, sandbox) -> None:
     """`retry` without --rate sends at the job's --rate, not the API's default of 10/s."""
     seed, leads = city_job(tmp_path, "slow", 8, "S")
     box = sandbox("--limit", "50", "--fail-rate", "1.0", seed=seed)
-    flags = ("--base-url", box.url, "--rate", "3", "--max-attempts", "1")
+    flags = ("--base-url", box.url, "--rate", "3", "--max-attempts", "1", "--no-backup")
     assert run_cli("update", str(leads), *flags, cwd=tmp_path).code == 1
     box.configure(fail_rate=0.0)
     again = run_cli("retry", str(tmp_path / "slow.report.csv"), cwd=tmp_path)
@@ -369,7 +372,7 @@ def test_kill_while_writing_a_big_report_leaves_a_whole_report(tmp_path: Path) -
 def test_stdin_input_and_python_dash_m(tmp_path: Path, sandbox) -> None:
     """`-` reads stdin (format sniffed), the report lands in the working folder, and the same
     bytes piped again resume the same job."""
-    box = sandbox()
+    box = sandbox(*LIMIT)
     data = (SAMPLE / "leads.jsonl").read_bytes()
     command = [sys.executable, "-m", "bulkleads", "update", "-", *CUSTOM, "--base-url", box.url]
     env = bare_env()

@@ -236,7 +236,17 @@ def test_internal_errors_at_any_stage_do_not_leak_the_token(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.csv").write_text("guid,city\nabc,x\n")
     monkeypatch.setattr(
-        sys, "argv", ["bulkleads", "update", "in.csv", "--base-url", "http://127.0.0.1:9"]
+        sys,
+        "argv",
+        [
+            "bulkleads",
+            "update",
+            "in.csv",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--max-attempts",
+            "1",
+        ],
     )
     with pytest.raises(SystemExit) as stopped:
         cli.main()

@@ -45,7 +45,9 @@ def test_report_path_that_is_the_input_is_refused_by_name_symlink_and_hard_link(
     (tmp_path / "link.csv").symlink_to(leads)
     os.link(leads, tmp_path / "hard.csv")
     for report in ("close.csv", "link.csv", "hard.csv"):
-        result = run_cli("update", str(leads), "--report", report, "--dry-run", cwd=tmp_path)
+        result = run_cli(
+            "update", str(leads), "--report", report, "--dry-run", cwd=tmp_path, token=None
+        )
         assert result.code == 2, result.stderr
         assert "is the input file" in result.stderr and "--report" in result.stderr
     assert leads.read_bytes() == original
@@ -56,14 +58,15 @@ def test_an_existing_file_that_is_not_a_report_is_never_overwritten(tmp_path: Pa
     leads = city_file(tmp_path, 3)
     notes = tmp_path / "notes.csv"
     notes.write_text("my,own\ndata,here\n")
-    result = run_cli("update", str(leads), "--report", str(notes), "--dry-run", cwd=tmp_path)
+    dry = ("update", str(leads), "--dry-run")  # offline: no token
+    result = run_cli(*dry, "--report", str(notes), cwd=tmp_path, token=None)
     assert result.code == 2 and "is not a bulkleads report" in result.stderr
     assert notes.read_text() == "my,own\ndata,here\n"
     empty = tmp_path / "empty.csv"
     empty.touch()
-    again = run_cli("update", str(leads), "--report", str(empty), "--dry-run", cwd=tmp_path)
+    again = run_cli(*dry, "--report", str(empty), cwd=tmp_path, token=None)
     assert again.code == 0, again.stderr
-    twice = run_cli("update", str(leads), "--report", str(empty), "--dry-run", cwd=tmp_path)
+    twice = run_cli(*dry, "--report", str(empty), cwd=tmp_path, token=None)
     assert twice.code == 0 and len(read_report(empty)) == 3  # its own report: rewritten
 
 

@@ -54,6 +54,7 @@ class SandboxConfig:
     noop_rate: float = 0.0  # share of writes answered as applied but not applied
     latency: float = 0.0
     crm_seeds: dict[str, Path] = field(default_factory=dict)
+    crm_properties: dict[str, Path] = field(default_factory=dict)
 
 
 class DropConnection(Exception):
@@ -105,6 +106,7 @@ class Sandbox:
                     "/crm/v3/objects/{object}/batch/update", self._batch_update, methods=["POST"]
                 ),
                 Route("/crm/v3/objects/{object}/batch/read", self._batch_read, methods=["POST"]),
+                Route("/crm/v3/properties/{object}", self._properties, methods=["GET"]),
                 Route("/crm/v3/objects/{object}/{id}", self._get_record, methods=["GET"]),
                 Route("/__sandbox/objects/{object}", self._objects, methods=["GET"]),
                 Route("/__sandbox/state", self._state, methods=["GET"]),
@@ -198,6 +200,16 @@ class Sandbox:
 
     async def _batch_read(self, request: Request) -> Response:
         return await self._slowly(await self._handle_batch(request, read=True))
+
+    async def _properties(self, request: Request) -> Response:
+        """The object type's property definitions (a read like any other for the limits)."""
+        crm_object = request.path_params["object"]
+        if crm_object not in OBJECTS:
+            return await self._off_path(request)
+        refused = self._admit(request, bearer_only=True)
+        if refused is not None:
+            return refused
+        return self._answer(200, {"results": list(self.crm.definitions[crm_object].values())})
 
     async def _slowly(self, response: Response) -> Response:
         """Every answer to a write or a read waits ``--latency-ms`` first."""

@@ -19,6 +19,7 @@ from openapi_schema_validator import OAS30Validator
 
 from ..fields import CRM_READ_ONLY
 from .leads import load_records
+from .properties import default_definitions, value_error
 
 SPECS: Final = Path(__file__).with_name("specs")
 OBJECTS: Final = ("contacts", "companies", "deals", "leads")
@@ -62,10 +63,18 @@ def load_objects(path: Path) -> dict[str, dict[str, str]]:
 
 
 class CrmObjects:
-    """Records of each object type, changed by batch updates."""
+    """Records of each object type, changed by batch updates, and each type's property
+    definitions (HubSpot-like defaults, or seeded)."""
 
-    def __init__(self, objects: dict[str, dict[str, dict[str, str]]]) -> None:
+    def __init__(
+        self,
+        objects: dict[str, dict[str, dict[str, str]]],
+        definitions: dict[str, dict[str, dict[str, Any]]] | None = None,
+    ) -> None:
         self.objects = {name: objects.get(name, {}) for name in OBJECTS}
+        self.definitions = {
+            name: (definitions or {}).get(name) or default_definitions(name) for name in OBJECTS
+        }
         self.applied: dict[str, int] = {}
 
     def batch_read(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
@@ -119,18 +128,38 @@ class CrmObjects:
                 f"Batch size {len(inputs)} is above the limit of {MAX_INPUTS} inputs.",
             )
         records = self.objects[crm_object]
-        known = {name for props in records.values() for name in props} - CRM_READ_ONLY
-        refused = sorted({name for item in inputs for name in item["properties"]} - known)
-        if refused:
-            details = [
-                {
-                    "isValid": False,
-                    "message": f'Property "{name}" does not exist',
-                    "error": "PROPERTY_DOESNT_EXIST",
-                    "name": name,
-                }
-                for name in refused
-            ]
+        definitions = self.definitions[crm_object]
+        read_only = CRM_READ_ONLY | {
+            n for n, d in definitions.items() if d["modificationMetadata"]["readOnlyValue"]
+        }
+        known = {name for props in records.values() for name in props} | set(definitions)
+        details = [
+            {
+                "isValid": False,
+                "message": f'Property "{name}" does not exist'
+                if name not in known
+                else f'"{name}" is a read only property; its value cannot be set.',
+                "error": "PROPERTY_DOESNT_EXIST" if name not in known else "READ_ONLY_VALUE",
+                "name": name,
+            }
+            for name in sorted({n for item in inputs for n in item["properties"]})
+            if name not in known or name in read_only
+        ]
+        for item in inputs:
+            for name, value in item["properties"].items():
+                problem = name in definitions and value_error(definitions[name], str(value))
+                if problem:
+                    details.append(
+                        {
+                            "isValid": False,
+                            "message": f"{problem} for {name}",
+                            "error": "INVALID_OPTION"
+                            if definitions[name]["type"] == "enumeration"
+                            else "INVALID_VALUE",
+                            "name": name,
+                        }
+                    )
+        if details:
             return 400, _error(
                 "VALIDATION_ERROR",
                 "Property values were not valid: " + json.dumps(details, separators=(",", ":")),

@@ -11,6 +11,7 @@ import uvicorn
 from .app import DropConnection, Sandbox, SandboxConfig
 from .crm import CrmObjects, load_objects
 from .leads import load_leads
+from .properties import load_definitions
 
 __all__ = ["SandboxConfig", "serve"]
 
@@ -29,7 +30,10 @@ def build(config: SandboxConfig) -> Sandbox:
         leads = load_leads(config.state)
     elif config.seed is not None:
         leads = load_leads(config.seed)
-    crm = CrmObjects({name: load_objects(path) for name, path in config.crm_seeds.items()})
+    crm = CrmObjects(
+        {name: load_objects(path) for name, path in config.crm_seeds.items()},
+        {name: load_definitions(name, path) for name, path in config.crm_properties.items()},
+    )
     return Sandbox(config, leads, crm=crm)
 
 

@@ -1,0 +1,208 @@
+"""The portal's own CRM v3 property definitions, and the field rules they make.
+
+HubSpot's defaults are a guess at a portal: it adds custom properties, makes some read-only and
+defines each enumeration's options. So before planning a CRM v3 job with a token, bulkleads reads
+``GET /crm/v3/properties/{object}`` once and checks every column against it: an unknown property
+stops the run ("did you mean"), a read-only or calculated one stops it, an enumeration value that
+is neither an option's value nor its label is an invalid row (a label is sent as its value), and
+numbers, booleans, dates and datetimes are checked and written as HubSpot expects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from typing import Final
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from .errors import UsageError
+from .fields import CLEAR, CRM_READ_ONLY, FieldError, FieldRules, Value, crm_v3_rules, timestamp
+from .target import USER_AGENT, check_base_url
+from .token import Token
+
+MAX_DEFINITIONS: Final = 16 << 20  # bytes; a portal with thousands of properties sends a few MB
+_DAY_MS: Final = 86_400_000
+_LOG: Final = logging.getLogger("bulkleads.properties")
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """What bulkleads needs of a property definition."""
+
+    name: str
+    type: str  # string, number, date, datetime, enumeration, bool
+    field_type: str = "text"  # checkbox: several options, ";"-separated
+    options: tuple[tuple[str, str], ...] = ()  # (label, value)
+    read_only: bool = False  # modificationMetadata.readOnlyValue, or calculated
+
+
+@dataclass
+class Portal:
+    """One object type's properties in one portal, and what planning converted with them."""
+
+    crm_object: str
+    properties: dict[str, Property]
+    labels: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # name -> (label, value)
+
+    def to_meta(self) -> dict[str, str]:
+        """``{name: type}``: what the job was checked against, kept with it."""
+        return {name: prop.type for name, prop in sorted(self.properties.items())}
+
+    def rules(self, id_property: str | None, date_fields: frozenset[str]) -> FieldRules:
+        """The CRM v3 rules with this portal's names, read-only properties and types."""
+        base = crm_v3_rules(date_fields, id_property, self.crm_object)
+        read_only = frozenset(n for n, p in self.properties.items() if p.read_only)
+
+        def to_property(name: str, raw: object, tz: tzinfo = UTC) -> Value:
+            prop = self.properties.get(name)
+            if prop is None:
+                return base.coerce(name, raw, tz)
+            return self._convert(prop, raw, tz)
+
+        return FieldRules(
+            api=base.api,
+            key=base.key,
+            key_error=base.key_error,
+            not_editable=read_only | CRM_READ_ONLY,
+            known=frozenset(self.properties) | CRM_READ_ONLY,
+            coerce=to_property,
+            noun=base.noun,
+            from_portal=True,
+        )
+
+    def _convert(self, prop: Property, raw: object, tz: tzinfo) -> Value:
+        if raw is CLEAR:
+            return ""
+        if isinstance(raw, dict | list):
+            raise FieldError(f"{prop.name}: expected a plain value, got {type(raw).__name__}")
+        text = ("true" if raw else "false") if isinstance(raw, bool) else str(raw).strip()
+        if prop.type == "enumeration":
+            parts = text.split(";") if prop.field_type == "checkbox" else [text]
+            return ";".join(self._option(prop, part.strip()) for part in parts)
+        if prop.type == "bool":
+            lowered = text.lower()
+            if lowered in ("true", "yes", "y", "1"):
+                return "true"
+            if lowered in ("false", "no", "n", "0"):
+                return "false"
+            raise FieldError(f"{prop.name}: {text!r} is not a boolean; use true/false or yes/no")
+        if prop.type == "number":
+            try:
+                float(text)
+            except ValueError:
+                raise FieldError(f"{prop.name}: {text!r} is not a number") from None
+            return text
+        if prop.type == "date":
+            millis = timestamp(prop.name, text, UTC)  # a date is a day, whatever --timezone
+            if millis % _DAY_MS:
+                raise FieldError(
+                    f"{prop.name} is a date property: give a day such as 2024-03-01, not a time"
+                )
+            return str(millis)
+        if prop.type == "datetime":
+            return str(timestamp(prop.name, text, tz))
+        return text if isinstance(raw, str) else str(raw)
+
+    def _option(self, prop: Property, text: str) -> str:
+        if any(text == value for _, value in prop.options):
+            return text
+        for label, value in prop.options:
+            if text.casefold() == label.casefold():
+                self.labels.setdefault(prop.name, set()).add((text, value))
+                return value
+        shown = ", ".join(value for _, value in prop.options[:12])
+        more = ", ..." if len(prop.options) > 12 else ""
+        raise FieldError(f"{prop.name}: {text!r} is not one of its options ({shown}{more})")
+
+
+def parse(crm_object: str, data: object) -> Portal:
+    """A portal from the answer of ``GET /crm/v3/properties/{object}``."""
+    results = data.get("results") if isinstance(data, Mapping) else None
+    if not isinstance(results, list):
+        raise ValueError("the answer has no results list")
+    properties: dict[str, Property] = {}
+    for item in results:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            continue
+        metadata = item.get("modificationMetadata")
+        read_only = bool(item.get("calculated")) or (
+            isinstance(metadata, Mapping) and bool(metadata.get("readOnlyValue"))
+        )
+        options = tuple(
+            (str(o.get("label", "")), str(o.get("value", "")))
+            for o in item.get("options") or ()
+            if isinstance(o, Mapping)
+        )
+        properties[item["name"]] = Property(
+            item["name"],
+            str(item.get("type", "string")),
+            str(item.get("fieldType", "text")),
+            options,
+            read_only,
+        )
+    return Portal(crm_object, properties)
+
+
+def fetch(base_url: str, token: Token, crm_object: str, *, timeout: float = 30.0) -> Portal | None:
+    """The portal's properties; None when the token may not read them (403: the app lacks the
+    schema scope) or the answer is unusable, so that planning falls back to HubSpot's
+    defaults, with a warning."""
+    url = f"{check_base_url(base_url)}/crm/v3/properties/{crm_object}"
+    headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
+    retrying = Retrying(
+        stop=stop_after_attempt(4),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        retry=retry_if_exception_type(_Transient),
+        reraise=True,
+    )
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            status, body = retrying(_get, client, url, headers)
+    except (_Transient, httpx.HTTPError, ValueError) as exc:
+        _LOG.warning(
+            "could not read the portal's %s properties (%s); checking against HubSpot's "
+            "defaults instead",
+            crm_object,
+            token.redact(str(exc)) or type(exc).__name__,
+        )
+        return None
+    if status == 401:
+        raise UsageError("HubSpot refused the token (401) when reading property definitions")
+    if status != 200:
+        _LOG.warning(
+            "could not read the portal's %s properties (HTTP %s%s); checking against HubSpot's "
+            "defaults instead",
+            crm_object,
+            status,
+            ": the token's app needs the schema read scope" if status == 403 else "",
+        )
+        return None
+    try:
+        return parse(crm_object, json.loads(body))
+    except ValueError as exc:
+        _LOG.warning("the portal's %s properties are unreadable (%s)", crm_object, exc)
+        return None
+
+
+class _Transient(Exception):
+    """A 429, a 5xx or a lost answer: worth another attempt."""
+
+
+def _get(client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 429 or response.status_code >= 500:
+                raise _Transient(f"HTTP {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_DEFINITIONS:
+                    raise ValueError("the answer is larger than any property list")
+            return response.status_code, bytes(body)
+    except httpx.TransportError as exc:
+        raise _Transient(str(exc)) from None

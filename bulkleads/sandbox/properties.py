@@ -1,0 +1,153 @@
+"""The sandbox's CRM v3 property definitions: HubSpot-like defaults per object, plus seeds.
+
+``GET /crm/v3/properties/{object}`` answers with them in HubSpot's shape (valid against
+``CollectionResponsePropertyNoPaging`` in ``specs/crm-v3-properties.json``), and batch updates are
+checked against them as HubSpot checks: unknown and read-only properties refuse the batch, and so
+does an enumeration value that is not an option's value, or a malformed number, bool or date.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+_LIFECYCLE: Final = (
+    ("Subscriber", "subscriber"),
+    ("Lead", "lead"),
+    ("Marketing Qualified Lead", "marketingqualifiedlead"),
+    ("Sales Qualified Lead", "salesqualifiedlead"),
+    ("Opportunity", "opportunity"),
+    ("Customer", "customer"),
+    ("Evangelist", "evangelist"),
+    ("Other", "other"),
+)
+_LEAD_STATUS: Final = (
+    ("New", "NEW"),
+    ("Open", "OPEN"),
+    ("In Progress", "IN_PROGRESS"),
+    ("Open Deal", "OPEN_DEAL"),
+    ("Unqualified", "UNQUALIFIED"),
+    ("Attempted to Contact", "ATTEMPTED_TO_CONTACT"),
+    ("Connected", "CONNECTED"),
+    ("Bad Timing", "BAD_TIMING"),
+)
+_TEXT: Final = "string"
+# (name, type, options or None, flags): "ro" read-only value, "calc" calculated.
+_Spec = tuple[str, str, tuple[tuple[str, str], ...] | None, str]
+_COMMON: Final[tuple[_Spec, ...]] = (
+    ("hs_object_id", "number", None, "ro"),
+    ("createdate", "datetime", None, "ro"),
+    ("lastmodifieddate", "datetime", None, "ro"),
+    ("hubspot_owner_id", "enumeration", (), ""),
+)
+_DEFAULTS: Final[dict[str, tuple[_Spec, ...]]] = {
+    "contacts": (
+        *((n, _TEXT, None, "") for n in ("firstname", "lastname", "email", "phone", "company")),
+        *((n, _TEXT, None, "") for n in ("jobtitle", "city", "state", "zip", "country")),
+        ("lifecyclestage", "enumeration", _LIFECYCLE, ""),
+        ("hs_lead_status", "enumeration", _LEAD_STATUS, ""),
+        ("closedate", "datetime", None, ""),
+        ("date_of_birth", "date", None, ""),
+        ("annualrevenue", "number", None, ""),
+        ("hs_email_optout", "bool", (("True", "true"), ("False", "false")), ""),
+        ("num_associated_deals", "number", None, "calc"),
+    ),
+    "companies": (
+        *((n, _TEXT, None, "") for n in ("name", "domain", "phone", "city", "state", "country")),
+        ("lifecyclestage", "enumeration", _LIFECYCLE, ""),
+        ("numberofemployees", "number", None, ""),
+        ("closedate", "datetime", None, ""),
+        ("num_associated_contacts", "number", None, "calc"),
+    ),
+    "deals": (
+        ("dealname", _TEXT, None, ""),
+        ("amount", "number", None, ""),
+        (
+            "dealstage",
+            "enumeration",
+            (("Closed won", "closedwon"), ("Closed lost", "closedlost")),
+            "",
+        ),
+        ("pipeline", "enumeration", (("Sales Pipeline", "default"),), ""),
+        ("closedate", "datetime", None, ""),
+        ("hs_is_closed", "bool", (("True", "true"), ("False", "false")), "calc"),
+    ),
+    "leads": (
+        ("hs_lead_name", _TEXT, None, ""),
+        ("hs_lead_type", "enumeration", (("New Business", "NEW_BUSINESS"),), ""),
+        ("hs_pipeline_stage", "enumeration", (("New", "new-stage-id"),), ""),
+    ),
+}
+_FIELD_TYPES: Final = {
+    "string": "text",
+    "number": "number",
+    "date": "date",
+    "datetime": "date",
+    "enumeration": "select",
+    "bool": "booleancheckbox",
+}
+
+
+def _definition(crm_object: str, name: str, kind: str, options: Any, flags: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": name.replace("_", " ").title(),
+        "type": kind,
+        "fieldType": _FIELD_TYPES.get(kind, "text"),
+        "description": "",
+        "groupName": f"{crm_object.rstrip('s')}information",
+        "options": [
+            {"label": label, "value": value, "hidden": False, "displayOrder": i}
+            for i, (label, value) in enumerate(options or ())
+        ],
+        "calculated": flags == "calc",
+        "hasUniqueValue": name == "email",
+        "hubspotDefined": True,
+        "modificationMetadata": {
+            "archivable": False,
+            "readOnlyDefinition": True,
+            "readOnlyValue": flags in ("ro", "calc"),
+        },
+    }
+
+
+def default_definitions(crm_object: str) -> dict[str, dict[str, Any]]:
+    """HubSpot-like default properties of one object type, by name."""
+    specs = (*_COMMON, *_DEFAULTS.get(crm_object, ()))
+    return {
+        name: _definition(crm_object, name, kind, options, flags)
+        for name, kind, options, flags in specs
+    }
+
+
+def load_definitions(crm_object: str, path: Path) -> dict[str, dict[str, Any]]:
+    """Seeded definitions (a JSON list, HubSpot's shape; missing keys get defaults) over the
+    defaults: a portal's custom, read-only or calculated properties and its options."""
+    merged = default_definitions(crm_object)
+    for item in json.loads(path.read_text(encoding="utf-8")):
+        base = _definition(crm_object, item["name"], item.get("type", _TEXT), None, "")
+        merged[item["name"]] = {**base, **item}
+    return merged
+
+
+def value_error(definition: dict[str, Any], value: str) -> str | None:
+    """Why HubSpot would refuse ``value`` for this property, or None."""
+    if value == "":
+        return None
+    kind = definition.get("type")
+    if kind == "enumeration" and definition.get("options"):
+        allowed = {o["value"] for o in definition["options"]}
+        parts = value.split(";") if definition.get("fieldType") == "checkbox" else [value]
+        bad = [p for p in parts if p not in allowed]
+        return f"{bad[0]!r} was not one of the allowed options" if bad else None
+    if kind == "bool" and value not in ("true", "false"):
+        return f"{value!r} is not a valid boolean"
+    if kind in ("number", "date", "datetime"):
+        try:
+            number = float(value)
+        except ValueError:
+            return f"{value!r} is not a valid {kind}"
+        if kind == "date" and number % 86_400_000:
+            return f"{value!r} is not midnight UTC"
+    return None

@@ -1,0 +1,157 @@
+"""CRM v3 against the portal's own property definitions: names, read-only, options, types."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bulkleads.fields import FieldError
+from bulkleads.properties import parse
+from bulkleads.sandbox.crm import schema_errors
+from bulkleads.sandbox.properties import default_definitions, load_definitions
+
+from .conftest import SAMPLE, read_report, run_cli
+
+CRM = ("--api", "crm-v3", "--object", "contacts")
+
+
+def portal(**extra: dict) -> object:
+    definitions = {**default_definitions("contacts"), **extra}
+    return parse("contacts", {"results": list(definitions.values())})
+
+
+def test_the_sandbox_serves_definitions_valid_against_hubspots_spec(tmp_path: Path) -> None:
+    """Defaults and seeded definitions both match CollectionResponsePropertyNoPaging."""
+    seeded = tmp_path / "props.json"
+    seeded.write_text(json.dumps([{"name": "tier", "type": "enumeration", "options": []}]))
+    for definitions in (default_definitions("deals"), load_definitions("contacts", seeded)):
+        answer = {"results": list(definitions.values())}
+        assert schema_errors("properties", "CollectionResponsePropertyNoPaging", answer) == []
+
+
+def test_values_are_checked_and_converted_by_type() -> None:
+    """Enumerations by value or label, booleans, numbers, dates at midnight, datetimes."""
+    contacts = portal()
+    rules = contacts.rules(None, frozenset())
+    assert rules.coerce("lifecyclestage", "customer", UTC) == "customer"
+    assert rules.coerce("lifecyclestage", "Sales Qualified Lead", UTC) == "salesqualifiedlead"
+    assert contacts.labels == {"lifecyclestage": {("Sales Qualified Lead", "salesqualifiedlead")}}
+    with pytest.raises(FieldError, match="'VIP' is not one of its options"):
+        rules.coerce("lifecyclestage", "VIP", UTC)
+    assert rules.coerce("hs_email_optout", "Yes", UTC) == "true"
+    with pytest.raises(FieldError, match="not a boolean"):
+        rules.coerce("hs_email_optout", "maybe", UTC)
+    assert rules.coerce("annualrevenue", " 1200.50 ", UTC) == "1200.50"
+    with pytest.raises(FieldError, match="not a number"):
+        rules.coerce("annualrevenue", "12k", UTC)
+    assert rules.coerce("date_of_birth", "1990-05-17", UTC) == "642902400000"
+    with pytest.raises(FieldError, match="is a date property"):
+        rules.coerce("date_of_birth", "1990-05-17T10:00:00Z", UTC)
+    assert rules.coerce("closedate", "2024-03-01T09:30:00Z", UTC) == "1709285400000"
+    assert {"num_associated_deals", "createdate"} <= rules.not_editable
+
+
+def test_checkbox_enumerations_take_several_options() -> None:
+    """A multi-select takes ;-separated options, each by value or label."""
+    tags = {
+        "name": "tags",
+        "type": "enumeration",
+        "fieldType": "checkbox",
+        "options": [
+            {"label": "Gold", "value": "gold", "hidden": False},
+            {"label": "Beta tester", "value": "beta", "hidden": False},
+        ],
+    }
+    rules = portal(tags=tags).rules(None, frozenset())
+    assert rules.coerce("tags", "gold;Beta tester", UTC) == "gold;beta"
+
+
+@pytest.fixture
+def crm_box(sandbox, tmp_path: Path):
+    props = tmp_path / "props.json"
+    props.write_text(json.dumps([{"name": "favorite_color", "type": "string"}]))
+    return sandbox(
+        "--limit", "100", "--window", "10",
+        "--crm-seed", f"contacts={SAMPLE / 'contacts_seed.json'}",
+        "--crm-properties", f"contacts={props}",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "message"),
+    [
+        ("id,life_cycle_stage", "1001,lead", "'life_cycle_stage' (did you mean lifecyclestage?)"),
+        ("id,num_associated_deals", "1001,3", "num_associated_deals cannot be edited"),
+        ("id,shoe_size", "1001,44", "not a property of the portal's contact records"),
+    ],
+)
+def test_unknown_and_read_only_properties_stop_before_any_write(
+    tmp_path: Path, crm_box, header: str, row: str, message: str
+) -> None:
+    """Against the portal's list: a typo, a calculated property and a property the portal
+    lacks (even named with --custom-field) are exit 2, nothing written."""
+    leads = tmp_path / "c.csv"
+    leads.write_text(f"{header}\n{row}\n")
+    args = ("update", str(leads), *CRM, "--base-url", crm_box.url, "--custom-field", "shoe_size")
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.code == 2, result.stderr
+    assert message in result.stderr
+    assert crm_box.stats()["crm_applied_total"] == 0
+
+
+def test_bad_options_are_invalid_rows_and_labels_go_as_values(tmp_path: Path, crm_box) -> None:
+    """An option that is neither value nor label is an invalid row; a label is sent as its
+    value and the plan says so; the portal's custom property is accepted."""
+    leads = tmp_path / "c.csv"
+    leads.write_text(
+        "id,lifecyclestage,favorite_color\n1001,Customer,teal\n1002,VIP,red\n1003,lead,\n"
+    )
+    result = run_cli("update", str(leads), *CRM, "--base-url", crm_box.url, cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert "lifecyclestage: option labels sent as their values: 'Customer' as 'customer'" in (
+        result.stderr
+    )
+    rows = read_report(tmp_path / "c.report.csv")
+    assert [r["outcome"] for r in rows] == ["updated", "invalid", "skipped"]  # 1003 is a lead
+    assert "'VIP' is not one of its options" in rows[1]["error"]
+    records = httpx.get(f"{crm_box.url}/__sandbox/objects/contacts").json()
+    assert records["1001"]["lifecyclestage"] == "customer"
+    assert records["1001"]["favorite_color"] == "teal"
+
+
+def test_without_a_token_a_dry_run_checks_against_hubspots_defaults(tmp_path: Path) -> None:
+    """Offline, the same rule applies against HubSpot's default properties."""
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,life_cycle_stage\n1001,lead\n")
+    result = run_cli("update", str(leads), *CRM, "--dry-run", cwd=tmp_path, token=None)
+    assert result.code == 2 and "did you mean lifecyclestage?" in result.stderr
+
+
+def test_the_sample_contacts_stop_on_the_property_the_portal_lacks(tmp_path: Path, sandbox) -> None:
+    """The sample's favorite_color is not a property of the sandbox's contacts: nothing is
+    sent; without the column the job runs, 100 records a request, and a rerun sends nothing."""
+    box = sandbox(
+        "--limit", "100", "--window", "10",
+        "--crm-seed", f"contacts={SAMPLE / 'contacts_seed.json'}",
+    )  # fmt: skip
+    leads = tmp_path / "contacts.csv"
+    leads.write_text((SAMPLE / "contacts.csv").read_text())
+    args = ("update", str(leads), *CRM, "--base-url", box.url)
+    refused = run_cli(*args, cwd=tmp_path)
+    assert refused.code == 2 and "favorite_color" in refused.stderr
+    assert box.stats()["crm_applied_total"] == 0
+    args += ("--ignore-column", "favorite_color")
+    ran = run_cli(*args, cwd=tmp_path)
+    assert ran.code == 1, ran.stderr  # one id the portal does not have, one invalid id
+    outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "contacts.report.csv"))
+    assert outcomes == {"updated": 242, "failed": 1, "invalid": 1}
+    stats = box.stats()
+    assert stats["reads"] == 3 and stats["crm_applied_total"] == 240  # 1002, 1100: two rows each
+    requests = sum(stats["requests"].values())
+    assert run_cli(*args, cwd=tmp_path).code == 1
+    assert sum(box.stats()["requests"].values()) == requests + 1  # the property list only

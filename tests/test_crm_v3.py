@@ -17,7 +17,7 @@ from bulkleads.fields import CLEAR, FieldError, crm_v3_rules
 from bulkleads.pacing import Pacer
 from bulkleads.sandbox.crm import CrmObjects, schema_errors
 from bulkleads.sender import Sender, SendOptions
-from bulkleads.store import JobStore
+from bulkleads.store import Bundle, JobStore
 from bulkleads.token import Token
 
 from .conftest import read_report, run_cli, run_virtual
@@ -196,3 +196,33 @@ def test_retry_of_a_crm_job_sends_batches_again(tmp_path: Path, sandbox) -> None
     assert {r["outcome"] for r in read_report(tmp_path / "c.report.csv")} == {"updated"}
     records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
     assert all(records[str(i)]["city"] == f"T{i}" for i in range(1, 6))
+
+
+def test_batch_reads_match_hubspots_spec_and_map_back_by_key() -> None:
+    """The read request bulkleads builds and the sandbox's answers (200 and 207) match the
+    spec; found records come back with their values, unknown ids as final failures, and by
+    --id-property the results map back through that property."""
+    crm = CrmObjects({"contacts": {"1": {"city": "A", "email": "a@x.io"}, "2": {"city": "B"}}})
+    target = CrmV3Target(BASE, Token("pat-secret"), "contacts")
+    bundles = [Bundle("1", {"city": "X"}, 1, 0), Bundle("9", {"city": "Y"}, 2, 0)]
+    request = target.build_read(bundles)
+    body = json.loads(request.content)
+    assert request.url.path == "/crm/v3/objects/contacts/batch/read"
+    assert schema_errors("contacts", "BatchReadInputSimplePublicObjectId", body) == []
+    assert body["properties"] == ["city"]
+    status, answer = crm.batch_read("contacts", body)
+    assert status == 207
+    assert schema_errors("contacts", "BatchResponseSimplePublicObjectWithErrors", answer) == []
+    response = httpx.Response(status, json=answer, request=request)
+    _, found = target.classify_read(response, bundles)
+    assert found["1"].kind == "ok" and found["1"].values == {"city": "A", "hs_object_id": "1"}
+    assert found["9"].kind == "final" and "OBJECT_NOT_FOUND" in (found["9"].reason or "")
+    by_email = CrmV3Target(BASE, Token("pat-secret"), "contacts", id_property="email")
+    email_bundles = [Bundle("a@x.io", {"city": "X"}, 1, 0)]
+    read = json.loads(by_email.build_read(email_bundles).content)
+    assert read["idProperty"] == "email" and read["properties"] == ["city", "email"]
+    status, answer = crm.batch_read("contacts", read)
+    assert status == 200
+    assert schema_errors("contacts", "BatchResponseSimplePublicObject", answer) == []
+    _, found = by_email.classify_read(httpx.Response(200, json=answer), email_bundles)
+    assert found["a@x.io"].values == {"city": "A", "email": "a@x.io", "hs_object_id": "1"}

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,8 +118,16 @@ class Pacer:
     """Shared by every worker: ``async with pacer.slot():`` around each request."""
 
     def __init__(
-        self, limit: float, window: float = 1.0, *, margin: float = DEFAULT_MARGIN
+        self,
+        limit: float,
+        window: float = 1.0,
+        *,
+        margin: float = DEFAULT_MARGIN,
+        made: Iterable[float] = (),
     ) -> None:
+        """``made``: loop times at which requests this run made outside the pacer (the CRM
+        property list) were answered: they count in the window like our others, and the
+        portal's count of them is not taken for another client's use."""
         if limit <= 0 or window <= 0:
             raise ValueError("limit and window must be positive")
         self.limit = limit
@@ -130,8 +138,8 @@ class Pacer:
         self._rate = self._configured
         self._limiter = AsyncLimiter(1, 1 / self._rate)
         self._paused_until = 0.0
-        self._starts: deque[float] = deque()  # our starts in the last window
-        self._answers: deque[float] = deque()  # when our answered requests came back
+        self._starts: deque[float] = deque(sorted(made))  # our starts in the last window
+        self._answers: deque[float] = deque(sorted(made))  # when our answered requests came back
         self._in_flight = 0
         self._answered = asyncio.Event()
         self._gate = asyncio.Lock()

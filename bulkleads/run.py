@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,7 @@ class RunConfig:
     verify: bool = False
     force: bool = False  # undo: write back even where another client changed a value since
     portal: Portal | None = None  # crm-v3: the portal's property definitions, when read
+    made: list[float] = field(default_factory=list)  # monotonic starts of requests outside pacing
     state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
     command: str = ""
 
@@ -123,6 +125,7 @@ class RunConfig:
         if self.api != "crm-v3" or self.token is None or self.portal is not None:
             return
         self.portal = fetch_properties(self.base_url, self.token, self.crm_object)
+        self.made.append(time.monotonic())  # the loop's clock: the pacer counts it as ours
         if self.portal is not None:
             out.info(
                 f"checked against the portal's {len(self.portal.properties)} "
@@ -441,7 +444,7 @@ async def _send(
 ) -> SendStats:
     """Each phase in turn through one pacer, so reads and writes together keep the pace;
     a phase that stops (token, daily limit, signal) ends the run."""
-    pacer = Pacer(*config.pace())
+    pacer = Pacer(*config.pace(), made=config.made)
     limits = httpx.Limits(
         max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
     )

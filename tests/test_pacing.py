@@ -130,6 +130,43 @@ def test_another_client_using_the_portal_gets_its_share() -> None:
     assert _pace_after(20, headers) <= 6
 
 
+@pytest.mark.parametrize(("made", "kept"), [(True, True), (False, False)])
+def test_a_request_made_before_the_run_is_not_another_client(made: bool, kept: bool) -> None:
+    """The CRM property list is read before the sender starts: told of it, the pacer counts
+    the portal's tally of it as its own and keeps its pace; untold, it mistakes it for another
+    client and yields."""
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        await asyncio.sleep(0.05)
+        pacer = Pacer(100, 10.0, made=[before] if made else [])
+        for used in range(2, 12):  # each answer: the property list plus our requests so far
+            async with pacer.slot():
+                await asyncio.sleep(0.02)
+            headers = RateHeaders(max=100, remaining=100 - used, interval_ms=10_000)
+            pacer.observe(204, headers)
+        return pacer.rate
+
+    rate = run_virtual(scenario())
+    assert (rate >= 100 / 10 * 0.98) is kept
+
+
+def test_requests_made_before_the_run_count_in_the_window() -> None:
+    """A window already full of the run's own earlier requests holds the first start until
+    the oldest of them leaves it."""
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        made = [loop.time() + i * 0.01 for i in range(10)]
+        await asyncio.sleep(0.2)
+        pacer = Pacer(10, 1.0, made=made)
+        async with pacer.slot():
+            return loop.time() - made[0]
+
+    assert run_virtual(scenario()) >= 1.0
+
+
 def test_a_burst_of_5xx_slows_down() -> None:
     """Three server errors in a row cut the pace (HubSpot sometimes throttles with a 500)."""
 

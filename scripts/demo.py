@@ -2,7 +2,8 @@
 
 Starts `bulkleads sandbox` on a free loopback port, seeded from sample_data/seed.json, runs
 `bulkleads update sample_data/leads.csv` against it exactly as a user would, shows one lead
-before and after, stops the sandbox and says where the report is.
+before and after, then `bulkleads undo` puts the values back and the lead is checked against
+what it was; stops the sandbox and says where the report is.
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ def main() -> int:
                 "exit 1 is expected here: the sample holds invalid rows and a lead the portal "
                 "does not have, to show how they are reported."
             )
-        return 0 if code in (0, 1) and changed else 1
+        print(f"\n$ bulkleads undo {report.name}   # put back every value the job overwrote\n")
+        undo = [*bulkleads, "undo", str(report), "--state-dir", str(state_dir)]
+        undone = subprocess.run(undo, env=env, check=False).returncode
+        restored = fetch(f"{base_url}/leads/v1/lead/{SHOWN_GUID}") == before
+        print(f"\nlead {SHOWN_GUID} is back as it was: {restored}")
+        return 0 if code in (0, 1) and changed and undone == 0 and restored else 1
     finally:
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=10)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec
+from typing import Annotated, Literal, NoReturn, ParamSpec
 
 import typer
 
 from . import __version__
-from .console import LogFormat, Reporter, setup_logging
-from .crm_v3 import OBJECTS
+from .console import LOG_FORMAT_VAR, LogFormat, Reporter, print_error, setup_logging
 from .errors import EXIT_USAGE, BulkleadsError, UsageError
 from .jobs import STATE_DIR_VAR, JobFolder
 from .plan import PlanOptions
@@ -27,17 +28,38 @@ P = ParamSpec("P")
 
 
 def _handles_errors(command: Callable[P, None]) -> Callable[P, None]:
-    """Known errors become one line on stderr and their exit code, never a traceback."""
+    """Known errors become one line on stderr (one JSON object with --log-format json) and
+    their exit code, never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
             command(*args, **kwargs)
         except BulkleadsError as error:
-            print(f"bulkleads: error: {error}", file=sys.stderr)
+            fmt = "json" if kwargs.get("log_format") == "json" else _format_asked()
+            kind = type(error).__name__
+            print_error(str(error), kind=kind, exit_code=error.exit_code, fmt=fmt)
             raise typer.Exit(error.exit_code) from None
 
     return wrapper
+
+
+# click's error base class, wherever this typer takes click from (typer 0.29 vendors a copy).
+_CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+def _format_asked(argv: list[str] | None = None) -> LogFormat:
+    """The log format a command line asks for, known before it is parsed (so that a usage
+    error is JSON too): ``--log-format json`` or ``$BULKLEADS_LOG_FORMAT``."""
+    args = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(args):
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and args[i + 1 : i + 2] == ["json"]
+        ):
+            return "json"
+    return "json" if os.environ.get(LOG_FORMAT_VAR, "").strip() == "json" else "text"
 
 
 app = typer.Typer(
@@ -74,6 +96,7 @@ StateDir = Annotated[
         "~/.local/state/bulkleads on Linux).",
         rich_help_panel=_JOB,
         show_default=False,
+        metavar="DIR",
     ),
 ]
 Verbose = Annotated[
@@ -83,6 +106,7 @@ Verbose = Annotated[
         "-v",
         help="Debug log: one line per request (never the token).",
         rich_help_panel=_OUT,
+        metavar="",
     ),
 ]
 Timeout = Annotated[
@@ -92,17 +116,36 @@ Timeout = Annotated[
         help="Seconds to wait for an answer before retrying.",
         min=0.01,
         rich_help_panel=_PACE,
+        metavar="SECONDS",
     ),
 ]
 Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Only warnings and errors.", rich_help_panel=_OUT)
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Only warnings and errors.",
+        rich_help_panel=_OUT,
+        metavar="",
+    ),
 ]
 LogFmt = Annotated[
-    str,
+    Literal["text", "json"],
     typer.Option(
         "--log-format",
-        help="text, or json: one JSON object a line on stderr, for cron.",
+        envvar=LOG_FORMAT_VAR,
+        help="text, or json: every line on stderr one JSON object (errors too), for cron.",
         rich_help_panel=_OUT,
+    ),
+]
+SummaryFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary",
+        help="Also write the final summary (every count, the job, the report, the exit code) "
+        "to this file as one JSON object, replaced atomically, for monitoring.",
+        rich_help_panel=_OUT,
+        metavar="PATH",
     ),
 ]
 Rate = Annotated[
@@ -113,6 +156,7 @@ Rate = Annotated[
         min=0.001,
         rich_help_panel=_PACE,
         show_default=False,
+        metavar="N",
     ),
 ]
 RateWindow = Annotated[
@@ -124,12 +168,18 @@ RateWindow = Annotated[
         show_default=False,
         min=0.001,
         rich_help_panel=_PACE,
+        metavar="SECONDS",
     ),
 ]
 Concurrency = Annotated[
     int,
     typer.Option(
-        "--concurrency", help="Requests in flight at once.", min=1, max=64, rich_help_panel=_PACE
+        "--concurrency",
+        help="Requests in flight at once.",
+        min=1,
+        max=64,
+        rich_help_panel=_PACE,
+        metavar="N",
     ),
 ]
 MaxAttempts = Annotated[
@@ -140,6 +190,7 @@ MaxAttempts = Annotated[
         min=1,
         max=50,
         rich_help_panel=_PACE,
+        metavar="N",
     ),
 ]
 MaxRetryTime = Annotated[
@@ -149,6 +200,7 @@ MaxRetryTime = Annotated[
         help="Seconds one lead may spend retrying.",
         min=0,
         rich_help_panel=_PACE,
+        metavar="SECONDS",
     ),
 ]
 DailyReserve = Annotated[
@@ -158,6 +210,7 @@ DailyReserve = Annotated[
         help="Stop (rows deferred) when the portal's daily requests remaining fall to this.",
         min=0,
         rich_help_panel=_PACE,
+        metavar="N",
     ),
 ]
 
@@ -168,11 +221,13 @@ def update_command(
     input: Annotated[
         str,
         typer.Argument(
-            help="CSV, TSV or JSONL file (optionally .gz), or - for stdin.", show_default=False
+            help="CSV, TSV or JSONL file (optionally .gz), or - for stdin.",
+            show_default=False,
+            metavar="INPUT",
         ),
     ],
     fmt: Annotated[
-        str | None,
+        Literal["csv", "tsv", "jsonl"] | None,
         typer.Option(
             "--format",
             help="csv, tsv or jsonl (default: from the file name).",
@@ -185,6 +240,7 @@ def update_command(
             "--delimiter",
             help="CSV delimiter (default: sniffed among , ; tab |).",
             rich_help_panel=_INPUT,
+            metavar="CHAR",
         ),
     ] = None,
     encoding: Annotated[
@@ -194,6 +250,7 @@ def update_command(
             help="Text encoding: auto (UTF-8 with or without BOM, else cp1252, the "
             "encoding of Excel's plain CSV export), or a name such as utf-8 or cp1252.",
             rich_help_panel=_INPUT,
+            metavar="NAME",
         ),
     ] = "auto",
     guid_column: Annotated[
@@ -202,6 +259,7 @@ def update_command(
             "--guid-column",
             help="Key column (default: the one named guid; id for crm-v3).",
             rich_help_panel=_FIELDS,
+            metavar="TEXT",
         ),
     ] = None,
     renames: Annotated[
@@ -210,11 +268,17 @@ def update_command(
             "--map",
             help='Rename a column: "Lead ID=guid", "Close date=closedAt". Repeatable.',
             rich_help_panel=_FIELDS,
+            metavar="COLUMN=FIELD",
         ),
     ] = None,
     ignore: Annotated[
         list[str] | None,
-        typer.Option("--ignore-column", help="Drop a column. Repeatable.", rich_help_panel=_FIELDS),
+        typer.Option(
+            "--ignore-column",
+            help="Drop a column. Repeatable.",
+            rich_help_panel=_FIELDS,
+            metavar="NAME",
+        ),
     ] = None,
     clear_token: Annotated[
         str | None,
@@ -222,14 +286,20 @@ def update_command(
             "--clear-token",
             help="A CSV cell equal to this clears the field (e.g. NULL).",
             rich_help_panel=_FIELDS,
+            metavar="TEXT",
         ),
     ] = None,
     timezone: Annotated[
         str,
-        typer.Option("--timezone", help="Zone for dates and naive times.", rich_help_panel=_FIELDS),
+        typer.Option(
+            "--timezone",
+            help="Zone for dates and naive times.",
+            rich_help_panel=_FIELDS,
+            metavar="ZONE",
+        ),
     ] = "UTC",
     on_conflict: Annotated[
-        str,
+        Literal["last", "first", "error"],
         typer.Option(
             "--on-conflict",
             help="Two rows set one field of a lead differently: last, first or error.",
@@ -242,6 +312,7 @@ def update_command(
             "--allow-field",
             help="Send a field normally not editable. Repeatable.",
             rich_help_panel=_FIELDS,
+            metavar="NAME",
         ),
     ] = None,
     custom_field: Annotated[
@@ -251,6 +322,7 @@ def update_command(
             help="Send this field although it is not a standard field (a custom field of "
             "your portal). Repeatable.",
             rich_help_panel=_FIELDS,
+            metavar="NAME",
         ),
     ] = None,
     allow_custom_fields: Annotated[
@@ -260,6 +332,7 @@ def update_command(
             help="Send every field that is not a standard one (typos of standard fields "
             "still stop the run).",
             rich_help_panel=_FIELDS,
+            metavar="",
         ),
     ] = False,
     token_file: TokenFile = None,
@@ -270,10 +343,11 @@ def update_command(
             envvar="BULKLEADS_BASE_URL",
             help="API root; http:// only to loopback.",
             rich_help_panel=_TARGET,
+            metavar="URL",
         ),
     ] = DEFAULT_BASE_URL,
     api: Annotated[
-        str,
+        Literal["leads-v1", "crm-v3"],
         typer.Option(
             "--api",
             help="leads-v1 (PUT one lead a request) or crm-v3 (batch update "
@@ -282,9 +356,11 @@ def update_command(
         ),
     ] = "leads-v1",
     crm_object: Annotated[
-        str,
+        Literal["contacts", "companies", "deals", "leads"],
         typer.Option(
-            "--object", help="crm-v3: contacts, companies, deals or leads.", rich_help_panel=_TARGET
+            "--object",
+            help="crm-v3: contacts, companies, deals or leads.",
+            rich_help_panel=_TARGET,
         ),
     ] = "contacts",
     batch_size: Annotated[
@@ -295,6 +371,7 @@ def update_command(
             min=1,
             max=100,
             rich_help_panel=_TARGET,
+            metavar="N",
         ),
     ] = 100,
     id_property: Annotated[
@@ -304,6 +381,7 @@ def update_command(
             help="crm-v3: update by this unique property (e.g. "
             "email); the id column holds its values.",
             rich_help_panel=_TARGET,
+            metavar="TEXT",
         ),
     ] = None,
     date_field: Annotated[
@@ -313,10 +391,11 @@ def update_command(
             help="crm-v3: a property that takes dates, sent as epoch "
             "milliseconds (default: closedate). Repeatable.",
             rich_help_panel=_FIELDS,
+            metavar="NAME",
         ),
     ] = None,
     auth: Annotated[
-        str | None,
+        Literal["query", "bearer"] | None,
         typer.Option(
             "--auth",
             help="leads-v1: query (?access_token=, the default) or bearer (Authorization "
@@ -339,6 +418,7 @@ def update_command(
             ".report.csv beside the input; .jsonl writes JSON "
             "lines).",
             rich_help_panel=_JOB,
+            metavar="PATH",
         ),
     ] = None,
     dry_run: Annotated[
@@ -347,12 +427,16 @@ def update_command(
             "--dry-run",
             help="Read, validate and plan; send nothing; needs no token.",
             rich_help_panel=_JOB,
+            metavar="",
         ),
     ] = False,
     fresh: Annotated[
         bool,
         typer.Option(
-            "--fresh", help="Start this job over instead of resuming it.", rich_help_panel=_JOB
+            "--fresh",
+            help="Start this job over instead of resuming it.",
+            rich_help_panel=_JOB,
+            metavar="",
         ),
     ] = False,
     no_backup: Annotated[
@@ -362,6 +446,7 @@ def update_command(
             help="Do not read leads before writing them: no backup (so no undo), no skipping "
             "of values already so, no --only-empty; saves one read per lead (CRM: per 100).",
             rich_help_panel=_JOB,
+            metavar="",
         ),
     ] = False,
     only_empty: Annotated[
@@ -371,6 +456,7 @@ def update_command(
             help="Write this field only where the lead has no value for it today (all: every "
             "field). Repeatable.",
             rich_help_panel=_FIELDS,
+            metavar="FIELD",
         ),
     ] = None,
     verify: Annotated[
@@ -379,6 +465,7 @@ def update_command(
             "--verify",
             help="Read every updated lead back; one whose values did not stick is failed.",
             rich_help_panel=_JOB,
+            metavar="",
         ),
     ] = False,
     state_dir: StateDir = None,
@@ -386,21 +473,22 @@ def update_command(
     quiet: Quiet = False,
     verbose: Verbose = False,
     log_format: LogFmt = "text",
+    summary: SummaryFile = None,
 ) -> None:
     """Update the leads listed in INPUT; running the same command again resumes the job."""
     token = optional_token(token_file) if dry_run else load_token(token_file)
-    reporter = _reporter(log_format, quiet, token, verbose)
+    reporter = _reporter(log_format, quiet, token, verbose, summary)
     config = RunConfig(
         input=input,
         token=token,
         base_url=base_url,
         auth=_auth(auth, api),
-        api=_choice(api, ("leads-v1", "crm-v3"), "--api"),  # type: ignore[arg-type]
-        crm_object=_choice(crm_object, OBJECTS, "--object"),  # type: ignore[arg-type]
+        api=api,
+        crm_object=crm_object,
         batch_size=batch_size,
         id_property=id_property,
         date_fields=tuple(date_field) if date_field else ("closedate",),
-        fmt=_choice(fmt, ("csv", "tsv", "jsonl"), "--format") if fmt else None,  # type: ignore[arg-type]
+        fmt=fmt,
         encoding=encoding,
         delimiter=_delimiter(delimiter),
         plan=PlanOptions(
@@ -409,7 +497,7 @@ def update_command(
             ignore=tuple(ignore or ()),
             clear_token=clear_token,
             timezone=timezone,
-            on_conflict=_choice(on_conflict, ("last", "first", "error"), "--on-conflict"),  # type: ignore[arg-type]
+            on_conflict=on_conflict,
             allow_fields=tuple(allow_field or ()),
             custom_fields=tuple(custom_field or ()),
             allow_custom_fields=allow_custom_fields,
@@ -436,12 +524,20 @@ def retry_command(
     job: Annotated[
         str,
         typer.Argument(
-            help="Job id (or prefix), job file, or the job's report.", show_default=False
+            help="Job id (or prefix), job file, or the job's report.",
+            show_default=False,
+            metavar="JOB",
         ),
     ],
-    outcome: Annotated[
-        str, typer.Option("--outcome", help="Which rows to send again: failed or not_sent.")
-    ] = "failed",
+    all_failed: Annotated[
+        bool,
+        typer.Option(
+            "--all-failed",
+            help="Also send again the leads that failed for good (400, 404, ...): by default "
+            "only not_sent leads and failures whose last answer was transient go again.",
+            metavar="",
+        ),
+    ] = False,
     token_file: TokenFile = None,
     rate: Rate = None,
     rate_window: RateWindow = None,
@@ -454,11 +550,15 @@ def retry_command(
     quiet: Quiet = False,
     verbose: Verbose = False,
     log_format: LogFmt = "text",
+    summary: SummaryFile = None,
 ) -> None:
-    """Send again the leads of a job that ended failed (or not_sent), then refresh its report."""
-    chosen = _choice(outcome, ("failed", "not_sent"), "--outcome")
+    """Send again what can succeed: leads not sent (token refused) and failures whose last answer
+    was transient (429, 5xx, timeout, connection); then refresh the report.
+
+    Example: bulkleads retry closes.report.csv   (after an outage, or a fixed token)
+    """
     token = load_token(token_file)
-    reporter = _reporter(log_format, quiet, token, verbose)
+    reporter = _reporter(log_format, quiet, token, verbose, summary)
     config = RunConfig(
         input="",
         token=token,
@@ -468,7 +568,7 @@ def retry_command(
         send=_send_options(concurrency, max_attempts, max_retry_time, daily_reserve),
         state_dir=state_dir,
     )
-    raise typer.Exit(retry(job, chosen, config, reporter))
+    raise typer.Exit(retry(job, config, reporter, all_failed=all_failed))
 
 
 @app.command("undo")
@@ -477,7 +577,9 @@ def undo_command(
     job: Annotated[
         str,
         typer.Argument(
-            help="Job id (or prefix), job file, or the job's report.", show_default=False
+            help="Job id (or prefix), job file, or the job's report.",
+            show_default=False,
+            metavar="JOB",
         ),
     ],
     force: Annotated[
@@ -485,23 +587,40 @@ def undo_command(
         typer.Option(
             "--force",
             help="Write the previous values back even where a lead changed since the job.",
+            metavar="",
         ),
     ] = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Read the leads and show what the undo would write."),
+        typer.Option(
+            "--dry-run",
+            help="Read the leads and show what the undo would write.",
+            metavar="",
+        ),
     ] = False,
     report: Annotated[
         Path | None,
         typer.Option(
-            "--report", help="Report path (default: <job report>.undo.report.csv beside it)."
+            "--report",
+            help="Report path (default: <job report>.undo.report.csv beside it).",
+            metavar="PATH",
         ),
     ] = None,
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Start this undo over instead of resuming it.")
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start this undo over instead of resuming it.",
+            metavar="",
+        ),
     ] = False,
     verify: Annotated[
-        bool, typer.Option("--verify", help="Read every restored lead back.")
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read every restored lead back.",
+            metavar="",
+        ),
     ] = False,
     token_file: TokenFile = None,
     rate: Rate = None,
@@ -515,6 +634,7 @@ def undo_command(
     quiet: Quiet = False,
     verbose: Verbose = False,
     log_format: LogFmt = "text",
+    summary: SummaryFile = None,
 ) -> None:
     """Put back the values a job overwrote: a job of its own (resumable, paced, reported),
     which skips a lead changed since the job unless --force. Undoing an undo restores the job.
@@ -524,7 +644,7 @@ def undo_command(
     from .undo import undo
 
     token = load_token(token_file)
-    reporter = _reporter(log_format, quiet, token, verbose)
+    reporter = _reporter(log_format, quiet, token, verbose, summary)
     config = RunConfig(
         input="",
         token=token,
@@ -549,19 +669,30 @@ def report_command(
     job: Annotated[
         str,
         typer.Argument(
-            help="Job id (or prefix), job file, or the job's report.", show_default=False
+            help="Job id (or prefix), job file, or the job's report.",
+            show_default=False,
+            metavar="JOB",
         ),
     ],
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Where to write it (default: where the job wrote it)."),
+        typer.Option(
+            "--report",
+            help="Where to write it (default: where the job wrote it).",
+            metavar="PATH",
+        ),
     ] = None,
     state_dir: StateDir = None,
     quiet: Quiet = False,
     log_format: LogFmt = "text",
+    summary: SummaryFile = None,
 ) -> None:
     """Write a job's report again from its job file."""
-    raise typer.Exit(write_job_report(job, state_dir, report, _reporter(log_format, quiet, None)))
+    raise typer.Exit(
+        write_job_report(
+            job, state_dir, report, _reporter(log_format, quiet, None, summary=summary)
+        )
+    )
 
 
 @app.command("jobs")
@@ -598,30 +729,92 @@ def jobs_command(state_dir: StateDir = None) -> None:
 @app.command("sandbox")
 @_handles_errors
 def sandbox_command(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.", min=0, max=65535)] = 0,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on.",
+            metavar="TEXT",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Port; 0 picks a free one.",
+            min=0,
+            max=65535,
+            metavar="N",
+        ),
+    ] = 0,
     seed: Annotated[
         Path | None,
-        typer.Option(help="Leads to start with: JSON, JSONL or CSV with a guid column."),
+        typer.Option(
+            help="Leads to start with: JSON, JSONL or CSV with a guid column.",
+            metavar="PATH",
+        ),
     ] = None,
     state: Annotated[
-        Path | None, typer.Option(help="Load at start if present, save on exit.")
+        Path | None,
+        typer.Option(
+            help="Load at start if present, save on exit.",
+            metavar="PATH",
+        ),
     ] = None,
     token: Annotated[
         str,
-        typer.Option(help="The token the sandbox accepts (a sandbox credential, not a real one)."),
+        typer.Option(
+            help="The token the sandbox accepts (a sandbox credential, not a real one).",
+            metavar="TEXT",
+        ),
     ] = SANDBOX_TOKEN,
-    limit: Annotated[int, typer.Option(help="Requests allowed per --window.", min=1)] = 10,
-    window: Annotated[float, typer.Option(help="Rolling window in seconds.", min=0.001)] = 1.0,
-    daily: Annotated[int, typer.Option(help="Requests allowed per day.", min=0)] = 40_000,
+    limit: Annotated[
+        int,
+        typer.Option(
+            help="Requests allowed per --window.",
+            min=1,
+            metavar="N",
+        ),
+    ] = 10,
+    window: Annotated[
+        float,
+        typer.Option(
+            help="Rolling window in seconds.",
+            min=0.001,
+            metavar="SECONDS",
+        ),
+    ] = 1.0,
+    daily: Annotated[
+        int,
+        typer.Option(
+            help="Requests allowed per day.",
+            min=0,
+            metavar="N",
+        ),
+    ] = 40_000,
     retry_after: Annotated[
-        bool, typer.Option("--retry-after", help="Send Retry-After on 429.")
+        bool,
+        typer.Option(
+            "--retry-after",
+            help="Send Retry-After on 429.",
+            metavar="",
+        ),
     ] = False,
     fail_rate: Annotated[
-        float, typer.Option(help="Share of requests answered 5xx.", min=0, max=1)
+        float,
+        typer.Option(
+            help="Share of requests answered 5xx.",
+            min=0,
+            max=1,
+            metavar="SECONDS",
+        ),
     ] = 0.0,
     drop_rate: Annotated[
-        float, typer.Option(help="Share applied, then the connection dropped.", min=0, max=1)
+        float,
+        typer.Option(
+            help="Share applied, then the connection dropped.",
+            min=0,
+            max=1,
+            metavar="SECONDS",
+        ),
     ] = 0.0,
     noop_rate: Annotated[
         float,
@@ -630,15 +823,24 @@ def sandbox_command(
             "--verify catches it).",
             min=0,
             max=1,
+            metavar="SECONDS",
         ),
     ] = 0.0,
-    latency_ms: Annotated[float, typer.Option(help="Delay before each answer.", min=0)] = 0.0,
+    latency_ms: Annotated[
+        float,
+        typer.Option(
+            help="Delay before each answer.",
+            min=0,
+            metavar="SECONDS",
+        ),
+    ] = 0.0,
     crm_seed: Annotated[
         list[str] | None,
         typer.Option(
             "--crm-seed",
             help="CRM v3 records to start with, as OBJECT=FILE (e.g. "
             "contacts=contacts.json; an id column plus properties). Repeatable.",
+            metavar="OBJECT=FILE",
         ),
     ] = None,
     crm_properties: Annotated[
@@ -648,13 +850,28 @@ def sandbox_command(
             help="CRM v3 property definitions over the defaults, as OBJECT=FILE (a JSON list "
             "in HubSpot's shape: name, type, options, calculated, modificationMetadata). "
             "Repeatable.",
+            metavar="OBJECT=FILE",
         ),
     ] = None,
     unlimited: Annotated[
-        bool, typer.Option("--unlimited", help="No rate or daily limit (benchmarks).")
+        bool,
+        typer.Option(
+            "--unlimited",
+            help="No rate or daily limit (benchmarks).",
+            metavar="",
+        ),
     ] = False,
 ) -> None:
-    """Run a local server that behaves like HubSpot's Leads v1 API, for rehearsals and tests."""
+    """Run a local server that behaves like HubSpot (Leads v1 and CRM v3), for rehearsals
+    and tests. Its first line on stdout is its URL.
+
+    While it runs, POST /__sandbox/config takes a JSON object with any of: daily (requests a
+    day, null for no cap), reset_daily (true), fail_rate, drop_rate, noop_rate (0 to 1),
+    latency_ms (milliseconds) and retry_after (true or false). GET /__sandbox/stats and
+    GET /__sandbox/state show what it received and holds.
+
+    Example: bulkleads sandbox --seed sample_data/seed.json --limit 100 --window 10
+    """
     try:
         from .sandbox.app import SandboxConfig
         from .sandbox.server import serve
@@ -683,17 +900,29 @@ def sandbox_command(
 
 @app.callback(invoke_without_command=True)
 def _main(
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version.",
+            metavar="",
+        ),
+    ] = False,
 ) -> None:
     if version:
         typer.echo(f"bulkleads {__version__}")
         raise typer.Exit(0)
 
 
-def _reporter(log_format: str, quiet: bool, token: Token | None, verbose: bool = False) -> Reporter:
-    fmt: LogFormat = _choice(log_format, ("text", "json"), "--log-format")  # type: ignore[assignment]
+def _reporter(
+    fmt: LogFormat,
+    quiet: bool,
+    token: Token | None,
+    verbose: bool = False,
+    summary: Path | None = None,
+) -> Reporter:
     setup_logging(fmt, quiet=quiet, token=token, verbose=verbose)
-    return Reporter(fmt, quiet=quiet)
+    return Reporter(fmt, quiet=quiet, summary_path=summary)
 
 
 def _backup(no_backup: bool, only_empty: list[str] | None) -> bool:
@@ -704,12 +933,12 @@ def _backup(no_backup: bool, only_empty: list[str] | None) -> bool:
     return not no_backup
 
 
-def _auth(auth: str | None, api: str) -> AuthMode:
+def _auth(auth: AuthMode | None, api: str) -> AuthMode:
     if auth is None:
         return "query" if api == "leads-v1" else "bearer"
     if api == "crm-v3" and auth == "query":
         raise UsageError("CRM v3 takes the token in the Authorization header; drop --auth query")
-    return _choice(auth, ("query", "bearer"), "--auth")  # type: ignore[return-value]
+    return auth
 
 
 def _send_options(
@@ -721,12 +950,6 @@ def _send_options(
         max_retry_seconds=max_retry_time,
         daily_reserve=daily_reserve,
     )
-
-
-def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
-    if value not in allowed:
-        raise UsageError(f"{flag} takes one of {', '.join(allowed)}, not {value!r}")
-    return value
 
 
 def _pair(
@@ -753,25 +976,46 @@ def _delimiter(value: str | None) -> str | None:
 
 
 def _fail(error: BulkleadsError) -> NoReturn:
-    print(f"bulkleads: error: {error}", file=sys.stderr)
+    print_error(
+        str(error), kind=type(error).__name__, exit_code=error.exit_code, fmt=_format_asked()
+    )
     raise SystemExit(error.exit_code)
 
 
 def main() -> None:
-    """Console entry point: known errors become one line and an exit code, never a traceback."""
+    """Console entry point: known errors become one line and an exit code, never a traceback.
+    With --log-format json every line is a JSON object: usage errors and crashes too."""
+    fmt = _format_asked()
     try:
-        app(standalone_mode=True)
+        if fmt == "text":
+            app(standalone_mode=True)  # prints click's errors itself, and exits
+            return
+        code = app(standalone_mode=False)  # click's errors come back here, to print as JSON
+        raise SystemExit(code if isinstance(code, int) else 0)
+    except _CLICK_ERRORS as error:
+        message = error.format_message()  # type: ignore[attr-defined]
+        code = int(error.exit_code)  # type: ignore[attr-defined]
+        print_error(message, kind="usage", exit_code=code, fmt=fmt)
+        raise SystemExit(code) from None
+    except typer.Abort:
+        print_error("interrupted", kind="interrupted", exit_code=130, fmt=fmt)
+        raise SystemExit(130) from None
     except BulkleadsError as error:
         _fail(error)
     except KeyboardInterrupt:
-        print("bulkleads: interrupted", file=sys.stderr)
+        print_error("interrupted", kind="interrupted", exit_code=130, fmt=fmt)
         raise SystemExit(130) from None
     except Exception as error:
-        text = "".join(traceback.format_exception(error))
-        print(
-            f"bulkleads: internal error, please report it with this trace:\n{_scrub(text)}",
-            file=sys.stderr,
-        )
+        trace = _scrub("".join(traceback.format_exception(error)))
+        if fmt == "json":
+            message = _scrub(f"internal error: {type(error).__name__}: {error}")
+            print_error(message, kind="internal", exit_code=EXIT_USAGE, fmt=fmt)
+            print(json.dumps({"event": "traceback", "traceback": trace}), file=sys.stderr)
+        else:
+            print(
+                f"bulkleads: internal error, please report it with this trace:\n{trace}",
+                file=sys.stderr,
+            )
         raise SystemExit(EXIT_USAGE) from None
 
 

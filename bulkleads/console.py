@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from rich.console import Console
@@ -33,6 +36,7 @@ from .sender import SendStats
 from .token import RedactingFilter, Token
 
 LogFormat = Literal["text", "json"]
+LOG_FORMAT_VAR: Final = "BULKLEADS_LOG_FORMAT"
 LOGGER: Final = logging.getLogger("bulkleads")
 _PROGRESS_EVERY: Final = 10.0
 
@@ -66,12 +70,33 @@ def setup_logging(
         logging.getLogger(noisy).propagate = False
 
 
-class Reporter:
-    """Prints the plan, the progress and the summary in the chosen format."""
+OUTCOMES: Final = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
 
-    def __init__(self, fmt: LogFormat, *, quiet: bool) -> None:
+
+def print_error(message: str, *, kind: str, exit_code: int, fmt: LogFormat) -> None:
+    """An error that ends the command, on stderr: one line of text, or one JSON object."""
+    if fmt == "json":
+        entry = {
+            "time": datetime.now(UTC).astimezone().strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "level": "error",
+            "event": "error",
+            "type": kind,
+            "message": message,
+            "exit_code": exit_code,
+        }
+        print(json.dumps(entry, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"bulkleads: error: {message}", file=sys.stderr)
+
+
+class Reporter:
+    """Prints the plan, the progress and the summary in the chosen format; ``summary_path``
+    also gets the summary as one JSON object (``--summary``), for monitoring."""
+
+    def __init__(self, fmt: LogFormat, *, quiet: bool, summary_path: Path | None = None) -> None:
         self.fmt = fmt
         self.quiet = quiet
+        self.summary_path = summary_path
         self._console = Console(stderr=True, highlight=False)
         self.interactive = self._console.is_terminal and fmt == "text" and not quiet
 
@@ -89,22 +114,30 @@ class Reporter:
         examples: list[str],
         per_request: int = 1,
         reads_per_request: int | None = None,
+        noun: str = "lead",
+        left: tuple[int, int] | None = None,
     ) -> None:
-        """``reads_per_request`` None: reading (backup) is off."""
-        requests = -(-summary.bundles // per_request)
-        reads = -(-summary.bundles // reads_per_request) if reads_per_request else 0
+        """``reads_per_request`` None: reading (backup) is off. ``left`` (resuming a job):
+        how many records are still to write and to read; the cost is theirs, not the job's."""
+        to_write, to_read = left if left is not None else (summary.bundles, summary.bundles)
+        requests = -(-to_write // per_request)
+        reads = -(-to_read // reads_per_request) if reads_per_request else 0
         eta = (requests + reads) / rate if rate else 0.0
         cost = (
-            f" plus {reads} reads to back up current values and skip what is already so "
-            f"(--no-backup skips them)"
+            f" plus {reads} {plural(reads, 'read')} to back up current values and skip what "
+            "is already so (--no-backup skips them)"
             if reads
             else ""
         )
+        still = " left" if left is not None else ""
         self.info(
-            f"plan: {summary.records} rows read, {summary.invalid} invalid, "
-            f"{summary.bundles} leads to update ({summary.skipped} with nothing to change), "
-            f"{summary.conflicts} conflicting values in {summary.conflicted_guids} leads; "
-            f"{requests} requests{cost}, about {_duration(eta)} at {rate:g} requests/s",
+            f"plan: {summary.records} {plural(summary.records, 'row')} read, "
+            f"{summary.invalid} invalid, {summary.bundles} {plural(summary.bundles, noun)} to "
+            f"update ({summary.skipped} with nothing to change), {summary.conflicts} "
+            f"conflicting {plural(summary.conflicts, 'value')} in {summary.conflicted_guids} "
+            f"{plural(summary.conflicted_guids, noun)}; {requests} "
+            f"{plural(requests, 'request')}{cost}{still}, about {_duration(eta)}{still} at "
+            f"{rate:g} requests/s",
             event="plan",
             records=summary.records,
             invalid=summary.invalid,
@@ -117,8 +150,15 @@ class Reporter:
         )
         if summary.records == 0:
             self.warn("no data rows in the input: nothing to send", event="empty_input")
-        for text in summary.invalid_examples:
-            self.warn(f"  invalid: {text}", event="invalid_row")
+        for row, line, guid, reason in summary.invalid_examples:
+            self.warn(
+                f"  invalid: row {row} (line {line}): {reason}",
+                event="invalid_row",
+                row=row,
+                line=line,
+                guid=guid,
+                reason=reason,
+            )
         if summary.invalid > len(summary.invalid_examples):
             self.warn(
                 f"  ... and {summary.invalid - len(summary.invalid_examples)} more invalid "
@@ -155,16 +195,31 @@ class Reporter:
         stats: SendStats | None,
         report: str,
         *,
+        exit_code: int,
+        job: str | None = None,
         verified: int | None = None,
     ) -> None:
+        """The last word of a command: every count (zeros too), requests by status, retries,
+        429s, elapsed time, the job, the report and the exit code."""
         rows = sum(counts.values())
-        parts = ", ".join(
-            f"{counts[k]} {k}"
-            for k in ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
-            if counts[k]
-        )
-        data: dict[str, object] = {"event": "summary", "rows": rows, **counts, "report": report}
-        line = f"done: {rows} rows: {parts or 'nothing'}"
+        parts = ", ".join(f"{counts[k]} {k}" for k in OUTCOMES if counts[k])
+        data: dict[str, object] = {
+            "event": "summary",
+            "rows": rows,
+            **{k: counts[k] for k in OUTCOMES},
+            "requests": 0,
+            "statuses": {},
+            "retries": 0,
+            "rate_limited": 0,
+            "error_share": 0.0,
+            "elapsed_seconds": 0.0,
+            "requests_per_second": 0.0,
+            "verified": verified,
+            "job": job,
+            "report": report,
+            "exit_code": exit_code,
+        }
+        line = f"done: {rows} {plural(rows, 'row')}: {parts or 'nothing'}"
         if verified is not None:
             line += f"; {verified} leads verified (read back as sent)"
             data["verified"] = verified
@@ -188,6 +243,8 @@ class Reporter:
             )
         LOGGER.log(logging.INFO if not self.quiet else logging.WARNING, line, extra={"data": data})
         self.info(f"report: {report}", event="report", path=report)
+        if self.summary_path is not None:
+            _write_atomically(self.summary_path, json.dumps(data, ensure_ascii=False) + "\n")
 
 
 class ProgressSink:
@@ -270,6 +327,21 @@ class _LogSink(ProgressSink):
             total=self._total,
             rate=round(rate, 2),
         )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A monitor reading the file never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def plural(count: int, noun: str) -> str:
+    """``noun`` as ``count`` of it reads: 1 row, 2 rows; 1 company, 2 companies."""
+    if count == 1:
+        return noun
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
 
 
 def _duration(seconds: float) -> str:

@@ -77,7 +77,7 @@ class JobFolder:
 
     def lock_for(self, path: Path) -> JobLock:
         """The lock of the job stored at ``path``."""
-        job = path.name.removesuffix(_SUFFIX)
+        job = job_of(path)
         return JobLock(path.with_name(f"{job}.lock"), job)
 
     def adopt_legacy(self, job: str) -> Path | None:
@@ -164,7 +164,7 @@ class JobFolder:
         for path in sorted(self.root.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime):
             if path.name.startswith(".") or ".archived" in path.name:
                 continue
-            job = path.name.removesuffix(_SUFFIX)
+            job = job_of(path)
             running = is_locked(self.lock_for(path).path)
             try:
                 with JobStore(path) as store:
@@ -174,6 +174,11 @@ class JobFolder:
             except JobError as error:
                 info = JobInfo(job, path, {}, {}, 0, running, damage=str(error))
             yield info
+
+
+def job_of(path: Path) -> str:
+    """The id of the job stored at ``path``."""
+    return path.name.removesuffix(_SUFFIX)
 
 
 def remove_store(path: Path) -> None:

@@ -79,7 +79,8 @@ class PlanSummary:
     encoding: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
     examples: list[dict[str, object]] = field(default_factory=list)
-    invalid_examples: list[str] = field(default_factory=list)
+    # (row, line, guid, reason) of the first invalid rows, for the console
+    invalid_examples: list[tuple[int, int, str | None, str]] = field(default_factory=list)
 
 
 class _Columns:
@@ -147,11 +148,11 @@ def plan(
     for batch in _batches(rows, _BATCH):
         store.add_rows(batch)
         summary.records += len(batch)
-        for row, line, _guid, _fields, _names, error in batch:
+        for row, line, guid, _fields, _names, error in batch:
             if error is not None:
                 summary.invalid += 1
                 if len(summary.invalid_examples) < 10:
-                    summary.invalid_examples.append(f"row {row} (line {line}): {error}")
+                    summary.invalid_examples.append((row, line, guid, error))
         if on_progress:
             on_progress(source.bytes_read)
     _check_names(sorted(unknown), rules, options)  # JSONL names its fields row by row

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from .console import Reporter
+from .console import Reporter, plural
 from .crm_v3 import MAX_BATCH, CrmObject, CrmV3Target
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, UsageError
 from .fields import LEADS_V1, FieldRules, crm_v3_rules
-from .jobs import JobFolder, job_id, remove_store
+from .jobs import JobFolder, job_id, job_of, remove_store
 from .pacing import Pacer
 from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
@@ -35,7 +35,7 @@ from .properties import fetch as fetch_properties
 from .report import DIFF_COLUMNS, check_report_path, diff_path, write_diff, write_report
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
-from .store import FAILED, NOT_SENT, RESUMABLE, JobStore
+from .store import FAILED, RESUMABLE, JobStore
 from .target import AuthMode, LeadsV1Target, Target, check_base_url
 from .token import Token
 
@@ -211,10 +211,12 @@ def update(config: RunConfig, out: Reporter) -> int:
     job, report, summary = planned
     with folder.lock(job):  # one process per job, from here until its report is written
         try:
-            path = open_job(folder, scratch, job, fresh=config.fresh, out=out)
+            path = open_job(
+                folder, scratch, job, fresh=config.fresh, out=out, noun=config.rules().noun
+            )
         finally:
             remove_store(scratch)
-        print_plan(out, config, summary, [])
+        print_plan(out, config, summary, [], path)
         return send_and_report(path, config, report, RESUMABLE, out)
 
 
@@ -255,7 +257,7 @@ def _plan_job(
         if config.dry_run:
             print_plan(out, config, summary, _examples(config, summary))
             _describe_existing(folder, job, report, out)
-            return dry_run_report(store, config, report, summary, out)
+            return dry_run_report(store, config, report, summary, out, job)
         store.set_meta(
             {
                 "job": job,
@@ -270,7 +272,12 @@ def _plan_job(
 
 
 def dry_run_report(
-    store: JobStore, config: RunConfig, report: Path, summary: PlanSummary, out: Reporter
+    store: JobStore,
+    config: RunConfig,
+    report: Path,
+    summary: PlanSummary,
+    out: Reporter,
+    job: str,
 ) -> int:
     """A dry run's report; with a token and reading on, it first reads the leads the plan
     would write (the reads only go to the scratch store) and shows what would change."""
@@ -297,8 +304,9 @@ def dry_run_report(
             event="offline",
         )
     counts = write_report(store, report, dry_run=True)
-    out.summary(counts, None, str(report))
-    return EXIT_OK if counts["invalid"] == 0 else EXIT_ROWS_FAILED
+    code = EXIT_OK if counts["invalid"] == 0 else EXIT_ROWS_FAILED
+    out.summary(counts, None, str(report), exit_code=code, job=job)
+    return code
 
 
 def _describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter) -> None:
@@ -325,24 +333,40 @@ def _describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter)
     )
 
 
-def retry(name: str, outcome: str, config: RunConfig, out: Reporter) -> int:
-    """``bulkleads retry``: send again the bundles that ended ``failed`` or ``not_sent``."""
+def retry(name: str, config: RunConfig, out: Reporter, *, all_failed: bool = False) -> int:
+    """``bulkleads retry``: send again what can succeed: ``not_sent`` leads and failures whose
+    last answer was transient; with ``all_failed``, final failures (a 404 stays a 404) too."""
     folder = JobFolder(config.state_dir)
     path = folder.find(name)
     with folder.lock_for(path):
         with JobStore(path) as store:
             store.check()
             meta = store.meta()
-            state = {"failed": FAILED, "not_sent": NOT_SENT}[outcome]
-            moved = store.move((state,), "pending", None)
+            moved = store.requeue(all_failed=all_failed)
+            left = store.bundle_states().get(FAILED, 0)
         config.from_meta(meta)
         report = Path(str(meta["report"]))
+        noun = config.rules().noun
+        stays = (
+            f"; {_count(left, noun)} failed for good {'is' if left == 1 else 'are'} left alone "
+            "(--all-failed sends them)"
+            if left
+            else ""
+        )
         out.info(
-            f"retry: {moved} leads that ended {outcome} will be sent again",
+            f"retry: sending again {_count(moved['not_sent'], noun)} not sent and "
+            f"{_count(moved['transient'], noun)} failed on a transient answer"
+            + (f" and {_count(moved['final'], noun)} failed for good" if all_failed else "")
+            + stays,
             event="retry",
-            bundles=moved,
+            **moved,
+            final_left=left,
         )
         return send_and_report(path, config, report, ("pending",), out)
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {plural(count, noun)}"
 
 
 def write_job_report(name: str, state_dir: Path | None, report: Path | None, out: Reporter) -> int:
@@ -356,11 +380,14 @@ def write_job_report(name: str, state_dir: Path | None, report: Path | None, out
         source = str(meta.get("input", "-"))
         check_report_path(target, [] if source == "-" else [Path(source)])
         counts = write_report(store, target)
-    out.summary(counts, None, str(target))
-    return _exit_code(counts, None)
+    code = _exit_code(counts, None)
+    out.summary(counts, None, str(target), exit_code=code, job=job_of(path))
+    return code
 
 
-def open_job(folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: Reporter) -> Path:
+def open_job(
+    folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: Reporter, noun: str = "lead"
+) -> Path:
     """The job's file: the existing one to resume, or the new plan. Call holding the lock."""
     moved = folder.adopt_legacy(job)
     if moved is not None:
@@ -380,7 +407,7 @@ def open_job(folder: JobFolder, scratch: Path, job: str, *, fresh: bool, out: Re
         done = states.get("done", 0)
         left = sum(states.get(s, 0) for s in RESUMABLE)
         out.info(
-            f"resuming job {job}: {done} leads already updated, {left} to send "
+            f"resuming job {job}: {done} {plural(done, noun)} already updated, {left} to send "
             "(--fresh starts over)",
             event="resume",
             job=job,
@@ -406,7 +433,8 @@ def send_and_report(
         stats = asyncio.run(_send(store, config, phases, out)) if todo else None
         counts = write_report(store, report)
         verified = store.verified_count() if config.verify else None
-    out.summary(counts, stats, str(report), verified=verified)
+    code = _exit_code(counts, stats)
+    out.summary(counts, stats, str(report), exit_code=code, job=job_of(path), verified=verified)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
     if counts["deferred"] or counts["not_sent"]:
@@ -415,7 +443,7 @@ def send_and_report(
             event="resume_hint",
             command=config.command,
         )
-    return _exit_code(counts, stats)
+    return code
 
 
 def _phases(store: JobStore, config: RunConfig, states: tuple[str, ...]) -> list[Phase]:
@@ -510,8 +538,21 @@ def _exit_code(counts: Counter[str], stats: SendStats | None) -> int:
     return EXIT_OK
 
 
-def print_plan(out: Reporter, config: RunConfig, summary: PlanSummary, examples: list[str]) -> None:
+def print_plan(
+    out: Reporter,
+    config: RunConfig,
+    summary: PlanSummary,
+    examples: list[str],
+    job: Path | None = None,
+) -> None:
+    """The plan before sending; given a ``job`` file that has run before, its cost is what is
+    left of that job, not the whole input."""
     rate, window = config.pace()
+    left = None
+    if job is not None:
+        with JobStore(job) as store:
+            if any(store.bundle_states().get(s) for s in ("done", "failed", "not_sent")):
+                left = (store.count(RESUMABLE), store.count(RESUMABLE, read=False))
     for name, pairs in sorted((config.portal.labels if config.portal else {}).items()):
         shown = ", ".join(f"{label!r} as {value!r}" for label, value in sorted(pairs)[:5])
         out.info(
@@ -525,6 +566,8 @@ def print_plan(out: Reporter, config: RunConfig, summary: PlanSummary, examples:
         examples=examples,
         per_request=config.bundles_per_request(),
         reads_per_request=config.bundles_per_request() if config.backup else None,
+        noun=config.rules().noun,
+        left=left,
     )
 
 

@@ -287,6 +287,25 @@ class JobStore:
                 updates,
             )
 
+    def requeue(self, *, all_failed: bool = False) -> dict[str, int]:
+        """Make pending again what ``retry`` sends: ``not_sent`` bundles, failures whose last
+        answer was transient (no answer, 429 or 5xx), and with ``all_failed`` every failure.
+        Returns how many of each kind."""
+        transient = "status IS NULL OR status IN (429, 500, 502, 503, 504)"
+        kinds = {
+            "not_sent": "state = 'not_sent'",
+            "transient": f"state = 'failed' AND ({transient})",
+            "final": "state = 'failed'" if all_failed else "0",
+        }
+        moved: dict[str, int] = {}
+        with self._tx():
+            for kind, where in kinds.items():
+                cursor = self._db.execute(
+                    f"UPDATE bundles SET state = 'pending', reason = NULL WHERE {where}"  # noqa: S608
+                )
+                moved[kind] = cursor.rowcount
+        return moved
+
     def move(self, from_states: tuple[str, ...], to_state: str, reason: str | None) -> int:
         """Move every bundle in ``from_states`` to ``to_state``; returns how many moved."""
         marks = ",".join("?" * len(from_states))

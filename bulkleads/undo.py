@@ -94,10 +94,12 @@ def undo(name: str, config: RunConfig, out: Reporter) -> int:
     job, report, summary = planned
     with folder.lock(job):
         try:
-            path = open_job(folder, scratch, job, fresh=config.fresh, out=out)
+            path = open_job(
+                folder, scratch, job, fresh=config.fresh, out=out, noun=config.rules().noun
+            )
         finally:
             remove_store(scratch)
-        print_plan(out, config, summary, [])
+        print_plan(out, config, summary, [], path)
         return send_and_report(path, config, report, RESUMABLE, out)
 
 
@@ -144,7 +146,7 @@ def _plan_undo(
         )
         if config.dry_run:
             print_plan(out, config, summary, [])
-            return dry_run_report(store, config, report, summary, out)
+            return dry_run_report(store, config, report, summary, out, job)
         store.set_meta(
             {
                 "job": job,

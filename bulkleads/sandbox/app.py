@@ -372,13 +372,18 @@ class Sandbox:
         )
 
     async def _configure(self, request: Request) -> Response:
-        """Change limits and faults while running (tests and benchmarks)."""
+        """Change limits and faults while running (tests and benchmarks). The body is a JSON
+        object with any of: ``daily`` (requests a day, or null for none), ``reset_daily``
+        (true: the day starts again), ``fail_rate``, ``drop_rate``, ``noop_rate`` (0 to 1),
+        ``latency_ms`` and ``retry_after`` (true or false)."""
         changes = await request.json()
         if "daily" in changes:
             self.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
         if "reset_daily" in changes and self.daily is not None:
             self.daily.used = 0
-        for name in ("fail_rate", "drop_rate", "noop_rate", "latency", "retry_after"):
+        for name in ("fail_rate", "drop_rate", "noop_rate", "retry_after"):
             if name in changes:
                 setattr(self.config, name, changes[name])
+        if "latency_ms" in changes:  # the same unit as --latency-ms
+            self.config.latency = float(changes["latency_ms"]) / 1000
         return JSONResponse({"ok": True})

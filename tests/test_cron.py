@@ -1,0 +1,137 @@
+"""Cron: JSON on stderr for every outcome, a summary file, retries that can succeed, a plan that
+speaks of what is left, and help a person can use."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bulkleads.cli import app
+
+from .conftest import read_report, run_cli, write_seed
+
+GUIDS = [f"{i:032x}" for i in range(1, 41)]
+OUTCOMES = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
+
+
+def json_lines(text: str) -> list[dict]:
+    """Every line parsed as a JSON object; fails on the first line that is not one."""
+    events = [json.loads(line) for line in text.splitlines()]
+    assert all(isinstance(e, dict) for e in events)
+    return events
+
+
+@pytest.mark.parametrize(
+    ("args", "token", "kind"),
+    [
+        (("update", "x.csv", "--rte", "5"), "pat-test-token", "usage"),
+        (("update", "missing.csv"), "pat-test-token", "InputError"),
+        (("update", "x.csv"), None, "UsageError"),
+        (("update", "x.csv", "--api", "crm-v9"), "pat-test-token", "usage"),
+        (("report", "deadbeef"), "pat-test-token", "JobError"),
+    ],
+)
+def test_every_stderr_line_of_a_failing_run_is_json(
+    tmp_path: Path, args: tuple[str, ...], token: str | None, kind: str
+) -> None:
+    """Mistyped flags, missing files, a missing token, an unknown job: one JSON error object
+    with its type, message and exit code, by flag or by environment variable."""
+    (tmp_path / "x.csv").write_text(f"guid,city\n{GUIDS[0]},A\n")
+    for how in ({"flag": True}, {"env": True}):
+        extra = ("--log-format", "json") if "flag" in how else ()
+        env = {"BULKLEADS_LOG_FORMAT": "json"} if "env" in how else {}
+        result = run_cli(*args, *extra, cwd=tmp_path, token=token, env=env)
+        assert result.code == 2, result.stderr
+        events = json_lines(result.stderr)
+        (error,) = [e for e in events if e.get("event") == "error"]
+        assert error["type"] == kind and error["exit_code"] == 2 and error["message"]
+
+
+def test_a_succeeding_run_is_json_with_a_complete_summary(tmp_path: Path, sandbox) -> None:
+    """Every line JSON; the summary has every count (zeros too), requests, the job, the report
+    and the exit code; --summary writes the same object to a file."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
+    leads = tmp_path / "close.csv"
+    leads.write_text(f"guid,city\n{GUIDS[0]},A\n{GUIDS[1]},B\nbad guid!,C\n")
+    monitor = tmp_path / "monitor" / "close.json"
+    result = run_cli(
+        "update", str(leads), "--base-url", box.url, "--rate", "100",
+        "--log-format", "json", "--summary", str(monitor), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.code == 1, result.stderr
+    events = json_lines(result.stderr)
+    invalid = next(e for e in events if e["event"] == "invalid_row")
+    assert (invalid["row"], invalid["line"], invalid["guid"]) == (3, 4, "bad guid!")
+    assert "not valid" in invalid["reason"]
+    summary = next(e for e in events if e["event"] == "summary")
+    assert {k: summary[k] for k in OUTCOMES} == {
+        "updated": 2, "failed": 0, "invalid": 1, "skipped": 0,
+        "not_sent": 0, "deferred": 0, "planned": 0,
+    }  # fmt: skip
+    assert summary["exit_code"] == 1 and summary["requests"] == 4  # 2 reads, 2 writes
+    assert summary["statuses"] == {"200": 2, "204": 2} and summary["rate_limited"] == 0
+    assert summary["report"] == str(tmp_path / "close.report.csv")
+    assert len(summary["job"]) == 16
+    written = json.loads(monitor.read_text())
+    assert {k: v for k, v in written.items() if k not in ("time", "level", "message")} == {
+        k: v for k, v in summary.items() if k not in ("time", "level", "message")
+    }
+
+
+def test_retry_sends_what_can_succeed_and_leaves_a_404_alone(tmp_path: Path, sandbox) -> None:
+    """An outage fails three leads (5xx), one lead does not exist (404): retry sends the three
+    and not the 404, and says so; --all-failed sends the 404 too."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},C{i}\n" for i, g in enumerate(GUIDS[:4])))
+    flags = ("--base-url", box.url, "--rate", "100", "--no-backup", "--max-attempts", "1")
+    box.configure(fail_rate=1.0)
+    assert run_cli("update", str(leads), *flags, cwd=tmp_path).code == 1
+    box.configure(fail_rate=0.0)
+    report = tmp_path / "close.report.csv"
+    # GUIDS[3] is unknown to the sandbox: make its failure the 404 it is.
+    assert run_cli("retry", str(report), cwd=tmp_path).code == 1
+    assert Counter(r["outcome"] for r in read_report(report)) == {"updated": 3, "failed": 1}
+    before = box.stats()["requests"]
+    again = run_cli("retry", str(report), cwd=tmp_path)
+    assert again.code == 1
+    assert "0 leads failed on a transient answer" in again.stderr
+    assert "1 lead failed for good is left alone (--all-failed sends them)" in again.stderr
+    assert box.stats()["requests"] == before  # the 404 was not sent again
+    forced = run_cli("retry", str(report), "--all-failed", cwd=tmp_path)
+    assert forced.code == 1 and box.stats()["requests"]["404"] == before["404"] + 1
+
+
+def test_the_plan_of_a_resumed_job_speaks_of_what_is_left(tmp_path: Path, sandbox) -> None:
+    """After the daily cap stopped a job, the rerun's plan counts the requests left, not the
+    whole job's; a single row reads as one row."""
+    box = sandbox("--limit", "100", "--daily", "6", seed=write_seed(tmp_path / "s.json", GUIDS))
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},C{i}\n" for i, g in enumerate(GUIDS[:10])))
+    args = ("update", str(leads), "--base-url", box.url, "--rate", "100", "--no-backup")
+    assert run_cli(*args, cwd=tmp_path).code == 3
+    box.configure(daily=1000)
+    again = run_cli(*args, "--log-format", "json", cwd=tmp_path)
+    plan = next(e for e in json_lines(again.stderr) if e["event"] == "plan")
+    assert plan["requests"] == 4 and "4 requests left" in plan["message"]
+    one = tmp_path / "one.csv"
+    one.write_text(f"guid,city\n{GUIDS[20]},X\n")
+    single = run_cli("update", str(one), "--dry-run", cwd=tmp_path, token=None)
+    assert "plan: 1 row read" in single.stderr and "1 lead to update" in single.stderr
+
+
+def test_help_shows_choices_not_python_types() -> None:
+    """Enumerated options list their choices; no <str>-style placeholders on options; the
+    sandbox's help documents its config endpoint."""
+    runner = CliRunner()
+    text = runner.invoke(app, ["update", "--help"], env={"COLUMNS": "200"}).output
+    for choices in ("<csv|tsv|jsonl>", "<leads-v1|crm-v3>", "<last|first|error>", "<text|json>"):
+        assert choices in text, choices
+    options = [line for line in text.splitlines() if "--" in line and "--help" not in line]
+    assert not [line for line in options if "<str>" in line or "<list[str]>" in line]
+    sandbox = runner.invoke(app, ["sandbox", "--help"], env={"COLUMNS": "200"}).output
+    assert "/__sandbox/config" in sandbox and "latency_ms" in sandbox

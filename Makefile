@@ -16,8 +16,8 @@ install: $(STAMP)  ## create .venv and install bulkleads with the sandbox and te
 demo: $(STAMP)  ## run a real update job against the local sandbox
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) lint  ## lint, then the whole suite
-	$(BIN)/python -m pytest -q
+test: $(STAMP) lint  ## lint, then the whole suite (3 workers: most tests wait on sandboxes)
+	$(BIN)/python -m pytest -q -n 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check bulkleads tests bench scripts

@@ -9,18 +9,29 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn, ParamSpec
+from typing import Annotated, Final, Literal, NoReturn, ParamSpec
+from urllib.parse import urlsplit
 
 import typer
 
 from . import __version__
-from .console import LOG_FORMAT_VAR, LogFormat, Reporter, print_error, setup_logging
+from .console import (
+    LOG_FORMAT_VAR,
+    OUTCOMES,
+    LogFormat,
+    Reporter,
+    plural,
+    print_error,
+    setup_logging,
+)
 from .errors import EXIT_USAGE, BulkleadsError, UsageError
-from .jobs import STATE_DIR_VAR, JobFolder
+from .jobs import STATE_DIR_VAR, JobFolder, JobInfo, parse_age
 from .plan import PlanOptions
+from .report import count_outcomes
 from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, write_job_report
 from .sandbox import SANDBOX_TOKEN
 from .sender import SendOptions
+from .store import JobStore
 from .target import AuthMode
 from .token import ENV_VAR, Token, load_token, optional_token
 
@@ -695,35 +706,122 @@ def report_command(
     )
 
 
-@app.command("jobs")
+jobs_app = typer.Typer(invoke_without_command=True)
+app.add_typer(jobs_app, name="jobs")
+_JOB_COLUMNS: Final = (
+    "job",
+    "status",
+    "created",
+    "input",
+    "target",
+    "rows",
+    *OUTCOMES[:-1],  # planned is a dry run's word; a job's rows are never planned
+    "report",
+)
+
+
+@jobs_app.callback()
 @_handles_errors
-def jobs_command(state_dir: StateDir = None) -> None:
-    """List the jobs in the state folder with their progress.
+def jobs_command(
+    ctx: typer.Context,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Archived jobs too (--fresh keeps them).", metavar="")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array, for scripts.", metavar="")
+    ] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """List the jobs: id, created, input, target, status (done, partial, running, deferred,
+    archived, unreadable) and rows by outcome, with the report's words.
 
     Jobs live in the user's state directory (~/.local/state/bulkleads on Linux, or
-    $BULKLEADS_STATE_DIR, or --state-dir), whatever folder a command is run from."""
-    from rich.console import Console
-    from rich.table import Table
+    $BULKLEADS_STATE_DIR, or --state-dir), whatever folder a command is run from. A terminal
+    gets a table; a pipe gets tab-separated lines with nothing cut.
 
-    table = Table("job", "input", "rows", "updated", "to send", "failed", "other", "report")
-    for info in JobFolder(state_dir).list():
-        if info.damage is not None:
-            table.add_row(info.job_id, "unreadable", "", "", "", "", "", info.damage)
-            continue
-        states = info.states
-        left = sum(states.get(s, 0) for s in ("pending", "inflight", "deferred", "not_sent"))
-        other = sum(states.get(s, 0) for s in ("skipped", "invalid"))
-        table.add_row(
-            f"{info.job_id} (running)" if info.running else info.job_id,
-            str(info.meta.get("input", "")),
-            str(info.rows),
-            str(states.get("done", 0)),
-            str(left),
-            str(states.get("failed", 0)),
-            str(other),
-            str(info.meta.get("report", "")),
-        )
-    Console().print(table)
+    Example: bulkleads jobs --all | grep deferred
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    folder = JobFolder(state_dir)
+    rows = [_job_row(info) for info in folder.list(archived=everything)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        print(f"no jobs in {folder.root}", file=sys.stderr)
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*_JOB_COLUMNS)
+        for row in rows:
+            table.add_row(*(str(row[c]) for c in _JOB_COLUMNS))
+        Console().print(table)
+        return
+    print("\t".join(_JOB_COLUMNS))
+    for row in rows:
+        print("\t".join(str(row[c]).replace("\t", " ").replace("\n", " ") for c in _JOB_COLUMNS))
+
+
+@jobs_app.command("prune")
+@_handles_errors
+def prune_command(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            help="Age of the job file: 30d, 12h, 2w ... (required).",
+            metavar="AGE",
+        ),
+    ],
+    state_dir: StateDir = None,
+) -> None:
+    """Remove finished and archived jobs whose files are older than --older-than; never a
+    job that is running, has leads left to send, or is unreadable. Says what it freed.
+
+    Example: bulkleads jobs prune --older-than 30d
+    """
+    removed = JobFolder(state_dir).prune(parse_age(older_than))
+    freed = sum(size for _, size in removed)
+    for job, size in removed:
+        print(f"removed {job} ({size / 1e6:.1f} MB)")
+    print(f"pruned {len(removed)} {plural(len(removed), 'job')}, freed {freed / 1e6:.1f} MB")
+
+
+def _job_row(info: JobInfo) -> dict[str, object]:
+    """One job as ``bulkleads jobs`` shows it."""
+    row: dict[str, object] = dict.fromkeys(_JOB_COLUMNS, "")
+    row.update(job=info.job_id, status="unreadable", report=info.damage or "")
+    if info.damage is not None:
+        return row
+    meta = info.meta
+    with JobStore(info.path) as store:
+        counts = count_outcomes(store)
+    if info.archived:
+        status = "archived"
+    elif info.running:
+        status = "running"
+    elif counts["deferred"]:
+        status = "deferred"
+    elif counts["failed"] or counts["invalid"] or counts["not_sent"]:
+        status = "partial"
+    else:
+        status = "done"
+    host = urlsplit(str(meta.get("base_url", ""))).hostname or ""
+    api = str(meta.get("api", "leads-v1"))
+    target = f"{api} {meta.get('object')} {host}" if api == "crm-v3" else f"{api} {host}"
+    row.update(
+        status=status,
+        created=info.created,
+        input=meta.get("input", ""),
+        target=target,
+        rows=sum(counts.values()),
+        report=meta.get("report", ""),
+        **{k: counts[k] for k in OUTCOMES[:-1]},
+    )
+    return row
 
 
 @app.command("sandbox")

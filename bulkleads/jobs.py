@@ -17,18 +17,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 import platformdirs
 
-from .errors import JobError
+from .errors import JobError, UsageError
 from .lock import JobLock, is_locked
-from .store import JobStore
+from .store import RESUMABLE, JobStore
 
 STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
 LEGACY_STATE_DIR: Final = Path(".bulkleads")  # the default before jobs moved to the state dir
@@ -58,6 +60,25 @@ class JobInfo:
     rows: int
     running: bool = False
     damage: str | None = None  # why the job file cannot be read; None when it can
+    archived: bool = False
+
+    @property
+    def created(self) -> str:
+        """When the job was planned (its file's time for jobs from before that was kept)."""
+        stamp = self.meta.get("created")
+        if isinstance(stamp, str):
+            return stamp
+        mtime = self.path.stat().st_mtime
+        return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
+
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in _files(self.path))
+
+    @property
+    def finished(self) -> bool:
+        """Nothing of it is left to send (archived jobs are finished by definition)."""
+        return self.archived or not any(self.states.get(s) for s in RESUMABLE)
 
 
 class JobFolder:
@@ -136,10 +157,14 @@ class JobFolder:
         if len(matches) > 1:
             raise JobError(f"{name!r} matches several jobs; give more of the id (bulkleads jobs)")
         if candidate.exists():
-            report = str(candidate.resolve())
-            for info in self.list():
-                if info.meta.get("report") == report:
+            resolved = str(candidate.resolve())
+            infos = list(self.list())
+            for info in infos:
+                if info.meta.get("report") == resolved:
                     return info.path
+            of_input = [info for info in infos if info.meta.get("input_path") == resolved]
+            if of_input:  # the input's latest job (list() is oldest first)
+                return of_input[-1].path
         raise JobError(
             f"no job {name!r} in {self.root}; `bulkleads jobs` lists them "
             "(use --state-dir if the job was run from another folder)"
@@ -156,24 +181,50 @@ class JobFolder:
         found = sorted(self._legacy.glob(f"{prefix}*{_SUFFIX}"))
         return [m for m in found if ".archived" not in m.name]
 
-    def list(self) -> Iterator[JobInfo]:
-        """Every current job; a file that cannot be read is listed with its damage, so one
-        bad file never hides the others."""
+    def list(self, *, archived: bool = False) -> Iterator[JobInfo]:
+        """Every current job (and archived ones when asked), oldest first; a file that cannot
+        be read is listed with its damage, so one bad file never hides the others."""
         if not self.root.exists():
             return
         for path in sorted(self.root.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime):
-            if path.name.startswith(".") or ".archived" in path.name:
+            old = ".archived" in path.name
+            if path.name.startswith(".") or (old and not archived):
                 continue
             job = job_of(path)
-            running = is_locked(self.lock_for(path).path)
+            running = not old and is_locked(self.lock_for(path).path)
             try:
                 with JobStore(path) as store:
                     info = JobInfo(
-                        job, path, store.meta(), store.bundle_states(), store.row_count(), running
+                        job,
+                        path,
+                        store.meta(),
+                        store.bundle_states(),
+                        store.row_count(),
+                        running,
+                        archived=old,
                     )
             except JobError as error:
-                info = JobInfo(job, path, {}, {}, 0, running, damage=str(error))
+                info = JobInfo(job, path, {}, {}, 0, running, damage=str(error), archived=old)
             yield info
+
+    def prune(self, older_than: float, *, now: float | None = None) -> tuple[tuple[str, int], ...]:
+        """Remove finished and archived job files not changed for ``older_than`` seconds; a
+        job running, with leads left to send, or unreadable is kept. Returns each removed
+        job and the bytes it freed."""
+        horizon = (time.time() if now is None else now) - older_than
+        removed: tuple[tuple[str, int], ...] = ()
+        for info in self.list(archived=True):
+            if info.running or info.damage or not info.finished:
+                continue
+            if info.path.stat().st_mtime > horizon:
+                continue
+            freed = info.size
+            for path in _files(info.path):
+                path.unlink(missing_ok=True)
+            if not info.archived:
+                self.lock_for(info.path).path.unlink(missing_ok=True)
+            removed += ((info.job_id, freed),)
+        return removed
 
 
 def job_of(path: Path) -> str:
@@ -184,3 +235,18 @@ def job_of(path: Path) -> str:
 def remove_store(path: Path) -> None:
     for suffix in _STORE_FILES:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _files(path: Path) -> list[Path]:
+    """A job file and the WAL companions it has."""
+    return [p for p in (Path(f"{path}{s}") for s in _STORE_FILES) if p.exists()]
+
+
+def parse_age(text: str) -> float:
+    """Seconds in ``30d``, ``12h``, ``90m`` or ``2w``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
+    if match is None:
+        raise UsageError(
+            f"--older-than takes a number and a unit, e.g. 30d, 12h or 2w; not {text!r}"
+        )
+    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]

@@ -66,6 +66,11 @@ def outcome_of(row: ReportRow, *, dry_run: bool = False) -> tuple[str, str | Non
     return "deferred", row.reason or _NOT_YET, note
 
 
+def count_outcomes(store: JobStore) -> Counter[str]:
+    """Rows by outcome, as the report would show them."""
+    return Counter(outcome_of(row)[0] for row in store.report_rows())
+
+
 def changes_of(row: ReportRow) -> dict[str, object] | None:
     """The values this row's fields send: ``{field: [before, after]}`` when the lead was read
     first, ``{field: value}`` otherwise; None when it sends nothing."""

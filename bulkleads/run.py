@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -262,6 +263,8 @@ def _plan_job(
             {
                 "job": job,
                 "input": config.input,
+                "input_path": str(Path(config.input).resolve()) if inputs else None,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "report": str(report),
                 **config.to_meta(),
                 "plan": _summary_meta(summary),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -151,6 +151,7 @@ def _plan_undo(
             {
                 "job": job,
                 "input": f"undo of {original}",
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "undo_of": original,
                 "report": str(report),
                 **config.to_meta(),

@@ -4,6 +4,8 @@ speaks of what is left, and help a person can use."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -135,3 +137,41 @@ def test_help_shows_choices_not_python_types() -> None:
     assert not [line for line in options if "<str>" in line or "<list[str]>" in line]
     sandbox = runner.invoke(app, ["sandbox", "--help"], env={"COLUMNS": "200"}).output
     assert "/__sandbox/config" in sandbox and "latency_ms" in sandbox
+
+
+def test_jobs_piped_is_complete_and_prune_keeps_what_is_unfinished(tmp_path: Path, sandbox) -> None:
+    """A pipe gets every column uncut (a long input path included), --json the same rows,
+    --all the archived job; prune removes old finished and archived jobs only, and `report
+    INPUT` finds the input's job."""
+    box = sandbox("--limit", "100", "--daily", "12", seed=write_seed(tmp_path / "s.json", GUIDS))
+    folder = tmp_path / ("a-long-folder-name-that-a-terminal-would-cut" * 2)
+    folder.mkdir()
+    done, later = folder / "done.csv", folder / "later.csv"
+    done.write_text("guid,city\n" + "".join(f"{g},D{i}\n" for i, g in enumerate(GUIDS[:3])))
+    later.write_text("guid,city\n" + "".join(f"{g},L{i}\n" for i, g in enumerate(GUIDS[3:20])))
+    flags = ("--base-url", box.url, "--rate", "100", "--no-backup")
+    assert run_cli("update", str(done), *flags, cwd=tmp_path).code == 0
+    assert run_cli("update", str(done), *flags, "--fresh", cwd=tmp_path).code == 0  # archives
+    assert run_cli("update", str(later), *flags, cwd=tmp_path).code == 3  # daily cap: deferred
+    listing = run_cli("jobs", cwd=tmp_path)
+    header, *lines = [line.split("\t") for line in listing.stdout.splitlines()]
+    rows = [dict(zip(header, line, strict=True)) for line in lines]
+    assert [(r["status"], r["input"]) for r in rows] == [
+        ("done", str(done)),
+        ("deferred", str(later)),
+    ]
+    assert rows[1]["rows"] == "17" and rows[1]["updated"] == "6" and rows[1]["deferred"] == "11"
+    assert rows[0]["target"].startswith("leads-v1 127.0.0.1")
+    every = json.loads(run_cli("jobs", "--all", "--json", cwd=tmp_path).stdout)
+    assert sorted(r["status"] for r in every) == ["archived", "deferred", "done"]
+    assert run_cli("report", str(done), "-q", cwd=tmp_path).code == 0  # found by its input
+    state = Path(os.environ["BULKLEADS_STATE_DIR"])
+    month_ago = time.time() - 31 * 86400
+    for path in state.glob("*.job.sqlite*"):
+        os.utime(path, (month_ago, month_ago))
+    pruned = run_cli("jobs", "prune", "--older-than", "30d", cwd=tmp_path)
+    assert pruned.code == 0 and "pruned 2 jobs, freed" in pruned.stdout
+    left = json.loads(run_cli("jobs", "--all", "--json", cwd=tmp_path).stdout)
+    assert [r["status"] for r in left] == ["deferred"]
+    empty = run_cli("jobs", cwd=tmp_path, env={"BULKLEADS_STATE_DIR": str(tmp_path / "none")})
+    assert empty.stdout == "" and "no jobs in" in empty.stderr

@@ -27,7 +27,7 @@ from .console import (
 from .errors import EXIT_USAGE, BulkleadsError, UsageError
 from .jobs import STATE_DIR_VAR, JobFolder, JobInfo, parse_age
 from .plan import PlanOptions
-from .report import count_outcomes
+from .report import ReportDialect, count_outcomes
 from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, write_job_report
 from .sandbox import SANDBOX_TOKEN
 from .sender import SendOptions
@@ -432,6 +432,16 @@ def update_command(
             metavar="PATH",
         ),
     ] = None,
+    report_dialect: Annotated[
+        ReportDialect | None,
+        typer.Option(
+            "--report-dialect",
+            help="How the report is written (default: like the input: its delimiter, and a "
+            "BOM when it had one or was not UTF-8): excel (comma, BOM), csv, tsv or jsonl.",
+            rich_help_panel=_JOB,
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -518,6 +528,7 @@ def update_command(
         timeout=timeout,
         send=_send_options(concurrency, max_attempts, max_retry_time, daily_reserve),
         report=report,
+        report_dialect=report_dialect,
         dry_run=dry_run,
         fresh=fresh,
         backup=_backup(no_backup, only_empty),

@@ -13,7 +13,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from .errors import UsageError
 from .store import DEFERRED, DONE, FAILED, INVALID, NOT_SENT, SKIPPED, JobStore, ReportRow
@@ -86,14 +86,40 @@ def changes_of(row: ReportRow) -> dict[str, object] | None:
     return {name: [before.get(name), body[name]] for name in names}
 
 
+def dialect_for(
+    chosen: str | None, input_format: str, delimiter: str | None, bom: bool, encoding: str
+) -> dict[str, object]:
+    """How the report is written: ``chosen`` (--report-dialect), else like the input (its
+    delimiter; a BOM when it had one or was not UTF-8, so that Excel reads the accents)."""
+    if chosen == "jsonl":
+        return {"format": "jsonl"}
+    if chosen is not None:
+        return {
+            "format": "csv",
+            "delimiter": "\t" if chosen == "tsv" else ",",
+            "bom": chosen == "excel",
+        }
+    if input_format == "jsonl":
+        return {"format": "csv", "delimiter": ",", "bom": False}
+    return {
+        "format": "csv",
+        "delimiter": delimiter or ",",
+        "bom": bom or encoding != "utf-8-sig",
+    }
+
+
 def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Counter[str]:
-    """Write the report for every row; returns the count of each outcome."""
+    """Write the report for every row, in the job's report dialect (a ``.jsonl`` path is
+    always JSON lines); returns the count of each outcome."""
     counts: Counter[str] = Counter()
     tmp = path.with_name(f".{path.name}.tmp")
-    as_json = path.suffix.lower() in (".jsonl", ".ndjson")
+    dialect = store.meta().get("report_dialect") or {}
+    assert isinstance(dialect, dict)
+    as_json = path.suffix.lower() in (".jsonl", ".ndjson") or dialect.get("format") == "jsonl"
+    encoding = "utf-8-sig" if dialect.get("bom") and not as_json else "utf-8"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w", encoding="utf-8", newline="") as out:
-        writer = None if as_json else csv.writer(out)
+    with open(tmp, "w", encoding=encoding, newline="") as out:
+        writer = None if as_json else csv.writer(out, delimiter=str(dialect.get("delimiter", ",")))
         if writer:
             writer.writerow(COLUMNS)
         for row in store.report_rows():
@@ -136,6 +162,7 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
 
 
 DIFF_COLUMNS: Final = ("guid", "field", "current", "new")
+ReportDialect = Literal["excel", "csv", "tsv", "jsonl"]
 
 
 def check_report_path(

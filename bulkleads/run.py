@@ -33,7 +33,15 @@ from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
 from .properties import Portal
 from .properties import fetch as fetch_properties
-from .report import DIFF_COLUMNS, check_report_path, diff_path, write_diff, write_report
+from .report import (
+    DIFF_COLUMNS,
+    ReportDialect,
+    check_report_path,
+    dialect_for,
+    diff_path,
+    write_diff,
+    write_report,
+)
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
 from .store import FAILED, RESUMABLE, JobStore
@@ -67,6 +75,7 @@ class RunConfig:
     timeout: float = 30.0
     send: SendOptions = field(default_factory=SendOptions)
     report: Path | None = None
+    report_dialect: ReportDialect | None = None  # None: like the input
     dry_run: bool = False
     fresh: bool = False
     backup: bool = True  # read each lead's current values before writing it
@@ -252,6 +261,14 @@ def _plan_job(
             if reading:
                 reading.close()
         job = job_id(source.content_hash, config.identity())
+        dialect = dialect_for(
+            config.report_dialect,
+            source.format,
+            source.delimiter,
+            source.had_bom,
+            source.encoding,
+        )
+        store.set_meta({"report_dialect": dialect})
         default = default_report(config.input, job, dry_run=config.dry_run)
         report = (config.report or default).resolve()
         check_report_path(report, inputs)  # stdin's default name is known only now

@@ -161,6 +161,8 @@ class InputFile:
         if head.startswith(_GZIP_MAGIC):
             binary = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
         self.format: Format = fmt or _format_from_name(path) or _sniff_format(binary)
+        peek = getattr(binary, "peek", None)
+        self.had_bom = peek is not None and peek(3)[:3] == b"\xef\xbb\xbf"
         self.encoding_chosen = self.encoding == "auto"
         if self.encoding_chosen:
             self.encoding = _guess_encoding(binary)

@@ -125,6 +125,7 @@ def _plan_undo(
     with JobStore(scratch) as store:
         summary = plan(source, store, PlanOptions(allow_custom_fields=True), UTC, rules=rules)
         store.set_expect(source.expectations())
+        store.set_meta({"report_dialect": meta.get("report_dialect")})  # like the job's report
         identity = {"undo_of": original, "force": config.force, **config.identity()}
         job = job_id(source.content_hash, identity)
         report = config.report or undo_report(Path(str(meta["report"])), dry_run=config.dry_run)

@@ -3,6 +3,7 @@ speaks of what is left, and help a person can use."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -175,3 +176,24 @@ def test_jobs_piped_is_complete_and_prune_keeps_what_is_unfinished(tmp_path: Pat
     assert [r["status"] for r in left] == ["deferred"]
     empty = run_cli("jobs", cwd=tmp_path, env={"BULKLEADS_STATE_DIR": str(tmp_path / "none")})
     assert empty.stdout == "" and "no jobs in" in empty.stderr
+
+
+def test_a_semicolon_cp1252_input_gets_a_semicolon_report_excel_reads(
+    tmp_path: Path, sandbox
+) -> None:
+    """Excel's plain CSV in a ';' locale: the report follows it (';', a BOM, UTF-8), and
+    round-trips through the csv module with its accents; --report-dialect chooses another."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:2]))
+    leads = tmp_path / "noms.csv"
+    leads.write_bytes(f"guid;city\n{GUIDS[0]};Zürich\n{GUIDS[1]};Genève\n".encode("cp1252"))
+    args = ("update", str(leads), "--base-url", box.url, "--rate", "100")
+    assert run_cli(*args, cwd=tmp_path).code == 0
+    raw = (tmp_path / "noms.report.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfrow;line;guid;outcome;")
+    with (tmp_path / "noms.report.csv").open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    assert [json.loads(r["changes"])["city"][1] for r in rows] == ["Zürich", "Genève"]
+    tsv = tmp_path / "noms.tsv.report"
+    again = run_cli(*args, "--report", str(tsv), "--report-dialect", "tsv", "--fresh", cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert tsv.read_bytes().startswith(b"row\tline\tguid\toutcome\t")

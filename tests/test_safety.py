@@ -144,7 +144,7 @@ def test_fresh_retry_and_report_wait_their_turn_while_a_job_runs(tmp_path: Path,
             time.sleep(0.05)
         jobs = run_cli("jobs", cwd=tmp_path, env={"COLUMNS": "300"})
         job = next(Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")).name[:16]
-        assert f"{job} (running)" in jobs.stdout
+        assert f"{job}\trunning\t" in jobs.stdout
         for other in (
             [*args, "--fresh"],
             ["retry", job],

@@ -291,6 +291,16 @@ def update_command(
             metavar="NAME",
         ),
     ] = None,
+    date_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--date-format",
+            help="strptime format of local dates in date fields, e.g. %d/%m/%Y. Repeatable; a "
+            "date two formats read differently is an invalid row.",
+            rich_help_panel=_FIELDS,
+            metavar="FORMAT",
+        ),
+    ] = None,
     clear_token: Annotated[
         str | None,
         typer.Option(
@@ -521,6 +531,7 @@ def update_command(
             on_conflict=on_conflict,
             allow_fields=tuple(allow_field or ()),
             custom_fields=tuple(custom_field or ()),
+            date_formats=tuple(date_format or ()),
             allow_custom_fields=allow_custom_fields,
         ),
         rate=rate,

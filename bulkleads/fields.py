@@ -182,9 +182,44 @@ def timestamp(field: str, raw: object, tz: tzinfo) -> int:
     if parsed is None:
         raise FieldError(
             f"{field}: {_show(raw)} is not a date; use epoch milliseconds or ISO 8601 "
-            "such as 2024-03-01 or 2024-03-01T09:30:00+01:00"
+            "such as 2024-03-01 or 2024-03-01T09:30:00+01:00" + _date_hint(text)
         )
     return parsed
+
+
+_LOCAL_DATE: Final = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4})")
+
+
+def _date_hint(text: str) -> str:
+    """For a local date such as 13/03/2024: the --date-format that reads it."""
+    match = _LOCAL_DATE.fullmatch(text)
+    if match is None:
+        return ""
+    first, sep, second = int(match.group(1)), match.group(2), int(match.group(3))
+    day_first, month_first = f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"
+    if first > 12:
+        return f", or pass --date-format {day_first}"
+    if second > 12:
+        return f", or pass --date-format {month_first}"
+    return f"; it is ambiguous: pass --date-format {day_first} (day first) or {month_first}"
+
+
+def local_date(field: str, text: str, formats: tuple[str, ...]) -> str:
+    """``text`` read with the first of ``formats`` (strptime) that fits, as ISO 8601; text no
+    format fits is returned as it is (ISO and epoch milliseconds still work). Two formats
+    that read it as different dates make it ambiguous: :class:`FieldError`."""
+    readings: dict[str, str] = {}
+    for form in formats:
+        try:
+            readings.setdefault(datetime.strptime(text.strip(), form).isoformat(), form)
+        except ValueError:
+            continue
+    if len(readings) > 1:
+        shown = ", ".join(f"{form} reads {iso[:10]}" for iso, form in readings.items())
+        raise FieldError(
+            f"{field}: {text!r} is ambiguous ({shown}); pass only the --date-format meant"
+        )
+    return next(iter(readings), text)
 
 
 @lru_cache(maxsize=4096)  # exports repeat the same few dates on many rows
@@ -232,6 +267,7 @@ class FieldRules:
     known: frozenset[str]  # the standard fields; any other is a typo or a custom field
     coerce: Callable[[str, object, tzinfo], Value]
     noun: str = "lead"  # what one record is called in messages
+    is_date: Callable[[str], bool] = lambda name: False  # takes dates (--date-format reads)
     from_portal: bool = False  # ``known`` is the portal's own list: nothing else exists
     is_empty: Callable[[str, object], bool] = lambda name, value: value in (None, "")
 
@@ -255,6 +291,7 @@ LEADS_V1: Final = FieldRules(
     known=KNOWN_FIELDS,
     coerce=coerce,
     is_empty=_empty_lead_field,
+    is_date=is_timestamp,
 )
 
 # Properties HubSpot maintains itself on every CRM object; writing them fails the request.
@@ -400,5 +437,12 @@ def crm_v3_rules(
 
     known = CRM_DEFAULT_PROPERTIES[crm_object] | CRM_READ_ONLY | date_fields
     return FieldRules(
-        "crm-v3", "id", key_error, CRM_READ_ONLY, known, to_property, noun=crm_object.rstrip("s")
+        "crm-v3",
+        "id",
+        key_error,
+        CRM_READ_ONLY,
+        known,
+        to_property,
+        noun=crm_object.rstrip("s"),
+        is_date=date_fields.__contains__,
     )

@@ -24,7 +24,7 @@ from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
 from .errors import InputError, UsageError
-from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, suggestion
+from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, local_date, suggestion
 from .sources import Record, Source
 from .store import INVALID, PENDING, SKIPPED, JobStore, RowRecord
 
@@ -52,6 +52,7 @@ class PlanOptions:
     # plan may run at all, not what it sends.
     custom_fields: tuple[str, ...] = ()
     allow_custom_fields: bool = False
+    date_formats: tuple[str, ...] = ()  # strptime formats of local dates (--date-format)
 
     def identity(self) -> dict[str, object]:
         return {
@@ -62,6 +63,7 @@ class PlanOptions:
             "timezone": self.timezone,
             "on_conflict": self.on_conflict,
             "allow_fields": sorted(self.allow_fields),
+            "date_formats": list(self.date_formats),
         }
 
 
@@ -279,6 +281,8 @@ def _validate(
         if name not in rules.known:
             unknown.add(name)
         try:
+            if options.date_formats and isinstance(value, str) and rules.is_date(name):
+                value = _local_date(name, value, options.date_formats)
             changes[name] = coerce(name, value)
         except FieldError as exc:
             errors.append(str(exc))
@@ -291,6 +295,11 @@ def _validate(
     body = None if error else _to_json(changes)
     names = ";".join(changes) if changes and not error else None
     return record.row, record.line, guid, body, names, error
+
+
+@lru_cache(maxsize=4096)  # exports repeat the same few dates on many rows
+def _local_date(name: str, text: str, formats: tuple[str, ...]) -> str:
+    return local_date(name, text, formats)
 
 
 def _cached_coerce(rules: FieldRules, tz: tzinfo) -> Callable[[str, object], Value]:

@@ -73,6 +73,10 @@ class Portal:
             coerce=to_property,
             noun=base.noun,
             from_portal=True,
+            is_date=lambda name: (
+                name in date_fields
+                or getattr(self.properties.get(name), "type", "") in ("date", "datetime")
+            ),
         )
 
     def _convert(self, prop: Property, raw: object, tz: tzinfo) -> Value:

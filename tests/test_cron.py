@@ -197,3 +197,25 @@ def test_a_semicolon_cp1252_input_gets_a_semicolon_report_excel_reads(
     again = run_cli(*args, "--report", str(tsv), "--report-dialect", "tsv", "--fresh", cwd=tmp_path)
     assert again.code == 0, again.stderr
     assert tsv.read_bytes().startswith(b"row\tline\tguid\toutcome\t")
+
+
+def test_local_dates_read_with_date_format_and_ambiguity_names_the_format(tmp_path: Path) -> None:
+    """13/03/2024 is refused naming the format to use; with --date-format it is read; two
+    formats that disagree make the row invalid, naming both readings."""
+    leads = tmp_path / "close.csv"
+    leads.write_text(f"guid,closedAt\n{GUIDS[0]},13/03/2024\n{GUIDS[1]},03/04/2024\n")
+    args = ("update", str(leads), "--dry-run")
+    plain = run_cli(*args, cwd=tmp_path, token=None)
+    rows = read_report(tmp_path / "close.dry-run.report.csv")
+    assert plain.code == 1 and "or pass --date-format %d/%m/%Y" in rows[0]["error"]
+    assert "ambiguous: pass --date-format %d/%m/%Y (day first) or %m/%d/%Y" in rows[1]["error"]
+    local = run_cli(*args, "--date-format", "%d/%m/%Y", cwd=tmp_path, token=None)
+    assert local.code == 0, local.stderr
+    rows = read_report(tmp_path / "close.dry-run.report.csv")
+    assert [json.loads(r["changes"])["closedAt"] for r in rows] == [1710288000000, 1712102400000]
+    both = run_cli(
+        *args, "--date-format", "%d/%m/%Y", "--date-format", "%m/%d/%Y", cwd=tmp_path, token=None
+    )
+    rows = read_report(tmp_path / "close.dry-run.report.csv")
+    assert both.code == 1 and rows[0]["outcome"] == "planned"  # 13 is no month: one reading
+    assert "'03/04/2024' is ambiguous (%d/%m/%Y reads 2024-04-03" in rows[1]["error"]

@@ -13,11 +13,12 @@ import json
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Final
 
+from .fields import iso_millis
+
 ALL: Final = "all"  # --only-empty all
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMBER: Final = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
@@ -92,24 +93,13 @@ def canonical(value: object) -> str:
         return lowered
     if _NUMBER.fullmatch(text):  # "5.0" is 5, but "02134" (a zip code) stays text
         return _number(float(text))
-    millis = _iso_millis(text)
+    looks_dated = len(text) >= 10 and text[:4].isdigit() and text[4] == "-"
+    millis = iso_millis(text, UTC) if looks_dated else None
     return text if millis is None else str(millis)
 
 
 def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
-
-
-def _iso_millis(text: str) -> int | None:
-    if len(text) < 10 or not text[:4].isdigit() or text[4] != "-":
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return (parsed - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _blank(name: str, value: object) -> bool:

@@ -178,7 +178,7 @@ def timestamp(field: str, raw: object, tz: tzinfo) -> int:
                 f"{field}: {text} looks like epoch seconds; give milliseconds ({millis * 1000})"
             )
         return millis
-    parsed = _iso_millis(text, tz)
+    parsed = iso_millis(text, tz)
     if parsed is None:
         raise FieldError(
             f"{field}: {_show(raw)} is not a date; use epoch milliseconds or ISO 8601 "
@@ -223,7 +223,8 @@ def local_date(field: str, text: str, formats: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=4096)  # exports repeat the same few dates on many rows
-def _iso_millis(text: str, tz: tzinfo) -> int | None:
+def iso_millis(text: str, tz: tzinfo) -> int | None:
+    """Epoch milliseconds of an ISO 8601 date or time (naive ones in ``tz``), else None."""
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -82,6 +82,23 @@ class _Unsent:
             self._store.move(RESUMABLE, DEFERRED, f"deferred: {detail}")
 
 
+class _Reading:
+    """What the read and verify phases share: batch reads, and nothing to mark before."""
+
+    _target: Target
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build_read(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify_read(response, batch)
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        """Reading changes nothing at HubSpot: nothing to mark."""
+
+
 class WritePhase(_Unsent):
     """Send each bundle's body; ``read`` True takes only bundles whose current values are
     backed up (reading is on), None every bundle in ``states``."""
@@ -122,7 +139,7 @@ class WritePhase(_Unsent):
         self._store.mark(mark for _, _, mark in results)
 
 
-class ReadPhase(_Unsent):
+class ReadPhase(_Reading, _Unsent):
     """Read the current values of the fields each bundle changes, back them up, and decide
     (:func:`bulkleads.diff.decide`) what is still to send."""
 
@@ -150,17 +167,6 @@ class ReadPhase(_Unsent):
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
         return self._store.to_send(self._states, after_row, limit, read=False)
-
-    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
-        return self._target.build_read(batch)
-
-    def classify(
-        self, response: httpx.Response, batch: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        return self._target.classify_read(response, batch)
-
-    def begin(self, batch: Sequence[Bundle]) -> None:
-        """Reading changes nothing at HubSpot: nothing to mark."""
 
     def record(self, results: list[Result]) -> None:
         reads: list[Read] = []
@@ -197,7 +203,7 @@ class ReadPhase(_Unsent):
             self._store.mark(failures)
 
 
-class VerifyPhase:
+class VerifyPhase(_Reading):
     """Read every updated lead back; one whose values did not stick fails (HubSpot's silent
     no-op). A lead that cannot be read back stays updated and unverified."""
 
@@ -212,17 +218,6 @@ class VerifyPhase:
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
         return self._store.to_verify(after_row, limit)
-
-    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
-        return self._target.build_read(batch)
-
-    def classify(
-        self, response: httpx.Response, batch: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        return self._target.classify_read(response, batch)
-
-    def begin(self, batch: Sequence[Bundle]) -> None:
-        """Reading changes nothing: nothing to mark."""
 
     def record(self, results: list[Result]) -> None:
         checked: list[tuple[int, str | None, str]] = []

@@ -218,6 +218,17 @@ def update(config: RunConfig, out: Reporter) -> int:
     finally:
         if not isinstance(planned, tuple):
             remove_store(scratch)
+    return run_planned(folder, scratch, planned, config, out)
+
+
+def run_planned(
+    folder: JobFolder,
+    scratch: Path,
+    planned: tuple[str, Path, PlanSummary],
+    config: RunConfig,
+    out: Reporter,
+) -> int:
+    """Take a job planned into ``scratch`` (a new one, or the one it resumes) and send it."""
     job, report, summary = planned
     with folder.lock(job):  # one process per job, from here until its report is written
         try:

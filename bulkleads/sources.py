@@ -67,52 +67,59 @@ class Source(Protocol):
     def records(self) -> Iterator[Record]: ...
 
 
-class _Tap(io.RawIOBase):
-    """A raw stream that hashes and counts the bytes passing through it."""
+class _PassThrough(io.RawIOBase):
+    """A raw stream over ``inner`` that shows every chunk read to :meth:`_seen`."""
 
     def __init__(self, inner: IO[bytes]) -> None:
         self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self._seen(data)
+        return n
+
+    def _seen(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class _Tap(_PassThrough):
+    """Hashes and counts the bytes passing through it."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__(inner)
         self.digest = hashlib.sha256()
         self.count = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+    def _seen(self, data: bytes) -> None:
         self.digest.update(data)
-        self.count += n
-        return n
+        self.count += len(data)
 
 
-class _Utf8Probe(io.RawIOBase):
-    """Passes bytes through and notes whether they are all UTF-8 with some non-ASCII text:
-    read with another encoding, such a file would send mojibake (``José`` as ``JosÃ©``)."""
+class _Utf8Probe(_PassThrough):
+    """Notes whether the bytes passing are all UTF-8 with some non-ASCII text: read with
+    another encoding, such a file would send mojibake (``José`` as ``JosÃ©``)."""
 
     def __init__(self, inner: IO[bytes]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._decoder: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("utf-8")()
         self.non_ascii: bytes | None = None  # the first non-ASCII UTF-8 sequence seen
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if self._decoder is not None and n:
-            try:
-                text = self._decoder.decode(data)
-            except UnicodeDecodeError:
-                self._decoder = None  # not UTF-8: the single-byte encoding is the right reading
-            else:
-                if self.non_ascii is None and not text.isascii():
-                    first = next(c for c in text if not c.isascii())
-                    self.non_ascii = first.encode()
-        return n
+    def _seen(self, data: bytes) -> None:
+        if self._decoder is None:
+            return
+        try:
+            text = self._decoder.decode(data)
+        except UnicodeDecodeError:
+            self._decoder = None  # not UTF-8: the other encoding is the right reading
+            return
+        if self.non_ascii is None and not text.isascii():
+            self.non_ascii = next(c for c in text if not c.isascii()).encode()
 
     def is_utf8_text(self) -> bool:
         """All bytes so far were UTF-8, and some were not ASCII."""

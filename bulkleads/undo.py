@@ -23,9 +23,9 @@ from .errors import UsageError
 from .jobs import JobFolder, job_id, remove_store
 from .plan import PlanOptions, PlanSummary, plan
 from .report import check_report_path
-from .run import RunConfig, dry_run_report, open_job, print_plan, send_and_report
+from .run import RunConfig, dry_run_report, print_plan, run_planned
 from .sources import Format, Record
-from .store import RESUMABLE, JobStore
+from .store import JobStore
 
 _to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 
@@ -91,16 +91,7 @@ def undo(name: str, config: RunConfig, out: Reporter) -> int:
     finally:
         if not isinstance(planned, tuple):
             remove_store(scratch)
-    job, report, summary = planned
-    with folder.lock(job):
-        try:
-            path = open_job(
-                folder, scratch, job, fresh=config.fresh, out=out, noun=config.rules().noun
-            )
-        finally:
-            remove_store(scratch)
-        print_plan(out, config, summary, [], path)
-        return send_and_report(path, config, report, RESUMABLE, out)
+    return run_planned(folder, scratch, planned, config, out)
 
 
 def _plan_undo(

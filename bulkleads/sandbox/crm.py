@@ -80,16 +80,11 @@ class CrmObjects:
     def batch_read(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
         """Read a batch of records (their requested properties, as strings, missing ones
         absent); unknown ids come back in a 207's errors, like HubSpot's."""
-        problems = schema_errors(crm_object, "BatchReadInputSimplePublicObjectId", body)
-        if problems:
-            return 400, _error("VALIDATION_ERROR", "Invalid input JSON: " + "; ".join(problems))
+        refused = _refuse(crm_object, "BatchReadInputSimplePublicObjectId", body)
+        if refused is not None:
+            return 400, refused
         assert isinstance(body, dict)
         inputs: list[dict[str, Any]] = body["inputs"]
-        if len(inputs) > MAX_INPUTS:
-            return 400, _error(
-                "VALIDATION_ERROR",
-                f"Batch size {len(inputs)} is above the limit of {MAX_INPUTS} inputs.",
-            )
         records = self.objects[crm_object]
         wanted: list[str] = body["properties"]
         started = _now()
@@ -117,16 +112,11 @@ class CrmObjects:
     ) -> tuple[int, dict[str, Any]]:
         """Apply a batch (``apply`` False: answer as if, change nothing: HubSpot's silent
         no-op); returns the status and the JSON answer."""
-        problems = schema_errors(crm_object, "BatchInputSimplePublicObjectBatchInput", body)
-        if problems:
-            return 400, _error("VALIDATION_ERROR", "Invalid input JSON: " + "; ".join(problems))
+        refused = _refuse(crm_object, "BatchInputSimplePublicObjectBatchInput", body)
+        if refused is not None:
+            return 400, refused
         assert isinstance(body, dict)
         inputs: list[dict[str, Any]] = body["inputs"]
-        if len(inputs) > MAX_INPUTS:
-            return 400, _error(
-                "VALIDATION_ERROR",
-                f"Batch size {len(inputs)} is above the limit of {MAX_INPUTS} inputs.",
-            )
         records = self.objects[crm_object]
         definitions = self.definitions[crm_object]
         read_only = CRM_READ_ONLY | {
@@ -219,6 +209,20 @@ class CrmObjects:
         if prop is None:
             return key if key in records else None
         return next((rid for rid, props in records.items() if props.get(prop) == key), None)
+
+
+def _refuse(crm_object: str, schema: str, body: object) -> dict[str, Any] | None:
+    """The 400 answer for a batch body that is not the schema's, or holds over 100 inputs."""
+    problems = schema_errors(crm_object, schema, body)
+    if problems:
+        return _error("VALIDATION_ERROR", "Invalid input JSON: " + "; ".join(problems))
+    assert isinstance(body, dict)
+    if len(body["inputs"]) > MAX_INPUTS:
+        return _error(
+            "VALIDATION_ERROR",
+            f"Batch size {len(body['inputs'])} is above the limit of {MAX_INPUTS} inputs.",
+        )
+    return None
 
 
 def _error(category: str, message: str, **extra: object) -> dict[str, Any]:

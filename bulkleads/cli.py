@@ -238,11 +238,20 @@ def update_command(
         ),
     ],
     fmt: Annotated[
-        Literal["csv", "tsv", "jsonl"] | None,
+        Literal["csv", "tsv", "jsonl", "xlsx"] | None,
         typer.Option(
             "--format",
-            help="csv, tsv or jsonl (default: from the file name).",
+            help="csv, tsv, jsonl or xlsx (default: from the file name).",
             rich_help_panel=_INPUT,
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            "--sheet",
+            help=".xlsx: the sheet to read (default: the first).",
+            rich_help_panel=_INPUT,
+            metavar="NAME",
         ),
     ] = None,
     delimiter: Annotated[
@@ -520,6 +529,7 @@ def update_command(
         id_property=id_property,
         date_fields=tuple(date_field) if date_field else ("closedate",),
         fmt=fmt,
+        sheet=sheet,
         encoding=encoding,
         delimiter=_delimiter(delimiter),
         plan=PlanOptions(

@@ -101,6 +101,8 @@ def dialect_for(
         }
     if input_format == "jsonl":
         return {"format": "csv", "delimiter": ",", "bom": False}
+    if input_format == "xlsx":  # the reader is Excel: comma and a BOM, as it saves CSV UTF-8
+        return {"format": "csv", "delimiter": ",", "bom": True}
     return {
         "format": "csv",
         "delimiter": delimiter or ",",

@@ -47,6 +47,7 @@ from .sources import Format, InputFile
 from .store import FAILED, RESUMABLE, JobStore
 from .target import AuthMode, LeadsV1Target, Target, check_base_url
 from .token import Token
+from .xlsx import XlsxFile
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 Api = Literal["leads-v1", "crm-v3"]
@@ -62,6 +63,7 @@ class RunConfig:
     base_url: str = DEFAULT_BASE_URL
     auth: AuthMode = "query"
     fmt: Format | None = None
+    sheet: str | None = None  # .xlsx: the sheet to read (default: the first)
     encoding: str = "auto"
     delimiter: str | None = None
     plan: PlanOptions = field(default_factory=PlanOptions)
@@ -97,6 +99,7 @@ class RunConfig:
             "date_fields": sorted(self.date_fields) if crm else None,
             "base_url": self.base_url,
             "format": self.fmt,
+            "sheet": self.sheet,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
             # Reading decides what is sent: a lead already up to date is skipped.
@@ -104,6 +107,16 @@ class RunConfig:
             "only_empty": sorted(self.only_empty),
             **self.plan.identity(),
         }
+
+    def open_input(self) -> InputFile | XlsxFile:
+        """The input: a workbook (``.xlsx``, or ``--format xlsx``), else a text file."""
+        if self.fmt == "xlsx" or (
+            self.fmt is None and self.input.lower().endswith((".xlsx", ".xlsm"))
+        ):
+            if self.input == "-":
+                raise UsageError("a workbook cannot be read from stdin; pass its path")
+            return XlsxFile(self.input, sheet=self.sheet)
+        return InputFile(self.input, fmt=self.fmt, encoding=self.encoding, delimiter=self.delimiter)
 
     def pace(self) -> tuple[float, float]:
         """``(requests, per seconds)``: Leads v1 documented 10 per second; CRM v3 apps get
@@ -191,7 +204,7 @@ def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:
         return Path(f"bulkleads-{job}{ending}")
     path = Path(input_path)
     name = path.name
-    for suffix in (".gz", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson"):
+    for suffix in (".gz", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".xlsx", ".xlsm"):
         name = name.removesuffix(suffix) if name.lower().endswith(suffix) else name
     return path.with_name(f"{name}{ending}")
 
@@ -251,12 +264,7 @@ def _plan_job(
 ) -> tuple[str, Path, PlanSummary] | int:
     """Plan the input into ``scratch``: the job's id, report and plan, or, for a dry run, its
     exit code once the plan is printed and reported."""
-    with (
-        InputFile(
-            config.input, fmt=config.fmt, encoding=config.encoding, delimiter=config.delimiter
-        ) as source,
-        JobStore(scratch) as store,
-    ):
+    with config.open_input() as source, JobStore(scratch) as store:
         big = source.total_bytes is None or source.total_bytes > _SHOW_READING_FROM
         reading = out.progress(source.total_bytes, "reading", unit="bytes") if big else None
         try:

@@ -26,7 +26,7 @@ from typing import IO, Final, Literal, Protocol
 
 from .errors import InputError
 
-Format = Literal["csv", "tsv", "jsonl"]
+Format = Literal["csv", "tsv", "jsonl", "xlsx"]
 _SUFFIXES: Final[dict[str, Format]] = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -159,10 +159,10 @@ class InputFile:
         self._tap = _Tap(self._raw)
         buffered = io.BufferedReader(self._tap, 1 << 20)
         head = buffered.peek(4)[:4]
-        if head.startswith(_ZIP_MAGIC) or path.lower().endswith((".xlsx", ".xls", ".ods")):
+        if head.startswith(_ZIP_MAGIC) or path.lower().endswith((".xls", ".ods")):
             raise InputError(
-                f"{path} looks like a spreadsheet workbook; export it as CSV "
-                "(in Excel: File > Save As > CSV UTF-8) and pass that file"
+                f"{path} looks like a spreadsheet workbook that is not .xlsx; save it as "
+                "Excel Workbook (.xlsx) or export it as CSV (File > Save As > CSV UTF-8)"
             )
         binary: IO[bytes] = buffered
         if head.startswith(_GZIP_MAGIC):

@@ -70,7 +70,7 @@ def test_not_editable_column_is_exit_2_naming_it(tmp_path: Path) -> None:
     [
         ("--map", "nonsense", "--map takes"),
         ("--on-conflict", "merge", "'merge' is not one of"),
-        ("--format", "xlsx", "'xlsx' is not one of"),
+        ("--format", "xls", "'xls' is not one of"),
         ("--delimiter", "ab", "--delimiter takes"),
         ("--timezone", "Mars/Olympus", "unknown --timezone"),
         ("--encoding", "nope", "unknown encoding"),

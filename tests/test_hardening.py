@@ -90,7 +90,8 @@ def test_header_only_file_is_nothing_to_do(tmp_path: Path, sandbox) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("book.xlsx", b"PK\x03\x04\x14\x00", "export it as CSV"),
+        ("book.xlsx", b"PK\x03\x04\x14\x00", "cannot read the workbook"),
+        ("old.xls", b"\xd0\xcf\x11\xe0", "save it as Excel Workbook (.xlsx)"),
         ("array.jsonl", b'[{"guid": "a"}]', "JSON array"),
         ("late.csv", b"guid,city\n" + b"a,b\n" * 20_000 + b"c,Z\xfcrich\n", "--encoding cp1252"),
         ("dupes.csv", b"guid,city,City\na,b,c\n", "duplicate column names"),

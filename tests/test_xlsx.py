@@ -1,0 +1,102 @@
+"""`.xlsx` input: a workbook plans exactly like its CSV twin; headers that cannot be columns
+stop the run."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from .conftest import read_report, run_cli
+
+GUIDS = [f"{i:032x}" for i in range(1, 5)]
+FORMULA = '<f>CONCATENATE("Bos","ton")</f><v />'
+
+
+def save_with_cached_formula(book: Workbook, path: Path) -> None:
+    """Save ``book``, then give its formula the cached value Excel would have stored (openpyxl
+    writes formulas but cannot compute them)."""
+    book.save(path)
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    assert f'<c r="D2">{FORMULA}</c>' in sheet
+    cached = FORMULA.replace("<v />", "<v>Boston</v>")
+    sheet = sheet.replace(f'<c r="D2">{FORMULA}</c>', f'<c r="D2" t="str">{cached}</c>')
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+
+def test_a_workbook_plans_exactly_like_its_csv_twin(tmp_path: Path) -> None:
+    """An Excel date, a zip code stored as text (leading zero), a whole number and a formula
+    (its cached value) give the same report as the CSV export; lines are Excel's rows."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["guid", "closedAt", "zip", "city", "phone"])
+    sheet.append([GUIDS[0], datetime(2024, 3, 1), "02134", '=CONCATENATE("Bos","ton")', 5550100])
+    sheet.append([GUIDS[1], datetime(2024, 3, 1, 9, 30), None, "Austin", 12.0])
+    sheet.append([None, None, None, None, None])  # a blank row is skipped
+    sheet.append([GUIDS[2], "next Tuesday", "", "", ""])
+    workbook = tmp_path / "close.xlsx"
+    save_with_cached_formula(book, workbook)
+    twin = tmp_path / "twin.csv"
+    twin.write_text(
+        "guid,closedAt,zip,city,phone\n"
+        f"{GUIDS[0]},2024-03-01,02134,Boston,5550100\n"
+        f"{GUIDS[1]},2024-03-01T09:30:00,,Austin,12\n"
+        f"{GUIDS[2]},next Tuesday,,,\n"
+    )
+    for path in (workbook, twin):
+        result = run_cli("update", str(path), "--dry-run", cwd=tmp_path, token=None)
+        assert result.code == 1, result.stderr  # the third lead's date is invalid
+    from_book = read_report(tmp_path / "close.dry-run.report.csv")
+    from_csv = read_report(tmp_path / "twin.dry-run.report.csv")
+    assert [r["line"] for r in from_book] == ["2", "3", "5"]  # Excel's rows (4 is blank)
+    assert [{**r, "line": ""} for r in from_book] == [{**r, "line": ""} for r in from_csv]
+    assert '"zip":"02134"' in from_book[0]["changes"]
+    assert '"city":"Boston"' in from_book[0]["changes"]
+    raw = (tmp_path / "close.dry-run.report.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a workbook's report is for Excel: with a BOM
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["guid", None, "city"], "column 2 of the header row is empty (or part of a merged cell)"),
+        ([None, None], "is empty: it needs a header row"),
+    ],
+)
+def test_a_header_that_cannot_name_columns_stops_the_run(
+    tmp_path: Path, header: list, message: str
+) -> None:
+    """An empty or merged header cell, or an empty sheet: exit 2 naming it."""
+    book = Workbook()
+    book.active.append(header)
+    book.active.append([GUIDS[0], "x", "y"])
+    path = tmp_path / "bad.xlsx"
+    book.save(path)
+    result = run_cli("update", str(path), "--dry-run", cwd=tmp_path, token=None)
+    assert result.code == 2 and message in result.stderr
+
+
+def test_sheet_picks_the_sheet(tmp_path: Path) -> None:
+    """--sheet NAME reads that sheet; an unknown name lists the sheets."""
+    book = Workbook()
+    book.active.title = "notes"
+    book.active.append(["nothing here"])
+    leads = book.create_sheet("leads")
+    leads.append(["guid", "city"])
+    leads.append([GUIDS[0], "Boston"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    args = ("update", str(path), "--dry-run")
+    picked = run_cli(*args, "--sheet", "leads", cwd=tmp_path, token=None)
+    assert picked.code == 0, picked.stderr
+    assert read_report(tmp_path / "book.dry-run.report.csv")[0]["outcome"] == "planned"
+    missing = run_cli(*args, "--sheet", "Leads", cwd=tmp_path, token=None)
+    assert missing.code == 2 and "its sheets: 'notes', 'leads'" in missing.stderr

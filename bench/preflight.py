@@ -4,6 +4,9 @@ Generates the files deterministically (ROWS rows over ROWS/5 distinct guids), ru
 alternately (three runs each), and prints the medians, their ratio and each one's peak RSS; and
 the same for a floor: the reader's rows inserted into SQLite and nothing more.
 Usage: `make bench-preflight` or `python bench/preflight.py [ROWS ...]` (default 1000000).
+
+`python bench/preflight.py --xlsx [ROWS ...]` does the same for an `.xlsx` workbook of the same
+rows, against openpyxl's own read-only loop over it (one run each: workbooks are slow to read).
 """
 
 from __future__ import annotations
@@ -39,6 +42,52 @@ MEASURE = (
     "elapsed = time.perf_counter() - t\n"
     "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
 )
+
+
+OPENPYXL_LOOP = (
+    "import sys\nfrom openpyxl import load_workbook\n"
+    "book = load_workbook(sys.argv[1], read_only=True, data_only=True)\n"
+    "for row in book.worksheets[0].iter_rows(values_only=True): pass\n"
+)
+
+
+def generate_xlsx(path: Path, rows: int) -> None:
+    """The rows of :func:`generate` as a workbook, dates as Excel dates."""
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    guids = max(1, rows // 5)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    sheet.append(["guid", "city", "closedAt", "isCustomer"])
+    for i in range(rows):
+        g = (i * 7919) % guids
+        day = datetime(2024, 3, 1 + i % 28)
+        sheet.append([f"{g:032x}", f"City{i % 977}", day, "yes" if i % 2 else "no"])
+    book.save(path)
+
+
+def bench_xlsx(rows: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        data = folder / "leads.xlsx"
+        started = time.perf_counter()
+        generate_xlsx(data, rows)
+        print(f"generated {rows} rows in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        ours = [BIN, "update", str(data), "--dry-run", "--quiet"]
+        ours += ["--state-dir", str(folder / "state"), "--report", str(folder / "report.csv")]
+        ours_s, ours_rss = measure(ours)
+        base_s, base_rss = measure([sys.executable, "-c", OPENPYXL_LOOP, str(data)])
+    return {
+        "rows": rows,
+        "format": "xlsx",
+        "bulkleads_s": round(ours_s, 2),
+        "openpyxl_loop_s": round(base_s, 2),
+        "ratio": round(ours_s / base_s, 2),
+        "bulkleads_peak_rss_mb": round(ours_rss / 1024, 1),
+        "openpyxl_loop_peak_rss_mb": round(base_rss / 1024, 1),
+    }
 
 
 def generate(path: Path, rows: int) -> None:
@@ -103,9 +152,11 @@ def bench(rows: int) -> dict[str, object]:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1_000_000]
+    args = sys.argv[1:]
+    xlsx = "--xlsx" in args
+    sizes = [int(a) for a in args if a != "--xlsx"] or [1_000_000]
     for size in sizes:
-        print(json.dumps(bench(size)))
+        print(json.dumps(bench_xlsx(size) if xlsx else bench(size)))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from .console import (
 from .errors import EXIT_USAGE, BulkleadsError, UsageError
 from .jobs import STATE_DIR_VAR, JobFolder, JobInfo, parse_age
 from .plan import PlanOptions
+from .profiles import load_profile
 from .report import ReportDialect, count_outcomes
 from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, write_job_report
 from .sandbox import SANDBOX_TOKEN
@@ -229,6 +230,7 @@ DailyReserve = Annotated[
 @app.command("update")
 @_handles_errors
 def update_command(
+    ctx: typer.Context,
     input: Annotated[
         str,
         typer.Argument(
@@ -514,9 +516,52 @@ def update_command(
     verbose: Verbose = False,
     log_format: LogFmt = "text",
     summary: SummaryFile = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Settings of a portal from the [profile.NAME] table of config.toml in the "
+            "user's config directory ($BULKLEADS_CONFIG): base_url, api, object, auth, rate, "
+            "rate_window, concurrency, token_file, token_env, map, custom_fields, date_formats, "
+            "report_dialect. Flags win over it.",
+            rich_help_panel=_TARGET,
+            metavar="NAME",
+        ),
+    ] = None,
 ) -> None:
-    """Update the leads listed in INPUT; running the same command again resumes the job."""
-    token = optional_token(token_file) if dry_run else load_token(token_file)
+    """Update the leads listed in INPUT; running the same command again resumes the job.
+
+    Examples: bulkleads update closes.csv --dry-run (validate, plan, show what would change);
+    bulkleads update closes.csv (back up, send, report); bulkleads update contacts.xlsx --api
+    crm-v3 --object contacts --sheet Export
+    """
+    var = ENV_VAR
+    if profile is not None:  # a flag given wins over the profile
+        settings, given = load_profile(profile), _given(ctx)
+        base_url = settings.base_url if settings.base_url and "base_url" not in given else base_url
+        api = settings.api if settings.api and "api" not in given else api
+        crm_object = (
+            settings.object if settings.object and "crm_object" not in given else crm_object
+        )
+        auth = settings.auth if settings.auth and "auth" not in given else auth
+        if settings.report_dialect and "report_dialect" not in given:
+            report_dialect = settings.report_dialect
+        rate = settings.rate if settings.rate and "rate" not in given else rate
+        if settings.rate_window and "rate_window" not in given:
+            rate_window = settings.rate_window
+        if settings.concurrency and "concurrency" not in given:
+            concurrency = settings.concurrency
+        if settings.map and "renames" not in given:
+            renames = [f"{column}={name}" for column, name in settings.map.items()]
+        if settings.custom_fields and "custom_field" not in given:
+            custom_field = list(settings.custom_fields)
+        if settings.date_formats and "date_format" not in given:
+            date_format = list(settings.date_formats)
+        if settings.token_file and "token_file" not in given:
+            token_file = Path(settings.token_file).expanduser()
+        elif settings.token_env and token_file is None:
+            var = settings.token_env
+    token = optional_token(token_file, var=var) if dry_run else load_token(token_file, var=var)
     reporter = _reporter(log_format, quiet, token, verbose, summary)
     config = RunConfig(
         input=input,
@@ -730,7 +775,10 @@ def report_command(
     log_format: LogFmt = "text",
     summary: SummaryFile = None,
 ) -> None:
-    """Write a job's report again from its job file."""
+    """Write a job's report again from its job file.
+
+    Example: bulkleads report closes.csv --report copy.csv (the input's latest job)
+    """
     raise typer.Exit(
         write_job_report(
             job, state_dir, report, _reporter(log_format, quiet, None, summary=summary)
@@ -1053,6 +1101,16 @@ def _reporter(
 ) -> Reporter:
     setup_logging(fmt, quiet=quiet, token=token, verbose=verbose)
     return Reporter(fmt, quiet=quiet, summary_path=summary)
+
+
+def _given(ctx: typer.Context) -> set[str]:
+    """The parameters given on the command line or by an environment variable."""
+    given = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            given.add(name)
+    return given
 
 
 def _backup(no_backup: bool, only_empty: list[str] | None) -> bool:

@@ -342,6 +342,12 @@ def dry_run_report(
             "what would change",
             event="offline",
         )
+    elif summary.bundles:
+        out.info(
+            "--no-backup: nothing is read, so no diff, no skipping of values already so, "
+            "and no undo for this job",
+            event="no_backup",
+        )
     counts = write_report(store, report, dry_run=True)
     code = EXIT_OK if counts["invalid"] == 0 else EXIT_ROWS_FAILED
     out.summary(counts, None, str(report), exit_code=code, job=job)

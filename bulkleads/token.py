@@ -53,8 +53,11 @@ class Token:
         raise TypeError("a Token cannot be pickled")
 
 
-def load_token(token_file: Path | None, environ: dict[str, str] | None = None) -> Token:
-    """The token from ``--token-file`` if given, else from ``HUBSPOT_ACCESS_TOKEN``."""
+def load_token(
+    token_file: Path | None, environ: dict[str, str] | None = None, *, var: str = ENV_VAR
+) -> Token:
+    """The token from ``--token-file`` if given, else from ``HUBSPOT_ACCESS_TOKEN`` (or the
+    variable a profile names)."""
     env = os.environ if environ is None else environ
     if token_file is not None:
         try:
@@ -64,21 +67,23 @@ def load_token(token_file: Path | None, environ: dict[str, str] | None = None) -
                 f"cannot read the token file {token_file}: {exc.strerror}; "
                 "check the path and its permissions"
             ) from None
-    value = env.get(ENV_VAR, "")
+    value = env.get(var, "")
     if not value.strip():
         raise UsageError(
-            f"no access token: set the environment variable {ENV_VAR}, or put the token in a "
+            f"no access token: set the environment variable {var}, or put the token in a "
             "file and pass --token-file PATH (a --dry-run needs no token)"
         )
     return Token(value)
 
 
-def optional_token(token_file: Path | None, environ: dict[str, str] | None = None) -> Token | None:
+def optional_token(
+    token_file: Path | None, environ: dict[str, str] | None = None, *, var: str = ENV_VAR
+) -> Token | None:
     """The token when one is given (a dry run reads with it), None when none is."""
     env = os.environ if environ is None else environ
-    if token_file is None and not env.get(ENV_VAR, "").strip():
+    if token_file is None and not env.get(var, "").strip():
         return None
-    return load_token(token_file, environ)
+    return load_token(token_file, environ, var=var)
 
 
 class RedactingFilter(logging.Filter):

@@ -219,3 +219,36 @@ def test_local_dates_read_with_date_format_and_ambiguity_names_the_format(tmp_pa
     rows = read_report(tmp_path / "close.dry-run.report.csv")
     assert both.code == 1 and rows[0]["outcome"] == "planned"  # 13 is no month: one reading
     assert "'03/04/2024' is ambiguous (%d/%m/%Y reads 2024-04-03" in rows[1]["error"]
+
+
+def test_a_profile_sets_a_portal_and_a_flag_wins_over_it(tmp_path: Path, sandbox) -> None:
+    """--profile reads base URL, pace, column map and the token's variable from config.toml;
+    a flag given beside it wins; a profile holding a token is refused."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:2]))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[profile.nightly]\n"
+        f'base_url = "{box.url}"\n'
+        "rate = 40\n"
+        'token_env = "NIGHTLY_TOKEN"\n'
+        'map = { "Lead ID" = "guid" }\n'
+        "[profile.leaky]\n"
+        'token = "pat-na1-oops"\n'
+    )
+    leads = tmp_path / "close.csv"
+    leads.write_text(f"Lead ID,city\n{GUIDS[0]},A\n{GUIDS[1]},B\n")
+    env = {"BULKLEADS_CONFIG": str(config), "NIGHTLY_TOKEN": "sandbox-token"}
+    args = ("update", str(leads), "--profile", "nightly", "--log-format", "json")
+    ran = run_cli(*args, cwd=tmp_path, token=None, env=env)
+    assert ran.code == 0, ran.stderr
+    plan = next(e for e in json_lines(ran.stderr) if e["event"] == "plan")
+    assert "at 40 requests/s" in plan["message"]
+    assert box.stats()["applied_total"] == 2  # the profile's base URL, token and map
+    flagged = run_cli(*args, "--rate", "7", "--dry-run", cwd=tmp_path, token=None, env=env)
+    plan = next(e for e in json_lines(flagged.stderr) if e["event"] == "plan")
+    assert "at 7 requests/s" in plan["message"]
+    leaky = run_cli("update", str(leads), "--profile", "leaky", cwd=tmp_path, env=env)
+    assert leaky.code == 2 and "never the token itself" in leaky.stderr
+    assert "pat-na1-oops" not in leaky.stderr
+    missing = run_cli("update", str(leads), "--profile", "weekly", cwd=tmp_path, env=env)
+    assert missing.code == 2 and "profiles there: leaky, nightly" in missing.stderr

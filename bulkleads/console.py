@@ -151,12 +151,14 @@ class Reporter:
         if summary.records == 0:
             self.warn("no data rows in the input: nothing to send", event="empty_input")
         for row, line, guid, reason in summary.invalid_examples:
+            named, colon, _ = reason.partition(": ")
             self.warn(
                 f"  invalid: row {row} (line {line}): {reason}",
                 event="invalid_row",
                 row=row,
                 line=line,
                 guid=guid,
+                field=named if colon and " " not in named else None,  # "closedAt: ..."
                 reason=reason,
             )
         if summary.invalid > len(summary.invalid_examples):

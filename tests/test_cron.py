@@ -69,6 +69,7 @@ def test_a_succeeding_run_is_json_with_a_complete_summary(tmp_path: Path, sandbo
     events = json_lines(result.stderr)
     invalid = next(e for e in events if e["event"] == "invalid_row")
     assert (invalid["row"], invalid["line"], invalid["guid"]) == (3, 4, "bad guid!")
+    assert invalid["field"] is None  # the guid itself is wrong, not a field
     assert "not valid" in invalid["reason"]
     summary = next(e for e in events if e["event"] == "summary")
     assert {k: summary[k] for k in OUTCOMES} == {

@@ -97,6 +97,8 @@ class ReportRow(NamedTuple):
     body: str | None  # the bundle's body: the values sent (or to send)
     before: str | None  # the lead's values before, when read
     bundle_note: str | None
+    fields: str | None  # the row's own changes (JSON), as planned
+    own_names: str | None  # the fields the row set, before other rows of its lead won any
 
 
 class JobStore:
@@ -328,7 +330,8 @@ class JobStore:
         """Every input row in input order, with its bundle's outcome (a streaming cursor)."""
         cursor = self._db.execute(
             "SELECT r.row, r.line, r.guid, coalesce(n.names, r.names), r.error, n.note, "
-            "b.state, b.status, coalesce(b.attempts, 0), b.reason, b.body, b.before, b.note "
+            "b.state, b.status, coalesce(b.attempts, 0), b.reason, b.body, b.before, b.note, "
+            "r.fields, r.names "
             "FROM rows r LEFT JOIN bundles b ON b.guid = r.guid AND r.error IS NULL "
             "LEFT JOIN notes n ON n.row = r.row ORDER BY r.row"
         )

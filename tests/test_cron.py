@@ -133,7 +133,12 @@ def test_help_shows_choices_not_python_types() -> None:
     sandbox's help documents its config endpoint."""
     runner = CliRunner()
     text = runner.invoke(app, ["update", "--help"], env={"COLUMNS": "200"}).output
-    for choices in ("<csv|tsv|jsonl>", "<leads-v1|crm-v3>", "<last|first|error>", "<text|json>"):
+    for choices in (
+        "<csv|tsv|jsonl|xlsx>",
+        "<leads-v1|crm-v3>",
+        "<last|first|error>",
+        "<text|json>",
+    ):
         assert choices in text, choices
     options = [line for line in text.splitlines() if "--" in line and "--help" not in line]
     assert not [line for line in options if "<str>" in line or "<list[str]>" in line]

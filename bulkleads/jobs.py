@@ -147,11 +147,11 @@ class JobFolder:
         looks_like_id = bool(name) and all(c in "0123456789abcdef" for c in name.lower())
         matches = []
         if looks_like_id:
-            matches = self._ids(name.lower())
-            if not matches and self._legacy is not None and self._legacy.exists():
-                legacy = [m.name.removesuffix(_SUFFIX) for m in self._legacy_ids(name.lower())]
+            matches = _ids(self.root, name.lower())
+            if not matches and self._legacy is not None:
+                legacy = [job_of(m) for m in _ids(self._legacy, name.lower())]
                 if len(legacy) == 1 and self.adopt_legacy(legacy[0]) is not None:
-                    matches = self._ids(name.lower())
+                    matches = _ids(self.root, name.lower())
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -169,17 +169,6 @@ class JobFolder:
             f"no job {name!r} in {self.root}; `bulkleads jobs` lists them "
             "(use --state-dir if the job was run from another folder)"
         )
-
-    def _ids(self, prefix: str) -> list[Path]:
-        if not self.root.exists():
-            return []
-        found = sorted(self.root.glob(f"{prefix}*{_SUFFIX}"))
-        return [m for m in found if ".archived" not in m.name]
-
-    def _legacy_ids(self, prefix: str) -> list[Path]:
-        assert self._legacy is not None
-        found = sorted(self._legacy.glob(f"{prefix}*{_SUFFIX}"))
-        return [m for m in found if ".archived" not in m.name]
 
     def list(self, *, archived: bool = False) -> Iterator[JobInfo]:
         """Every current job (and archived ones when asked), oldest first; a file that cannot
@@ -235,6 +224,13 @@ def job_of(path: Path) -> str:
 def remove_store(path: Path) -> None:
     for suffix in _STORE_FILES:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _ids(folder: Path, prefix: str) -> list[Path]:
+    """The current (not archived) job files in ``folder`` whose id starts with ``prefix``."""
+    if not folder.exists():
+        return []
+    return [m for m in sorted(folder.glob(f"{prefix}*{_SUFFIX}")) if ".archived" not in m.name]
 
 
 def _files(path: Path) -> list[Path]:

@@ -234,7 +234,7 @@ def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int]]:
         writer = csv.writer(out)
         writer.writerow(DIFF_COLUMNS)
         for guid, body, before in store.reads():
-            for name, current in before.items():
+            for name, current in (before or {}).items():
                 changing = name in body
                 counts.setdefault(name, [0, 0])[0 if changing else 1] += 1
                 if changing:

@@ -323,7 +323,9 @@ def dry_run_report(
     if config.token is not None and config.backup and summary.bundles:
         diff = diff_path(report)
         check_report_path(diff, columns=DIFF_COLUMNS)
-        stats = asyncio.run(_send(store, config, [_read_phase(store, config, RESUMABLE)], out))
+        target = config.target()
+        reading = _read_phase(store, config, RESUMABLE, target)
+        stats = asyncio.run(_send(store, config, [reading], target, out))
         fields = write_diff(store, diff)
         for name, (change, same) in sorted(fields.items()):
             out.info(
@@ -361,14 +363,12 @@ def _describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter)
     if not path.exists():
         return
     with JobStore(path) as store:
-        states = store.bundle_states()
+        done, left = store.progress()
         if store.meta().get("report") == str(report):
             raise UsageError(
                 f"{report} is the report of job {job}, which has run; a dry run writes its own "
                 "report: drop --report or give another path"
             )
-    done = states.get("done", 0)
-    left = sum(states.get(s, 0) for s in RESUMABLE)
     out.info(
         f"job {job} exists: {done} leads already updated; running it would send {left} more",
         event="existing_job",
@@ -448,9 +448,7 @@ def open_job(
     if existing.exists() and not fresh:
         with JobStore(existing) as store:
             store.check()
-            states = store.bundle_states()
-        done = states.get("done", 0)
-        left = sum(states.get(s, 0) for s in RESUMABLE)
+            done, left = store.progress()
         out.info(
             f"resuming job {job}: {done} {plural(done, noun)} already updated, {left} to send "
             "(--fresh starts over)",
@@ -473,9 +471,10 @@ def send_and_report(
     assert config.token is not None
     with JobStore(path) as store:
         store.set_meta(config.pace_meta())  # the latest run's pace is the one a retry reuses
-        phases = _phases(store, config, states)
+        target = config.target()
+        phases = _phases(store, config, states, target)
         todo = any(phase.pending() for phase in phases)
-        stats = asyncio.run(_send(store, config, phases, out)) if todo else None
+        stats = asyncio.run(_send(store, config, phases, target, out)) if todo else None
         counts = write_report(store, report)
         verified = store.verified_count() if config.verify else None
     code = _exit_code(counts, stats)
@@ -491,20 +490,23 @@ def send_and_report(
     return code
 
 
-def _phases(store: JobStore, config: RunConfig, states: tuple[str, ...]) -> list[Phase]:
+def _phases(
+    store: JobStore, config: RunConfig, states: tuple[str, ...], target: Target
+) -> list[Phase]:
     """Read (back up and diff) unless --no-backup, write, then verify when asked."""
-    target = config.target()
-    phases: list[Phase] = [_read_phase(store, config, states)] if config.backup else []
+    phases: list[Phase] = [_read_phase(store, config, states, target)] if config.backup else []
     phases.append(WritePhase(store, target, states, read=True if config.backup else None))
     if config.verify:
         phases.append(VerifyPhase(store, target))
     return phases
 
 
-def _read_phase(store: JobStore, config: RunConfig, states: tuple[str, ...]) -> ReadPhase:
+def _read_phase(
+    store: JobStore, config: RunConfig, states: tuple[str, ...], target: Target
+) -> ReadPhase:
     return ReadPhase(
         store,
-        config.target(),
+        target,
         states,
         only_empty=config.only_empty,
         force=config.force,
@@ -513,7 +515,7 @@ def _read_phase(store: JobStore, config: RunConfig, states: tuple[str, ...]) -> 
 
 
 async def _send(
-    store: JobStore, config: RunConfig, phases: list[Phase], out: Reporter
+    store: JobStore, config: RunConfig, phases: list[Phase], target: Target, out: Reporter
 ) -> SendStats:
     """Each phase in turn through one pacer, so reads and writes together keep the pace;
     a phase that stops (token, daily limit, signal) ends the run."""
@@ -530,7 +532,7 @@ async def _send(
             progress = out.progress(todo, phase.label)
             sender = Sender(
                 store,
-                config.target(),
+                target,
                 pacer,
                 transport,
                 config.send,

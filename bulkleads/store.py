@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS bundles (
     verified INTEGER              -- 1 when read back after the write and found as sent
 ) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
 """
+# to_send/count ``read``: None any bundle, True those read (backed up), False those not yet
+_READ_FILTER: Final = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}
 # Columns added after the first release, for job files planned by an earlier version.
 _ADDED: Final = {
     "notes": ("names TEXT",),
@@ -206,7 +208,7 @@ class JobStore:
         """The next ``limit`` bundles in one of ``states``, in input order after ``after_row``;
         ``read`` True keeps those whose current values are stored, False those not yet read."""
         marks = ",".join("?" * len(states))
-        where = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}[read]
+        where = _READ_FILTER[read]
         cursor = self._db.execute(
             f"SELECT guid, body, first_row, attempts, expect FROM bundles "  # noqa: S608
             f"WHERE first_row > ? AND state IN ({marks}){where} ORDER BY first_row LIMIT ?",
@@ -219,7 +221,7 @@ class JobStore:
     def count(self, states: tuple[str, ...], *, read: bool | None = None) -> int:
         """How many bundles :meth:`to_send` would give for the same arguments."""
         marks = ",".join("?" * len(states))
-        where = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}[read]
+        where = _READ_FILTER[read]
         query = f"SELECT count(*) FROM bundles WHERE state IN ({marks}){where}"  # noqa: S608
         return int(self._db.execute(query, states).fetchone()[0])
 
@@ -262,17 +264,24 @@ class JobStore:
 
     def updated(self) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
         """``(guid, body, before)`` of every updated bundle, in input order (for undo)."""
+        return self._bodies("state = 'done'")
+
+    def reads(self) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
+        """``(guid, body, before)`` of every bundle whose current values were read."""
+        return self._bodies("before IS NOT NULL")
+
+    def _bodies(
+        self, where: str
+    ) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
         for guid, body, before in self._db.execute(
-            "SELECT guid, body, before FROM bundles WHERE state = 'done' ORDER BY first_row"
+            f"SELECT guid, body, before FROM bundles WHERE {where} ORDER BY first_row"  # noqa: S608
         ):
             yield guid, json.loads(body), json.loads(before) if before else None
 
-    def reads(self) -> Iterator[tuple[str, dict[str, object], dict[str, object]]]:
-        """``(guid, body, before)`` of every bundle whose current values were read."""
-        for guid, body, before in self._db.execute(
-            "SELECT guid, body, before FROM bundles WHERE before IS NOT NULL ORDER BY first_row"
-        ):
-            yield guid, json.loads(body), json.loads(before)
+    def progress(self) -> tuple[int, int]:
+        """``(done, left)``: bundles updated, and bundles a run of the job would still send."""
+        states = self.bundle_states()
+        return states.get(DONE, 0), sum(states.get(s, 0) for s in RESUMABLE)
 
     def verified_count(self) -> int:
         return int(

@@ -99,6 +99,14 @@ TokenFile = Annotated[
         dir_okay=False,
     ),
 ]
+JobArg = Annotated[
+    str,
+    typer.Argument(
+        help="Job id (or prefix), job file, the job's report, or its input file.",
+        show_default=False,
+        metavar="JOB",
+    ),
+]
 StateDir = Annotated[
     Path | None,
     typer.Option(
@@ -609,14 +617,7 @@ def update_command(
 @app.command("retry")
 @_handles_errors
 def retry_command(
-    job: Annotated[
-        str,
-        typer.Argument(
-            help="Job id (or prefix), job file, or the job's report.",
-            show_default=False,
-            metavar="JOB",
-        ),
-    ],
+    job: JobArg,
     all_failed: Annotated[
         bool,
         typer.Option(
@@ -662,14 +663,7 @@ def retry_command(
 @app.command("undo")
 @_handles_errors
 def undo_command(
-    job: Annotated[
-        str,
-        typer.Argument(
-            help="Job id (or prefix), job file, or the job's report.",
-            show_default=False,
-            metavar="JOB",
-        ),
-    ],
+    job: JobArg,
     force: Annotated[
         bool,
         typer.Option(
@@ -754,14 +748,7 @@ def undo_command(
 @app.command("report")
 @_handles_errors
 def report_command(
-    job: Annotated[
-        str,
-        typer.Argument(
-            help="Job id (or prefix), job file, or the job's report.",
-            show_default=False,
-            metavar="JOB",
-        ),
-    ],
+    job: JobArg,
     report: Annotated[
         Path | None,
         typer.Option(

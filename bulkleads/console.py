@@ -31,6 +31,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from .pacing import Limit
 from .plan import PlanSummary
 from .sender import SendStats
 from .token import RedactingFilter, Token
@@ -110,25 +111,33 @@ class Reporter:
         self,
         summary: PlanSummary,
         *,
-        rate: float,
+        limit: Limit,
+        pace: str,
         examples: list[str],
         per_request: int = 1,
         reads_per_request: int | None = None,
+        verify: bool = False,
         noun: str = "lead",
         left: tuple[int, int] | None = None,
     ) -> None:
         """``reads_per_request`` None: reading (backup) is off. ``left`` (resuming a job):
-        how many records are still to write and to read; the cost is theirs, not the job's."""
+        how many records are still to write and to read; the cost is theirs, not the job's.
+        The time counts reads, writes and verify reads at ``limit``, spent as the pacer
+        spends it: a window's budget at once when the window is longer than a second."""
         to_write, to_read = left if left is not None else (summary.bundles, summary.bundles)
         requests = -(-to_write // per_request)
         reads = -(-to_read // reads_per_request) if reads_per_request else 0
-        eta = (requests + reads) / rate if rate else 0.0
+        checks = requests if verify else 0
+        total = requests + reads + checks
+        eta = limit.minimum_seconds(total) if limit.window > 1 else total / limit.rate
         cost = (
             f" plus {reads} {plural(reads, 'read')} to back up current values and skip what "
             "is already so (--no-backup skips them)"
             if reads
             else ""
         )
+        if checks:
+            cost += f" plus {checks} {plural(checks, 'read')} to verify (--verify)"
         still = " left" if left is not None else ""
         self.info(
             f"plan: {summary.records} {plural(summary.records, 'row')} read, "
@@ -137,7 +146,7 @@ class Reporter:
             f"conflicting {plural(summary.conflicts, 'value')} in {summary.conflicted_guids} "
             f"{plural(summary.conflicted_guids, noun)}; {requests} "
             f"{plural(requests, 'request')}{cost}{still}, about {_duration(eta)}{still} at "
-            f"{rate:g} requests/s",
+            f"{limit}",
             event="plan",
             records=summary.records,
             invalid=summary.invalid,
@@ -146,8 +155,12 @@ class Reporter:
             conflicts=summary.conflicts,
             requests=requests,
             reads=reads,
+            verify_reads=checks,
             estimated_seconds=round(eta, 1),
+            limit=limit.requests,
+            window_seconds=limit.window,
         )
+        self.info(f"  pace: {pace}", event="pace", limit=limit.requests, window=limit.window)
         if summary.records == 0:
             self.warn("no data rows in the input: nothing to send", event="empty_input")
         for row, line, guid, reason in summary.invalid_examples:
@@ -234,6 +247,13 @@ class Reporter:
                 f"error responses {stats.error_share:.1%} of requests, "
                 f"{_duration(stats.elapsed)} at {achieved:.2f} requests/s"
             )
+            if stats.limit is not None and stats.utilization is not None:
+                line += f"; pace: {stats.utilization:.2f} of {stats.limit}"
+                data.update(
+                    utilization=round(stats.utilization, 3),
+                    limit=stats.limit.requests,
+                    window_seconds=stats.limit.window,
+                )
             data.update(
                 requests=stats.requests,
                 statuses=dict(stats.statuses),

@@ -28,9 +28,10 @@ from .crm_v3 import MAX_BATCH, CrmObject, CrmV3Target
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, UsageError
 from .fields import LEADS_V1, FieldRules, crm_v3_rules
 from .jobs import JobFolder, job_id, job_of, remove_store
-from .pacing import Pacer
+from .pacing import Limit, Pacer
 from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
+from .portal_memory import PortalMemory
 from .properties import Portal
 from .properties import fetch as fetch_properties
 from .report import (
@@ -46,6 +47,7 @@ from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
 from .store import FAILED, RESUMABLE, JobStore
 from .target import AuthMode, LeadsV1Target, Target, check_base_url
+from .timeline import Timeline
 from .token import Token
 from .xlsx import XlsxFile
 
@@ -123,6 +125,26 @@ class RunConfig:
         100 per 10 seconds on Free/Starter portals."""
         default = (10.0, 1.0) if self.api == "leads-v1" else (100.0, 10.0)
         return (self.rate or default[0], self.rate_window or default[1])
+
+    def pace_choice(self, memory: PortalMemory) -> tuple[Limit, str]:
+        """The limit a run starts at, and why: the pace asked for, else the portal's own as
+        it last stated it, else the API's documented default until its first answer."""
+        asked = Limit(*self.pace())
+        if self.rate is not None:
+            if memory.limit is not None and memory.limit.rate < asked.rate:
+                window = memory.limit.window
+                return Limit(memory.limit.requests, window), (
+                    f"{Limit(asked.rate * window, window)} asked (--rate), held to the "
+                    f"portal's {memory.limit} as it last stated it"
+                )
+            return asked, f"{asked} (--rate / --rate-window, or the profile)"
+        if memory.limit is not None:
+            ago = _duration_words(time.time() - (memory.seen_at or time.time()))
+            return memory.limit, f"{memory.limit}, the portal's limit as it stated it {ago} ago"
+        return asked, (
+            f"{asked}, the API's documented default until the portal's first answer states "
+            "its limit (--rate sets one)"
+        )
 
     def rules(self) -> FieldRules:
         if self.api == "leads-v1":
@@ -518,35 +540,49 @@ async def _send(
     store: JobStore, config: RunConfig, phases: list[Phase], target: Target, out: Reporter
 ) -> SendStats:
     """Each phase in turn through one pacer, so reads and writes together keep the pace;
-    a phase that stops (token, daily limit, signal) ends the run."""
-    pacer = Pacer(*config.pace(), made=config.made)
+    a phase that stops (token, daily limit, signal) ends the run. The portal's memory gives
+    the pacer the requests of the runs just before this one, and takes this one's."""
+    loop = asyncio.get_running_loop()
+    memory = PortalMemory.load(JobFolder(config.state_dir).root, config.base_url, config.token)
+    pacer = Pacer(
+        *config.pace(),
+        made=[*config.made, *memory.made(loop.time())],
+        explicit=config.rate is not None,
+        portal=memory.limit,
+    )
+    timeline = Timeline(store, store.next_run())
     limits = httpx.Limits(
         max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
     )
     total = SendStats()
-    async with httpx.AsyncHTTPTransport(limits=limits) as transport:
-        for phase in phases:
-            todo = phase.pending()
-            if not todo:
-                continue
-            progress = out.progress(todo, phase.label)
-            sender = Sender(
-                store,
-                target,
-                pacer,
-                transport,
-                config.send,
-                timeout=config.timeout,
-                on_result=progress.advance,
-            )
-            _install_signal_handlers(sender, out, config.command)
-            try:
-                total.add(await sender.run(phase=phase))
-            finally:
-                progress.close()
-                _remove_signal_handlers()
-            if total.stop_reason is not None:
-                break
+    try:
+        async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+            for phase in phases:
+                todo = phase.pending()
+                if not todo:
+                    continue
+                progress = out.progress(todo, phase.label)
+                sender = Sender(
+                    store,
+                    target,
+                    pacer,
+                    transport,
+                    config.send,
+                    timeout=config.timeout,
+                    on_result=progress.advance,
+                    timeline=timeline,
+                )
+                _install_signal_handlers(sender, out, config.command)
+                try:
+                    total.add(await sender.run(phase=phase))
+                finally:
+                    progress.close()
+                    _remove_signal_handlers()
+                if total.stop_reason is not None:
+                    break
+    finally:
+        memory.save(pacer, loop.time())
+    total.limit, total.utilization = pacer.limit(), pacer.utilization()
     return total
 
 
@@ -594,7 +630,9 @@ def print_plan(
 ) -> None:
     """The plan before sending; given a ``job`` file that has run before, its cost is what is
     left of that job, not the whole input."""
-    rate, window = config.pace()
+    limit, pace = config.pace_choice(
+        PortalMemory.load(JobFolder(config.state_dir).root, config.base_url, config.token)
+    )
     left = None
     if job is not None:
         with JobStore(job) as store:
@@ -609,10 +647,12 @@ def print_plan(
         )
     out.plan(
         summary,
-        rate=rate / window,
+        limit=limit,
+        pace=pace,
         examples=examples,
         per_request=config.bundles_per_request(),
         reads_per_request=config.bundles_per_request() if config.backup else None,
+        verify=config.verify,
         noun=config.rules().noun,
         left=left,
     )
@@ -660,6 +700,15 @@ def _zone(name: str) -> ZoneInfo:
             f"unknown --timezone {name!r}; use an IANA name such as "
             "Europe/Berlin or America/New_York"
         ) from None
+
+
+def _duration_words(seconds: float) -> str:
+    """``42 s``, ``3 min``, ``2 h``: how long ago, roughly."""
+    if seconds < 90:
+        return f"{max(0, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds / 3600)} h"
 
 
 def resume_command(argv: list[str] | None = None) -> str:

@@ -34,10 +34,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .pacing import Pacer, RateHeaders, retry_after_seconds
+from .pacing import Limit, Pacer, RateHeaders, retry_after_seconds
 from .phases import Phase, StopReason, WritePhase
 from .store import DEFERRED, DONE, FAILED, NOT_SENT, RESUMABLE, Bundle, JobStore, Mark
 from .target import Outcome, Target
+from .timeline import Timeline
 
 MAX_ANSWER: Final = 1 << 20  # bytes of an answer read; HubSpot's largest errors are a few KiB
 _FRAMING: Final = frozenset({"content-length", "content-encoding", "transfer-encoding"})
@@ -68,6 +69,8 @@ class SendStats:
     stop_reason: StopReason | None = None
     stop_detail: str | None = None
     elapsed: float = 0.0
+    limit: Limit | None = None  # the limit in force at the end of the run
+    utilization: float | None = None  # accepted requests over what the limit admitted
 
     @property
     def error_share(self) -> float:
@@ -105,6 +108,7 @@ class Sender:
         *,
         timeout: float = 30.0,
         on_result: Callable[[str], None] | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self._store = store
         self._target = target
@@ -115,6 +119,7 @@ class Sender:
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout)).as_dict()
         self._options = options
         self._on_result = on_result
+        self._timeline = timeline or Timeline()
         self._stopping = asyncio.Event()
         self.stats = SendStats()
 
@@ -156,6 +161,7 @@ class Sender:
             for task in (stopping, feeder, *workers):
                 task.cancel()
             await asyncio.gather(stopping, feeder, *workers, return_exceptions=True)
+            self._timeline.flush()
             self._phase.settle_unsent(self.stats.stop_reason, self.stats.stop_detail)
             self.stats.elapsed = time.monotonic() - started
         if finished.done() and not finished.cancelled() and finished.exception():
@@ -197,9 +203,9 @@ class Sender:
 
         async def attempt() -> tuple[Outcome, dict[str, Outcome]]:
             nonlocal attempts
-            async with self._pacer.slot():
+            async with self._pacer.slot() as started:
                 attempts += 1
-                return await self._attempt(batch)
+                return await self._attempt(batch, started, earlier + attempts)
 
         # Most batches settle at their first attempt, which is made outside tenacity (its
         # machinery costs a fifth of our per-request CPU); tenacity takes over from the first
@@ -230,7 +236,9 @@ class Sender:
             outcome = Outcome("final", outcome.status, outcome.reason, outcome.headers)
         return [(b, exceptions.get(b.guid, outcome), b.attempts + tried) for b in batch]
 
-    async def _attempt(self, batch: list[Bundle]) -> tuple[Outcome, dict[str, Outcome]]:
+    async def _attempt(
+        self, batch: list[Bundle], started: float, attempt: int
+    ) -> tuple[Outcome, dict[str, Outcome]]:
         request = self._phase.build(batch)
         request.extensions["timeout"] = self._timeout
         self.stats.requests += 1
@@ -239,7 +247,8 @@ class Sender:
         except httpx.HTTPError as exc:
             outcome = self._target.transport_failure(exc)
             _LOG.debug("%s -> %s", self._describe(request), outcome.reason)
-            self._pacer.observe(None, RateHeaders())
+            self._pacer.observe(None, RateHeaders(), started)
+            self._timeline.add(started, None, self._phase.label, attempt, self._pacer.others)
             return outcome, {}
         outcome, exceptions = self._phase.classify(response, batch)
         if _LOG.isEnabledFor(logging.DEBUG):  # a description is not free, and this is per request
@@ -253,7 +262,10 @@ class Sender:
         if response.status_code >= 400:
             self.stats.error_responses += 1
         info = RateHeaders.parse(response.headers)
-        self._pacer.observe(response.status_code, info)
+        self._pacer.observe(response.status_code, info, started)
+        self._timeline.add(
+            started, response.status_code, self._phase.label, attempt, self._pacer.others
+        )
         self._react(outcome, info)
         return outcome, exceptions
 

@@ -31,6 +31,8 @@ RESUMABLE: Final = (PENDING, INFLIGHT, DEFERRED, NOT_SENT)
 Mark = tuple[str, int | None, int | None, str | None, str]
 Read = tuple[str | None, str, str, str | None, str | None, str]
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
+# run, start, answer (seconds since the epoch), status (None: no answer), phase, attempt, others
+TimelineEntry = tuple[int, float, float, int | None, str, int, float]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +63,15 @@ CREATE TABLE IF NOT EXISTS bundles (
     note TEXT,                    -- what reading decided: values kept by --only-empty
     verified INTEGER              -- 1 when read back after the write and found as sent
 ) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
+CREATE TABLE IF NOT EXISTS requests (  -- the timeline: every request of every run of the job
+    run INTEGER NOT NULL,         -- 1 for the first run that sent, then 2, ...
+    start REAL NOT NULL,          -- seconds since the epoch
+    answer REAL NOT NULL,
+    status INTEGER,               -- NULL: no answer (a transport failure)
+    phase TEXT NOT NULL,          -- reading, updating, verifying
+    attempt INTEGER NOT NULL,     -- 1 for a batch's first request, 2 for its first retry ...
+    others REAL NOT NULL          -- requests per window the pacer saw another client use
+);
 """
 # to_send/count ``read``: None any bundle, True those read (backed up), False those not yet
 _READ_FILTER: Final = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}
@@ -287,6 +298,19 @@ class JobStore:
         return int(
             self._db.execute("SELECT count(*) FROM bundles WHERE verified = 1").fetchone()[0]
         )
+
+    def add_requests(self, entries: Iterable[TimelineEntry]) -> None:
+        with self._tx():
+            self._db.executemany("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", entries)
+
+    def requests(self) -> Iterator[TimelineEntry]:
+        """The timeline, in the order requests left."""
+        yield from self._db.execute("SELECT * FROM requests ORDER BY run, start")
+
+    def next_run(self) -> int:
+        """The number the next run that sends takes in the timeline."""
+        (last,) = self._db.execute("SELECT MAX(run) FROM requests").fetchone()
+        return (last or 0) + 1
 
     def mark(self, updates: Iterable[Mark]) -> None:
         """Record ``(state, status, attempts, reason, guid)`` results in one transaction,

@@ -248,11 +248,11 @@ def test_a_profile_sets_a_portal_and_a_flag_wins_over_it(tmp_path: Path, sandbox
     ran = run_cli(*args, cwd=tmp_path, token=None, env=env)
     assert ran.code == 0, ran.stderr
     plan = next(e for e in json_lines(ran.stderr) if e["event"] == "plan")
-    assert "at 40 requests/s" in plan["message"]
+    assert "at 40 per 1 s" in plan["message"]
     assert box.stats()["applied_total"] == 2  # the profile's base URL, token and map
     flagged = run_cli(*args, "--rate", "7", "--dry-run", cwd=tmp_path, token=None, env=env)
     plan = next(e for e in json_lines(flagged.stderr) if e["event"] == "plan")
-    assert "at 7 requests/s" in plan["message"]
+    assert "at 7 per 1 s" in plan["message"]
     leaky = run_cli("update", str(leads), "--profile", "leaky", cwd=tmp_path, env=env)
     assert leaky.code == 2 and "never the token itself" in leaky.stderr
     assert "pat-na1-oops" not in leaky.stderr

@@ -1,0 +1,56 @@
+"""Every request a job made, as it went: when it left, when it was answered, what came back,
+in which phase. Kept in the job store so that ``bulkleads report JOB --html`` can draw the
+pace against the portal's limit long after the run. No token, no URL, no value is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Final
+
+from .store import JobStore, TimelineEntry
+
+_FLUSH_EVERY: Final = 256  # entries buffered before they go to the store in one transaction
+
+
+class Timeline:
+    """One run's requests, written to its job store in batches (``store`` None: kept
+    nowhere, for callers that drive a sender without a job)."""
+
+    def __init__(self, store: JobStore | None = None, run: int = 0) -> None:
+        self._store = store
+        self.run = run
+        loop = asyncio.get_running_loop()
+        self._wall = time.time() - loop.time()  # loop time + this = seconds since the epoch
+        self._loop = loop
+        self._buffer: list[TimelineEntry] = []
+
+    def __repr__(self) -> str:
+        return f"<Timeline run={self.run} buffered={len(self._buffer)}>"
+
+    def add(
+        self, started: float, status: int | None, phase: str, attempt: int, others: float
+    ) -> None:
+        """One answered (or failed) request; ``status`` None: no answer came."""
+        if self._store is None:
+            return
+        answered = self._loop.time()
+        self._buffer.append(
+            (
+                self.run,
+                round(started + self._wall, 4),
+                round(answered + self._wall, 4),
+                status,
+                phase,
+                attempt,
+                round(others, 1),
+            )
+        )
+        if len(self._buffer) >= _FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._store is not None and self._buffer:
+            self._store.add_requests(self._buffer)
+            self._buffer.clear()

@@ -29,7 +29,15 @@ from .jobs import STATE_DIR_VAR, JobFolder, JobInfo, parse_age
 from .plan import PlanOptions
 from .profiles import load_profile
 from .report import ReportDialect, count_outcomes
-from .run import DEFAULT_BASE_URL, RunConfig, resume_command, retry, update, write_job_report
+from .run import (
+    DEFAULT_BASE_URL,
+    DEFAULT_SAMPLE,
+    RunConfig,
+    resume_command,
+    retry,
+    update,
+    write_job_report,
+)
 from .sandbox import SANDBOX_TOKEN
 from .sender import SendOptions
 from .store import JobStore
@@ -518,6 +526,16 @@ def update_command(
             metavar="",
         ),
     ] = False,
+    sample: Annotated[
+        str,
+        typer.Option(
+            "--sample",
+            help="--dry-run with a token: read this many records, spread evenly through the "
+            "file, and project what would change from them; 'all' reads every record.",
+            rich_help_panel=_JOB,
+            metavar="N|all",
+        ),
+    ] = str(DEFAULT_SAMPLE),
     state_dir: StateDir = None,
     timeout: Timeout = 30.0,
     quiet: Quiet = False,
@@ -608,6 +626,7 @@ def update_command(
         backup=_backup(no_backup, only_empty),
         only_empty=tuple(only_empty or ()),
         verify=verify,
+        sample=_sample(sample),
         state_dir=state_dir,
         command=resume_command(),
     )
@@ -757,6 +776,16 @@ def report_command(
             metavar="PATH",
         ),
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write one self-contained HTML page: the pace of every run against the "
+            "portal's limit (429s and retries marked), rows by outcome, changes by field, "
+            "failures.",
+            metavar="PATH",
+        ),
+    ] = None,
     state_dir: StateDir = None,
     quiet: Quiet = False,
     log_format: LogFmt = "text",
@@ -764,11 +793,16 @@ def report_command(
 ) -> None:
     """Write a job's report again from its job file.
 
-    Example: bulkleads report closes.csv --report copy.csv (the input's latest job)
+    Example: bulkleads report closes.csv --report copy.csv (the input's latest job);
+    bulkleads report closes.csv --html closes.html (its pace, on one page)
     """
     raise typer.Exit(
         write_job_report(
-            job, state_dir, report, _reporter(log_format, quiet, None, summary=summary)
+            job,
+            state_dir,
+            report,
+            _reporter(log_format, quiet, None, summary=summary),
+            page=html,
         )
     )
 
@@ -1098,6 +1132,19 @@ def _given(ctx: typer.Context) -> set[str]:
         if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
             given.add(name)
     return given
+
+
+def _sample(text: str) -> int | None:
+    """``--sample``: a positive count, or None for every record."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise UsageError(f"--sample {text!r}: give a number of records (1 or more) or 'all'")
+    return count
 
 
 def _backup(no_backup: bool, only_empty: list[str] | None) -> bool:

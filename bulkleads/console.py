@@ -213,6 +213,7 @@ class Reporter:
         exit_code: int,
         job: str | None = None,
         verified: int | None = None,
+        page: str | None = None,
     ) -> None:
         """The last word of a command: every count (zeros too), requests by status, retries,
         429s, elapsed time, the job, the report and the exit code."""
@@ -234,6 +235,8 @@ class Reporter:
             "report": report,
             "exit_code": exit_code,
         }
+        if page is not None:
+            data["page"] = page
         line = f"done: {rows} {plural(rows, 'row')}: {parts or 'nothing'}"
         if verified is not None:
             line += f"; {verified} leads verified (read back as sent)"
@@ -247,10 +250,16 @@ class Reporter:
                 f"error responses {stats.error_share:.1%} of requests, "
                 f"{_duration(stats.elapsed)} at {achieved:.2f} requests/s"
             )
-            if stats.limit is not None and stats.utilization is not None:
-                line += f"; pace: {stats.utilization:.2f} of {stats.limit}"
+            if stats.limit is not None:
+                line += (
+                    f"; pace: {stats.utilization:.2f} of {stats.limit}"
+                    if stats.utilization is not None
+                    else f"; pace: every request within the first window of {stats.limit}"
+                )
                 data.update(
-                    utilization=round(stats.utilization, 3),
+                    utilization=(
+                        round(stats.utilization, 3) if stats.utilization is not None else None
+                    ),
                     limit=stats.limit.requests,
                     window_seconds=stats.limit.window,
                 )

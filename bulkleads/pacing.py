@@ -93,10 +93,6 @@ class Limit:
             return 0.0
         return (math.ceil(requests / self.cap) - 1) * self.window
 
-    def capacity(self, seconds: float) -> int:
-        """The most requests a rolling window of this limit admits in ``seconds``."""
-        return self.cap * (math.floor(seconds / self.window + 1e-9) + 1)
-
 
 @dataclass(frozen=True, slots=True)
 class RateHeaders:
@@ -222,6 +218,7 @@ class Pacer:
         self._watching_since: float | None = None  # first answer with rate-limit headers
         self._warned = False
         self.first_start: float | None = None  # this run's first request
+        self._carried: list[float] = []  # answers of earlier requests, at the first start
         self.last_answer: float | None = None
         self.accepted = 0  # answers other than a 429 (a transport failure may have counted)
 
@@ -267,12 +264,29 @@ class Pacer:
             share = min(0.9, (self._others + _OTHERS_MARGIN) / limit.requests)
         return max(ceiling * _MIN_FRACTION, ceiling * (1 - share) * self._factor)
 
+    def fastest(self) -> float:
+        """The least time this run's accepted requests could have taken at the limit in force,
+        answers' time aside, given the earlier requests of ours it found in the window."""
+        if self.first_start is None or not self.accepted:
+            return 0.0
+        limit = self.limit()
+        carried = [a + limit.window for a in self._carried if a > self.first_start - limit.window]
+        # Each of the window's slots frees when the request in it leaves the window; a slot
+        # then carries one request a window. Request k takes slot k mod cap, k // cap rounds on.
+        slots = sorted([self.first_start] * max(0, limit.cap - len(carried)) + carried)
+        slots = slots[: limit.cap]
+        last = self.accepted - 1
+        return slots[last % limit.cap] + (last // limit.cap) * limit.window - self.first_start
+
     def utilization(self) -> float | None:
-        """This run's accepted requests over what the limit admitted in the time it sent."""
+        """The least time this run's requests needed over the time they took (1.0: as fast as
+        the limit allows); None when they all fitted in the first window."""
         if self.first_start is None or self.last_answer is None:
             return None
-        capacity = self.limit().capacity(self.last_answer - self.first_start)
-        return self.accepted / capacity
+        least = self.fastest()
+        if least <= 0:
+            return None
+        return min(1.0, least / (self.last_answer - self.first_start))
 
     def history(self) -> list[tuple[float, float]]:
         """Our answered requests still within the longest window that may count them."""
@@ -311,6 +325,7 @@ class Pacer:
             self._starts.append(now)
             if self.first_start is None:
                 self.first_start = now
+                self._carried = [answer for _, answer in self._done]
             return now
 
     def release(self, started: float | None = None) -> None:

@@ -154,19 +154,30 @@ class ReadPhase(_Reading, _Unsent):
         only_empty: Collection[str] = (),
         force: bool = False,
         is_empty: Callable[[str, object], bool] | None = None,
+        only: frozenset[str] | None = None,
     ) -> None:
+        """``only``: read these bundles and no other (a dry run's sample)."""
         self._store = store
         self._target = target
         self._states = states
         self._only_empty = only_empty
         self._force = force
         self._is_empty = is_empty
+        self._only = only
 
     def pending(self) -> int:
-        return self._store.count(self._states, read=False)
+        count = self._store.count(self._states, read=False)
+        return count if self._only is None else min(count, len(self._only))
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
-        return self._store.to_send(self._states, after_row, limit, read=False)
+        while True:
+            page = self._store.to_send(self._states, after_row, limit, read=False)
+            if self._only is None or not page:
+                return page
+            chosen = [bundle for bundle in page if bundle.guid in self._only]
+            if chosen:
+                return chosen
+            after_row = page[-1].first_row
 
     def record(self, results: list[Result]) -> None:
         reads: list[Read] = []

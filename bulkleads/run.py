@@ -28,6 +28,7 @@ from .crm_v3 import MAX_BATCH, CrmObject, CrmV3Target
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, UsageError
 from .fields import LEADS_V1, FieldRules, crm_v3_rules
 from .jobs import JobFolder, job_id, job_of, remove_store
+from .pace_page import check_page_path, write_html
 from .pacing import Limit, Pacer
 from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
@@ -52,6 +53,7 @@ from .token import Token
 from .xlsx import XlsxFile
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
+DEFAULT_SAMPLE: Final = 200  # records a dry run with a token reads, unless --sample says
 Api = Literal["leads-v1", "crm-v3"]
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 
@@ -85,6 +87,7 @@ class RunConfig:
     backup: bool = True  # read each lead's current values before writing it
     only_empty: tuple[str, ...] = ()
     verify: bool = False
+    sample: int | None = DEFAULT_SAMPLE  # a dry run's reads; None: every record
     force: bool = False  # undo: write back even where another client changed a value since
     portal: Portal | None = None  # crm-v3: the portal's property definitions, when read
     made: list[float] = field(default_factory=list)  # monotonic starts of requests outside pacing
@@ -342,20 +345,36 @@ def dry_run_report(
 ) -> int:
     """A dry run's report; with a token and reading on, it first reads the leads the plan
     would write (the reads only go to the scratch store) and shows what would change."""
+    stats: SendStats | None = None
     if config.token is not None and config.backup and summary.bundles:
         diff = diff_path(report)
         check_report_path(diff, columns=DIFF_COLUMNS)
         target = config.target()
-        reading = _read_phase(store, config, RESUMABLE, target)
+        sample = store.sample(RESUMABLE, config.sample) if config.sample else None
+        reading = _read_phase(store, config, RESUMABLE, target, only=sample)
         stats = asyncio.run(_send(store, config, [reading], target, out))
         fields = write_diff(store, diff)
+        read = summary.bundles if sample is None else len(sample)
+        scale = summary.bundles / read if read else 1.0
+        noun = plural(summary.bundles, config.rules().noun)
+        if sample is not None and read < summary.bundles:
+            out.info(
+                f"  read {read} of {summary.bundles} {noun}, spread evenly through the file; "
+                "the counts below are projected from them (--sample all reads every one)",
+                event="sample",
+                read=read,
+                bundles=summary.bundles,
+            )
+        projected = "~" if scale != 1.0 else ""
         for name, (change, same) in sorted(fields.items()):
             out.info(
-                f"  {name}: {change} leads would change, {same} already hold the new value",
+                f"  {name}: {projected}{round(change * scale)} {noun} would change, "
+                f"{projected}{round(same * scale)} already hold the new value",
                 event="diff_field",
                 field=name,
-                change=change,
-                already=same,
+                change=round(change * scale),
+                already=round(same * scale),
+                projected=scale != 1.0,
             )
         out.info(f"diff: {diff} (guid, field, current, new)", event="diff", path=str(diff))
         if stats.stop_reason is not None:
@@ -374,7 +393,7 @@ def dry_run_report(
         )
     counts = write_report(store, report, dry_run=True)
     code = EXIT_OK if counts["invalid"] == 0 else EXIT_ROWS_FAILED
-    out.summary(counts, None, str(report), exit_code=code, job=job)
+    out.summary(counts, stats, str(report), exit_code=code, job=job)
     return code
 
 
@@ -436,8 +455,16 @@ def _count(count: int, noun: str) -> str:
     return f"{count} {plural(count, noun)}"
 
 
-def write_job_report(name: str, state_dir: Path | None, report: Path | None, out: Reporter) -> int:
-    """``bulkleads report``: write a job's report again from its store."""
+def write_job_report(
+    name: str,
+    state_dir: Path | None,
+    report: Path | None,
+    out: Reporter,
+    *,
+    page: Path | None = None,
+) -> int:
+    """``bulkleads report``: write a job's report again from its store; with ``page``, its
+    HTML page (pace and outcomes) too."""
     folder = JobFolder(state_dir)
     path = folder.find(name)
     with folder.lock_for(path), JobStore(path) as store:
@@ -445,10 +472,24 @@ def write_job_report(name: str, state_dir: Path | None, report: Path | None, out
         meta = store.meta()
         target = (report or Path(str(meta["report"]))).resolve()
         source = str(meta.get("input", "-"))
-        check_report_path(target, [] if source == "-" else [Path(source)])
+        inputs = [] if source == "-" else [Path(source)]
+        check_report_path(target, inputs)
+        if page is not None:
+            page = page.resolve()
+            check_page_path(page, [*inputs, path, target])
         counts = write_report(store, target)
+        if page is not None:
+            drawn = write_html(store, page)
+            out.info(f"page: {page} ({drawn} requests drawn)", event="page", path=str(page))
     code = _exit_code(counts, None)
-    out.summary(counts, None, str(target), exit_code=code, job=job_of(path))
+    out.summary(
+        counts,
+        None,
+        str(target),
+        exit_code=code,
+        job=job_of(path),
+        page=str(page) if page else None,
+    )
     return code
 
 
@@ -524,7 +565,12 @@ def _phases(
 
 
 def _read_phase(
-    store: JobStore, config: RunConfig, states: tuple[str, ...], target: Target
+    store: JobStore,
+    config: RunConfig,
+    states: tuple[str, ...],
+    target: Target,
+    *,
+    only: frozenset[str] | None = None,
 ) -> ReadPhase:
     return ReadPhase(
         store,
@@ -533,6 +579,7 @@ def _read_phase(
         only_empty=config.only_empty,
         force=config.force,
         is_empty=config.rules().is_empty,
+        only=only,
     )
 
 
@@ -583,6 +630,21 @@ async def _send(
     finally:
         memory.save(pacer, loop.time())
     total.limit, total.utilization = pacer.limit(), pacer.utilization()
+    if total.requests:  # what the page of `report --html` draws this run against
+        runs = store.meta().get("runs")
+        store.set_meta(
+            {
+                "runs": [
+                    *(runs if isinstance(runs, list) else []),
+                    {
+                        "run": timeline.run,
+                        "limit": total.limit.requests,
+                        "window": total.limit.window,
+                        "utilization": total.utilization,
+                    },
+                ]
+            }
+        )
     return total
 
 

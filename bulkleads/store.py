@@ -299,6 +299,21 @@ class JobStore:
             self._db.execute("SELECT count(*) FROM bundles WHERE verified = 1").fetchone()[0]
         )
 
+    def sample(self, states: tuple[str, ...], count: int) -> frozenset[str]:
+        """About ``count`` bundles in ``states``, spread evenly through the input: every
+        k-th in input order (a file sorted by anything still gives a fair sample)."""
+        marks = ",".join("?" * len(states))
+        (total,) = self._db.execute(
+            f"SELECT COUNT(*) FROM bundles WHERE state IN ({marks})",  # noqa: S608
+            states,
+        ).fetchone()
+        every = max(1, -(-total // count))
+        cursor = self._db.execute(
+            f"SELECT guid FROM bundles WHERE state IN ({marks}) ORDER BY first_row",  # noqa: S608
+            states,
+        )
+        return frozenset(guid for i, (guid,) in enumerate(cursor) if i % every == 0)
+
     def add_requests(self, entries: Iterable[TimelineEntry]) -> None:
         with self._tx():
             self._db.executemany("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", entries)

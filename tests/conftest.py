@@ -10,6 +10,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,27 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self.now
+
+
+def interrupt_twice(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C, then Ctrl-C again once the run has said it took the first (two signals sent
+    back to back may merge into one). Returns what the run printed until then."""
+    assert proc.stderr is not None
+    proc.send_signal(signal.SIGINT)
+    said = []
+    for line in proc.stderr:  # blocks until the run says something: an event, not a delay
+        said.append(line)
+        if "finishing requests in flight" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    return "".join(said)
+
+
+def json_lines(text: str) -> list[dict]:
+    """Every line parsed as a JSON object; fails on the first line that is not one."""
+    events = [json.loads(line) for line in text.splitlines()]
+    assert all(isinstance(e, dict) for e in events)
+    return events
 
 
 def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
@@ -94,6 +116,18 @@ class Sandbox:
 
     def configure(self, **changes: object) -> None:
         httpx.post(f"{self.url}/__sandbox/config", json=changes).raise_for_status()
+
+    def wait_for(
+        self, count: int, proc: subprocess.Popen[str], what: str = "applied_total"
+    ) -> None:
+        """Until the sandbox has served ``count`` of ``what`` (writes applied, or ``reads``):
+        an event, not a guess at how long a busy machine takes to start a process. Fails if
+        ``proc`` ends first, or after two minutes."""
+        deadline = time.monotonic() + 120
+        while self.stats()[what] < count:
+            assert proc.poll() is None, f"the run ended first: {proc.communicate()}"
+            assert time.monotonic() < deadline, f"not {count} {what} in two minutes"
+            time.sleep(0.01)  # a poll interval, not a wait for something to happen
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -12,7 +12,7 @@ import httpx
 from bulkleads.diff import decide, same
 from bulkleads.fields import LEADS_V1
 
-from .conftest import SAMPLE, read_report, run_cli
+from .conftest import SAMPLE, json_lines, read_report, run_cli
 
 GUIDS = [f"{i:032x}" for i in range(1, 101)]
 FAST = ("--rate", "200")
@@ -279,6 +279,34 @@ def test_dry_run_with_a_token_shows_the_diff_and_without_stays_offline(
         assert [r["new"] for r in csv.DictReader(f)] == ["New1", "New2", "New3"]
     outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "close.dry-run.report.csv"))
     assert outcomes == {"planned": 3, "skipped": 1}
+
+
+def test_a_dry_run_reads_an_even_sample_and_projects_from_it(tmp_path: Path, sandbox) -> None:
+    """100 leads, a quarter already up to date: --sample 20 reads 20 spread through the file
+    (every fifth) and projects 75 to change and 25 already so, saying so; --sample all reads
+    every lead and counts exactly."""
+    box = sandbox("--limit", "200", seed=seed_leads(tmp_path / "seed.json", 100))
+    leads = tmp_path / "close.csv"
+    leads.write_text(
+        "guid,city\n"
+        + "".join(f"{g},{'Old' if i % 4 == 0 else 'New'}{i}\n" for i, g in enumerate(GUIDS))
+    )
+    args = ("update", str(leads), "--base-url", box.url, "--dry-run", "--log-format", "json")
+    sampled = run_cli(*args, "--sample", "20", cwd=tmp_path)
+    assert sampled.code == 0, sampled.stderr
+    assert box.stats()["reads"] == 20
+    events = {e["event"]: e for e in json_lines(sampled.stderr)}
+    assert events["sample"]["read"] == 20 and events["sample"]["bundles"] == 100
+    field = events["diff_field"]
+    assert field["projected"] and (field["change"], field["already"]) == (75, 25)
+    assert "~75 leads would change" in field["message"]
+    every = run_cli(*args, "--sample", "all", cwd=tmp_path)
+    assert every.code == 0, every.stderr
+    assert box.stats()["reads"] == 20 + 100
+    field = next(e for e in json_lines(every.stderr) if e["event"] == "diff_field")
+    assert not field["projected"] and (field["change"], field["already"]) == (75, 25)
+    refused = run_cli(*args, "--sample", "0", cwd=tmp_path)
+    assert refused.code == 2 and "--sample" in refused.stderr
 
 
 # -- CRM v3 ------------------------------------------------------------------------------------

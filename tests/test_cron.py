@@ -15,17 +15,10 @@ from typer.testing import CliRunner
 
 from bulkleads.cli import app
 
-from .conftest import read_report, run_cli, write_seed
+from .conftest import json_lines, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 41)]
 OUTCOMES = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
-
-
-def json_lines(text: str) -> list[dict]:
-    """Every line parsed as a JSON object; fails on the first line that is not one."""
-    events = [json.loads(line) for line in text.splitlines()]
-    assert all(isinstance(e, dict) for e in events)
-    return events
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BULKLEADS, SAMPLE, TOKEN, bare_env, read_report, run_cli, write_seed
+from .conftest import (
+    BULKLEADS,
+    SAMPLE,
+    TOKEN,
+    bare_env,
+    interrupt_twice,
+    read_report,
+    run_cli,
+    write_seed,
+)
 
 GUIDS = [f"{i:032x}" for i in range(1, 61)]
 # The sample's one custom field, and a pace the sandboxes below allow (LIMIT).
@@ -211,12 +220,12 @@ def test_kill_9_at_any_moment_loses_and_repeats_nothing(tmp_path: Path, sandbox)
 
 
 def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
-    """A job at 20 requests/s against a sandbox, 1.2 s into its run (``proc.args`` runs it
-    again)."""
+    """A job at 10 requests/s against a sandbox, once the sandbox has applied its first
+    three writes: mid-write whatever the machine's load (``proc.args`` runs it again)."""
     seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
-    box = sandbox("--limit", "20", *flags, seed=seed)
+    box = sandbox("--limit", "10", *flags, seed=seed)
     leads = _big_job(tmp_path, count)
-    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "20"]
+    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "10"]
     command.append("--no-backup")  # writes from the first second: the signal lands mid-write
     proc = subprocess.Popen(
         command,
@@ -226,7 +235,7 @@ def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.2)
+    box.wait_for(3, proc)
     return box, proc
 
 
@@ -335,10 +344,9 @@ def test_second_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path
     """Two Ctrl-C: exit 130 without waiting; the rerun finishes with nothing lost."""
     count = 40
     box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300")
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    said = interrupt_twice(proc)
     _out, err = proc.communicate(timeout=30)
+    err = said + err
     assert proc.returncode == 130, err
     assert "exiting now" in err
     final = run_cli(*proc.args[1:], cwd=tmp_path)

@@ -421,12 +421,41 @@ def test_implausible_rate_headers_are_ignored() -> None:
     assert run_virtual(scenario()) == Limit(10, 1.0)
 
 
-def test_limit_minimum_and_capacity() -> None:
+def test_limit_minimum() -> None:
     """A rolling window admits its budget at once: 200 requests at 100 per 10 s take one
-    window at the least, and 10.5 s hold two windows' budget."""
+    window at the least, 201 take two."""
     limit = Limit(100, 10.0)
     assert limit.minimum_seconds(200) == 10.0
     assert limit.minimum_seconds(201) == 20.0
     assert limit.minimum_seconds(0) == 0.0
-    assert limit.capacity(10.5) == 200
-    assert limit.capacity(9.9) == 100
+
+
+@pytest.mark.parametrize(("remembered", "requests"), [(False, 300), (True, 300), (False, 50)])
+def test_the_pace_reached_is_measured_against_the_fastest_possible(
+    remembered: bool, requests: int
+) -> None:
+    """The done line's pace: the least time the run's requests needed at the limit (behind
+    the earlier requests it found in the window) over the time they took; a run that fits
+    in its first window has none to report."""
+
+    async def scenario() -> tuple[float | None, float]:
+        loop = asyncio.get_running_loop()
+        server = RollingWindow(100, 10.0, loop.time)
+        made = []
+        if remembered:
+            for _ in range(60):
+                start = loop.time()
+                server.try_accept()
+                await asyncio.sleep(0.01)
+                made.append((start, loop.time()))
+        pacer = Pacer(100, 10.0, made=made, portal=Limit(100, 10.0))
+        await _run_on_portal(pacer, server, requests)
+        return pacer.utilization(), pacer.fastest()
+
+    utilization, fastest = run_virtual(scenario())
+    if requests <= 100 and not remembered:
+        assert utilization is None and fastest == 0
+    else:
+        assert utilization is not None and utilization >= 0.95
+        # 300 alone: two windows; behind 60 of ours: the first 40 at once, then three more.
+        assert fastest == pytest.approx(30.0 if remembered else 20.0, abs=1.0)

@@ -20,7 +20,7 @@ from bulkleads.report import COLUMNS, check_report_path, write_report
 from bulkleads.sources import InputFile
 from bulkleads.store import JobStore
 
-from .conftest import BULKLEADS, bare_env, read_report, run_cli, write_seed
+from .conftest import BULKLEADS, bare_env, interrupt_twice, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 201)]
 
@@ -356,13 +356,13 @@ def test_after_a_second_ctrl_c_unsent_rows_are_deferred_not_not_sent(
         [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "20"],
         cwd=tmp_path,
         env=bare_env(),
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    time.sleep(1.2)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    box.wait_for(3, proc, "reads")
+    interrupt_twice(proc)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
     (job_file,) = Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")
     result = run_cli("report", str(job_file), cwd=tmp_path)
     assert result.code == 3, result.stderr

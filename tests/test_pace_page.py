@@ -1,0 +1,101 @@
+"""The job's page: `bulkleads report JOB --html PATH`, checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import json_lines, run_cli, write_seed
+
+GUIDS = [f"{i:032x}" for i in range(1, 31)]
+_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+)
+
+
+def _job_with_a_page(tmp_path: Path, sandbox) -> tuple[Path, int]:
+    """A job of 30 leads (one unknown: a 404) read and written; its page; its request count."""
+    box = sandbox("--limit", "100", "--window", "10", seed=write_seed(tmp_path / "s.json", GUIDS))
+    leads = tmp_path / "close.csv"
+    leads.write_text(
+        "guid,city\n"
+        + "".join(f"{g},Town{i}\n" for i, g in enumerate(GUIDS))
+        + f"{'f' * 32},Nowhere\n"
+    )
+    ran = run_cli("update", str(leads), "--base-url", box.url, "--log-format", "json", cwd=tmp_path)
+    assert ran.code == 1, ran.stderr  # the unknown lead fails
+    requests = next(e for e in json_lines(ran.stderr) if e["event"] == "summary")["requests"]
+    page = tmp_path / "close.html"
+    made = run_cli("report", str(leads), "--html", str(page), "--log-format", "json", cwd=tmp_path)
+    summary = next(e for e in json_lines(made.stderr) if e["event"] == "summary")
+    assert summary["page"] == str(page.resolve())
+    return page, requests
+
+
+def test_the_page_holds_every_request_and_no_secret(tmp_path: Path, sandbox) -> None:
+    """The page draws as many requests as the job made, names the limit and the failure,
+    fetches nothing from the network, and holds no token."""
+    page, requests = _job_with_a_page(tmp_path, sandbox)
+    text = page.read_text()
+    assert f'<span id="total">{requests}</span>' in text
+    assert "limit: 100 per 10 s" in text
+    assert "reading current values: No such lead." in text  # the 404, in the failures
+    assert "sandbox-token" not in text
+    assert "http://" not in text and "https://" not in text and "src=" not in text
+
+
+def test_the_page_never_replaces_the_input_or_a_file_not_ours(tmp_path: Path, sandbox) -> None:
+    """--html naming the input or a file of someone else's is exit 2, both left as they were."""
+    page, _ = _job_with_a_page(tmp_path, sandbox)
+    leads = tmp_path / "close.csv"
+    before = leads.read_bytes()
+    refused = run_cli("report", str(leads), "--html", str(leads), cwd=tmp_path)
+    assert refused.code == 2 and leads.read_bytes() == before
+    notes = tmp_path / "notes.html"
+    notes.write_text("<html>my notes</html>")
+    refused = run_cli("report", str(leads), "--html", str(notes), cwd=tmp_path)
+    assert refused.code == 2 and notes.read_text() == "<html>my notes</html>"
+    again = run_cli("report", str(leads), "--html", str(page), cwd=tmp_path)
+    assert again.code == 1  # its own page is rewritten (exit 1 repeats the failed lead)
+
+
+@pytest.mark.skipif(
+    _CHROMIUM is None,
+    reason="headless Chromium is not installed (Debian: apt-get install chromium; "
+    ".ci/run installs it)",
+)
+def test_the_page_runs_in_a_real_browser(tmp_path: Path, sandbox) -> None:
+    """Chromium loads the page with no JavaScript error, its script runs to the end, and the
+    charts it finds hold exactly the job's requests."""
+    page, requests = _job_with_a_page(tmp_path, sandbox)
+    assert _CHROMIUM is not None
+    shown = subprocess.run(
+        [
+            _CHROMIUM,
+            *_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "Uncaught" not in shown.stderr, shown.stderr
+    assert 'data-ready="yes"' in shown.stdout
+    assert f'data-requests="{requests}"' in shown.stdout
+    assert 'data-consistent="true"' in shown.stdout

@@ -32,7 +32,7 @@ bench: bench-pacing bench-preflight bench-backup  ## the measured goals in bench
 
 bench-pacing: $(STAMP)
 	$(BIN)/python bench/pacing.py
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'hubspot-api-client>=12'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(BIN)/python bench/sequence.py
 
 bench-preflight: $(STAMP)

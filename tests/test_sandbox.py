@@ -185,3 +185,29 @@ def test_state_survives_a_restart(tmp_path: Path, sandbox) -> None:
     box.stop()
     again = sandbox("--state", str(state), seed=seed)
     assert again.state()[GUID]["city"] == "Kept"
+
+
+def test_the_sandbox_keeps_its_own_rules() -> None:
+    """The sandbox imports nothing of the client (only bulkleads.sandbox): a wrong rule in the
+    client must fail against it, not be copied into it."""
+    import ast
+
+    folder = Path(__file__).resolve().parent.parent / "bulkleads" / "sandbox"
+    outside = []
+    for module in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:
+                outside.append(f"{module.name}: from {'.' * node.level}{node.module or ''}")
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            outside += [
+                f"{module.name}: {name}"
+                for name in names
+                if name.startswith("bulkleads") and not name.startswith("bulkleads.sandbox")
+            ]
+    assert outside == []

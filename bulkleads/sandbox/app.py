@@ -1,6 +1,7 @@
 """The sandbox's HTTP behaviour, as a starlette app over a :class:`Sandbox` state object.
 
-It follows HubSpot's Leads v1 rules (``shared/reference/hubspot-api.md``): auth, body checks,
+It follows HubSpot's Leads v1 rules (``specs/leads-v1.json``, written from
+``shared/reference/``, never imported from the client): auth, body checks,
 non-editable fields, the content-type no-op, rate-limit headers on every answer, 429 bodies
 shaped like HubSpot's, and injectable faults. Clock and randomness are injected so tests can
 drive the rolling window and the faults deterministically.
@@ -27,10 +28,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..fields import BOOLEAN_FIELDS, NOT_EDITABLE, is_timestamp
 from . import SANDBOX_TOKEN
 from .crm import OBJECTS, CrmObjects
-from .leads import save_leads
+from .leads import LeadRules, save_leads
 from .limits import DailyCap, RollingWindow
 
 _FAULT_STATUSES = (500, 502, 503, 504)
@@ -88,6 +88,7 @@ class Sandbox:
         self.crm = crm or CrmObjects({})
         self._clock = clock
         self._rng = rng or random.Random()
+        self.rules = LeadRules.load()
         self.window = RollingWindow(config.limit, config.window, clock) if config.limit else None
         self.daily = DailyCap(config.daily) if config.daily is not None else None
         self.statuses: Counter[int] = Counter()
@@ -323,13 +324,15 @@ class Sandbox:
         if body["guid"] != guid:
             return f"The guid in the body ({body['guid']}) does not match the URL ({guid}).", {}
         fields = {k: v for k, v in body.items() if k != "guid"}
-        refused = sorted(k for k in fields if k in NOT_EDITABLE)
+        refused = sorted(k for k in fields if k in self.rules.not_editable)
         if refused:
             return f"Field(s) not editable: {', '.join(refused)}.", {}
         for name, value in fields.items():
-            if name in BOOLEAN_FIELDS and not isinstance(value, bool):
+            if name in self.rules.booleans and not isinstance(value, bool):
                 return f"Invalid value for {name}: expected a boolean.", {}
-            if is_timestamp(name) and (isinstance(value, bool) or not isinstance(value, int)):
+            if self.rules.is_timestamp(name) and (
+                isinstance(value, bool) or not isinstance(value, int)
+            ):
                 return f"Invalid value for {name}: expected epoch milliseconds.", {}
         return None, fields
 

@@ -17,7 +17,6 @@ from typing import Any, Final
 
 from openapi_schema_validator import OAS30Validator
 
-from ..fields import CRM_READ_ONLY
 from .leads import load_records
 from .properties import default_definitions, value_error
 
@@ -119,7 +118,7 @@ class CrmObjects:
         inputs: list[dict[str, Any]] = body["inputs"]
         records = self.objects[crm_object]
         definitions = self.definitions[crm_object]
-        read_only = CRM_READ_ONLY | {
+        read_only = {
             n for n, d in definitions.items() if d["modificationMetadata"]["readOnlyValue"]
         }
         known = {name for props in records.values() for name in props} | set(definitions)

@@ -5,7 +5,32 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
+
+_SPEC: Final = Path(__file__).parent / "specs" / "leads-v1.json"
+
+
+@dataclass(frozen=True)
+class LeadRules:
+    """What HubSpot's Leads v1 refuses, from the sandbox's own spec file (never from the
+    client's modules: a wrong rule in the client must fail against the sandbox)."""
+
+    not_editable: frozenset[str]
+    booleans: frozenset[str]
+    timestamp_suffix: str
+
+    @classmethod
+    def load(cls, path: Path = _SPEC) -> LeadRules:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            frozenset(spec["not_editable"]), frozenset(spec["booleans"]), spec["timestamp_suffix"]
+        )
+
+    def is_timestamp(self, name: str) -> bool:
+        """Every editable ``...At`` field carries epoch milliseconds."""
+        return name.endswith(self.timestamp_suffix) and name not in self.not_editable
 
 
 def load_records(path: Path, key: str = "guid") -> list[dict[str, object]]:

@@ -39,6 +39,15 @@ _COMMON: Final[tuple[_Spec, ...]] = (
     ("hs_object_id", "number", None, "ro"),
     ("createdate", "datetime", None, "ro"),
     ("lastmodifieddate", "datetime", None, "ro"),
+    # HubSpot maintains these on every object; writing one fails the request.
+    ("hs_createdate", "datetime", None, "ro"),
+    ("hs_lastmodifieddate", "datetime", None, "ro"),
+    ("hs_all_owner_ids", _TEXT, None, "ro"),
+    ("hs_user_ids_of_all_owners", _TEXT, None, "ro"),
+    ("hs_created_by_user_id", "number", None, "ro"),
+    ("hs_updated_by_user_id", "number", None, "ro"),
+    ("hs_object_source", _TEXT, None, "ro"),
+    ("hs_object_source_id", _TEXT, None, "ro"),
     ("hubspot_owner_id", "enumeration", (), ""),
 )
 _DEFAULTS: Final[dict[str, tuple[_Spec, ...]]] = {

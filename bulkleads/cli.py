@@ -28,7 +28,7 @@ from .errors import EXIT_USAGE, BulkleadsError, UsageError
 from .jobs import STATE_DIR_VAR, JobFolder, JobInfo, parse_age
 from .plan import PlanOptions
 from .profiles import load_profile
-from .report import ReportDialect, count_outcomes
+from .report import ReportDialect, RowOutcome, count_outcomes
 from .run import (
     DEFAULT_BASE_URL,
     DEFAULT_SAMPLE,
@@ -904,9 +904,9 @@ def _job_row(info: JobInfo) -> dict[str, object]:
         status = "archived"
     elif info.running:
         status = "running"
-    elif counts["deferred"]:
+    elif counts[RowOutcome.DEFERRED]:
         status = "deferred"
-    elif counts["failed"] or counts["invalid"] or counts["not_sent"]:
+    elif counts[RowOutcome.FAILED] or counts[RowOutcome.INVALID] or counts[RowOutcome.NOT_SENT]:
         status = "partial"
     else:
         status = "done"

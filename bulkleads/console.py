@@ -33,6 +33,7 @@ from rich.progress import (
 
 from .pacing import Limit
 from .plan import PlanSummary
+from .report import RowOutcome
 from .sender import SendStats
 from .token import RedactingFilter, Token
 
@@ -71,7 +72,7 @@ def setup_logging(
         logging.getLogger(noisy).propagate = False
 
 
-OUTCOMES: Final = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
+OUTCOMES: Final = tuple(RowOutcome)
 
 
 def print_error(message: str, *, kind: str, exit_code: int, fmt: LogFormat) -> None:

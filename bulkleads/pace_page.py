@@ -22,7 +22,7 @@ from string import Template
 from typing import Final
 
 from .errors import UsageError
-from .report import count_outcomes, outcome_of
+from .report import RowOutcome, count_outcomes, outcome_of
 from .store import JobStore, TimelineEntry
 
 _WIDTH: Final = 900
@@ -179,7 +179,7 @@ def _failures(store: JobStore) -> str:
     more = 0
     for row in store.report_rows():
         outcome, error, _ = outcome_of(row)
-        if outcome not in ("failed", "invalid", "not_sent"):
+        if outcome not in (RowOutcome.FAILED, RowOutcome.INVALID, RowOutcome.NOT_SENT):
             continue
         if len(rows) < _FAILURES_SHOWN:
             rows.append((row.row, row.line, row.guid or "", outcome, row.status or "", error or ""))

@@ -16,19 +16,7 @@ from typing import Final, Literal, Protocol
 import httpx
 
 from .diff import decide, same
-from .store import (
-    DEFERRED,
-    FAILED,
-    INFLIGHT,
-    NOT_SENT,
-    PENDING,
-    RESUMABLE,
-    SKIPPED,
-    Bundle,
-    JobStore,
-    Mark,
-    Read,
-)
+from .store import RESUMABLE, Bundle, JobStore, Mark, Read, State
 from .target import Outcome, Target
 
 StopReason = Literal["auth", "daily", "signal"]
@@ -77,9 +65,9 @@ class _Unsent:
 
     def settle_unsent(self, reason: StopReason | None, detail: str | None) -> None:
         if reason == "auth":
-            self._store.move(RESUMABLE, NOT_SENT, f"not sent: {detail}")
+            self._store.move(RESUMABLE, State.NOT_SENT, f"not sent: {detail}")
         elif reason in ("daily", "signal"):
-            self._store.move(RESUMABLE, DEFERRED, f"deferred: {detail}")
+            self._store.move(RESUMABLE, State.DEFERRED, f"deferred: {detail}")
 
 
 class _Reading:
@@ -133,7 +121,7 @@ class WritePhase(_Unsent):
         return self._target.classify(response, batch)
 
     def begin(self, batch: Sequence[Bundle]) -> None:
-        self._store.mark((INFLIGHT, None, None, None, b.guid) for b in batch)
+        self._store.mark((State.INFLIGHT, None, None, None, b.guid) for b in batch)
 
     def record(self, results: list[Result]) -> None:
         self._store.mark(mark for _, _, mark in results)
@@ -192,7 +180,7 @@ class ReadPhase(_Reading, _Unsent):
                     force=self._force,
                     is_empty=self._is_empty,
                 )
-                after = SKIPPED if decision.skip else PENDING
+                after = State.SKIPPED if decision.skip else State.PENDING
                 reads.append(
                     (
                         _to_json(decision.before),
@@ -204,7 +192,9 @@ class ReadPhase(_Reading, _Unsent):
                     )
                 )
             elif outcome.kind == "ok":
-                failures.append((FAILED, status, None, "HubSpot returned no record for it", guid))
+                failures.append(
+                    (State.FAILED, status, None, "HubSpot returned no record for it", guid)
+                )
             else:
                 reason = f"reading current values: {reason}"
                 failures.append((state, status, attempts, reason, guid))

@@ -26,7 +26,7 @@ from typing import Final, Literal, TypeVar
 from .errors import InputError, UsageError
 from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, local_date, suggestion
 from .sources import Record, Source
-from .store import INVALID, PENDING, SKIPPED, JobStore, RowRecord
+from .store import JobStore, RowRecord, State
 
 ConflictPolicy = Literal["last", "first", "error"]
 _BATCH: Final = 5000
@@ -341,13 +341,13 @@ def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> Non
         summary.conflicted_guids += bool(conflicts)
         if conflicts and policy == "error":
             reason = "conflicting values: " + "; ".join(conflicts)
-            bundles.append((guid, "{}", first_row, INVALID, reason))
+            bundles.append((guid, "{}", first_row, State.INVALID, reason))
             summary.invalid += len(rows)
         elif body == "{}":
-            bundles.append((guid, "{}", first_row, SKIPPED, "nothing to change"))
+            bundles.append((guid, "{}", first_row, State.SKIPPED, "nothing to change"))
             summary.skipped += 1
         else:
-            bundles.append((guid, body, first_row, PENDING, None))
+            bundles.append((guid, body, first_row, State.PENDING, None))
             summary.bundles += 1
             if len(summary.examples) < 2:
                 summary.examples.append({**json.loads(body), "guid": guid})

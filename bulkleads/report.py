@@ -12,11 +12,12 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import Final, Literal
 
 from .errors import UsageError
-from .store import DEFERRED, DONE, FAILED, INVALID, NOT_SENT, SKIPPED, JobStore, ReportRow
+from .store import JobStore, ReportRow, State
 
 COLUMNS: Final = (
     "row",
@@ -30,13 +31,27 @@ COLUMNS: Final = (
     "fields",
     "changes",
 )
-_BY_STATE: Final = {
-    DONE: "updated",
-    FAILED: "failed",
-    SKIPPED: "skipped",
-    DEFERRED: "deferred",
-    NOT_SENT: "not_sent",
-    INVALID: "invalid",
+
+
+class RowOutcome(StrEnum):
+    """What the report says became of a row (the report's ``outcome`` column)."""
+
+    UPDATED = "updated"
+    FAILED = "failed"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+    NOT_SENT = "not_sent"
+    DEFERRED = "deferred"
+    PLANNED = "planned"  # a dry run's word
+
+
+_BY_STATE: Final[dict[str, RowOutcome]] = {
+    State.DONE: RowOutcome.UPDATED,
+    State.FAILED: RowOutcome.FAILED,
+    State.SKIPPED: RowOutcome.SKIPPED,
+    State.DEFERRED: RowOutcome.DEFERRED,
+    State.NOT_SENT: RowOutcome.NOT_SENT,
+    State.INVALID: RowOutcome.INVALID,
 }
 _FIRST_COLUMNS: Final = COLUMNS[:9]  # every version's reports start so; later ones add columns
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -52,18 +67,18 @@ def outcome_of(row: ReportRow, *, dry_run: bool = False) -> tuple[str, str | Non
     before it, a second Ctrl-C included) is ``deferred``: running the command again sends
     it; ``not_sent`` is kept for a refused token."""
     if row.error is not None:
-        return "invalid", row.error, row.note
+        return RowOutcome.INVALID, row.error, row.note
     if row.names == "":
-        return "skipped", None, row.note
+        return RowOutcome.SKIPPED, None, row.note
     outcome = _BY_STATE.get(row.state or "")
     note = _join(row.note, row.bundle_note)
-    if outcome == "skipped":
+    if outcome == RowOutcome.SKIPPED:
         return outcome, None, _join(row.reason, note)
     if outcome is not None:
         return outcome, row.reason, note
     if dry_run:
-        return "planned", None, note
-    return "deferred", row.reason or _NOT_YET, note
+        return RowOutcome.PLANNED, None, note
+    return RowOutcome.DEFERRED, row.reason or _NOT_YET, note
 
 
 def count_outcomes(store: JobStore) -> Counter[str]:

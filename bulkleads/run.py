@@ -38,6 +38,7 @@ from .properties import fetch as fetch_properties
 from .report import (
     DIFF_COLUMNS,
     ReportDialect,
+    RowOutcome,
     check_report_path,
     dialect_for,
     diff_path,
@@ -46,7 +47,7 @@ from .report import (
 )
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
-from .store import FAILED, RESUMABLE, JobStore
+from .store import RESUMABLE, JobStore, State
 from .target import AuthMode, LeadsV1Target, Target, check_base_url
 from .timeline import Timeline
 from .token import Token
@@ -392,7 +393,7 @@ def dry_run_report(
             event="no_backup",
         )
     counts = write_report(store, report, dry_run=True)
-    code = EXIT_OK if counts["invalid"] == 0 else EXIT_ROWS_FAILED
+    code = EXIT_OK if counts[RowOutcome.INVALID] == 0 else EXIT_ROWS_FAILED
     out.summary(counts, stats, str(report), exit_code=code, job=job)
     return code
 
@@ -429,7 +430,7 @@ def retry(name: str, config: RunConfig, out: Reporter, *, all_failed: bool = Fal
             store.check()
             meta = store.meta()
             moved = store.requeue(all_failed=all_failed)
-            left = store.bundle_states().get(FAILED, 0)
+            left = store.bundle_states().get(State.FAILED, 0)
         config.from_meta(meta)
         report = Path(str(meta["report"]))
         noun = config.rules().noun
@@ -448,7 +449,7 @@ def retry(name: str, config: RunConfig, out: Reporter, *, all_failed: bool = Fal
             **moved,
             final_left=left,
         )
-        return send_and_report(path, config, report, ("pending",), out)
+        return send_and_report(path, config, report, (State.PENDING,), out)
 
 
 def _count(count: int, noun: str) -> str:
@@ -544,7 +545,7 @@ def send_and_report(
     out.summary(counts, stats, str(report), exit_code=code, job=job_of(path), verified=verified)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
-    if counts["deferred"] or counts["not_sent"]:
+    if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT]:
         out.warn(
             f"to resume, run the same command again: {config.command}",
             event="resume_hint",
@@ -676,9 +677,11 @@ def _remove_signal_handlers() -> None:
 
 
 def _exit_code(counts: Counter[str], stats: SendStats | None) -> int:
-    if counts["deferred"] or (stats is not None and stats.stop_reason in ("daily", "signal")):
+    if counts[RowOutcome.DEFERRED] or (
+        stats is not None and stats.stop_reason in ("daily", "signal")
+    ):
         return EXIT_STOPPED
-    if counts["failed"] or counts["invalid"] or counts["not_sent"]:
+    if counts[RowOutcome.FAILED] or counts[RowOutcome.INVALID] or counts[RowOutcome.NOT_SENT]:
         return EXIT_ROWS_FAILED
     return EXIT_OK
 
@@ -698,7 +701,8 @@ def print_plan(
     left = None
     if job is not None:
         with JobStore(job) as store:
-            if any(store.bundle_states().get(s) for s in ("done", "failed", "not_sent")):
+            states = store.bundle_states()
+            if any(states.get(s) for s in (State.DONE, State.FAILED, State.NOT_SENT)):
                 left = (store.count(RESUMABLE), store.count(RESUMABLE, read=False))
     for name, pairs in sorted((config.portal.labels if config.portal else {}).items()):
         shown = ", ".join(f"{label!r} as {value!r}" for label, value in sorted(pairs)[:5])

@@ -36,7 +36,7 @@ from tenacity import (
 
 from .pacing import Limit, Pacer, RateHeaders, retry_after_seconds
 from .phases import Phase, StopReason, WritePhase
-from .store import DEFERRED, DONE, FAILED, NOT_SENT, RESUMABLE, Bundle, JobStore, Mark
+from .store import RESUMABLE, Bundle, JobStore, Mark, State
 from .target import Outcome, Target
 from .timeline import Timeline
 
@@ -348,13 +348,13 @@ class Sender:
     def _settle(self, bundle: Bundle, outcome: Outcome, attempts: int) -> Mark:
         """The state a bundle ends in after this run's attempts."""
         if outcome.kind == "ok":
-            state, reason = DONE, None
+            state, reason = State.DONE, None
         elif outcome.kind == "auth":
-            state, reason = NOT_SENT, outcome.reason
+            state, reason = State.NOT_SENT, outcome.reason
         elif outcome.kind == "daily" or (outcome.kind == "retry" and self._stopping.is_set()):
-            state, reason = DEFERRED, outcome.reason
+            state, reason = State.DEFERRED, outcome.reason
         else:
-            state = FAILED
+            state = State.FAILED
             reason = outcome.reason
             if outcome.kind == "retry":
                 reason = f"gave up after {attempts} attempts: {outcome.reason}"

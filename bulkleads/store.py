@@ -18,16 +18,29 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Final, NamedTuple
 
 from .errors import JobError
 
-# Bundle states. ``pending``/``inflight``/``deferred``/``not_sent`` are all "not confirmed":
-# running the same command again sends them. ``done`` is confirmed and never sent again.
-PENDING, INFLIGHT, DONE, FAILED = "pending", "inflight", "done", "failed"
-DEFERRED, NOT_SENT, SKIPPED, INVALID = "deferred", "not_sent", "skipped", "invalid"
-RESUMABLE: Final = (PENDING, INFLIGHT, DEFERRED, NOT_SENT)
+
+class State(StrEnum):
+    """A bundle's state in the job file (its SQL value is the word). ``pending``,
+    ``inflight``, ``deferred`` and ``not_sent`` are all "not confirmed": running the same
+    command again sends them. ``done`` is confirmed and never sent again."""
+
+    PENDING = "pending"
+    INFLIGHT = "inflight"
+    DONE = "done"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    NOT_SENT = "not_sent"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+
+
+RESUMABLE: Final = (State.PENDING, State.INFLIGHT, State.DEFERRED, State.NOT_SENT)
 Mark = tuple[str, int | None, int | None, str | None, str]
 Read = tuple[str | None, str, str, str | None, str | None, str]
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
@@ -292,7 +305,7 @@ class JobStore:
     def progress(self) -> tuple[int, int]:
         """``(done, left)``: bundles updated, and bundles a run of the job would still send."""
         states = self.bundle_states()
-        return states.get(DONE, 0), sum(states.get(s, 0) for s in RESUMABLE)
+        return states.get(State.DONE, 0), sum(states.get(s, 0) for s in RESUMABLE)
 
     def verified_count(self) -> int:
         return int(

@@ -25,6 +25,9 @@ from .console import (
     setup_logging,
 )
 from .errors import EXIT_USAGE, BulkleadsError, UsageError
+from .hubspot import ApiOptions
+from .hubspot import choose as choose_api
+from .hubspot import from_meta as api_from_meta
 from .jobs import STATE_DIR_VAR, JobFolder, JobInfo, parse_age
 from .plan import PlanOptions
 from .profiles import load_profile
@@ -41,7 +44,6 @@ from .run import (
 from .sandbox import SANDBOX_TOKEN
 from .sender import SendOptions
 from .store import JobStore
-from .target import AuthMode
 from .token import ENV_VAR, Token, load_token, optional_token
 
 P = ParamSpec("P")
@@ -593,12 +595,16 @@ def update_command(
         input=input,
         token=token,
         base_url=base_url,
-        auth=_auth(auth, api),
-        api=api,
-        crm_object=crm_object,
-        batch_size=batch_size,
-        id_property=id_property,
-        date_fields=tuple(date_field) if date_field else ("closedate",),
+        api=choose_api(
+            api,
+            ApiOptions(
+                auth=auth,
+                object=crm_object,
+                batch_size=batch_size,
+                id_property=id_property,
+                date_fields=tuple(date_field) if date_field else ("closedate",),
+            ),
+        ),
         fmt=fmt,
         sheet=sheet,
         encoding=encoding,
@@ -911,8 +917,10 @@ def _job_row(info: JobInfo) -> dict[str, object]:
     else:
         status = "done"
     host = urlsplit(str(meta.get("base_url", ""))).hostname or ""
-    api = str(meta.get("api", "leads-v1"))
-    target = f"{api} {meta.get('object')} {host}" if api == "crm-v3" else f"{api} {host}"
+    try:
+        target = api_from_meta(meta).describe(host)
+    except UsageError:  # a job made by a later version, for an API this one does not know
+        target = f"{meta.get('api')} {host}"
     row.update(
         status=status,
         created=info.created,
@@ -1153,14 +1161,6 @@ def _backup(no_backup: bool, only_empty: list[str] | None) -> bool:
             "--only-empty needs the current values, which --no-backup does not read; drop one"
         )
     return not no_backup
-
-
-def _auth(auth: AuthMode | None, api: str) -> AuthMode:
-    if auth is None:
-        return "query" if api == "leads-v1" else "bearer"
-    if api == "crm-v3" and auth == "query":
-        raise UsageError("CRM v3 takes the token in the Authorization header; drop --auth query")
-    return auth
 
 
 def _send_options(

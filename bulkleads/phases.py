@@ -16,8 +16,8 @@ from typing import Final, Literal, Protocol
 import httpx
 
 from .diff import decide, same
+from .hubspot.http import Outcome, Target
 from .store import RESUMABLE, Bundle, JobStore, Mark, Read, State
-from .target import Outcome, Target
 
 StopReason = Literal["auth", "daily", "signal"]
 Result = tuple[Bundle, Outcome, Mark]

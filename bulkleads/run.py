@@ -8,7 +8,6 @@ stays thin and these functions can be driven from tests directly.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shlex
 import signal
@@ -18,23 +17,24 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
 from .console import Reporter, plural
-from .crm_v3 import MAX_BATCH, CrmObject, CrmV3Target
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, UsageError
-from .fields import LEADS_V1, FieldRules, crm_v3_rules
+from .fields import FieldRules
+from .hubspot import Api, Portal
+from .hubspot import from_meta as api_from_meta
+from .hubspot.http import Target, check_base_url
+from .hubspot.leads_v1 import LeadsV1
 from .jobs import JobFolder, job_id, job_of, remove_store
 from .pace_page import check_page_path, write_html
 from .pacing import Limit, Pacer
 from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
 from .plan import PlanOptions, PlanSummary, plan
 from .portal_memory import PortalMemory
-from .properties import Portal
-from .properties import fetch as fetch_properties
 from .report import (
     DIFF_COLUMNS,
     ReportDialect,
@@ -48,14 +48,12 @@ from .report import (
 from .sender import Sender, SendOptions, SendStats
 from .sources import Format, InputFile
 from .store import RESUMABLE, JobStore, State
-from .target import AuthMode, LeadsV1Target, Target, check_base_url
 from .timeline import Timeline
 from .token import Token
 from .xlsx import XlsxFile
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 DEFAULT_SAMPLE: Final = 200  # records a dry run with a token reads, unless --sample says
-Api = Literal["leads-v1", "crm-v3"]
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 
 
@@ -66,17 +64,12 @@ class RunConfig:
     input: str
     token: Token | None
     base_url: str = DEFAULT_BASE_URL
-    auth: AuthMode = "query"
     fmt: Format | None = None
     sheet: str | None = None  # .xlsx: the sheet to read (default: the first)
     encoding: str = "auto"
     delimiter: str | None = None
     plan: PlanOptions = field(default_factory=PlanOptions)
-    api: Api = "leads-v1"
-    crm_object: CrmObject = "contacts"
-    batch_size: int = MAX_BATCH
-    id_property: str | None = None
-    date_fields: tuple[str, ...] = ("closedate",)
+    api: Api = field(default_factory=LeadsV1)
     rate: float | None = None  # None: the API's documented default (see pace())
     rate_window: float | None = None
     timeout: float = 30.0
@@ -97,12 +90,8 @@ class RunConfig:
 
     def identity(self) -> dict[str, object]:
         """What changes the requests sent; equal identities over equal input are one job."""
-        crm = self.api == "crm-v3"
         return {
-            "api": self.api,
-            "object": self.crm_object if crm else None,
-            "id_property": self.id_property if crm else None,
-            "date_fields": sorted(self.date_fields) if crm else None,
+            **self.api.identity(),
             "base_url": self.base_url,
             "format": self.fmt,
             "sheet": self.sheet,
@@ -125,10 +114,9 @@ class RunConfig:
         return InputFile(self.input, fmt=self.fmt, encoding=self.encoding, delimiter=self.delimiter)
 
     def pace(self) -> tuple[float, float]:
-        """``(requests, per seconds)``: Leads v1 documented 10 per second; CRM v3 apps get
-        100 per 10 seconds on Free/Starter portals."""
-        default = (10.0, 1.0) if self.api == "leads-v1" else (100.0, 10.0)
-        return (self.rate or default[0], self.rate_window or default[1])
+        """``(requests, per seconds)`` asked for, else the API's documented default."""
+        default = self.api.default_pace
+        return (self.rate or default.requests, self.rate_window or default.window)
 
     def pace_choice(self, memory: PortalMemory) -> tuple[Limit, str]:
         """The limit a run starts at, and why: the pace asked for, else the portal's own as
@@ -151,51 +139,35 @@ class RunConfig:
         )
 
     def rules(self) -> FieldRules:
-        if self.api == "leads-v1":
-            return LEADS_V1
-        if self.portal is not None:
-            return self.portal.rules(self.id_property, frozenset(self.date_fields))
-        return crm_v3_rules(frozenset(self.date_fields), self.id_property, self.crm_object)
+        return self.api.rules(self.portal)
 
     def target(self) -> Target:
         assert self.token is not None
-        if self.api == "leads-v1":
-            return LeadsV1Target(self.base_url, self.token, self.auth)
-        return CrmV3Target(
-            self.base_url,
-            self.token,
-            self.crm_object,
-            batch_size=self.batch_size,
-            id_property=self.id_property,
-        )
+        return self.api.target(self.base_url, self.token)
 
     def read_portal(self, out: Reporter) -> None:
-        """CRM v3 with a token: read the portal's property definitions, once per run."""
-        if self.api != "crm-v3" or self.token is None or self.portal is not None:
+        """With a token: what the API must read from the portal first, once per run."""
+        if self.token is None or self.portal is not None:
             return
-        self.portal = fetch_properties(self.base_url, self.token, self.crm_object)
-        self.made.append(time.monotonic())  # the loop's clock: the pacer counts it as ours
+        self.portal = self.api.read_portal(self.base_url, self.token)
+        if self.api.reads_portal:
+            self.made.append(time.monotonic())  # the loop's clock: the pacer counts it as ours
         if self.portal is not None:
             out.info(
                 f"checked against the portal's {len(self.portal.properties)} "
-                f"{self.crm_object} properties",
+                f"{self.portal.crm_object} properties",
                 event="properties",
                 count=len(self.portal.properties),
             )
 
     def bundles_per_request(self) -> int:
-        return 1 if self.api == "leads-v1" else self.batch_size
+        return self.api.per_request
 
     def to_meta(self) -> dict[str, object]:
         """What ``retry`` needs to send to the same place the same way (never the token)."""
         return {
             "base_url": self.base_url,
-            "auth": self.auth,
-            "api": self.api,
-            "object": self.crm_object,
-            "batch_size": self.batch_size,
-            "id_property": self.id_property,
-            "date_fields": list(self.date_fields),
+            **self.api.to_meta(),
             "command": self.command,
             "backup": self.backup,
             "only_empty": list(self.only_empty),
@@ -208,12 +180,7 @@ class RunConfig:
 
     def from_meta(self, meta: dict[str, Any]) -> None:
         self.base_url = check_base_url(str(meta.get("base_url", self.base_url)))
-        self.auth = meta.get("auth", self.auth)
-        self.api = meta.get("api", self.api)
-        self.crm_object = meta.get("object", self.crm_object)
-        self.batch_size = int(meta.get("batch_size", self.batch_size))
-        self.id_property = meta.get("id_property", self.id_property)
-        self.date_fields = tuple(meta.get("date_fields", self.date_fields))
+        self.api = api_from_meta(meta)
         self.command = str(meta.get("command", ""))
         self.backup = bool(meta.get("backup", False))  # jobs before reading existed: off
         self.only_empty = tuple(meta.get("only_empty", ()))
@@ -726,26 +693,7 @@ def print_plan(
 
 def _examples(config: RunConfig, summary: PlanSummary) -> list[str]:
     """Two request lines with their bodies, the token shown as ``***``."""
-    if config.api == "crm-v3":
-        inputs = [
-            {"id": body["guid"], "properties": {k: v for k, v in body.items() if k != "guid"}}
-            for body in summary.examples
-        ]
-        path = f"/crm/v3/objects/{config.crm_object}/batch/update"
-        return (
-            [
-                f"POST {config.base_url}{path}  (Authorization: Bearer ***) "
-                f"{json.dumps({'inputs': inputs}, ensure_ascii=False)}"
-            ]
-            if inputs
-            else []
-        )
-    auth = "?access_token=***" if config.auth == "query" else "  (Authorization: Bearer ***)"
-    return [
-        f"PUT {config.base_url}/leads/v1/lead/{body['guid']}{auth} "
-        f"{json.dumps(body, ensure_ascii=False)}"
-        for body in summary.examples
-    ]
+    return config.api.examples(config.base_url, summary.examples)
 
 
 def _summary_meta(summary: PlanSummary) -> dict[str, object]:

@@ -34,10 +34,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from .hubspot.http import Outcome, Target
 from .pacing import Limit, Pacer, RateHeaders, retry_after_seconds
 from .phases import Phase, StopReason, WritePhase
 from .store import RESUMABLE, Bundle, JobStore, Mark, State
-from .target import Outcome, Target
 from .timeline import Timeline
 
 MAX_ANSWER: Final = 1 << 20  # bytes of an answer read; HubSpot's largest errors are a few KiB

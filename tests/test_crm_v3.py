@@ -12,8 +12,8 @@ import httpx
 import pytest
 import respx
 
-from bulkleads.crm_v3 import CrmV3Target
 from bulkleads.fields import CLEAR, FieldError, crm_v3_rules
+from bulkleads.hubspot.crm import CrmV3Target
 from bulkleads.pacing import Pacer
 from bulkleads.sandbox.crm import CrmObjects, schema_errors
 from bulkleads.sender import Sender, SendOptions

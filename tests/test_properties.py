@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bulkleads.fields import FieldError
-from bulkleads.properties import parse
+from bulkleads.hubspot.properties import parse
 from bulkleads.sandbox.crm import schema_errors
 from bulkleads.sandbox.properties import default_definitions, load_definitions
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 import respx
 
+from bulkleads.hubspot.leads_v1 import LeadsV1Target
 from bulkleads.pacing import Pacer
 from bulkleads.sender import MAX_ANSWER, Sender, SendOptions, SendStats
 from bulkleads.store import JobStore
-from bulkleads.target import LeadsV1Target
 from bulkleads.token import Token
 
 from .conftest import run_virtual

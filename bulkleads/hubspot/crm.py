@@ -1,4 +1,4 @@
-"""The CRM v3 wire format: ``POST /crm/v3/objects/{object}/batch/update``, 100 records a request.
+"""HubSpot's CRM objects API: ``POST /crm/v3/objects/{object}/batch/update``, 100 records a request.
 
 Live HubSpot portals take updates here (Leads v1 was retired). A request carries up to
 ``--batch-size`` bundles as ``{"inputs": [{"id", "properties", "objectWriteTraceId"}]}`` with
@@ -18,17 +18,123 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Final, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, Literal, cast
 
 import httpx
 
-from .store import Bundle
-from .target import HttpTarget, Outcome
-from .token import Token
+from ..errors import UsageError
+from ..fields import FieldRules, crm_v3_rules
+from ..pacing import Limit
+from ..store import Bundle
+from ..token import Token
+from .http import AuthMode, HttpTarget, Outcome
+from .options import ApiOptions
+from .properties import Portal
+from .properties import fetch as fetch_properties
 
 CrmObject = Literal["contacts", "companies", "deals", "leads"]
 OBJECTS: Final[tuple[str, ...]] = ("contacts", "companies", "deals", "leads")
 MAX_BATCH: Final = 100
+# Free/Starter apps get 100 per 10 s; the portal's own answer replaces it (see pacing.py).
+DEFAULT_PACE: Final = Limit(100, 10.0)
+
+
+@dataclass(frozen=True)
+class Crm:
+    """The CRM objects API as a run uses it: one object type, by id or a unique property."""
+
+    object_type: CrmObject = "contacts"
+    batch_size: int = MAX_BATCH
+    id_property: str | None = None
+    date_fields: tuple[str, ...] = ("closedate",)
+    name: ClassVar[str] = "crm-v3"
+    default_pace: ClassVar[Limit] = DEFAULT_PACE
+    auth: ClassVar[AuthMode] = "bearer"
+    reads_portal: ClassVar[bool] = False  # a request before planning
+
+    @classmethod
+    def from_options(cls, options: ApiOptions) -> Crm:
+        if options.auth == "query":
+            raise UsageError(
+                "CRM v3 takes the token in the Authorization header; drop --auth query"
+            )
+        return cls(
+            cast(CrmObject, options.object),
+            options.batch_size,
+            options.id_property,
+            options.date_fields,
+        )
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Crm:
+        return cls(
+            meta.get("object", "contacts"),
+            int(meta.get("batch_size", MAX_BATCH)),
+            meta.get("id_property"),
+            tuple(meta.get("date_fields", ("closedate",))),
+        )
+
+    @property
+    def per_request(self) -> int:
+        return self.batch_size
+
+    def identity(self) -> dict[str, object]:
+        """This API's part of what makes two runs one job."""
+        return {
+            "api": self.name,
+            "object": self.object_type,
+            "id_property": self.id_property,
+            "date_fields": sorted(self.date_fields),
+        }
+
+    def to_meta(self) -> dict[str, object]:
+        return {
+            "auth": self.auth,
+            "api": self.name,
+            "object": self.object_type,
+            "batch_size": self.batch_size,
+            "id_property": self.id_property,
+            "date_fields": list(self.date_fields),
+        }
+
+    def rules(self, portal: Portal | None) -> FieldRules:
+        """The portal's own property rules when they were read, else HubSpot's defaults."""
+        dates = frozenset(self.date_fields)
+        if portal is not None:
+            return portal.rules(self.id_property, dates)
+        return crm_v3_rules(dates, self.id_property, self.object_type)
+
+    def read_portal(self, base_url: str, token: Token) -> Portal | None:
+        """The object type's property definitions, once per run."""
+        return fetch_properties(base_url, token, self.object_type)
+
+    def target(self, base_url: str, token: Token) -> CrmV3Target:
+        return CrmV3Target(
+            base_url,
+            token,
+            self.object_type,
+            batch_size=self.batch_size,
+            id_property=self.id_property,
+        )
+
+    def examples(self, base_url: str, bodies: Sequence[dict[str, object]]) -> list[str]:
+        """The plan's example request, the token shown as ``***``."""
+        inputs = [
+            {"id": body["guid"], "properties": {k: v for k, v in body.items() if k != "guid"}}
+            for body in bodies
+        ]
+        if not inputs:
+            return []
+        path = f"/crm/v3/objects/{self.object_type}/batch/update"
+        return [
+            f"POST {base_url}{path}  (Authorization: Bearer ***) "
+            f"{json.dumps({'inputs': inputs}, ensure_ascii=False)}"
+        ]
+
+    def describe(self, host: str) -> str:
+        """The target column of ``bulkleads jobs``."""
+        return f"{self.name} {self.object_type} {host}"
 
 
 class CrmV3Target(HttpTarget):

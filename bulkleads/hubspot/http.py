@@ -1,9 +1,6 @@
-"""The one place that knows the Leads v1 wire format.
-
-A bundle becomes ``PUT /leads/v1/lead/{guid}`` with a JSON body of its fields plus ``"guid"``
-(HubSpot wants the guid in both places) and ``Content-Type: application/json`` (any other
-content type is accepted and silently ignored by HubSpot). A response, or the lack of one,
-becomes an :class:`Outcome` that says what the sender should do next.
+"""What every HubSpot API shares over HTTP: the target protocol the sender drives, the meaning
+of a status code (an :class:`Outcome` that says what the sender should do next), the base URL's
+safety rule, and the human part of a server's error message.
 """
 
 from __future__ import annotations
@@ -13,15 +10,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from . import __version__
-from .errors import InsecureURLError, UsageError
-from .fields import is_valid_guid
-from .store import Bundle
-from .token import Token
+from .. import __version__
+from ..errors import InsecureURLError, UsageError
+from ..store import Bundle
+from ..token import Token
 
 # split: the whole batch was refused, perhaps for one record; send it again in smaller parts.
 Kind = Literal["ok", "retry", "final", "auth", "daily", "split"]
@@ -142,69 +138,6 @@ class HttpTarget:
 
     def redact(self, text: str) -> str:
         return self._token.redact(text)
-
-
-class LeadsV1Target(HttpTarget):
-    """``PUT /leads/v1/lead/{guid}``: one bundle per request."""
-
-    name = "leads-v1"
-    batch_size = 1
-
-    def __init__(self, base_url: str, token: Token, auth: AuthMode = "query") -> None:
-        super().__init__(base_url, token)
-        self._auth = auth
-        self._query = ""
-        if auth == "bearer":
-            self._use_bearer()
-        else:
-            self._query = "?access_token=" + quote(token.reveal(), safe="")
-
-    def __repr__(self) -> str:
-        return f"LeadsV1Target({self.base_url!r}, auth={self._auth!r})"
-
-    def path(self, guid: str) -> str:
-        if not is_valid_guid(guid):  # planning already refused it; never let one into a URL
-            raise ValueError("invalid guid reached the request builder")
-        return f"/leads/v1/lead/{quote(guid, safe='')}"
-
-    def build(self, bundles: Sequence[Bundle]) -> httpx.Request:
-        # A plain httpx.Request from prepared parts: client.build_request re-parses and merges
-        # the URL and query on every call, a sixth of the client's CPU per request.
-        (bundle,) = bundles
-        body = {**bundle.body, "guid": bundle.guid}
-        return httpx.Request(
-            "PUT",
-            self.base_url + self.path(bundle.guid) + self._query,
-            content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-            headers=self._headers,
-        )
-
-    def classify(
-        self, response: httpx.Response, bundles: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        return self.outcome(response), {}
-
-    def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
-        (bundle,) = bundles
-        url = self.base_url + self.path(bundle.guid) + self._query
-        return httpx.Request("GET", url, headers=self._read_headers)
-
-    def classify_read(
-        self, response: httpx.Response, bundles: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        """HubSpot documents the answer as an array holding the lead; a bare object is
-        accepted too."""
-        outcome = self.outcome(response)
-        if outcome.kind != "ok":
-            return outcome, {}
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError):
-            data = None
-        lead = data[0] if isinstance(data, list) and data else data
-        if not isinstance(lead, dict):
-            return Outcome("final", response.status_code, "the answer held no lead"), {}
-        return Outcome("ok", response.status_code, None, response.headers, lead), {}
 
 
 def server_message(response: httpx.Response) -> str:

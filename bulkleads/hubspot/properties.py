@@ -20,10 +20,10 @@ from typing import Final
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .errors import UsageError
-from .fields import CLEAR, CRM_READ_ONLY, FieldError, FieldRules, Value, crm_v3_rules, timestamp
-from .target import USER_AGENT, check_base_url
-from .token import Token
+from ..errors import UsageError
+from ..fields import CLEAR, CRM_READ_ONLY, FieldError, FieldRules, Value, crm_v3_rules, timestamp
+from ..token import Token
+from .http import USER_AGENT, check_base_url
 
 MAX_DEFINITIONS: Final = 16 << 20  # bytes; a portal with thousands of properties sends a few MB
 _DAY_MS: Final = 86_400_000

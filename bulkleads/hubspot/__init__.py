@@ -1,0 +1,101 @@
+"""HubSpot's APIs, one module each behind one protocol; the caller never asks which it has.
+
+``APIS[name]`` is the one place an API is chosen (from ``--api``, a profile, or a job's
+metadata). An :class:`Api` owns everything that differs between APIs: its default pace, its
+auth, its field rules, what it reads from the portal before planning, the target that turns
+bundles into requests, the plan's example requests, its part of a job's identity and
+metadata, and how ``bulkleads jobs`` names it.
+
+- ``http``: what every API shares (status codes, the target protocol, the base URL's rule);
+- ``leads_v1``: ``PUT /leads/v1/lead/{guid}``;
+- ``crm``: the CRM objects batch API;
+- ``properties``: a CRM portal's property definitions and the rules they make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
+
+from ..errors import UsageError
+from ..fields import FieldRules
+from ..pacing import Limit
+from ..token import Token
+from .crm import Crm
+from .http import AuthMode, Target
+from .leads_v1 import LeadsV1
+from .options import ApiOptions
+from .properties import Portal
+
+
+class Api(Protocol):
+    """One HubSpot API as a run uses it (frozen: a run never changes its API)."""
+
+    @property
+    def name(self) -> str:
+        """What ``--api`` calls it."""
+        ...
+
+    @property
+    def default_pace(self) -> Limit:
+        """The pace until the portal's first answer states its own."""
+        ...
+
+    @property
+    def auth(self) -> AuthMode: ...
+
+    @property
+    def reads_portal(self) -> bool:
+        """Whether :meth:`read_portal` makes a request."""
+        ...
+
+    @property
+    def per_request(self) -> int:
+        """Records one write (and one read) request carries."""
+        ...
+
+    def identity(self) -> dict[str, object]: ...
+
+    def to_meta(self) -> dict[str, object]: ...
+
+    def rules(self, portal: Portal | None) -> FieldRules: ...
+
+    def read_portal(self, base_url: str, token: Token) -> Portal | None:
+        """What the portal must tell before planning (None: nothing, or it could not)."""
+        ...
+
+    def target(self, base_url: str, token: Token) -> Target: ...
+
+    def examples(self, base_url: str, bodies: Sequence[dict[str, object]]) -> list[str]: ...
+
+    def describe(self, host: str) -> str: ...
+
+
+APIS: Final[dict[str, Callable[[ApiOptions], Api]]] = {
+    LeadsV1.name: LeadsV1.from_options,
+    Crm.name: Crm.from_options,
+}
+_FROM_META: Final[dict[str, Callable[[dict[str, Any]], Api]]] = {
+    LeadsV1.name: LeadsV1.from_meta,
+    Crm.name: Crm.from_meta,
+}
+API_NAMES: Final = tuple(APIS)
+
+
+def choose(name: str, options: ApiOptions) -> Api:
+    """The API named ``name`` (``--api``), set up from its flags."""
+    try:
+        return APIS[name](options)
+    except KeyError:
+        raise UsageError(f"unknown API {name!r}; use one of {', '.join(APIS)}") from None
+
+
+def from_meta(meta: dict[str, Any]) -> Api:
+    """The API a job was planned for, rebuilt from its metadata (retry, undo, report)."""
+    name = str(meta.get("api", LeadsV1.name))
+    if name not in _FROM_META:
+        raise UsageError(f"the job was made for an API this version does not know: {name!r}")
+    return _FROM_META[name](meta)
+
+
+__all__ = ["APIS", "API_NAMES", "Api", "ApiOptions", "AuthMode", "Portal", "choose", "from_meta"]

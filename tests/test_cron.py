@@ -251,3 +251,28 @@ def test_a_profile_sets_a_portal_and_a_flag_wins_over_it(tmp_path: Path, sandbox
     assert "pat-na1-oops" not in leaky.stderr
     missing = run_cli("update", str(leads), "--profile", "weekly", cwd=tmp_path, env=env)
     assert missing.code == 2 and "profiles there: leaky, nightly" in missing.stderr
+
+
+def test_retry_and_undo_take_the_profile_too(tmp_path: Path, sandbox) -> None:
+    """A profile whose token lives in its own variable serves retry and undo (dry run and
+    real) as it serves update; without it they find no token."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[profile.nightly]\nbase_url = "{box.url}"\nrate = 50\ntoken_env = "NIGHTLY_TOKEN"\n'
+    )
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},Town{i}\n" for i, g in enumerate(GUIDS[:3])))
+    env = {"BULKLEADS_CONFIG": str(config), "NIGHTLY_TOKEN": "sandbox-token"}
+    profile = ("--profile", "nightly")
+    ran = run_cli("update", str(leads), *profile, cwd=tmp_path, token=None, env=env)
+    assert ran.code == 0, ran.stderr
+    retried = run_cli("retry", str(leads), *profile, cwd=tmp_path, token=None, env=env)
+    assert retried.code == 0, retried.stderr
+    bare = run_cli("undo", str(leads), "--dry-run", cwd=tmp_path, token=None, env=env)
+    assert bare.code == 2 and "no access token" in bare.stderr
+    preview = run_cli("undo", str(leads), "--dry-run", *profile, cwd=tmp_path, token=None, env=env)
+    assert preview.code == 0, preview.stderr
+    undone = run_cli("undo", str(leads), *profile, cwd=tmp_path, token=None, env=env)
+    assert undone.code == 0, undone.stderr
+    assert all(lead["city"] == "" for lead in box.state().values())

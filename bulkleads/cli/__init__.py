@@ -1,0 +1,6 @@
+"""The command line: the Typer app (``app``), flags several commands share (``options``), and
+one error, one line (``errors``). Each command lives in :mod:`bulkleads.commands`."""
+
+from .app import app, main
+
+__all__ = ["app", "main"]

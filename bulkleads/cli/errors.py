@@ -1,0 +1,71 @@
+"""One error, one line on stderr and one exit code: never a traceback, never the token."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import NoReturn, ParamSpec
+
+import typer
+
+from ..console import (
+    LOG_FORMAT_VAR,
+    LogFormat,
+    print_error,
+)
+from ..errors import BulkleadsError
+from ..token import ENV_VAR
+
+P = ParamSpec("P")
+
+
+def handles_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Known errors become one line on stderr (one JSON object with --log-format json) and
+    their exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except BulkleadsError as error:
+            fmt = "json" if kwargs.get("log_format") == "json" else format_asked()
+            kind = type(error).__name__
+            print_error(str(error), kind=kind, exit_code=error.exit_code, fmt=fmt)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+# click's error base class, wherever this typer takes click from (typer 0.29 vendors a copy).
+CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+def format_asked(argv: list[str] | None = None) -> LogFormat:
+    """The log format a command line asks for, known before it is parsed (so that a usage
+    error is JSON too): ``--log-format json`` or ``$BULKLEADS_LOG_FORMAT``."""
+    args = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(args):
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and args[i + 1 : i + 2] == ["json"]
+        ):
+            return "json"
+    return "json" if os.environ.get(LOG_FORMAT_VAR, "").strip() == "json" else "text"
+
+
+def fail(error: BulkleadsError) -> NoReturn:
+    print_error(
+        str(error), kind=type(error).__name__, exit_code=error.exit_code, fmt=format_asked()
+    )
+    raise SystemExit(error.exit_code)
+
+
+def scrub(text: str) -> str:
+    """Redact the token from a trace even when the failure came before it was loaded."""
+    import os
+
+    value = os.environ.get(ENV_VAR, "").strip()
+    return text.replace(value, "***") if value else text

@@ -1,0 +1,184 @@
+"""``bulkleads sandbox``: a local HubSpot to rehearse against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli.errors import fail, handles_errors
+from ..cli.options import object_files
+from ..errors import UsageError
+from ..sandbox import SANDBOX_TOKEN
+
+
+@handles_errors
+def sandbox_command(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on.",
+            metavar="TEXT",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Port; 0 picks a free one.",
+            min=0,
+            max=65535,
+            metavar="N",
+        ),
+    ] = 0,
+    seed: Annotated[
+        Path | None,
+        typer.Option(
+            help="Leads to start with: JSON, JSONL or CSV with a guid column.",
+            metavar="PATH",
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="Load at start if present, save on exit.",
+            metavar="PATH",
+        ),
+    ] = None,
+    token: Annotated[
+        str,
+        typer.Option(
+            help="The token the sandbox accepts (a sandbox credential, not a real one).",
+            metavar="TEXT",
+        ),
+    ] = SANDBOX_TOKEN,
+    limit: Annotated[
+        int,
+        typer.Option(
+            help="Requests allowed per --window.",
+            min=1,
+            metavar="N",
+        ),
+    ] = 10,
+    window: Annotated[
+        float,
+        typer.Option(
+            help="Rolling window in seconds.",
+            min=0.001,
+            metavar="SECONDS",
+        ),
+    ] = 1.0,
+    daily: Annotated[
+        int,
+        typer.Option(
+            help="Requests allowed per day.",
+            min=0,
+            metavar="N",
+        ),
+    ] = 40_000,
+    retry_after: Annotated[
+        bool,
+        typer.Option(
+            "--retry-after",
+            help="Send Retry-After on 429.",
+            metavar="",
+        ),
+    ] = False,
+    fail_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of requests answered 5xx.",
+            min=0,
+            max=1,
+            metavar="SECONDS",
+        ),
+    ] = 0.0,
+    drop_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share applied, then the connection dropped.",
+            min=0,
+            max=1,
+            metavar="SECONDS",
+        ),
+    ] = 0.0,
+    noop_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of writes answered as applied but not applied (HubSpot's silent no-op; "
+            "--verify catches it).",
+            min=0,
+            max=1,
+            metavar="SECONDS",
+        ),
+    ] = 0.0,
+    latency_ms: Annotated[
+        float,
+        typer.Option(
+            help="Delay before each answer.",
+            min=0,
+            metavar="SECONDS",
+        ),
+    ] = 0.0,
+    crm_seed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--crm-seed",
+            help="CRM v3 records to start with, as OBJECT=FILE (e.g. "
+            "contacts=contacts.json; an id column plus properties). Repeatable.",
+            metavar="OBJECT=FILE",
+        ),
+    ] = None,
+    crm_properties: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--crm-properties",
+            help="CRM v3 property definitions over the defaults, as OBJECT=FILE (a JSON list "
+            "in HubSpot's shape: name, type, options, calculated, modificationMetadata). "
+            "Repeatable.",
+            metavar="OBJECT=FILE",
+        ),
+    ] = None,
+    unlimited: Annotated[
+        bool,
+        typer.Option(
+            "--unlimited",
+            help="No rate or daily limit (benchmarks).",
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """Run a local server that behaves like HubSpot (Leads v1 and CRM v3), for rehearsals
+    and tests. Its first line on stdout is its URL.
+
+    While it runs, POST /__sandbox/config takes a JSON object with any of: daily (requests a
+    day, null for no cap), reset_daily (true), fail_rate, drop_rate, noop_rate (0 to 1),
+    latency_ms (milliseconds) and retry_after (true or false). GET /__sandbox/stats and
+    GET /__sandbox/state show what it received and holds.
+
+    Example: bulkleads sandbox --seed sample_data/seed.json --limit 100 --window 10
+    """
+    try:
+        from ..sandbox.app import SandboxConfig
+        from ..sandbox.server import serve
+    except ImportError:  # pragma: no cover - depends on how bulkleads was installed
+        fail(UsageError("the sandbox needs its extra: pip install 'bulkleads[sandbox]'"))
+    serve(
+        SandboxConfig(
+            host=host,
+            port=port,
+            seed=seed,
+            state=state,
+            token=token,
+            limit=None if unlimited else limit,
+            window=window,
+            daily=None if unlimited else daily,
+            retry_after=retry_after,
+            fail_rate=fail_rate,
+            drop_rate=drop_rate,
+            noop_rate=noop_rate,
+            latency=latency_ms / 1000,
+            crm_seeds=object_files(crm_seed, "--crm-seed"),
+            crm_properties=object_files(crm_properties, "--crm-properties"),
+        )
+    )

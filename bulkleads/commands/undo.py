@@ -1,0 +1,91 @@
+"""``bulkleads undo``: put back what a job overwrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli.errors import handles_errors
+from ..cli.options import JobArg, OutputFlags, SendFlags, flag_groups
+from ..run import (
+    RunConfig,
+    resume_command,
+)
+from ..token import load_token
+from ..undo import undo
+
+
+@handles_errors
+@flag_groups
+def undo_command(
+    ctx: typer.Context,
+    job: JobArg,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write the previous values back even where a lead changed since the job.",
+            metavar="",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read the leads and show what the undo would write.",
+            metavar="",
+        ),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Report path (default: <job report>.undo.report.csv beside it).",
+            metavar="PATH",
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start this undo over instead of resuming it.",
+            metavar="",
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read every restored lead back.",
+            metavar="",
+        ),
+    ] = False,
+    *,
+    send: SendFlags,
+    output: OutputFlags,
+) -> None:
+    """Put back the values a job overwrote: a job of its own (resumable, paced, reported),
+    which skips a lead changed since the job unless --force. Undoing an undo restores the job.
+
+    Example: bulkleads undo closes.report.csv --dry-run, then bulkleads undo closes.report.csv
+    """
+    send, var = send.with_profile(ctx)
+    token = load_token(send.token_file, var=var)
+    config = RunConfig(
+        input="",
+        token=token,
+        rate=send.rate,
+        rate_window=send.rate_window,
+        timeout=send.timeout,
+        send=send.options(),
+        report=report,
+        dry_run=dry_run,
+        fresh=fresh,
+        verify=verify,
+        force=force,
+        state_dir=output.state_dir,
+        command=resume_command(),
+    )
+    raise typer.Exit(undo(job, config, output.reporter(token)))

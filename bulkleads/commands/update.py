@@ -1,0 +1,397 @@
+"""``bulkleads update``: plan a file into a job and send it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from ..cli.errors import handles_errors
+from ..cli.options import (
+    PANEL_FIELDS,
+    PANEL_INPUT,
+    PANEL_JOB,
+    PANEL_TARGET,
+    OutputFlags,
+    SendFlags,
+    apply_profile,
+    backup_on,
+    delimiter_char,
+    flag_groups,
+    pair,
+    sample_count,
+)
+from ..hubspot import ApiOptions
+from ..hubspot import choose as choose_api
+from ..plan import PlanOptions
+from ..report import ReportDialect
+from ..run import (
+    DEFAULT_BASE_URL,
+    DEFAULT_SAMPLE,
+    RunConfig,
+    resume_command,
+    update,
+)
+from ..token import load_token, optional_token
+
+
+@handles_errors
+@flag_groups
+def update_command(
+    ctx: typer.Context,
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="CSV, TSV or JSONL file (optionally .gz), or - for stdin.",
+            show_default=False,
+            metavar="INPUT",
+        ),
+    ],
+    fmt: Annotated[
+        Literal["csv", "tsv", "jsonl", "xlsx"] | None,
+        typer.Option(
+            "--format",
+            help="csv, tsv, jsonl or xlsx (default: from the file name).",
+            rich_help_panel=PANEL_INPUT,
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            "--sheet",
+            help=".xlsx: the sheet to read (default: the first).",
+            rich_help_panel=PANEL_INPUT,
+            metavar="NAME",
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="CSV delimiter (default: sniffed among , ; tab |).",
+            rich_help_panel=PANEL_INPUT,
+            metavar="CHAR",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            "--encoding",
+            help="Text encoding: auto (UTF-8 with or without BOM, else cp1252, the "
+            "encoding of Excel's plain CSV export), or a name such as utf-8 or cp1252.",
+            rich_help_panel=PANEL_INPUT,
+            metavar="NAME",
+        ),
+    ] = "auto",
+    guid_column: Annotated[
+        str | None,
+        typer.Option(
+            "--guid-column",
+            help="Key column (default: the one named guid; id for crm-v3).",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="TEXT",
+        ),
+    ] = None,
+    renames: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help='Rename a column: "Lead ID=guid", "Close date=closedAt". Repeatable.',
+            rich_help_panel=PANEL_FIELDS,
+            metavar="COLUMN=FIELD",
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore-column",
+            help="Drop a column. Repeatable.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="NAME",
+        ),
+    ] = None,
+    date_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--date-format",
+            help="strptime format of local dates in date fields, e.g. %d/%m/%Y. Repeatable; a "
+            "date two formats read differently is an invalid row.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="FORMAT",
+        ),
+    ] = None,
+    clear_token: Annotated[
+        str | None,
+        typer.Option(
+            "--clear-token",
+            help="A CSV cell equal to this clears the field (e.g. NULL).",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="TEXT",
+        ),
+    ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option(
+            "--timezone",
+            help="Zone for dates and naive times.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="ZONE",
+        ),
+    ] = "UTC",
+    on_conflict: Annotated[
+        Literal["last", "first", "error"],
+        typer.Option(
+            "--on-conflict",
+            help="Two rows set one field of a lead differently: last, first or error.",
+            rich_help_panel=PANEL_FIELDS,
+        ),
+    ] = "last",
+    allow_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-field",
+            help="Send a field normally not editable. Repeatable.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="NAME",
+        ),
+    ] = None,
+    custom_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--custom-field",
+            help="Send this field although it is not a standard field (a custom field of "
+            "your portal). Repeatable.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="NAME",
+        ),
+    ] = None,
+    allow_custom_fields: Annotated[
+        bool,
+        typer.Option(
+            "--allow-custom-fields",
+            help="Send every field that is not a standard one (typos of standard fields "
+            "still stop the run).",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="",
+        ),
+    ] = False,
+    base_url: Annotated[
+        str,
+        typer.Option(
+            "--base-url",
+            envvar="BULKLEADS_BASE_URL",
+            help="API root; http:// only to loopback.",
+            rich_help_panel=PANEL_TARGET,
+            metavar="URL",
+        ),
+    ] = DEFAULT_BASE_URL,
+    api: Annotated[
+        Literal["leads-v1", "crm-v3"],
+        typer.Option(
+            "--api",
+            help="leads-v1 (PUT one lead a request) or crm-v3 (batch update "
+            "of --object, up to 100 records a request).",
+            rich_help_panel=PANEL_TARGET,
+        ),
+    ] = "leads-v1",
+    crm_object: Annotated[
+        Literal["contacts", "companies", "deals", "leads"],
+        typer.Option(
+            "--object",
+            help="crm-v3: contacts, companies, deals or leads.",
+            rich_help_panel=PANEL_TARGET,
+        ),
+    ] = "contacts",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            help="crm-v3: records per request.",
+            min=1,
+            max=100,
+            rich_help_panel=PANEL_TARGET,
+            metavar="N",
+        ),
+    ] = 100,
+    id_property: Annotated[
+        str | None,
+        typer.Option(
+            "--id-property",
+            help="crm-v3: update by this unique property (e.g. "
+            "email); the id column holds its values.",
+            rich_help_panel=PANEL_TARGET,
+            metavar="TEXT",
+        ),
+    ] = None,
+    date_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--date-field",
+            help="crm-v3: a property that takes dates, sent as epoch "
+            "milliseconds (default: closedate). Repeatable.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="NAME",
+        ),
+    ] = None,
+    auth: Annotated[
+        Literal["query", "bearer"] | None,
+        typer.Option(
+            "--auth",
+            help="leads-v1: query (?access_token=, the default) or bearer (Authorization "
+            "header). crm-v3 always uses bearer.",
+            rich_help_panel=PANEL_TARGET,
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Report path (default: <input>"
+            ".report.csv beside the input; .jsonl writes JSON "
+            "lines).",
+            rich_help_panel=PANEL_JOB,
+            metavar="PATH",
+        ),
+    ] = None,
+    report_dialect: Annotated[
+        ReportDialect | None,
+        typer.Option(
+            "--report-dialect",
+            help="How the report is written (default: like the input: its delimiter, and a "
+            "BOM when it had one or was not UTF-8): excel (comma, BOM), csv, tsv or jsonl.",
+            rich_help_panel=PANEL_JOB,
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read, validate and plan; send nothing; needs no token.",
+            rich_help_panel=PANEL_JOB,
+            metavar="",
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start this job over instead of resuming it.",
+            rich_help_panel=PANEL_JOB,
+            metavar="",
+        ),
+    ] = False,
+    no_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-backup",
+            help="Do not read leads before writing them: no backup (so no undo), no skipping "
+            "of values already so, no --only-empty; saves one read per lead (CRM: per 100).",
+            rich_help_panel=PANEL_JOB,
+            metavar="",
+        ),
+    ] = False,
+    only_empty: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only-empty",
+            help="Write this field only where the lead has no value for it today (all: every "
+            "field). Repeatable.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="FIELD",
+        ),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read every updated lead back; one whose values did not stick is failed.",
+            rich_help_panel=PANEL_JOB,
+            metavar="",
+        ),
+    ] = False,
+    sample: Annotated[
+        str,
+        typer.Option(
+            "--sample",
+            help="--dry-run with a token: read this many records, spread evenly through the "
+            "file, and project what would change from them; 'all' reads every record.",
+            rich_help_panel=PANEL_JOB,
+            metavar="N|all",
+        ),
+    ] = str(DEFAULT_SAMPLE),
+    *,
+    send: SendFlags,
+    output: OutputFlags,
+) -> None:
+    """Update the leads listed in INPUT; running the same command again resumes the job.
+
+    Examples: bulkleads update closes.csv --dry-run (validate, plan, show what would change);
+    bulkleads update closes.csv (back up, send, report); bulkleads update contacts.xlsx --api
+    crm-v3 --object contacts --sheet Export
+    """
+    send, var = send.with_profile(ctx)
+    target: dict[str, Any] = {
+        "base_url": base_url,
+        "api": api,
+        "crm_object": crm_object,
+        "auth": auth,
+        "report_dialect": report_dialect,
+        "renames": renames,
+        "custom_field": custom_field,
+        "date_format": date_format,
+    }
+    apply_profile(ctx, send.profile, target)  # a flag given wins over the profile
+    base_url, api, crm_object, auth = (target[k] for k in ("base_url", "api", "crm_object", "auth"))
+    report_dialect, renames = target["report_dialect"], target["renames"]
+    custom_field, date_format = target["custom_field"], target["date_format"]
+    file = send.token_file
+    token = optional_token(file, var=var) if dry_run else load_token(file, var=var)
+    config = RunConfig(
+        input=input,
+        token=token,
+        base_url=base_url,
+        api=choose_api(
+            api,
+            ApiOptions(
+                auth=auth,
+                object=crm_object,
+                batch_size=batch_size,
+                id_property=id_property,
+                date_fields=tuple(date_field) if date_field else ("closedate",),
+            ),
+        ),
+        fmt=fmt,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter_char(delimiter),
+        plan=PlanOptions(
+            guid_column=guid_column,
+            renames=tuple(pair(m) for m in renames or ()),
+            ignore=tuple(ignore or ()),
+            clear_token=clear_token,
+            timezone=timezone,
+            on_conflict=on_conflict,
+            allow_fields=tuple(allow_field or ()),
+            custom_fields=tuple(custom_field or ()),
+            date_formats=tuple(date_format or ()),
+            allow_custom_fields=allow_custom_fields,
+        ),
+        rate=send.rate,
+        rate_window=send.rate_window,
+        timeout=send.timeout,
+        send=send.options(),
+        report=report,
+        report_dialect=report_dialect,
+        dry_run=dry_run,
+        fresh=fresh,
+        backup=backup_on(no_backup, only_empty),
+        only_empty=tuple(only_empty or ()),
+        verify=verify,
+        sample=sample_count(sample),
+        state_dir=output.state_dir,
+        command=resume_command(),
+    )
+    raise typer.Exit(update(config, output.reporter(token)))

@@ -31,8 +31,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .pacing import Limit
 from .plan import PlanSummary
+from .ratelimit import Limit
 from .report import RowOutcome
 from .sender import SendStats
 from .token import RedactingFilter, Token

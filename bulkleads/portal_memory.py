@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .pacing import Limit, Pacer
+from .pacing import Pacer
+from .ratelimit import Limit
 from .token import Token
 
 KEEP_SECONDS: Final = 60.0  # longer than any window the pacer believes

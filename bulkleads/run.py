@@ -8,198 +8,32 @@ stays thin and these functions can be driven from tests directly.
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
-import signal
 import sys
-import time
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
-
+from .config import RunConfig, default_report
 from .console import Reporter, plural
-from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, UsageError
-from .fields import FieldRules
-from .hubspot import Api, Portal
-from .hubspot import from_meta as api_from_meta
-from .hubspot.http import Target, check_base_url
-from .hubspot.leads_v1 import LeadsV1
+from .dry_run import describe_existing, dry_run_report
+from .errors import UsageError
+from .hubspot.http import check_base_url
 from .jobs import JobFolder, job_id, job_of, remove_store
 from .pace_page import check_page_path, write_html
-from .pacing import Limit, Pacer
-from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
-from .plan import PlanOptions, PlanSummary, plan
+from .plan import PlanSummary, plan
 from .portal_memory import PortalMemory
 from .report import (
-    DIFF_COLUMNS,
-    ReportDialect,
     RowOutcome,
     check_report_path,
     dialect_for,
-    diff_path,
-    write_diff,
     write_report,
 )
-from .sender import Sender, SendOptions, SendStats
-from .sources import Format, InputFile
+from .sending import exit_code, phases_for, send_phases
 from .store import RESUMABLE, JobStore, State
-from .timeline import Timeline
-from .token import Token
-from .xlsx import XlsxFile
 
-DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
-DEFAULT_SAMPLE: Final = 200  # records a dry run with a token reads, unless --sample says
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
-
-
-@dataclass
-class RunConfig:
-    """Everything ``bulkleads update`` was asked to do."""
-
-    input: str
-    token: Token | None
-    base_url: str = DEFAULT_BASE_URL
-    fmt: Format | None = None
-    sheet: str | None = None  # .xlsx: the sheet to read (default: the first)
-    encoding: str = "auto"
-    delimiter: str | None = None
-    plan: PlanOptions = field(default_factory=PlanOptions)
-    api: Api = field(default_factory=LeadsV1)
-    rate: float | None = None  # None: the API's documented default (see pace())
-    rate_window: float | None = None
-    timeout: float = 30.0
-    send: SendOptions = field(default_factory=SendOptions)
-    report: Path | None = None
-    report_dialect: ReportDialect | None = None  # None: like the input
-    dry_run: bool = False
-    fresh: bool = False
-    backup: bool = True  # read each lead's current values before writing it
-    only_empty: tuple[str, ...] = ()
-    verify: bool = False
-    sample: int | None = DEFAULT_SAMPLE  # a dry run's reads; None: every record
-    force: bool = False  # undo: write back even where another client changed a value since
-    portal: Portal | None = None  # crm-v3: the portal's property definitions, when read
-    made: list[float] = field(default_factory=list)  # monotonic starts of requests outside pacing
-    state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
-    command: str = ""
-
-    def identity(self) -> dict[str, object]:
-        """What changes the requests sent; equal identities over equal input are one job."""
-        return {
-            **self.api.identity(),
-            "base_url": self.base_url,
-            "format": self.fmt,
-            "sheet": self.sheet,
-            "encoding": self.encoding,
-            "delimiter": self.delimiter,
-            # Reading decides what is sent: a lead already up to date is skipped.
-            "backup": self.backup,
-            "only_empty": sorted(self.only_empty),
-            **self.plan.identity(),
-        }
-
-    def open_input(self) -> InputFile | XlsxFile:
-        """The input: a workbook (``.xlsx``, or ``--format xlsx``), else a text file."""
-        if self.fmt == "xlsx" or (
-            self.fmt is None and self.input.lower().endswith((".xlsx", ".xlsm"))
-        ):
-            if self.input == "-":
-                raise UsageError("a workbook cannot be read from stdin; pass its path")
-            return XlsxFile(self.input, sheet=self.sheet)
-        return InputFile(self.input, fmt=self.fmt, encoding=self.encoding, delimiter=self.delimiter)
-
-    def pace(self) -> tuple[float, float]:
-        """``(requests, per seconds)`` asked for, else the API's documented default."""
-        default = self.api.default_pace
-        return (self.rate or default.requests, self.rate_window or default.window)
-
-    def pace_choice(self, memory: PortalMemory) -> tuple[Limit, str]:
-        """The limit a run starts at, and why: the pace asked for, else the portal's own as
-        it last stated it, else the API's documented default until its first answer."""
-        asked = Limit(*self.pace())
-        if self.rate is not None:
-            if memory.limit is not None and memory.limit.rate < asked.rate:
-                window = memory.limit.window
-                return Limit(memory.limit.requests, window), (
-                    f"{Limit(asked.rate * window, window)} asked (--rate), held to the "
-                    f"portal's {memory.limit} as it last stated it"
-                )
-            return asked, f"{asked} (--rate / --rate-window, or the profile)"
-        if memory.limit is not None:
-            ago = _duration_words(time.time() - (memory.seen_at or time.time()))
-            return memory.limit, f"{memory.limit}, the portal's limit as it stated it {ago} ago"
-        return asked, (
-            f"{asked}, the API's documented default until the portal's first answer states "
-            "its limit (--rate sets one)"
-        )
-
-    def rules(self) -> FieldRules:
-        return self.api.rules(self.portal)
-
-    def target(self) -> Target:
-        assert self.token is not None
-        return self.api.target(self.base_url, self.token)
-
-    def read_portal(self, out: Reporter) -> None:
-        """With a token: what the API must read from the portal first, once per run."""
-        if self.token is None or self.portal is not None:
-            return
-        self.portal = self.api.read_portal(self.base_url, self.token)
-        if self.api.reads_portal:
-            self.made.append(time.monotonic())  # the loop's clock: the pacer counts it as ours
-        if self.portal is not None:
-            out.info(
-                f"checked against the portal's {len(self.portal.properties)} "
-                f"{self.portal.crm_object} properties",
-                event="properties",
-                count=len(self.portal.properties),
-            )
-
-    def bundles_per_request(self) -> int:
-        return self.api.per_request
-
-    def to_meta(self) -> dict[str, object]:
-        """What ``retry`` needs to send to the same place the same way (never the token)."""
-        return {
-            "base_url": self.base_url,
-            **self.api.to_meta(),
-            "command": self.command,
-            "backup": self.backup,
-            "only_empty": list(self.only_empty),
-        }
-
-    def pace_meta(self) -> dict[str, object]:
-        """The pace asked for (None: the API's default), kept so that ``retry`` keeps it;
-        written by every run that sends, so it is always the latest run's."""
-        return {"rate": self.rate, "rate_window": self.rate_window}
-
-    def from_meta(self, meta: dict[str, Any]) -> None:
-        self.base_url = check_base_url(str(meta.get("base_url", self.base_url)))
-        self.api = api_from_meta(meta)
-        self.command = str(meta.get("command", ""))
-        self.backup = bool(meta.get("backup", False))  # jobs before reading existed: off
-        self.only_empty = tuple(meta.get("only_empty", ()))
-        if self.rate is None and self.rate_window is None:
-            # A pace set to spare the portal's other apps must hold for a retry too.
-            self.rate, self.rate_window = meta.get("rate"), meta.get("rate_window")
-
-
-def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:
-    """``<input>.report.csv`` beside the input; a dry run's is ``<input>.dry-run.report.csv``,
-    so that rehearsing a job that has sent never replaces its real report."""
-    ending = ".dry-run.report.csv" if dry_run else ".report.csv"
-    if input_path == "-":
-        return Path(f"bulkleads-{job}{ending}")
-    path = Path(input_path)
-    name = path.name
-    for suffix in (".gz", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".xlsx", ".xlsm"):
-        name = name.removesuffix(suffix) if name.lower().endswith(suffix) else name
-    return path.with_name(f"{name}{ending}")
 
 
 def update(config: RunConfig, out: Reporter) -> int:
@@ -286,7 +120,7 @@ def _plan_job(
         check_report_path(report, inputs)  # stdin's default name is known only now
         if config.dry_run:
             print_plan(out, config, summary, _examples(config, summary))
-            _describe_existing(folder, job, report, out)
+            describe_existing(folder, job, report, out)
             return dry_run_report(store, config, report, summary, out, job)
         store.set_meta(
             {
@@ -301,90 +135,6 @@ def _plan_job(
             }
         )
     return job, report, summary
-
-
-def dry_run_report(
-    store: JobStore,
-    config: RunConfig,
-    report: Path,
-    summary: PlanSummary,
-    out: Reporter,
-    job: str,
-) -> int:
-    """A dry run's report; with a token and reading on, it first reads the leads the plan
-    would write (the reads only go to the scratch store) and shows what would change."""
-    stats: SendStats | None = None
-    if config.token is not None and config.backup and summary.bundles:
-        diff = diff_path(report)
-        check_report_path(diff, columns=DIFF_COLUMNS)
-        target = config.target()
-        sample = store.sample(RESUMABLE, config.sample) if config.sample else None
-        reading = _read_phase(store, config, RESUMABLE, target, only=sample)
-        stats = asyncio.run(_send(store, config, [reading], target, out))
-        fields = write_diff(store, diff)
-        read = summary.bundles if sample is None else len(sample)
-        scale = summary.bundles / read if read else 1.0
-        noun = plural(summary.bundles, config.rules().noun)
-        if sample is not None and read < summary.bundles:
-            out.info(
-                f"  read {read} of {summary.bundles} {noun}, spread evenly through the file; "
-                "the counts below are projected from them (--sample all reads every one)",
-                event="sample",
-                read=read,
-                bundles=summary.bundles,
-            )
-        projected = "~" if scale != 1.0 else ""
-        for name, (change, same) in sorted(fields.items()):
-            out.info(
-                f"  {name}: {projected}{round(change * scale)} {noun} would change, "
-                f"{projected}{round(same * scale)} already hold the new value",
-                event="diff_field",
-                field=name,
-                change=round(change * scale),
-                already=round(same * scale),
-                projected=scale != 1.0,
-            )
-        out.info(f"diff: {diff} (guid, field, current, new)", event="diff", path=str(diff))
-        if stats.stop_reason is not None:
-            out.warn(f"reading stopped: {stats.stop_detail}", event="stopped")
-    elif config.backup and summary.bundles:
-        out.info(
-            "no token: the dry run stays offline; with one it would read the leads and show "
-            "what would change",
-            event="offline",
-        )
-    elif summary.bundles:
-        out.info(
-            "--no-backup: nothing is read, so no diff, no skipping of values already so, "
-            "and no undo for this job",
-            event="no_backup",
-        )
-    counts = write_report(store, report, dry_run=True)
-    code = EXIT_OK if counts[RowOutcome.INVALID] == 0 else EXIT_ROWS_FAILED
-    out.summary(counts, stats, str(report), exit_code=code, job=job)
-    return code
-
-
-def _describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter) -> None:
-    """A dry run of a job that exists says what a real run would still send; it never writes
-    over that job's report."""
-    path = folder.path(job)
-    if not path.exists():
-        return
-    with JobStore(path) as store:
-        done, left = store.progress()
-        if store.meta().get("report") == str(report):
-            raise UsageError(
-                f"{report} is the report of job {job}, which has run; a dry run writes its own "
-                "report: drop --report or give another path"
-            )
-    out.info(
-        f"job {job} exists: {done} leads already updated; running it would send {left} more",
-        event="existing_job",
-        job=job,
-        done=done,
-        left=left,
-    )
 
 
 def retry(name: str, config: RunConfig, out: Reporter, *, all_failed: bool = False) -> int:
@@ -449,7 +199,7 @@ def write_job_report(
         if page is not None:
             drawn = write_html(store, page)
             out.info(f"page: {page} ({drawn} requests drawn)", event="page", path=str(page))
-    code = _exit_code(counts, None)
+    code = exit_code(counts, None)
     out.summary(
         counts,
         None,
@@ -503,12 +253,12 @@ def send_and_report(
     with JobStore(path) as store:
         store.set_meta(config.pace_meta())  # the latest run's pace is the one a retry reuses
         target = config.target()
-        phases = _phases(store, config, states, target)
+        phases = phases_for(store, config, states, target)
         todo = any(phase.pending() for phase in phases)
-        stats = asyncio.run(_send(store, config, phases, target, out)) if todo else None
+        stats = asyncio.run(send_phases(store, config, phases, target, out)) if todo else None
         counts = write_report(store, report)
         verified = store.verified_count() if config.verify else None
-    code = _exit_code(counts, stats)
+    code = exit_code(counts, stats)
     out.summary(counts, stats, str(report), exit_code=code, job=job_of(path), verified=verified)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
@@ -519,138 +269,6 @@ def send_and_report(
             command=config.command,
         )
     return code
-
-
-def _phases(
-    store: JobStore, config: RunConfig, states: tuple[str, ...], target: Target
-) -> list[Phase]:
-    """Read (back up and diff) unless --no-backup, write, then verify when asked."""
-    phases: list[Phase] = [_read_phase(store, config, states, target)] if config.backup else []
-    phases.append(WritePhase(store, target, states, read=True if config.backup else None))
-    if config.verify:
-        phases.append(VerifyPhase(store, target))
-    return phases
-
-
-def _read_phase(
-    store: JobStore,
-    config: RunConfig,
-    states: tuple[str, ...],
-    target: Target,
-    *,
-    only: frozenset[str] | None = None,
-) -> ReadPhase:
-    return ReadPhase(
-        store,
-        target,
-        states,
-        only_empty=config.only_empty,
-        force=config.force,
-        is_empty=config.rules().is_empty,
-        only=only,
-    )
-
-
-async def _send(
-    store: JobStore, config: RunConfig, phases: list[Phase], target: Target, out: Reporter
-) -> SendStats:
-    """Each phase in turn through one pacer, so reads and writes together keep the pace;
-    a phase that stops (token, daily limit, signal) ends the run. The portal's memory gives
-    the pacer the requests of the runs just before this one, and takes this one's."""
-    loop = asyncio.get_running_loop()
-    memory = PortalMemory.load(JobFolder(config.state_dir).root, config.base_url, config.token)
-    pacer = Pacer(
-        *config.pace(),
-        made=[*config.made, *memory.made(loop.time())],
-        explicit=config.rate is not None,
-        portal=memory.limit,
-    )
-    timeline = Timeline(store, store.next_run())
-    limits = httpx.Limits(
-        max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
-    )
-    total = SendStats()
-    try:
-        async with httpx.AsyncHTTPTransport(limits=limits) as transport:
-            for phase in phases:
-                todo = phase.pending()
-                if not todo:
-                    continue
-                progress = out.progress(todo, phase.label)
-                sender = Sender(
-                    store,
-                    target,
-                    pacer,
-                    transport,
-                    config.send,
-                    timeout=config.timeout,
-                    on_result=progress.advance,
-                    timeline=timeline,
-                )
-                _install_signal_handlers(sender, out, config.command)
-                try:
-                    total.add(await sender.run(phase=phase))
-                finally:
-                    progress.close()
-                    _remove_signal_handlers()
-                if total.stop_reason is not None:
-                    break
-    finally:
-        memory.save(pacer, loop.time())
-    total.limit, total.utilization = pacer.limit(), pacer.utilization()
-    if total.requests:  # what the page of `report --html` draws this run against
-        runs = store.meta().get("runs")
-        store.set_meta(
-            {
-                "runs": [
-                    *(runs if isinstance(runs, list) else []),
-                    {
-                        "run": timeline.run,
-                        "limit": total.limit.requests,
-                        "window": total.limit.window,
-                        "utilization": total.utilization,
-                    },
-                ]
-            }
-        )
-    return total
-
-
-def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        name = signal.Signals(signum).name
-        if sender.stats.stop_reason == "signal":
-            out.warn(
-                f"{name} again: exiting now; the job is consistent, and running the same "
-                f"command resumes it: {command}"
-            )
-            os._exit(EXIT_ABORTED)
-        out.warn(
-            f"{name}: finishing requests in flight, then writing the report "
-            "(press Ctrl-C again to exit at once)"
-        )
-        sender.stop("signal", f"stopped by {name}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-
-
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(sig)
-
-
-def _exit_code(counts: Counter[str], stats: SendStats | None) -> int:
-    if counts[RowOutcome.DEFERRED] or (
-        stats is not None and stats.stop_reason in ("daily", "signal")
-    ):
-        return EXIT_STOPPED
-    if counts[RowOutcome.FAILED] or counts[RowOutcome.INVALID] or counts[RowOutcome.NOT_SENT]:
-        return EXIT_ROWS_FAILED
-    return EXIT_OK
 
 
 def print_plan(
@@ -714,15 +332,6 @@ def _zone(name: str) -> ZoneInfo:
             f"unknown --timezone {name!r}; use an IANA name such as "
             "Europe/Berlin or America/New_York"
         ) from None
-
-
-def _duration_words(seconds: float) -> str:
-    """``42 s``, ``3 min``, ``2 h``: how long ago, roughly."""
-    if seconds < 90:
-        return f"{max(0, round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{round(seconds / 3600)} h"
 
 
 def resume_command(argv: list[str] | None = None) -> str:

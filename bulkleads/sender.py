@@ -35,8 +35,9 @@ from tenacity import (
 )
 
 from .hubspot.http import Outcome, Target
-from .pacing import Limit, Pacer, RateHeaders, retry_after_seconds
+from .pacing import Pacer
 from .phases import Phase, StopReason, WritePhase
+from .ratelimit import Limit, RateHeaders, retry_after_seconds
 from .store import RESUMABLE, Bundle, JobStore, Mark, State
 from .timeline import Timeline
 

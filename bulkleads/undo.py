@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from .config import RunConfig
 from .console import Reporter
+from .dry_run import dry_run_report
 from .errors import UsageError
 from .jobs import JobFolder, job_id, remove_store
 from .plan import PlanOptions, PlanSummary, plan
 from .report import check_report_path
-from .run import RunConfig, dry_run_report, print_plan, run_planned
+from .run import print_plan, run_planned
 from .sources import Format, Record
 from .store import JobStore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import httpx
 
 from bulkleads.diff import decide, same
 from bulkleads.fields import LEADS_V1
+from bulkleads.store import JobStore
 
 from .conftest import SAMPLE, json_lines, read_report, run_cli
 
@@ -326,6 +328,12 @@ def test_crm_job_then_undo_restores_the_seed_reading_100_a_request(tmp_path: Pat
     result = run_cli("update", str(leads), *args, cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert box.stats()["reads"] == 3
+    # The property list read before planning is counted as the run's own: the pacer never
+    # took it for another client (which would have slowed the whole run).
+    (job_file,) = Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")
+    with JobStore(job_file) as store:
+        timeline = list(store.requests())
+    assert len(timeline) == 6 and all(entry[6] == 0 for entry in timeline)
     undone = run_cli("undo", str(tmp_path / "contacts.report.csv"), cwd=tmp_path)
     assert undone.code == 0, undone.stderr
     assert httpx.get(f"{box.url}/__sandbox/objects/contacts").json() == seed

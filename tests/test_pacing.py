@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bulkleads.pacing import Limit, Pacer, RateHeaders, retry_after_seconds
+from bulkleads.pacing import Pacer
+from bulkleads.ratelimit import Limit, RateHeaders, retry_after_seconds
 from bulkleads.sandbox.limits import RollingWindow
 
 from .conftest import run_virtual

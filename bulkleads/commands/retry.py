@@ -8,7 +8,8 @@ import typer
 
 from ..cli.errors import handles_errors
 from ..cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from ..run import RunConfig, retry
+from ..config import RunConfig
+from ..run import retry
 from ..token import load_token
 
 

@@ -9,10 +9,8 @@ import typer
 
 from ..cli.errors import handles_errors
 from ..cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from ..run import (
-    RunConfig,
-    resume_command,
-)
+from ..config import RunConfig
+from ..run import resume_command
 from ..token import load_token
 from ..undo import undo
 

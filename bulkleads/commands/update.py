@@ -22,17 +22,12 @@ from ..cli.options import (
     pair,
     sample_count,
 )
+from ..config import DEFAULT_BASE_URL, DEFAULT_SAMPLE, RunConfig
 from ..hubspot import ApiOptions
 from ..hubspot import choose as choose_api
 from ..plan import PlanOptions
 from ..report import ReportDialect
-from ..run import (
-    DEFAULT_BASE_URL,
-    DEFAULT_SAMPLE,
-    RunConfig,
-    resume_command,
-    update,
-)
+from ..run import resume_command, update
 from ..token import load_token, optional_token
 
 

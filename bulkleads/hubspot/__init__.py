@@ -19,7 +19,7 @@ from typing import Any, Final, Protocol
 
 from ..errors import UsageError
 from ..fields import FieldRules
-from ..pacing import Limit
+from ..ratelimit import Limit
 from ..token import Token
 from .crm import Crm
 from .http import AuthMode, Target

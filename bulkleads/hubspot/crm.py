@@ -25,7 +25,7 @@ import httpx
 
 from ..errors import UsageError
 from ..fields import FieldRules, crm_v3_rules
-from ..pacing import Limit
+from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
 from .http import AuthMode, HttpTarget, Outcome
@@ -51,7 +51,7 @@ class Crm:
     name: ClassVar[str] = "crm-v3"
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     auth: ClassVar[AuthMode] = "bearer"
-    reads_portal: ClassVar[bool] = False  # a request before planning
+    reads_portal: ClassVar[bool] = True  # its property definitions, before planning
 
     @classmethod
     def from_options(cls, options: ApiOptions) -> Crm:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from ..fields import LEADS_V1, FieldRules, is_valid_guid
-from ..pacing import Limit
+from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
 from .http import AuthMode, HttpTarget, Outcome
@@ -37,7 +37,7 @@ class LeadsV1:
     name: ClassVar[str] = "leads-v1"
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     per_request: ClassVar[int] = 1
-    reads_portal: ClassVar[bool] = False  # a request before planning
+    reads_portal: ClassVar[bool] = False  # nothing to read before planning
 
     @classmethod
     def from_options(cls, options: ApiOptions) -> LeadsV1:

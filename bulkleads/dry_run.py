@@ -1,0 +1,107 @@
+"""A dry run: the plan and its report, and with a token a sample read of what would change."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from .config import RunConfig
+from .console import Reporter, plural
+from .errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
+from .jobs import JobFolder
+from .plan import PlanSummary
+from .report import (
+    DIFF_COLUMNS,
+    RowOutcome,
+    check_report_path,
+    diff_path,
+    write_diff,
+    write_report,
+)
+from .sender import SendStats
+from .sending import read_phase, send_phases
+from .store import RESUMABLE, JobStore
+
+
+def dry_run_report(
+    store: JobStore,
+    config: RunConfig,
+    report: Path,
+    summary: PlanSummary,
+    out: Reporter,
+    job: str,
+) -> int:
+    """A dry run's report; with a token and reading on, it first reads the leads the plan
+    would write (the reads only go to the scratch store) and shows what would change."""
+    stats: SendStats | None = None
+    if config.token is not None and config.backup and summary.bundles:
+        diff = diff_path(report)
+        check_report_path(diff, columns=DIFF_COLUMNS)
+        target = config.target()
+        sample = store.sample(RESUMABLE, config.sample) if config.sample else None
+        reading = read_phase(store, config, RESUMABLE, target, only=sample)
+        stats = asyncio.run(send_phases(store, config, [reading], target, out))
+        fields = write_diff(store, diff)
+        read = summary.bundles if sample is None else len(sample)
+        scale = summary.bundles / read if read else 1.0
+        noun = plural(summary.bundles, config.rules().noun)
+        if sample is not None and read < summary.bundles:
+            out.info(
+                f"  read {read} of {summary.bundles} {noun}, spread evenly through the file; "
+                "the counts below are projected from them (--sample all reads every one)",
+                event="sample",
+                read=read,
+                bundles=summary.bundles,
+            )
+        projected = "~" if scale != 1.0 else ""
+        for name, (change, same) in sorted(fields.items()):
+            out.info(
+                f"  {name}: {projected}{round(change * scale)} {noun} would change, "
+                f"{projected}{round(same * scale)} already hold the new value",
+                event="diff_field",
+                field=name,
+                change=round(change * scale),
+                already=round(same * scale),
+                projected=scale != 1.0,
+            )
+        out.info(f"diff: {diff} (guid, field, current, new)", event="diff", path=str(diff))
+        if stats.stop_reason is not None:
+            out.warn(f"reading stopped: {stats.stop_detail}", event="stopped")
+    elif config.backup and summary.bundles:
+        out.info(
+            "no token: the dry run stays offline; with one it would read the leads and show "
+            "what would change",
+            event="offline",
+        )
+    elif summary.bundles:
+        out.info(
+            "--no-backup: nothing is read, so no diff, no skipping of values already so, "
+            "and no undo for this job",
+            event="no_backup",
+        )
+    counts = write_report(store, report, dry_run=True)
+    code = EXIT_OK if counts[RowOutcome.INVALID] == 0 else EXIT_ROWS_FAILED
+    out.summary(counts, stats, str(report), exit_code=code, job=job)
+    return code
+
+
+def describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter) -> None:
+    """A dry run of a job that exists says what a real run would still send; it never writes
+    over that job's report."""
+    path = folder.path(job)
+    if not path.exists():
+        return
+    with JobStore(path) as store:
+        done, left = store.progress()
+        if store.meta().get("report") == str(report):
+            raise UsageError(
+                f"{report} is the report of job {job}, which has run; a dry run writes its own "
+                "report: drop --report or give another path"
+            )
+    out.info(
+        f"job {job} exists: {done} leads already updated; running it would send {left} more",
+        event="existing_job",
+        job=job,
+        done=done,
+        left=left,
+    )

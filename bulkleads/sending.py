@@ -1,0 +1,158 @@
+"""A run's phases (read, write, verify) through one pacer, one transport and one timeline; the
+signals that stop them; the exit code their counts make."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections import Counter
+
+import httpx
+
+from .config import RunConfig
+from .console import Reporter
+from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
+from .hubspot.http import Target
+from .jobs import JobFolder
+from .pacing import Pacer
+from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
+from .portal_memory import PortalMemory
+from .report import (
+    RowOutcome,
+)
+from .sender import Sender, SendStats
+from .store import JobStore
+from .timeline import Timeline
+
+
+def phases_for(
+    store: JobStore, config: RunConfig, states: tuple[str, ...], target: Target
+) -> list[Phase]:
+    """Read (back up and diff) unless --no-backup, write, then verify when asked."""
+    phases: list[Phase] = [read_phase(store, config, states, target)] if config.backup else []
+    phases.append(WritePhase(store, target, states, read=True if config.backup else None))
+    if config.verify:
+        phases.append(VerifyPhase(store, target))
+    return phases
+
+
+def read_phase(
+    store: JobStore,
+    config: RunConfig,
+    states: tuple[str, ...],
+    target: Target,
+    *,
+    only: frozenset[str] | None = None,
+) -> ReadPhase:
+    return ReadPhase(
+        store,
+        target,
+        states,
+        only_empty=config.only_empty,
+        force=config.force,
+        is_empty=config.rules().is_empty,
+        only=only,
+    )
+
+
+async def send_phases(
+    store: JobStore, config: RunConfig, phases: list[Phase], target: Target, out: Reporter
+) -> SendStats:
+    """Each phase in turn through one pacer, so reads and writes together keep the pace;
+    a phase that stops (token, daily limit, signal) ends the run. The portal's memory gives
+    the pacer the requests of the runs just before this one, and takes this one's."""
+    loop = asyncio.get_running_loop()
+    memory = PortalMemory.load(JobFolder(config.state_dir).root, config.base_url, config.token)
+    pacer = Pacer(
+        *config.pace(),
+        made=[*config.made, *memory.made(loop.time())],
+        explicit=config.rate is not None,
+        portal=memory.limit,
+    )
+    timeline = Timeline(store, store.next_run())
+    limits = httpx.Limits(
+        max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
+    )
+    total = SendStats()
+    try:
+        async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+            for phase in phases:
+                todo = phase.pending()
+                if not todo:
+                    continue
+                progress = out.progress(todo, phase.label)
+                sender = Sender(
+                    store,
+                    target,
+                    pacer,
+                    transport,
+                    config.send,
+                    timeout=config.timeout,
+                    on_result=progress.advance,
+                    timeline=timeline,
+                )
+                _install_signal_handlers(sender, out, config.command)
+                try:
+                    total.add(await sender.run(phase=phase))
+                finally:
+                    progress.close()
+                    _remove_signal_handlers()
+                if total.stop_reason is not None:
+                    break
+    finally:
+        memory.save(pacer, loop.time())
+    total.limit, total.utilization = pacer.limit(), pacer.utilization()
+    if total.requests:  # what the page of `report --html` draws this run against
+        runs = store.meta().get("runs")
+        store.set_meta(
+            {
+                "runs": [
+                    *(runs if isinstance(runs, list) else []),
+                    {
+                        "run": timeline.run,
+                        "limit": total.limit.requests,
+                        "window": total.limit.window,
+                        "utilization": total.utilization,
+                    },
+                ]
+            }
+        )
+    return total
+
+
+def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if sender.stats.stop_reason == "signal":
+            out.warn(
+                f"{name} again: exiting now; the job is consistent, and running the same "
+                f"command resumes it: {command}"
+            )
+            os._exit(EXIT_ABORTED)
+        out.warn(
+            f"{name}: finishing requests in flight, then writing the report "
+            "(press Ctrl-C again to exit at once)"
+        )
+        sender.stop("signal", f"stopped by {name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+
+def _remove_signal_handlers() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+
+
+def exit_code(counts: Counter[str], stats: SendStats | None) -> int:
+    if counts[RowOutcome.DEFERRED] or (
+        stats is not None and stats.stop_reason in ("daily", "signal")
+    ):
+        return EXIT_STOPPED
+    if counts[RowOutcome.FAILED] or counts[RowOutcome.INVALID] or counts[RowOutcome.NOT_SENT]:
+        return EXIT_ROWS_FAILED
+    return EXIT_OK

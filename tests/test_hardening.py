@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from bulkleads.sources import InputFile
 from bulkleads.store import JobStore
 
 from .conftest import read_report, run_cli, write_seed
+from .test_sender import SECRET as SENDER_SECRET
 from .test_sender import make_store, send
 
 SECRET = "pat-na1-99999999-8888-7777-6666-555555555555"
@@ -273,3 +275,61 @@ def test_a_100_mb_field_is_refused_quickly(tmp_path: Path) -> None:
 def plan_bytes_path(tmp_path: Path, path: Path) -> None:
     with JobStore(tmp_path / "huge.sqlite") as store, InputFile(str(path)) as source:
         plan(source, store, PlanOptions())
+
+
+def _fragments(secret: str, size: int = 8) -> set[str]:
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        lambda s: "x" * 280 + s,  # echoed past the 300-character cut
+        lambda s: "bad token " + quote(s, safe=""),
+        lambda s: "bad token " + s.replace("-", "%2D"),
+        lambda s: "bad token " + json.dumps({"t": s}),
+        lambda s: "pieces: " + s[:20] + " ... " + s[-12:],
+    ],
+)
+def test_no_piece_of_the_token_survives_a_server_echo(tmp_path: Path, echo) -> None:
+    """Whatever form a server echoes the token in (raw and cut, percent-encoded, inside JSON,
+    in pieces), no run of 8 of its characters reaches the report."""
+    store = make_store(tmp_path, 1)
+    send(store, iter([httpx.Response(400, json={"message": echo(SENDER_SECRET)})]))
+    report = tmp_path / "r.csv"
+    write_report(store, report)
+    text = report.read_text()
+    assert "***" in text
+    assert not any(piece in text for piece in _fragments(SENDER_SECRET))
+
+
+def test_a_token_file_with_a_bom_and_a_newline_works_with_either_auth(
+    tmp_path: Path, sandbox
+) -> None:
+    """An editor's BOM and trailing newline are not part of the token: query and bearer
+    auth both send it clean and the run succeeds."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", [f"{1:032x}"]))
+    token_file = tmp_path / "token.txt"
+    token_file.write_text("\ufeffsandbox-token\r\n", encoding="utf-8")
+    leads = tmp_path / "close.csv"
+    leads.write_text(f"guid,city\n{1:032x},Bom\n")
+    for auth in ("query", "bearer"):
+        args = ("update", str(leads), "--base-url", box.url, "--auth", auth, "--fresh")
+        ran = run_cli(*args, "--token-file", str(token_file), cwd=tmp_path, token=None)
+        assert ran.code == 0, ran.stderr
+    assert box.stats()["requests"].get("401") is None
+
+
+@pytest.mark.parametrize("content", ['"pat-na1-abc"', "pat-na1-abc\u00e9", "Bearer: pat-na1-abc"])
+def test_a_token_no_hubspot_token_looks_like_is_refused_naming_its_file(
+    tmp_path: Path, content: str
+) -> None:
+    """Quotes, accents or a label around the token: exit 2 naming the file, nothing sent."""
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(content, encoding="utf-8")
+    leads = tmp_path / "close.csv"
+    leads.write_text(f"guid,city\n{1:032x},X\n")
+    args = ("update", str(leads), "--base-url", "http://127.0.0.1:9", "--token-file")
+    ran = run_cli(*args, str(token_file), cwd=tmp_path, token=None)
+    assert ran.code == 2 and str(token_file) in ran.stderr, ran.stderr
+    assert "pat-na1-abc" not in ran.stderr

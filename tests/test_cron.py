@@ -276,3 +276,28 @@ def test_retry_and_undo_take_the_profile_too(tmp_path: Path, sandbox) -> None:
     undone = run_cli("undo", str(leads), *profile, cwd=tmp_path, token=None, env=env)
     assert undone.code == 0, undone.stderr
     assert all(lead["city"] == "" for lead in box.state().values())
+
+
+def test_the_summary_is_written_on_exit_2_and_never_over_a_file_not_ours(
+    tmp_path: Path, sandbox
+) -> None:
+    """A run that stops with exit 2 still replaces last night's summary with its error; a
+    --summary naming the input or the report is exit 2 and leaves it whole."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:2]))
+    leads = tmp_path / "close.csv"
+    leads.write_text(f"guid,city\n{GUIDS[0]},A\n{GUIDS[1]},B\n")
+    summary = tmp_path / "summary.json"
+    base = ("update", str(leads), "--base-url", box.url, "--summary", str(summary))
+    assert run_cli(*base, cwd=tmp_path).code == 0
+    assert json.loads(summary.read_text())["updated"] == 2
+    stopped = run_cli(*base, "--delimiter", "ab", cwd=tmp_path)  # a usage error: exit 2
+    assert stopped.code == 2
+    written = json.loads(summary.read_text())
+    assert written["exit_code"] == 2 and "--delimiter" in written["error"]
+    assert written["updated"] == 0
+    for victim in (leads, tmp_path / "close.report.csv"):
+        before = victim.read_bytes()
+        args = ("update", str(leads), "--base-url", box.url, "--summary", str(victim))
+        refused = run_cli(*args, cwd=tmp_path)
+        assert refused.code == 2 and "not a bulkleads summary" in refused.stderr
+        assert victim.read_bytes() == before

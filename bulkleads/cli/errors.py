@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, ParamSpec
 
 import typer
@@ -14,6 +15,7 @@ from ..console import (
     LOG_FORMAT_VAR,
     LogFormat,
     print_error,
+    write_error_summary,
 )
 from ..errors import BulkleadsError
 from ..token import ENV_VAR
@@ -33,6 +35,9 @@ def handles_errors(command: Callable[P, None]) -> Callable[P, None]:
             fmt = "json" if kwargs.get("log_format") == "json" else format_asked()
             kind = type(error).__name__
             print_error(str(error), kind=kind, exit_code=error.exit_code, fmt=fmt)
+            summary = kwargs.get("summary")
+            if isinstance(summary, Path):
+                write_error_summary(summary, scrub(str(error)), kind, error.exit_code)
             raise typer.Exit(error.exit_code) from None
 
     return wrapper

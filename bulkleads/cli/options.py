@@ -16,6 +16,7 @@ from ..console import (
     LOG_FORMAT_VAR,
     LogFormat,
     Reporter,
+    check_summary_path,
     setup_logging,
 )
 from ..errors import UsageError
@@ -307,6 +308,8 @@ class OutputFlags:
     summary: SummaryFile = None
 
     def reporter(self, token: Token | None) -> Reporter:
+        if self.summary is not None:
+            check_summary_path(self.summary)
         return make_reporter(self.log_format, self.quiet, token, self.verbose, self.summary)
 
 

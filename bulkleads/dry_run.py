@@ -20,7 +20,7 @@ from .report import (
 )
 from .sender import SendStats
 from .sending import read_phase, send_phases
-from .store import RESUMABLE, JobStore
+from .store import RESUMABLE, JobStore, State
 
 
 def dry_run_report(
@@ -42,15 +42,19 @@ def dry_run_report(
         reading = read_phase(store, config, RESUMABLE, target, only=sample)
         stats = asyncio.run(send_phases(store, config, [reading], target, out))
         fields = write_diff(store, diff)
-        read = summary.bundles if sample is None else len(sample)
-        scale = summary.bundles / read if read else 1.0
+        tried = summary.bundles if sample is None else len(sample)
+        read = store.count(tuple(State), read=True)  # those whose current values came back
+        scale = summary.bundles / read if read and sample is not None else 1.0
         noun = plural(summary.bundles, config.rules().noun)
-        if sample is not None and read < summary.bundles:
+        if sample is not None and tried < summary.bundles:
+            missed = f"; {tried - read} could not be read (see the report)" if read < tried else ""
             out.info(
-                f"  read {read} of {summary.bundles} {noun}, spread evenly through the file; "
-                "the counts below are projected from them (--sample all reads every one)",
+                f"  read {tried} of {summary.bundles} {noun}, spread evenly through the file"
+                f"{missed}; the counts below are projected from the {read} read "
+                "(--sample all reads every one)",
                 event="sample",
                 read=read,
+                tried=tried,
                 bundles=summary.bundles,
             )
         projected = "~" if scale != 1.0 else ""

@@ -158,14 +158,7 @@ class ReadPhase(_Reading, _Unsent):
         return count if self._only is None else min(count, len(self._only))
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
-        while True:
-            page = self._store.to_send(self._states, after_row, limit, read=False)
-            if self._only is None or not page:
-                return page
-            chosen = [bundle for bundle in page if bundle.guid in self._only]
-            if chosen:
-                return chosen
-            after_row = page[-1].first_row
+        return self._store.to_send(self._states, after_row, limit, read=False, among=self._only)
 
     def record(self, results: list[Result]) -> None:
         reads: list[Read] = []

@@ -228,15 +228,21 @@ class JobStore:
         limit: int = 500,
         *,
         read: bool | None = None,
+        among: frozenset[str] | None = None,
     ) -> list[Bundle]:
         """The next ``limit`` bundles in one of ``states``, in input order after ``after_row``;
-        ``read`` True keeps those whose current values are stored, False those not yet read."""
+        ``read`` True keeps those whose current values are stored, False those not yet read;
+        ``among`` (a few hundred at most: a dry run's sample) keeps only those guids."""
         marks = ",".join("?" * len(states))
         where = _READ_FILTER[read]
+        keys: tuple[str, ...] = ()
+        if among is not None:
+            keys = tuple(sorted(among))
+            where += f" AND guid IN ({','.join('?' * len(keys))})"
         cursor = self._db.execute(
             f"SELECT guid, body, first_row, attempts, expect FROM bundles "  # noqa: S608
             f"WHERE first_row > ? AND state IN ({marks}){where} ORDER BY first_row LIMIT ?",
-            (after_row, *states, limit),
+            (after_row, *states, *keys, limit),
         )
         return [
             Bundle(g, json.loads(b), r, a, json.loads(e) if e else None) for g, b, r, a, e in cursor

@@ -197,6 +197,57 @@ class ReadPhase(_Reading, _Unsent):
             self._store.mark(failures)
 
 
+def _lost(sent: dict[str, object], values: dict[str, object]) -> list[str]:
+    """The fields whose value read back is not the one sent, each as ``name is X, sent Y``."""
+    return [
+        f"{name} is {json.dumps(values.get(name), ensure_ascii=False)}, "
+        f"sent {json.dumps(value, ensure_ascii=False)}"
+        for name, value in sent.items()
+        if not same(values.get(name), value)
+    ]
+
+
+class SettlePhase(_Reading):
+    """Read back the records HubSpot answered 2xx for without saying it wrote them: one that
+    holds what was sent is updated; one that does not failed (no answer counted: ``retry``
+    sends it again); one that cannot be read stays unconfirmed."""
+
+    label = "confirming"
+
+    def __init__(self, store: JobStore, target: Target) -> None:
+        self._store = store
+        self._target = target
+
+    def pending(self) -> int:
+        return self._store.count((State.UNCONFIRMED,))
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._store.to_send((State.UNCONFIRMED,), after_row, limit)
+
+    def record(self, results: list[Result]) -> None:
+        kept: list[Mark] = []
+        lost_writes: list[Mark] = []
+        for bundle, outcome, _mark in results:
+            if outcome.kind != "ok" or outcome.values is None:
+                continue
+            lost = _lost(bundle.body, outcome.values)
+            if not lost:
+                kept.append((State.DONE, None, None, None, bundle.guid))
+                continue
+            reason = (
+                "HubSpot's answer did not confirm the update, and read back the record does "
+                f"not hold it ({'; '.join(lost)}); bulkleads retry sends it again"
+            )
+            lost_writes.append((State.FAILED, None, None, reason, bundle.guid))
+        if kept:
+            self._store.mark(kept)
+        if lost_writes:
+            self._store.mark(lost_writes, keep_status=False)
+
+    def settle_unsent(self, reason: StopReason | None, detail: str | None) -> None:
+        """Records not read back stay unconfirmed."""
+
+
 class VerifyPhase(_Reading):
     """Read every updated lead back; one whose values did not stick fails (HubSpot's silent
     no-op). A lead that cannot be read back stays updated and unverified."""
@@ -218,13 +269,7 @@ class VerifyPhase(_Reading):
         for bundle, outcome, _mark in results:
             if outcome.kind != "ok" or outcome.values is None:
                 continue
-            values = outcome.values
-            lost = [
-                f"{name} is {json.dumps(values.get(name), ensure_ascii=False)}, "
-                f"sent {json.dumps(sent, ensure_ascii=False)}"
-                for name, sent in bundle.body.items()
-                if not same(values.get(name), sent)
-            ]
+            lost = _lost(bundle.body, outcome.values)
             checked.append(
                 (0, f"{NOT_KEPT} ({'; '.join(lost)})", bundle.guid)
                 if lost

@@ -42,8 +42,12 @@ class RowOutcome(StrEnum):
     SKIPPED = "skipped"
     NOT_SENT = "not_sent"
     DEFERRED = "deferred"
+    UNCONFIRMED = "unconfirmed"  # answered 2xx without saying it was written; not read back
     PLANNED = "planned"  # a dry run's word
 
+
+# Outcomes that make a run's exit code 1.
+FAILED_OUTCOMES: Final = (RowOutcome.FAILED, RowOutcome.INVALID, RowOutcome.NOT_SENT)
 
 _BY_STATE: Final[dict[str, RowOutcome]] = {
     State.DONE: RowOutcome.UPDATED,
@@ -52,6 +56,7 @@ _BY_STATE: Final[dict[str, RowOutcome]] = {
     State.DEFERRED: RowOutcome.DEFERRED,
     State.NOT_SENT: RowOutcome.NOT_SENT,
     State.INVALID: RowOutcome.INVALID,
+    State.UNCONFIRMED: RowOutcome.UNCONFIRMED,
 }
 _FIRST_COLUMNS: Final = COLUMNS[:9]  # every version's reports start so; later ones add columns
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")

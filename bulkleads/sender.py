@@ -352,6 +352,8 @@ class Sender:
             state, reason = State.DONE, None
         elif outcome.kind == "auth":
             state, reason = State.NOT_SENT, outcome.reason
+        elif outcome.kind == "unconfirmed":
+            state, reason = State.UNCONFIRMED, outcome.reason
         elif outcome.kind == "daily" or (outcome.kind == "retry" and self._stopping.is_set()):
             state, reason = State.DEFERRED, outcome.reason
         else:

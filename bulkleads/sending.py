@@ -16,9 +16,10 @@ from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
 from .hubspot.http import Target
 from .jobs import JobFolder
 from .pacing import Pacer
-from .phases import Phase, ReadPhase, VerifyPhase, WritePhase
+from .phases import Phase, ReadPhase, SettlePhase, VerifyPhase, WritePhase
 from .portal_memory import PortalMemory
 from .report import (
+    FAILED_OUTCOMES,
     RowOutcome,
 )
 from .sender import Sender, SendStats
@@ -32,6 +33,8 @@ def phases_for(
     """Read (back up and diff) unless --no-backup, write, then verify when asked."""
     phases: list[Phase] = [read_phase(store, config, states, target)] if config.backup else []
     phases.append(WritePhase(store, target, states, read=True if config.backup else None))
+    if config.backup:  # what HubSpot's answer did not confirm, settled by reading it
+        phases.append(SettlePhase(store, target))
     if config.verify:
         phases.append(VerifyPhase(store, target))
     return phases
@@ -153,6 +156,6 @@ def exit_code(counts: Counter[str], stats: SendStats | None) -> int:
         stats is not None and stats.stop_reason in ("daily", "signal")
     ):
         return EXIT_STOPPED
-    if counts[RowOutcome.FAILED] or counts[RowOutcome.INVALID] or counts[RowOutcome.NOT_SENT]:
+    if any(counts[outcome] for outcome in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)):
         return EXIT_ROWS_FAILED
     return EXIT_OK

@@ -38,6 +38,7 @@ class State(StrEnum):
     NOT_SENT = "not_sent"
     SKIPPED = "skipped"
     INVALID = "invalid"
+    UNCONFIRMED = "unconfirmed"  # HubSpot answered 2xx without saying the record was written
 
 
 RESUMABLE: Final = (State.PENDING, State.INFLIGHT, State.DEFERRED, State.NOT_SENT)
@@ -346,12 +347,14 @@ class JobStore:
         (last,) = self._db.execute("SELECT MAX(run) FROM requests").fetchone()
         return (last or 0) + 1
 
-    def mark(self, updates: Iterable[Mark]) -> None:
+    def mark(self, updates: Iterable[Mark], *, keep_status: bool = True) -> None:
         """Record ``(state, status, attempts, reason, guid)`` results in one transaction,
-        committed at once so they survive a kill. None keeps a bundle's status or attempts."""
+        committed at once so they survive a kill. None keeps a bundle's attempts, and its
+        status unless ``keep_status`` is False (no answer counts: ``retry`` sends it again)."""
+        status = "coalesce(?, status)" if keep_status else "?"
         with self._tx():
             self._db.executemany(
-                "UPDATE bundles SET state = ?, status = coalesce(?, status), "
+                f"UPDATE bundles SET state = ?, status = {status}, "  # noqa: S608
                 "attempts = coalesce(?, attempts), reason = ? WHERE guid = ?",
                 updates,
             )
@@ -363,7 +366,7 @@ class JobStore:
         transient = "status IS NULL OR status IN (429, 500, 502, 503, 504)"
         kinds = {
             "not_sent": "state = 'not_sent'",
-            "transient": f"state = 'failed' AND ({transient})",
+            "transient": f"state = 'unconfirmed' OR (state = 'failed' AND ({transient}))",
             "final": "state = 'failed'" if all_failed else "0",
         }
         moved: dict[str, int] = {}

@@ -57,6 +57,12 @@ def run(store: JobStore, answer, batch_size: int = 100, limit: int = 100) -> lis
     return bodies
 
 
+def updated(body: dict, status: int = 200, **extra: object) -> httpx.Response:
+    """HubSpot's answer to a batch update that wrote every record of ``body``."""
+    results = [{"id": item["id"], "properties": item["properties"]} for item in body["inputs"]]
+    return httpx.Response(status, json={"status": "COMPLETE", "results": results, **extra})
+
+
 def outcomes(store: JobStore) -> dict[str, tuple[str, int | None]]:
     return {r.guid: (r.state, r.status) for r in store.report_rows()}
 
@@ -65,7 +71,7 @@ def test_batches_of_up_to_batch_size_and_string_properties(tmp_path: Path) -> No
     """250 records at batch size 100 are 3 requests; every body matches HubSpot's schema."""
     ids = [str(1000 + i) for i in range(250)]
     store = make_store(tmp_path, ids)
-    bodies = run(store, lambda body: httpx.Response(200, json={"status": "COMPLETE"}))
+    bodies = run(store, updated)
     assert [len(b["inputs"]) for b in bodies] == [100, 100, 50]
     first = bodies[0]["inputs"][0]
     assert first == {"id": "1000", "properties": {"city": "C1000"}, "objectWriteTraceId": "1000"}
@@ -83,7 +89,12 @@ def test_207_fails_only_the_records_it_names(tmp_path: Path) -> None:
         "errors": [],
         "links": {},
     }
-    run(store, lambda body: httpx.Response(207, json={"status": "COMPLETE", "errors": [error]}))
+
+    def answer(body: dict) -> httpx.Response:
+        written = {"inputs": [i for i in body["inputs"] if i["id"] != "2"]}
+        return updated(written, 207, errors=[error])
+
+    run(store, answer)
     assert outcomes(store) == {"1": ("done", 207), "2": ("failed", 207), "3": ("done", 207)}
     assert next(r for r in store.report_rows() if r.guid == "2").reason == "OBJECT_NOT_FOUND: gone"
 
@@ -103,7 +114,7 @@ def test_refused_batch_fails_the_record_with_the_bad_property(tmp_path: Path) ->
                     '[{"name":"colour","error":"PROPERTY_DOESNT_EXIST"}]',
                 },
             )
-        return httpx.Response(200, json={"status": "COMPLETE"})
+        return updated(body)
 
     bodies = run(store, answer)
     assert [len(b["inputs"]) for b in bodies] == [3, 2]
@@ -118,7 +129,7 @@ def test_refused_batch_naming_nothing_is_bisected(tmp_path: Path) -> None:
     def answer(body: dict) -> httpx.Response:
         if any(item["id"] == "11" for item in body["inputs"]):
             return httpx.Response(400, json={"message": "something in this batch is wrong"})
-        return httpx.Response(200, json={"status": "COMPLETE"})
+        return updated(body)
 
     bodies = run(store, answer)
     result = outcomes(store)
@@ -166,7 +177,7 @@ def test_requests_go_through_the_pacer_per_request(tmp_path: Path) -> None:
 
     def answer(body: dict) -> httpx.Response:
         starts.append(asyncio.get_running_loop().time())
-        return httpx.Response(200, json={"status": "COMPLETE"})
+        return updated(body)
 
     run(store, answer, limit=2)
     assert len(starts) == 3
@@ -229,3 +240,75 @@ def test_batch_reads_match_hubspots_spec_and_map_back_by_key() -> None:
     assert schema_errors("contacts", "BatchResponseSimplePublicObject", answer) == []
     _, found = by_email.classify_read(httpx.Response(200, json=answer), email_bundles)
     assert found["a@x.io"].values == {"city": "A", "email": "a@x.io", "hs_object_id": "1"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (lambda body: httpx.Response(200, content=b'{"status":"COMPLETE","resu'), "not whole JSON"),
+        (lambda body: httpx.Response(200, text="<html>proxy says hi</html>"), "HTML page"),
+        (lambda body: httpx.Response(200), "an empty body"),
+        (lambda body: httpx.Response(200, json={"status": "COMPLETE"}), "JSON with no results"),
+    ],
+)
+def test_an_answer_that_cannot_say_what_it_wrote_is_never_success(
+    tmp_path: Path, answer, said: str
+) -> None:
+    """A 200 whose body is cut, an HTML page, empty or without results leaves every record
+    unconfirmed, saying why: never updated."""
+    store = make_store(tmp_path, ["1", "2", "3"])
+    run(store, answer)
+    assert {state for state, _ in outcomes(store).values()} == {"unconfirmed"}
+    assert all(said in (r.reason or "") for r in store.report_rows())
+
+
+def test_records_an_answer_does_not_name_stay_unconfirmed(tmp_path: Path) -> None:
+    """A 207 whose errors name no id, or results that leave a record out: the records it
+    names as written are updated, the rest unconfirmed."""
+    store = make_store(tmp_path, ["1", "2", "3"])
+    anonymous = {"status": "error", "category": "VALIDATION_ERROR", "message": "some failed"}
+
+    def answer(body: dict) -> httpx.Response:
+        written = {"inputs": [i for i in body["inputs"] if i["id"] == "1"]}
+        return updated(written, 207, errors=[anonymous])
+
+    run(store, answer)
+    assert outcomes(store) == {
+        "1": ("done", 207),
+        "2": ("unconfirmed", 207),
+        "3": ("unconfirmed", 207),
+    }
+
+
+def test_a_cut_short_answer_is_settled_by_reading_back(tmp_path: Path, sandbox) -> None:
+    """The sandbox applies every write and cuts every answer short. Reading on (the
+    default): each record is read back and counted updated only because it holds what was
+    sent. --no-backup: nothing to read with, so each stays unconfirmed and the run exits 1;
+    when the writes were not applied either, reading back fails them and retry sends them."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": str(i), "city": ""} for i in range(1, 6)]))
+    box = sandbox("--limit", "100", "--garble-rate", "1.0", "--crm-seed", f"contacts={seed}")
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,city\n" + "".join(f"{i},T{i}\n" for i in range(1, 6)))
+    args = ("update", str(leads), "--api", "crm-v3", "--base-url", box.url)
+    settled = run_cli(*args, cwd=tmp_path)
+    assert settled.code == 0, settled.stderr
+    assert {r["outcome"] for r in read_report(tmp_path / "c.report.csv")} == {"updated"}
+    unread = run_cli(*args, "--no-backup", "--fresh", cwd=tmp_path)
+    assert unread.code == 1, unread.stderr
+    report = read_report(tmp_path / "c.report.csv")
+    assert {r["outcome"] for r in report} == {"unconfirmed"}
+    assert all("not whole JSON" in r["error"] for r in report)
+    box.configure(noop_rate=1.0)
+    lost = tmp_path / "lost.csv"
+    lost.write_text("id,city\n" + "".join(f"{i},L{i}\n" for i in range(1, 6)))
+    failed = run_cli("update", str(lost), *args[2:], cwd=tmp_path)
+    assert failed.code == 1, failed.stderr
+    report = read_report(tmp_path / "lost.report.csv")
+    assert {r["outcome"] for r in report} == {"failed"}
+    assert all("does not hold it (city is" in r["error"] for r in report)
+    box.configure(noop_rate=0.0, garble_rate=0.0)
+    again = run_cli("retry", str(tmp_path / "lost.report.csv"), cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    contacts = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    assert all(contacts[str(i)]["city"] == f"L{i}" for i in range(1, 6))

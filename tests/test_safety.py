@@ -128,8 +128,10 @@ def test_two_processes_started_together_never_send_a_lead_twice(tmp_path: Path, 
 
 
 def test_fresh_retry_and_report_wait_their_turn_while_a_job_runs(tmp_path: Path, sandbox) -> None:
-    """While a job runs, --fresh, retry and report of it exit 2 at once and change nothing."""
-    count = 40
+    """While a job runs, --fresh, retry and report of it exit 2 at once and change nothing.
+    The job is long (200 leads at 10 a second) so that it still runs on a loaded machine
+    while the three other commands start; it is stopped with Ctrl-C at the end."""
+    count = 200
     box = sandbox("--limit", "10", seed=write_seed(tmp_path / "s.json", GUIDS[:count]))
     leads = city_file(tmp_path, count)
     args = ("update", str(leads), "--base-url", box.url, "--rate", "10")
@@ -138,10 +140,7 @@ def test_fresh_retry_and_report_wait_their_turn_while_a_job_runs(tmp_path: Path,
     )
     report = tmp_path / "close.report.csv"
     try:
-        deadline = time.monotonic() + 20
-        while not any(Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")):
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.05)
+        box.wait_for(1, proc, "reads")  # it sends: it holds the job's lock
         jobs = run_cli("jobs", cwd=tmp_path, env={"COLUMNS": "300"})
         job = next(Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")).name[:16]
         assert f"{job}\trunning\t" in jobs.stdout

@@ -18,7 +18,7 @@ from ..console import (
 from ..errors import UsageError
 from ..hubspot import from_meta as api_from_meta
 from ..jobs import JobFolder, JobInfo, parse_age
-from ..report import RowOutcome, count_outcomes
+from ..report import FAILED_OUTCOMES, RowOutcome, count_outcomes
 from ..store import JobStore
 
 jobs_app = typer.Typer(invoke_without_command=True)
@@ -119,7 +119,7 @@ def _job_row(info: JobInfo) -> dict[str, object]:
         status = "running"
     elif counts[RowOutcome.DEFERRED]:
         status = "deferred"
-    elif counts[RowOutcome.FAILED] or counts[RowOutcome.INVALID] or counts[RowOutcome.NOT_SENT]:
+    elif any(counts[o] for o in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)):
         status = "partial"
     else:
         status = "done"

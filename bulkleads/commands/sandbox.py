@@ -90,7 +90,7 @@ def sandbox_command(
             help="Share of requests answered 5xx.",
             min=0,
             max=1,
-            metavar="SECONDS",
+            metavar="SHARE",
         ),
     ] = 0.0,
     drop_rate: Annotated[
@@ -99,7 +99,7 @@ def sandbox_command(
             help="Share applied, then the connection dropped.",
             min=0,
             max=1,
-            metavar="SECONDS",
+            metavar="SHARE",
         ),
     ] = 0.0,
     noop_rate: Annotated[
@@ -109,7 +109,17 @@ def sandbox_command(
             "--verify catches it).",
             min=0,
             max=1,
-            metavar="SECONDS",
+            metavar="SHARE",
+        ),
+    ] = 0.0,
+    garble_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of CRM batch writes applied but answered 200 with a body cut short "
+            "(a proxy's fault; the client must not count them as updated).",
+            min=0,
+            max=1,
+            metavar="SHARE",
         ),
     ] = 0.0,
     latency_ms: Annotated[
@@ -117,7 +127,7 @@ def sandbox_command(
         typer.Option(
             help="Delay before each answer.",
             min=0,
-            metavar="SECONDS",
+            metavar="MS",
         ),
     ] = 0.0,
     crm_seed: Annotated[
@@ -152,8 +162,8 @@ def sandbox_command(
     and tests. Its first line on stdout is its URL.
 
     While it runs, POST /__sandbox/config takes a JSON object with any of: daily (requests a
-    day, null for no cap), reset_daily (true), fail_rate, drop_rate, noop_rate (0 to 1),
-    latency_ms (milliseconds) and retry_after (true or false). GET /__sandbox/stats and
+    day, null for no cap), reset_daily (true), fail_rate, drop_rate, noop_rate, garble_rate
+    (0 to 1), latency_ms (milliseconds) and retry_after (true or false). GET /__sandbox/stats and
     GET /__sandbox/state show what it received and holds.
 
     Example: bulkleads sandbox --seed sample_data/seed.json --limit 100 --window 10
@@ -177,6 +187,7 @@ def sandbox_command(
             fail_rate=fail_rate,
             drop_rate=drop_rate,
             noop_rate=noop_rate,
+            garble_rate=garble_rate,
             latency=latency_ms / 1000,
             crm_seeds=object_files(crm_seed, "--crm-seed"),
             crm_properties=object_files(crm_properties, "--crm-properties"),

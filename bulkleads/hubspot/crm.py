@@ -190,9 +190,8 @@ class CrmV3Target(HttpTarget):
         outcome = self.outcome(response)
         status = response.status_code
         keys = {b.guid for b in bundles}
-        if status == 207 or (status == 200 and outcome.kind == "ok"):
-            data = _json_object(response)
-            return outcome, self._record_errors(data.get("errors"), keys, response)
+        if outcome.kind == "ok":  # 200, 207, or any other 2xx
+            return self._confirmed(response, bundles)
         if status == 400 and len(bundles) > 1:
             data = _json_object(response)
             named = self._record_errors([data], keys, response)
@@ -239,6 +238,40 @@ class CrmV3Target(HttpTarget):
                 found[key] = Outcome("ok", response.status_code, None, response.headers, props)
         return outcome, found
 
+    def _confirmed(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        """A 2xx answer counts a record updated only when it says so: the record is among its
+        ``results`` (by id; by count when updating by a unique property, whose results carry
+        HubSpot's ids). Records its ``errors`` name failed; any other is ``unconfirmed``, and so
+        is every record of an answer that is not a JSON object with ``results`` (a truncated
+        body, an HTML page from a proxy, nothing at all)."""
+        status, headers = response.status_code, response.headers
+        keys = {b.guid for b in bundles}
+        data = _json_object(response)
+        named = self._record_errors(data.get("errors"), keys, response)
+        results = data.get("results")
+        if not isinstance(results, list):
+            reason = (
+                f"HubSpot answered {status} without saying which records it updated "
+                f"({_unreadable(response)})"
+            )
+            unsure = Outcome("unconfirmed", status, reason, headers)
+            return Outcome("ok", status, None, headers), {
+                **{k: unsure for k in keys if k not in named},
+                **named,
+            }
+        rest = [b.guid for b in bundles if b.guid not in named]
+        if self._id_property:
+            confirmed = set(rest) if len(results) >= len(rest) else set()
+        else:
+            confirmed = {str(r.get("id")) for r in results if isinstance(r, dict)} & keys
+        reason = f"HubSpot answered {status} but did not name this record among those updated"
+        for key in rest:
+            if key not in confirmed:
+                named[key] = Outcome("unconfirmed", status, reason, headers)
+        return Outcome("ok", status, None, headers), named
+
     def _record_errors(
         self, errors: object, keys: set[str], response: httpx.Response
     ) -> dict[str, Outcome]:
@@ -253,6 +286,20 @@ class CrmV3Target(HttpTarget):
             for key in _named_keys(error) & keys:
                 failed[key] = Outcome("final", response.status_code, reason, response.headers)
         return failed
+
+
+def _unreadable(response: httpx.Response) -> str:
+    """What was wrong with a 2xx answer's body, in a few words."""
+    body = response.content.strip()
+    if not body:
+        return "an empty body"
+    if body[:1] == b"<":
+        return "an HTML page, not JSON"
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return f"{len(body)} bytes that are not whole JSON"
+    return "JSON with no results" if isinstance(data, dict) else "JSON that is not an object"
 
 
 def _json_object(response: httpx.Response) -> dict[str, object]:

@@ -20,7 +20,8 @@ from ..store import Bundle
 from ..token import Token
 
 # split: the whole batch was refused, perhaps for one record; send it again in smaller parts.
-Kind = Literal["ok", "retry", "final", "auth", "daily", "split"]
+# unconfirmed: a 2xx answer that does not say the record was written (unreadable, or silent).
+Kind = Literal["ok", "retry", "final", "auth", "daily", "split", "unconfirmed"]
 AuthMode = Literal["query", "bearer"]
 
 RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})

@@ -52,6 +52,7 @@ class SandboxConfig:
     fail_rate: float = 0.0
     drop_rate: float = 0.0
     noop_rate: float = 0.0  # share of writes answered as applied but not applied
+    garble_rate: float = 0.0  # share of CRM batch writes answered 200 with a cut-short body
     latency: float = 0.0
     crm_seeds: dict[str, Path] = field(default_factory=dict)
     crm_properties: dict[str, Path] = field(default_factory=dict)
@@ -275,6 +276,14 @@ class Sandbox:
         if status < 300 and self.config.drop_rate and self._rng.random() < self.config.drop_rate:
             self.statuses[0] += 1
             return _Dropped()
+        if (
+            status < 300
+            and self.config.garble_rate
+            and self._rng.random() < self.config.garble_rate
+        ):
+            self.statuses[status] += 1
+            whole = json.dumps(answer).encode()
+            return Response(whole[: len(whole) // 2], status, self._headers(), "application/json")
         return self._answer(status, answer)
 
     async def _get_record(self, request: Request) -> Response:
@@ -377,14 +386,15 @@ class Sandbox:
     async def _configure(self, request: Request) -> Response:
         """Change limits and faults while running (tests and benchmarks). The body is a JSON
         object with any of: ``daily`` (requests a day, or null for none), ``reset_daily``
-        (true: the day starts again), ``fail_rate``, ``drop_rate``, ``noop_rate`` (0 to 1),
+        (true: the day starts again), ``fail_rate``, ``drop_rate``, ``noop_rate``,
+        ``garble_rate`` (0 to 1),
         ``latency_ms`` and ``retry_after`` (true or false)."""
         changes = await request.json()
         if "daily" in changes:
             self.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
         if "reset_daily" in changes and self.daily is not None:
             self.daily.used = 0
-        for name in ("fail_rate", "drop_rate", "noop_rate", "retry_after"):
+        for name in ("fail_rate", "drop_rate", "noop_rate", "garble_rate", "retry_after"):
             if name in changes:
                 setattr(self.config, name, changes[name])
         if "latency_ms" in changes:  # the same unit as --latency-ms

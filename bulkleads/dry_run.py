@@ -84,7 +84,8 @@ def dry_run_report(
             event="no_backup",
         )
     counts = write_report(store, report, dry_run=True)
-    code = EXIT_OK if counts[RowOutcome.INVALID] == 0 else EXIT_ROWS_FAILED
+    refused = stats is not None and stats.stop_reason == "auth"  # nothing could be read
+    code = EXIT_OK if counts[RowOutcome.INVALID] == 0 and not refused else EXIT_ROWS_FAILED
     out.summary(counts, stats, str(report), exit_code=code, job=job)
     return code
 

@@ -132,12 +132,18 @@ def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> Non
         if sender.stats.stop_reason == "signal":
             out.warn(
                 f"{name} again: exiting now; the job is consistent, and running the same "
-                f"command resumes it: {command}"
+                f"command resumes it: {command}",
+                event="signal",
+                signal=name,
+                again=True,
             )
             os._exit(EXIT_ABORTED)
         out.warn(
             f"{name}: finishing requests in flight, then writing the report "
-            "(press Ctrl-C again to exit at once)"
+            "(press Ctrl-C again to exit at once)",
+            event="signal",
+            signal=name,
+            again=False,
         )
         sender.stop("signal", f"stopped by {name}")
 

@@ -159,6 +159,8 @@ class JobStore:
             raise DamagedJob(self.path, str(exc)) from None
         if result != ["ok"]:
             raise DamagedJob(self.path, "; ".join(result[:3]))
+        if not self.meta().get("job"):  # an empty file opens as an empty database
+            raise DamagedJob(self.path, "it holds no planned job (empty, or not a job file)")
 
     def close(self) -> None:
         self._db.close()

@@ -19,6 +19,7 @@ from .conftest import (
     TOKEN,
     bare_env,
     interrupt_twice,
+    json_lines,
     read_report,
     run_cli,
     write_seed,
@@ -395,3 +396,29 @@ def test_stdin_input_and_python_dash_m(tmp_path: Path, sandbox) -> None:
     )
     assert b"resuming job" in again.stderr
     assert box.stats()["applied_total"] == 24
+
+
+def test_a_signal_under_json_logs_is_a_json_event(tmp_path: Path, sandbox) -> None:
+    """With --log-format json, the line that says a signal was taken is a JSON object with an
+    event, like every other line."""
+    count = 40
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
+    box = sandbox("--limit", "10", seed=seed)
+    leads = _big_job(tmp_path, count)
+    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "10"]
+    proc = subprocess.Popen(
+        [*command, "--no-backup", "--log-format", "json"],
+        cwd=tmp_path,
+        env=bare_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    box.wait_for(3, proc)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    events = json_lines(err)
+    assert all("event" in e for e in events)
+    (taken,) = [e for e in events if e["event"] == "signal"]
+    assert taken["signal"] == "SIGTERM" and taken["again"] is False

@@ -418,3 +418,35 @@ def test_a_damaged_job_file_is_named_listed_and_freshened(tmp_path: Path, sandbo
     fresh = run_cli("update", str(leads), *args, "--fresh", cwd=tmp_path)
     assert fresh.code == 0, fresh.stderr
     assert list(state_dir.glob("*.archived.job.sqlite"))
+
+
+def test_an_empty_job_file_is_damaged_not_a_finished_job(tmp_path: Path, sandbox) -> None:
+    """A job file emptied to 0 bytes (a full disk, a careless copy) is no finished job: the
+    rerun and `report` exit 2 naming the file and --fresh, and leave the report alone."""
+    box = sandbox(seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
+    leads = city_file(tmp_path, 3)
+    args = ("update", str(leads), "--base-url", box.url, "--rate", "50")
+    assert run_cli(*args, cwd=tmp_path).code == 0
+    report = tmp_path / "close.report.csv"
+    before = report.read_bytes()
+    (job_file,) = Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")
+    for companion in (job_file, Path(f"{job_file}-wal"), Path(f"{job_file}-shm")):
+        if companion.exists():
+            companion.write_bytes(b"")
+    for command in (args, ("report", str(job_file))):
+        ran = run_cli(*command, cwd=tmp_path)
+        assert ran.code == 2, ran.stderr
+        assert str(job_file) in ran.stderr and "--fresh" in ran.stderr
+        assert "Traceback" not in ran.stderr
+    assert report.read_bytes() == before
+
+
+def test_a_dry_run_whose_token_is_refused_does_not_exit_0(tmp_path: Path, sandbox) -> None:
+    """Reading with a refused token stops the dry run's reads: exit 1, and it says so."""
+    box = sandbox(seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
+    leads = city_file(tmp_path, 3)
+    ran = run_cli(
+        "update", str(leads), "--base-url", box.url, "--dry-run", cwd=tmp_path, token="pat-wrong"
+    )
+    assert ran.code == 1, ran.stderr
+    assert "refused the token" in ran.stderr

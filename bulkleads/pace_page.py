@@ -170,7 +170,7 @@ def _thin(points: list[tuple[float, int, str, float]]) -> list[tuple[float, int,
 def _field_counts(store: JobStore) -> Counter[str]:
     counts: Counter[str] = Counter()
     for _, body, _ in store.updated():
-        counts.update(body)
+        counts.update(body.keys())
     return counts
 
 

@@ -161,6 +161,8 @@ class Pacer:
         if self.first_start is None or not self.accepted:
             return 0.0
         limit = self.limit()
+        if limit.window <= _BURST_FROM:  # a per-second policy is spaced, not burst
+            return (self.accepted - 1) / limit.rate
         carried = [a + limit.window for a in self._carried if a > self.first_start - limit.window]
         # Each of the window's slots frees when the request in it leaves the window; a slot
         # then carries one request a window. Request k takes slot k mod cap, k // cap rounds on.

@@ -3,23 +3,25 @@
 Starts `bulkleads sandbox` on a free loopback port, seeded from sample_data/seed.json, runs
 `bulkleads update sample_data/leads.csv` against it exactly as a user would, shows one lead
 before and after, then `bulkleads undo` puts the values back and the lead is checked against
-what it was; stops the sandbox and says where the report is.
+what it was; writes the job's page (`bulkleads report --html`); stops the sandbox. Everything
+it writes is in demo-output/ (ignored by git), replaced by the next demo: nothing piles up.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
+OUTPUT = ROOT / "demo-output"
 TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's well-known credential
 SHOWN_GUID = "2e76d88380bc38eabb1933d3f6b8719f"
 
@@ -44,8 +46,10 @@ def main() -> int:
             print("demo: the sandbox did not start", file=sys.stderr)
             return 1
         before = fetch(f"{base_url}/leads/v1/lead/{SHOWN_GUID}")
-        state_dir = Path(tempfile.mkdtemp(prefix="bulkleads-demo-"))
-        report = state_dir / "leads.report.csv"
+        shutil.rmtree(OUTPUT, ignore_errors=True)  # the previous demo's, not anyone's data
+        state_dir = OUTPUT / "state"
+        state_dir.mkdir(parents=True)
+        report = OUTPUT / "leads.report.csv"
         command = [
             *bulkleads,
             "update",
@@ -69,7 +73,6 @@ def main() -> int:
         after = fetch(f"{base_url}/leads/v1/lead/{SHOWN_GUID}")
         changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
         print(f"\nlead {SHOWN_GUID} changed: {json.dumps(changed)}")
-        print(f"report: {report}")
         if code == 1:
             print(
                 "exit 1 is expected here: the sample holds invalid rows and a lead the portal "
@@ -80,6 +83,11 @@ def main() -> int:
         undone = subprocess.run(undo, env=env, check=False).returncode
         restored = fetch(f"{base_url}/leads/v1/lead/{SHOWN_GUID}") == before
         print(f"\nlead {SHOWN_GUID} is back as it was: {restored}")
+        page = OUTPUT / "leads.html"
+        print(f"\n$ bulkleads report {report.name} --html {page.name}   # its pace, on one page\n")
+        shown = [*bulkleads, "report", str(report), "--state-dir", str(state_dir)]
+        subprocess.run([*shown, "--html", str(page), "--quiet"], env=env, check=False)
+        print(f"page: {page}")
         return 0 if code in (0, 1) and changed and undone == 0 and restored else 1
     finally:
         sandbox.send_signal(signal.SIGTERM)

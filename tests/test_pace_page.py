@@ -52,6 +52,7 @@ def test_the_page_holds_every_request_and_no_secret(tmp_path: Path, sandbox) -> 
     text = page.read_text()
     assert f'<span id="total">{requests}</span>' in text
     assert "limit: 100 per 10 s" in text
+    assert "<tr><td>city</td><td>30</td></tr>" in text  # changes by field
     assert "reading current values: No such lead." in text  # the 404, in the failures
     assert "sandbox-token" not in text
     assert "http://" not in text and "https://" not in text and "src=" not in text

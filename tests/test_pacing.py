@@ -460,3 +460,18 @@ def test_the_pace_reached_is_measured_against_the_fastest_possible(
         assert utilization is not None and utilization >= 0.95
         # 300 alone: two windows; behind 60 of ours: the first 40 at once, then three more.
         assert fastest == pytest.approx(30.0 if remembered else 20.0, abs=1.0)
+
+
+def test_the_pace_of_a_spaced_per_second_run_is_measured_against_spacing() -> None:
+    """At a per-second policy requests are spaced, so the fastest a run can be is one
+    request every tenth of a second at 10 per 1 s: a run of 60 reaches >= 0.95 of that."""
+
+    async def scenario() -> float | None:
+        loop = asyncio.get_running_loop()
+        server = RollingWindow(10, 1.0, loop.time)
+        pacer = Pacer(10, 1.0, portal=Limit(10, 1.0))
+        await _run_on_portal(pacer, server, 60)
+        return pacer.utilization()
+
+    utilization = run_virtual(scenario())
+    assert utilization is not None and utilization >= 0.95

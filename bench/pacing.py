@@ -2,7 +2,8 @@
 
 The paced scenarios run with backup on (the default): every lead is read, then written, so
 they measure reads and writes mixed through one pacer. Prints, per scenario, rate_vs_limit =
-accepted requests / (sending time x limit) and the pace the client itself reports, the 429 count and their share of all requests; and
+accepted requests / (sending time x limit), the pace the client itself reports, the 429 count
+and their share of all requests; and
 for the overhead scenario (PUTs only), requests per second and CPU seconds of the bulkleads
 process per 1,000 requests. Run with `make bench-pacing`; the figures go to
 bench/RESULTS.md. Every loop here is bounded in count and time and talks to loopback only.

@@ -117,8 +117,22 @@ class JobFolder:
         return old
 
     def scratch(self) -> Path:
-        """A fresh file to plan into before the job's identity is known."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """A fresh file to plan into before the job's identity is known. Scratch files that a
+        killed run left behind (their process is gone) are removed first."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write job files in {self.root} ({exc.strerror}); give a folder you "
+                f"can write with --state-dir DIR (or ${STATE_DIR_VAR})"
+            ) from None
+        for leftover in self.root.glob(f".planning-*{_SUFFIX}"):
+            pid = leftover.name.split("-")[1]
+            if pid.isdigit() and int(pid) != os.getpid() and not process_running(int(pid)):
+                remove_store(leftover)
         path = self.root / f".planning-{os.getpid()}-{time.monotonic_ns()}{_SUFFIX}"
         remove_store(path)
         return path
@@ -246,3 +260,14 @@ def parse_age(text: str) -> float:
             f"--older-than takes a number and a unit, e.g. 30d, 12h or 2w; not {text!r}"
         )
     return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process of that id runs (another bulkleads run, planning or sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

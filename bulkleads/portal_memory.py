@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from .jobs import process_running
 from .pacing import Pacer
 from .ratelimit import Limit
 from .token import Token
@@ -76,7 +77,7 @@ class PortalMemory:
         for pid, start, answer in data.get("requests", []):
             if not (now - KEEP_SECONDS < float(answer) <= now + 1):
                 continue
-            if pid != os.getpid() and _alive(int(pid)):
+            if pid != os.getpid() and process_running(int(pid)):
                 self._running.setdefault(int(pid), []).append((float(start), float(answer)))
             else:
                 self.requests.append((float(start), float(answer)))
@@ -114,14 +115,3 @@ class PortalMemory:
             os.replace(tmp, self.path)
         except OSError as exc:
             _LOG.debug("portal memory %s not written (%s)", self.path, exc)
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process of that id runs (another bulkleads run, still sending)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

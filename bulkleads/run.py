@@ -28,6 +28,7 @@ from .report import (
     RowOutcome,
     check_report_path,
     dialect_for,
+    is_report,
     write_report,
 )
 from .sending import exit_code, phases_for, send_phases
@@ -43,6 +44,11 @@ def update(config: RunConfig, out: Reporter) -> int:
         raise UsageError("no access token")  # the CLI loads it; this guards library callers
     tz = _zone(config.plan.timezone)
     inputs = [] if config.input == "-" else [Path(config.input)]
+    if inputs and is_report(inputs[0]):
+        raise UsageError(
+            f"{config.input} is a bulkleads report, not an input file: its columns would be "
+            f"sent as fields. To send its failed rows again: bulkleads retry {config.input}"
+        )
     if config.report is not None or inputs:  # known before reading: refused before reading
         check_report_path(
             config.report or default_report(config.input, "", dry_run=config.dry_run), inputs

@@ -450,3 +450,52 @@ def test_a_dry_run_whose_token_is_refused_does_not_exit_0(tmp_path: Path, sandbo
     )
     assert ran.code == 1, ran.stderr
     assert "refused the token" in ran.stderr
+
+
+def test_a_report_given_as_input_is_refused_naming_retry(tmp_path: Path, sandbox) -> None:
+    """Feeding a report back as an input would send row, outcome and status as fields to
+    every lead: exit 2, nothing sent, and the command that does what was meant."""
+    box = sandbox(seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
+    leads = city_file(tmp_path, 3)
+    args = ("--base-url", box.url, "--rate", "50")
+    assert run_cli("update", str(leads), *args, cwd=tmp_path).code == 0
+    sent = box.stats()["applied_total"]
+    report = tmp_path / "close.report.csv"
+    for extra in ((), ("--allow-custom-fields",)):
+        again = run_cli("update", str(report), *args, *extra, cwd=tmp_path)
+        assert again.code == 2, again.stderr
+        assert f"bulkleads retry {report}" in again.stderr
+    assert box.stats()["applied_total"] == sent
+
+
+def test_leftovers_of_a_killed_plan_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    """A scratch plan file of a process that is gone (kill -9 while planning) is removed by
+    the next run; one of a live process is left alone."""
+    state = Path(os.environ["BULKLEADS_STATE_DIR"])
+    state.mkdir(parents=True, exist_ok=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = state / f".planning-{gone.pid}-1.job.sqlite"
+    alive = state / f".planning-{os.getpid()}-2.job.sqlite"
+    for path in (dead, Path(f"{dead}-wal"), alive):
+        path.write_bytes(b"x" * 1024)
+    leads = city_file(tmp_path, 2)
+    assert run_cli("update", str(leads), "--dry-run", cwd=tmp_path, token=None).code == 0
+    assert not dead.exists() and not Path(f"{dead}-wal").exists()
+    assert alive.exists()
+
+
+def test_an_unwritable_state_directory_is_exit_2_naming_it(tmp_path: Path) -> None:
+    """A state directory the run cannot write: exit 2 naming it and --state-dir, no
+    traceback."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "blocker").write_text("")
+    blocked = state / "blocker" / "jobs"  # a path under a file: no user can create it
+    leads = city_file(tmp_path, 2)
+    ran = run_cli(
+        "update", str(leads), "--dry-run", "--state-dir", str(blocked), cwd=tmp_path, token=None
+    )
+    assert ran.code == 2, ran.stderr
+    assert str(blocked) in ran.stderr and "--state-dir" in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -306,10 +306,13 @@ class JobStore:
     def _bodies(
         self, where: str
     ) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
+        """A damaged cell (not a JSON object) reads as no backup: never a crash, never a
+        value made up."""
         for guid, body, before in self._db.execute(
             f"SELECT guid, body, before FROM bundles WHERE {where} ORDER BY first_row"  # noqa: S608
         ):
-            yield guid, json.loads(body), json.loads(before) if before else None
+            sent = _object(body)
+            yield guid, sent or {}, _object(before) if sent is not None else None
 
     def progress(self) -> tuple[int, int]:
         """``(done, left)``: bundles updated, and bundles a run of the job would still send."""
@@ -411,6 +414,17 @@ class JobStore:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _object(cell: str | None) -> dict[str, object] | None:
+    """A JSON object cell, or None when it is empty or not one (a damaged job file)."""
+    if not cell:
+        return None
+    try:
+        value = json.loads(cell)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class DamagedJob(JobError):

@@ -45,7 +45,7 @@ class UndoSource:
         self._key = key
         self._digest = hashlib.sha256()
         self.bytes_read = 0
-        self.unrestorable = 0  # updated leads with no backup (a job from before backups)
+        self.unrestorable = 0  # updated leads with no readable backup (none, or damaged)
 
     @property
     def content_hash(self) -> str:
@@ -127,7 +127,12 @@ def _plan_undo(
         missing = source.unrestorable
         out.info(
             f"undo of job {original}: {summary.bundles} leads to put back"
-            + (f"; {missing} updated without a backup cannot be" if missing else "")
+            + (
+                f"; {missing} updated without a readable backup cannot be (no backup, or a "
+                "damaged one)"
+                if missing
+                else ""
+            )
             + (
                 ""
                 if config.force

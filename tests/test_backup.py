@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -345,3 +346,23 @@ def test_only_empty_needs_reading(tmp_path: Path) -> None:
     flags = ("--no-backup", "--only-empty", "city")
     result = run_cli("update", str(leads), "--dry-run", *flags, cwd=tmp_path, token=None)
     assert result.code == 2 and "--no-backup" in result.stderr
+
+
+def test_undo_of_a_job_with_damaged_backups_restores_the_rest(tmp_path: Path, sandbox) -> None:
+    """A backup cell that is not JSON, or JSON of the wrong shape: undo counts those leads
+    as not restorable, says so, and puts the others back; no traceback."""
+    box = sandbox("--limit", "200", seed=seed_leads(tmp_path / "seed.json", 4))
+    leads = close_file(tmp_path / "close.csv", 4)
+    assert run_cli("update", str(leads), "--base-url", box.url, *FAST, cwd=tmp_path).code == 0
+    (job_file,) = Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")
+    db = sqlite3.connect(job_file)
+    db.execute("UPDATE bundles SET before = '{not json' WHERE guid = ?", (GUIDS[0],))
+    db.execute("UPDATE bundles SET before = '[1, 2]' WHERE guid = ?", (GUIDS[1],))
+    db.commit()
+    db.close()
+    undone = run_cli("undo", str(tmp_path / "close.report.csv"), *FAST, cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert "Traceback" not in undone.stderr
+    assert "2 updated without a readable backup cannot be" in undone.stderr
+    state = box.state()
+    assert [state[g]["city"] for g in GUIDS[:4]] == ["New0", "New1", "Old2", "Old3"]

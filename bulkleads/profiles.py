@@ -37,6 +37,13 @@ _CHOICES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# The same bounds as the flags (--rate, --rate-window, --concurrency): (lowest, highest).
+_RANGES: Final[dict[str, tuple[float, float]]] = {
+    "rate": (0.001, 1e9),
+    "rate_window": (0.001, 86_400.0),
+    "concurrency": (1, 64),
+}
+
 _KINDS: Final[dict[str, tuple[type, ...]]] = {
     "rate": (int, float),
     "rate_window": (int, float),
@@ -82,8 +89,12 @@ def load_profile(name: str, path: Path | None = None) -> Profile:
             f"--profile {name}: cannot read {path} ({exc.strerror}); create it with a "
             f"[profile.{name}] table, or point ${CONFIG_VAR} at yours"
         ) from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--profile {name}: {path} is not UTF-8 text; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--profile {name}: {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"--profile {name}: {path} nests tables too deeply to read") from None
     profiles = data.get("profile")
     table = profiles.get(name) if isinstance(profiles, dict) else None
     if not isinstance(table, dict):
@@ -107,6 +118,10 @@ def load_profile(name: str, path: Path | None = None) -> Profile:
         kinds = _KINDS.get(key, (str,))
         if not isinstance(value, kinds) or isinstance(value, bool):
             raise UsageError(f"{where}: {key} takes {' or '.join(k.__name__ for k in kinds)}")
+        if key in _RANGES and isinstance(value, int | float):
+            low, high = _RANGES[key]
+            if not (low <= value <= high):  # nan fails every comparison too
+                raise UsageError(f"{where}: {key} is {value}; it takes {low:g} to {high:g}")
     try:
         return Profile(
             **{k: v for k, v in table.items() if k not in ("map", "custom_fields", "date_formats")},

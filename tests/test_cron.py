@@ -301,3 +301,29 @@ def test_the_summary_is_written_on_exit_2_and_never_over_a_file_not_ours(
         refused = run_cli(*args, cwd=tmp_path)
         assert refused.code == 2 and "not a bulkleads summary" in refused.stderr
         assert victim.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"[profile.p]\nrate = nan\n", "rate is nan"),
+        (b"[profile.p]\nrate_window = -5\n", "rate_window is -5"),
+        (b"[profile.p]\nrate = 0\n", "rate is 0"),
+        (b"[profile.p]\nconcurrency = 100000\n", "concurrency is 100000"),
+        (b'[profile.p]\nbase_url = "caf\xe9"\n', "not UTF-8"),
+        (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "too deeply"),
+    ],
+)
+def test_a_profile_passes_the_checks_the_flags_do(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    """A profile's values meet the flags' bounds, and an unreadable config.toml is exit 2
+    saying what is wrong, never a traceback."""
+    config = tmp_path / "config.toml"
+    config.write_bytes(content)
+    leads = tmp_path / "close.csv"
+    leads.write_text(f"guid,city\n{GUIDS[0]},A\n")
+    env = {"BULKLEADS_CONFIG": str(config)}
+    ran = run_cli("update", str(leads), "--dry-run", "--profile", "p", cwd=tmp_path, env=env)
+    assert ran.code == 2, ran.stderr
+    assert said in ran.stderr and "Traceback" not in ran.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -57,12 +58,27 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# C0 controls but the line break, DEL and C1 controls: what a terminal takes as commands.
+_CONTROLS: Final = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters shown, not obeyed: a server's message cannot move
+    the cursor, recolour or retitle the operator's terminal."""
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record))
+
+
 def setup_logging(
     fmt: LogFormat, *, quiet: bool, token: Token | None, verbose: bool = False
 ) -> None:
     """Log to stderr; silence httpx's request log, which prints full URLs with the token."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter("%(message)s"))
     if token is not None:
         handler.addFilter(RedactingFilter(token))
     LOGGER.handlers[:] = [handler]
@@ -89,7 +105,7 @@ def print_error(message: str, *, kind: str, exit_code: int, fmt: LogFormat) -> N
         }
         print(json.dumps(entry, ensure_ascii=False), file=sys.stderr)
     else:
-        print(f"bulkleads: error: {message}", file=sys.stderr)
+        print(f"bulkleads: error: {escape_controls(message)}", file=sys.stderr)
 
 
 class Reporter:

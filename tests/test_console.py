@@ -43,3 +43,15 @@ def test_quiet_shows_no_progress(capsys: pytest.CaptureFixture[str]) -> None:
         sink.advance("done")
     sink.close()
     assert capsys.readouterr().err == ""
+
+
+def test_control_characters_from_servers_are_shown_not_obeyed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server message carrying terminal escapes (clear screen, recolour, a bell) prints as
+    visible text in human output; line breaks of our own stay."""
+    setup_logging("text", quiet=False, token=None, verbose=True)
+    Reporter("text", quiet=False).warn("server said: \x1b[2J\x1b[31mred\x07 done\nnext line")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "\\x1b[2J\\x1b[31mred\\x07 done\nnext line" in err

@@ -165,8 +165,12 @@ class Sender:
             self._timeline.flush()
             self._phase.settle_unsent(self.stats.stop_reason, self.stats.stop_detail)
             self.stats.elapsed = time.monotonic() - started
-        if finished.done() and not finished.cancelled() and finished.exception():
-            raise finished.exception()  # type: ignore[misc]  # a bug in a worker must not hide
+        if finished.done() and not finished.cancelled():
+            error = finished.exception()
+            # A worker cancelled once the grace ran out is a request abandoned, not a bug: its
+            # bundle is settled above (deferred: the next run sends it again).
+            if error is not None and not isinstance(error, asyncio.CancelledError):
+                raise error  # a bug in a worker must not hide
         return self.stats
 
     async def _feed(self, queue: asyncio.Queue[list[Bundle] | None]) -> None:

@@ -282,3 +282,27 @@ def test_an_endless_answer_is_read_only_up_to_the_cap(tmp_path: Path) -> None:
     assert row.state == "failed" and row.status == 500
     assert row.reason is not None and len(row.reason) < 400
     assert "HTML page" in row.reason
+
+
+def test_a_stop_whose_grace_runs_out_abandons_the_open_request_cleanly(tmp_path: Path) -> None:
+    """A request that stays open past the grace after a stop (Ctrl-C): the run returns
+    (no CancelledError), and the lead it carried is deferred, sent again by the next run."""
+    store = make_store(tmp_path, 2)
+
+    async def scenario() -> SendStats:
+        async def never(request: httpx.Request, guid: str) -> httpx.Response:
+            await asyncio.sleep(3600)
+            raise AssertionError("answered")
+
+        with respx.mock(base_url=BASE) as mock:
+            mock.put(path__regex=LEAD).mock(side_effect=never)
+            async with httpx.AsyncHTTPTransport() as transport:
+                target = LeadsV1Target(BASE, Token(SECRET))
+                options = SendOptions(concurrency=1, grace_seconds=2.0)
+                sender = Sender(store, target, Pacer(10, 1.0), transport, options, timeout=7200)
+                asyncio.get_running_loop().call_later(1.0, sender.stop, "signal", "stopped")
+                return await sender.run()
+
+    stats = run_virtual(scenario())
+    assert stats.stop_reason == "signal"
+    assert {r.state for r in store.report_rows()} == {"deferred"}

@@ -118,6 +118,9 @@ class Sender:
         # Each request's timeouts, as an httpx client would set them; a connection that cannot
         # be made in 10 s will not be made by waiting longer.
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout)).as_dict()
+        # httpx's read timeout is per chunk: a body that drips a byte a second never trips it.
+        # The whole answer, body included, must come within --timeout.
+        self._whole = timeout
         self._options = options
         self._on_result = on_result
         self._timeline = timeline or Timeline()
@@ -248,7 +251,12 @@ class Sender:
         request.extensions["timeout"] = self._timeout
         self.stats.requests += 1
         try:
-            response = await self._exchange(request)
+            try:
+                async with asyncio.timeout(self._whole):
+                    response = await self._exchange(request)
+            except TimeoutError:
+                whole = f"no whole answer within {self._whole:g} s"
+                raise httpx.ReadTimeout(whole, request=request) from None
         except httpx.HTTPError as exc:
             outcome = self._target.transport_failure(exc)
             _LOG.debug("%s -> %s", self._describe(request), outcome.reason)

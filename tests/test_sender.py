@@ -309,3 +309,34 @@ def test_a_stop_whose_grace_runs_out_abandons_the_open_request_cleanly(tmp_path:
     assert len(opened) == 1  # the first lead's request was open when the grace ran out
     assert stats.stop_reason == "signal"
     assert {r.state for r in store.report_rows()} == {"deferred"}
+
+
+def test_an_answer_that_drips_is_cut_at_the_timeout(tmp_path: Path) -> None:
+    """A body that comes a byte a second never trips httpx's per-read timeout; the whole
+    answer must still come within --timeout, or the attempt is a timeout (and retried)."""
+    store = make_store(tmp_path, 1)
+
+    class Drip(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            for _ in range(60):
+                await asyncio.sleep(1.0)
+                yield b" "
+
+    async def scenario() -> tuple[SendStats, float]:
+        loop = asyncio.get_running_loop()
+        with respx.mock(base_url=BASE) as mock:
+            mock.put(path__regex=LEAD).mock(
+                side_effect=lambda request, guid: httpx.Response(204, stream=Drip())
+            )
+            async with httpx.AsyncHTTPTransport() as transport:
+                target = LeadsV1Target(BASE, Token(SECRET))
+                options = SendOptions(concurrency=1, max_attempts=2)
+                sender = Sender(store, target, Pacer(10, 1.0), transport, options, timeout=3)
+                started = loop.time()
+                stats = await sender.run()
+                return stats, loop.time() - started
+
+    stats, took = run_virtual(scenario())
+    assert stats.requests == 2 and took < 20  # two attempts of 3 s, not two of 60
+    (row,) = store.report_rows()
+    assert row.state == "failed" and "no whole answer within 3 s" in (row.reason or "")

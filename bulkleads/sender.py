@@ -44,6 +44,7 @@ from .timeline import Timeline
 MAX_ANSWER: Final = 1 << 20  # bytes of an answer read; HubSpot's largest errors are a few KiB
 _FRAMING: Final = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 _PAGE: Final = 500
+_SAY_PAUSES_FROM: Final = 30.0  # seconds: a pause this long is said, not waited in silence
 _LOG: Final = logging.getLogger("bulkleads.sender")
 
 
@@ -317,9 +318,16 @@ class Sender:
         if outcome.status == 429:
             self.stats.rate_limited += 1
         if outcome.kind == "retry" and outcome.status == 429:
-            self._pacer.pause(
-                retry_after_seconds(headers.get("retry-after"), interval_ms=info.interval_ms)
-            )
+            asked = retry_after_seconds(headers.get("retry-after"), interval_ms=info.interval_ms)
+            wait = min(asked, self._options.max_retry_seconds)  # every pause is bounded
+            if wait >= _SAY_PAUSES_FROM:
+                _LOG.warning(
+                    "HubSpot's 429 asks to wait %.0f s; every request pauses %.0f s "
+                    "(at most --max-retry-time)",
+                    asked,
+                    wait,
+                )
+            self._pacer.pause(wait)
         elif outcome.kind == "auth":
             self.stop("auth", f"HubSpot refused the token ({outcome.status}: {outcome.reason})")
         elif outcome.kind == "daily":

@@ -340,3 +340,16 @@ def test_an_answer_that_drips_is_cut_at_the_timeout(tmp_path: Path) -> None:
     assert stats.requests == 2 and took < 20  # two attempts of 3 s, not two of 60
     (row,) = store.report_rows()
     assert row.state == "failed" and "no whole answer within 3 s" in (row.reason or "")
+
+
+def test_a_long_retry_after_is_bounded_by_max_retry_time_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retry-After: 86400 (read as 86.4 s) pauses at most --max-retry-time, with a warning."""
+    store = make_store(tmp_path, 1)
+    answers = iter([httpx.Response(429, headers={"Retry-After": "86400"}), httpx.Response(204)])
+    with caplog.at_level("WARNING", logger="bulkleads"):
+        _, times = send(store, answers, max_retry_seconds=40.0)
+    assert store.bundle_states() == {"done": 1}
+    assert 39.0 <= times[1] - times[0] <= 41.0
+    assert any("asks to wait 86 s" in r.getMessage() for r in caplog.records)

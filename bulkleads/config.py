@@ -163,14 +163,14 @@ class RunConfig:
 
 def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:
     """``<input>.report.csv`` beside the input; a dry run's is ``<input>.dry-run.report.csv``,
-    so that rehearsing a job that has sent never replaces its real report."""
+    so that rehearsing a job that has sent never replaces its real report. Only ``.csv`` is
+    dropped from the name: ``closes.csv`` and ``closes.xlsx`` (or ``closes.jsonl``) write
+    ``closes.report.csv`` and ``closes.xlsx.report.csv``, and never replace each other's."""
     ending = ".dry-run.report.csv" if dry_run else ".report.csv"
     if input_path == "-":
         return Path(f"bulkleads-{job}{ending}")
     path = Path(input_path)
-    name = path.name
-    for suffix in (".gz", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".xlsx", ".xlsm"):
-        name = name.removesuffix(suffix) if name.lower().endswith(suffix) else name
+    name = path.name[:-4] if path.name.lower().endswith(".csv") else path.name
     return path.with_name(f"{name}{ending}")
 
 

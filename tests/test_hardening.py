@@ -135,7 +135,7 @@ def test_guids_that_could_leave_the_lead_path_never_reach_the_server(
     path.write_text("".join(json.dumps({"guid": g, "city": "x"}) + "\n" for g in nasty))
     result = run_cli("update", str(path), "--base-url", box.url, cwd=tmp_path)
     assert result.code == 1
-    assert {r["outcome"] for r in read_report(tmp_path / "nasty.report.csv")} == {"invalid"}
+    assert {r["outcome"] for r in read_report(tmp_path / "nasty.jsonl.report.csv")} == {"invalid"}
     stats = box.stats()
     assert stats["requests"] == {} and stats["off_path"] == []
 

@@ -499,3 +499,17 @@ def test_an_unwritable_state_directory_is_exit_2_naming_it(tmp_path: Path) -> No
     assert ran.code == 2, ran.stderr
     assert str(blocked) in ran.stderr and "--state-dir" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_inputs_of_the_same_stem_never_share_a_report(tmp_path: Path) -> None:
+    """closes.csv and closes.jsonl side by side: each dry run writes its own report, and
+    neither replaces the other's."""
+    (tmp_path / "closes.csv").write_text(f"guid,city\n{GUIDS[0]},A\n")
+    (tmp_path / "closes.jsonl").write_text(json.dumps({"guid": GUIDS[1], "city": "B"}) + "\n")
+    for name in ("closes.csv", "closes.jsonl"):
+        ran = run_cli("update", name, "--dry-run", cwd=tmp_path, token=None)
+        assert ran.code == 0, ran.stderr
+    from_csv = read_report(tmp_path / "closes.dry-run.report.csv")
+    from_jsonl = read_report(tmp_path / "closes.jsonl.dry-run.report.csv")
+    assert [r["guid"] for r in from_csv] == [GUIDS[0]]
+    assert [r["guid"] for r in from_jsonl] == [GUIDS[1]]

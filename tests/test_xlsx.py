@@ -54,13 +54,13 @@ def test_a_workbook_plans_exactly_like_its_csv_twin(tmp_path: Path) -> None:
     for path in (workbook, twin):
         result = run_cli("update", str(path), "--dry-run", cwd=tmp_path, token=None)
         assert result.code == 1, result.stderr  # the third lead's date is invalid
-    from_book = read_report(tmp_path / "close.dry-run.report.csv")
+    from_book = read_report(tmp_path / "close.xlsx.dry-run.report.csv")
     from_csv = read_report(tmp_path / "twin.dry-run.report.csv")
     assert [r["line"] for r in from_book] == ["2", "3", "5"]  # Excel's rows (4 is blank)
     assert [{**r, "line": ""} for r in from_book] == [{**r, "line": ""} for r in from_csv]
     assert '"zip":"02134"' in from_book[0]["changes"]
     assert '"city":"Boston"' in from_book[0]["changes"]
-    raw = (tmp_path / "close.dry-run.report.csv").read_bytes()
+    raw = (tmp_path / "close.xlsx.dry-run.report.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a workbook's report is for Excel: with a BOM
 
 
@@ -97,6 +97,6 @@ def test_sheet_picks_the_sheet(tmp_path: Path) -> None:
     args = ("update", str(path), "--dry-run")
     picked = run_cli(*args, "--sheet", "leads", cwd=tmp_path, token=None)
     assert picked.code == 0, picked.stderr
-    assert read_report(tmp_path / "book.dry-run.report.csv")[0]["outcome"] == "planned"
+    assert read_report(tmp_path / "book.xlsx.dry-run.report.csv")[0]["outcome"] == "planned"
     missing = run_cli(*args, "--sheet", "Leads", cwd=tmp_path, token=None)
     assert missing.code == 2 and "its sheets: 'notes', 'leads'" in missing.stderr

@@ -220,16 +220,16 @@ def test_kill_9_at_any_moment_loses_and_repeats_nothing(tmp_path: Path, sandbox)
     assert done_kills >= 5
 
 
-def _start_job(tmp_path: Path, sandbox, count: int, *flags: str):
-    """A job at 10 requests/s against a sandbox, once the sandbox has applied its first
-    three writes: mid-write whatever the machine's load (``proc.args`` runs it again)."""
+def _start_job(tmp_path: Path, sandbox, count: int, *flags: str, run_flags: tuple[str, ...] = ()):
+    """A job at 10 requests/s against a sandbox (``flags``), once the sandbox has applied its
+    first three writes: mid-write whatever the machine's load (``proc.args`` runs it again)."""
     seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
     box = sandbox("--limit", "10", *flags, seed=seed)
     leads = _big_job(tmp_path, count)
     command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "10"]
     command.append("--no-backup")  # writes from the first second: the signal lands mid-write
     proc = subprocess.Popen(
-        command,
+        [*command, *run_flags],
         cwd=tmp_path,
         env=bare_env(),
         stdout=subprocess.PIPE,
@@ -401,20 +401,7 @@ def test_stdin_input_and_python_dash_m(tmp_path: Path, sandbox) -> None:
 def test_a_signal_under_json_logs_is_a_json_event(tmp_path: Path, sandbox) -> None:
     """With --log-format json, the line that says a signal was taken is a JSON object with an
     event, like every other line."""
-    count = 40
-    seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
-    box = sandbox("--limit", "10", seed=seed)
-    leads = _big_job(tmp_path, count)
-    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "10"]
-    proc = subprocess.Popen(
-        [*command, "--no-backup", "--log-format", "json"],
-        cwd=tmp_path,
-        env=bare_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    box.wait_for(3, proc)
+    _box, proc = _start_job(tmp_path, sandbox, 40, run_flags=("--log-format", "json"))
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err

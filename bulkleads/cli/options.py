@@ -291,6 +291,15 @@ class SendFlags:
         var = apply_profile(ctx, self.profile, values)
         return SendFlags(**values), var
 
+    def run_settings(self) -> dict[str, Any]:
+        """What a run's config takes from these flags."""
+        return {
+            "rate": self.rate,
+            "rate_window": self.rate_window,
+            "timeout": self.timeout,
+            "send": self.options(),
+        }
+
     def options(self) -> SendOptions:
         return send_options(
             self.concurrency, self.max_attempts, self.max_retry_time, self.daily_reserve

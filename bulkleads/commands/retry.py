@@ -41,10 +41,7 @@ def retry_command(
     config = RunConfig(
         input="",
         token=token,
-        rate=send.rate,
-        rate_window=send.rate_window,
-        timeout=send.timeout,
-        send=send.options(),
+        **send.run_settings(),
         state_dir=output.state_dir,
     )
     raise typer.Exit(retry(job, config, output.reporter(token), all_failed=all_failed))

@@ -74,10 +74,7 @@ def undo_command(
     config = RunConfig(
         input="",
         token=token,
-        rate=send.rate,
-        rate_window=send.rate_window,
-        timeout=send.timeout,
-        send=send.options(),
+        **send.run_settings(),
         report=report,
         dry_run=dry_run,
         fresh=fresh,

@@ -40,6 +40,13 @@ _ZIP_MAGIC: Final = b"PK\x03\x04"
 # HubSpot's longest text field takes 65,536 characters; a cell far beyond that is not data.
 MAX_CELL: Final = 1024 * 1024
 csv.field_size_limit(MAX_CELL)
+# A physical line: many cells, each within MAX_CELL. Past this it is not a spreadsheet's
+# record (a binary file, /dev/zero, a file with no line breaks): the run stops, memory flat.
+MAX_LINE: Final = 16 * MAX_CELL
+_CELL_TOO_LARGE: Final = (
+    f"a cell is larger than {MAX_CELL // 1024} KiB, far beyond any HubSpot field; check the "
+    "quoting of this record (an unclosed quote swallows the rest)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +231,32 @@ class InputFile:
         while self._tap.readinto(bytearray(1 << 16)):
             pass
 
+    def _lines(self) -> Iterator[str]:
+        """The text's lines, each read at most :data:`MAX_LINE` characters at a time: a line
+        longer than that stops the run naming it, before memory grows with it."""
+        number = 0
+        while line := self._text.readline(MAX_LINE + 1):
+            number += 1
+            if len(line) > MAX_LINE:
+                where = self._header_lines + number if self.format != "jsonl" else number
+                if self.format != "jsonl" and (self.delimiter or ",") not in line[-MAX_CELL:]:
+                    raise InputError(_CELL_TOO_LARGE, line=where)  # one cell runs on and on
+                raise InputError(
+                    f"a line is longer than {MAX_LINE // MAX_CELL} MiB: not a record of a "
+                    "spreadsheet export (a binary file, or a file with no line breaks?)",
+                    line=where,
+                )
+            yield line
+
     def _read_header(self) -> None:
         try:
-            first = self._text.readline()
+            first = self._text.readline(MAX_LINE + 1)
+            if len(first) > MAX_LINE:
+                raise InputError(
+                    f"the first line is longer than {MAX_LINE // MAX_CELL} MiB: not a header "
+                    "row (a binary file, or a file with no line breaks?)",
+                    line=1,
+                )
         except UnicodeDecodeError as exc:
             raise InputError(self._decode_message(exc), line=self._bad_line()) from None
         except _DAMAGED as exc:
@@ -259,7 +289,7 @@ class InputFile:
         header = self.header
         width = len(header)
         blank = [i for i, name in enumerate(header) if not name.strip()]
-        reader = csv.reader(self._text, delimiter=self.delimiter or ",", strict=False)
+        reader = csv.reader(self._lines(), delimiter=self.delimiter or ",", strict=False)
         offset = self._header_lines
         row = 0
         prev = 0
@@ -288,16 +318,12 @@ class InputFile:
         except csv.Error as exc:
             line = offset + prev + 1
             if "field larger than field limit" in str(exc):
-                raise InputError(
-                    f"a cell is larger than {MAX_CELL // 1024} KiB, far beyond any HubSpot field;"
-                    " check the quoting of this record (an unclosed quote swallows the rest)",
-                    line=line,
-                ) from None
+                raise InputError(_CELL_TOO_LARGE, line=line) from None
             raise InputError(f"the file cannot be parsed as CSV: {exc}", line=line) from None
 
     def _jsonl_records(self) -> Iterator[Record]:
         row = 0
-        for line, text in enumerate(self._text, start=1):
+        for line, text in enumerate(self._lines(), start=1):
             if not text.strip():
                 continue
             row += 1
@@ -315,6 +341,15 @@ class InputFile:
             if not isinstance(value, dict):
                 yield Record(
                     row, line, None, f"is a JSON {type(value).__name__}, expected an object"
+                )
+                continue
+            if any(isinstance(v, str) and len(v) > MAX_CELL for v in value.values()):
+                yield Record(
+                    row,
+                    line,
+                    None,
+                    f"holds a value larger than {MAX_CELL // 1024} KiB, "
+                    "far beyond any HubSpot field",
                 )
                 continue
             yield Record(row, line, value)

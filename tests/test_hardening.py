@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from bulkleads.report import write_report
 from bulkleads.sources import InputFile
 from bulkleads.store import JobStore
 
-from .conftest import read_report, run_cli, write_seed
+from .conftest import BULKLEADS, read_report, run_cli, write_seed
 from .test_sender import SECRET as SENDER_SECRET
 from .test_sender import make_store, send
 
@@ -333,3 +334,49 @@ def test_a_token_no_hubspot_token_looks_like_is_refused_naming_its_file(
     ran = run_cli(*args, str(token_file), cwd=tmp_path, token=None)
     assert ran.code == 2 and str(token_file) in ran.stderr, ran.stderr
     assert "pat-na1-abc" not in ran.stderr
+
+
+_PEAK = (
+    "import resource, subprocess, sys\n"
+    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "print(done.stderr, file=sys.stderr)\n"
+)
+MEMORY_BOUND_KB = 200 * 1024  # a line is read at most 16 MiB at a time; the run takes ~80 MB
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("zeros.csv", b"\0" * (40 << 20), "line 1: the first line is longer than 16 MiB"),
+        ("oneline.csv", b"guid,city\n" + b"a,b," * (10 << 20), "line 2: a line is longer"),
+        ("long.jsonl", b'{"guid": "' + b"x" * (40 << 20) + b'"}\n', "line 1: a line is longer"),
+    ],
+)
+def test_a_line_past_the_cap_stops_the_run_with_memory_flat(
+    tmp_path: Path, name: str, content: bytes, said: str
+) -> None:
+    """A file with no line breaks (/dev/zero, a binary) or a 40 MB line: exit 2 naming the
+    line, having read at most the line cap, not the line."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    args = [BULKLEADS, "update", str(path), "--dry-run", "--format", name.rsplit(".", 1)[1]]
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    code, peak_kb = (int(x) for x in done.stdout.split())
+    assert code == 2 and said in done.stderr, done.stderr
+    assert peak_kb < MEMORY_BOUND_KB
+
+
+def test_a_jsonl_value_past_the_cell_cap_is_an_invalid_row(tmp_path: Path) -> None:
+    """A 2 MB value in a JSON line is that row's problem: invalid, the other rows planned."""
+    path = tmp_path / "cells.jsonl"
+    path.write_text(
+        json.dumps({"guid": "a1", "city": "x" * (2 << 20)}) + "\n" + '{"guid": "b2", "city": "y"}\n'
+    )
+    ran = run_cli("update", str(path), "--dry-run", cwd=tmp_path, token=None)
+    assert ran.code == 1, ran.stderr
+    report = read_report(tmp_path / "cells.jsonl.dry-run.report.csv")
+    assert [r["outcome"] for r in report] == ["invalid", "planned"]
+    assert "larger than 1024 KiB" in report[0]["error"]

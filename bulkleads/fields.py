@@ -219,6 +219,13 @@ def local_date(field: str, text: str, formats: tuple[str, ...]) -> str:
         raise FieldError(
             f"{field}: {text!r} is ambiguous ({shown}); pass only the --date-format meant"
         )
+    if not readings and formats and _LOCAL_DATE.fullmatch(text.strip()):
+        # A local date the given formats do not read: a day or month out of range (31/02),
+        # not a missing flag.
+        raise FieldError(
+            f"{field}: {text!r} is no date that --date-format {' or '.join(formats)} reads; "
+            "is the day or the month out of range?"
+        )
     return next(iter(readings), text)
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkleads.fields import CLEAR, FieldError, coerce, is_valid_guid, not_editable
+from bulkleads.fields import CLEAR, FieldError, coerce, is_valid_guid, local_date, not_editable
 
 
 @pytest.mark.parametrize("guid", ["8a41f2f22906b93a012906b9438f0008", "lead_1", "A-b"])
@@ -91,3 +91,13 @@ def test_not_editable_list_is_overridable() -> None:
     """System fields are refused unless --allow-field names them; guid is the key, not a field."""
     assert not_editable(["score", "city", "guid"]) == ["score"]
     assert not_editable(["score"], frozenset({"score"})) == []
+
+
+def test_an_impossible_local_date_names_the_format_given_not_a_flag_to_add() -> None:
+    """31/02/2024 with --date-format %d/%m/%Y: the message says no such date, and does not
+    tell the user to pass the flag they passed."""
+    with pytest.raises(FieldError) as caught:
+        local_date("closedAt", "31/02/2024", ("%d/%m/%Y",))
+    assert "out of range" in str(caught.value)
+    assert "or pass --date-format" not in str(caught.value)
+    assert local_date("closedAt", "28/02/2024", ("%d/%m/%Y",)) == "2024-02-28T00:00:00"

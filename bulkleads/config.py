@@ -16,7 +16,7 @@ from .hubspot.http import Target, check_base_url
 from .hubspot.leads_v1 import LeadsV1
 from .plan import PlanOptions
 from .portal_memory import PortalMemory
-from .ratelimit import Limit
+from .ratelimit import Limit, in_force
 from .report import (
     ReportDialect,
 )
@@ -94,17 +94,19 @@ class RunConfig:
         """The limit a run starts at, and why: the pace asked for, else the portal's own as
         it last stated it, else the API's documented default until its first answer."""
         asked = Limit(*self.pace())
-        if self.rate is not None:
-            if memory.limit is not None and memory.limit.rate < asked.rate:
-                window = memory.limit.window
-                return Limit(memory.limit.requests, window), (
-                    f"{Limit(asked.rate * window, window)} asked (--rate), held to the "
-                    f"portal's {memory.limit} as it last stated it"
-                )
+        explicit = self.rate is not None
+        limit = in_force(asked, memory.limit, explicit=explicit)
+        if explicit and memory.limit is not None and memory.limit.rate < asked.rate:
+            window = memory.limit.window
+            return limit, (
+                f"{Limit(asked.rate * window, window)} asked (--rate), held to the "
+                f"portal's {memory.limit} as it last stated it"
+            )
+        if explicit:
             return asked, f"{asked} (--rate / --rate-window, or the profile)"
         if memory.limit is not None:
             ago = _duration_words(time.time() - (memory.seen_at or time.time()))
-            return memory.limit, f"{memory.limit}, the portal's limit as it stated it {ago} ago"
+            return limit, f"{limit}, the portal's limit as it stated it {ago} ago"
         return asked, (
             f"{asked}, the API's documented default until the portal's first answer states "
             "its limit (--rate sets one)"

@@ -48,7 +48,7 @@ from typing import Final
 
 from aiolimiter import AsyncLimiter
 
-from .ratelimit import Limit, RateHeaders
+from .ratelimit import Limit, RateHeaders, in_force
 
 DEFAULT_MARGIN: Final = 0.01  # of the spacing rate; the window guard holds the limit exactly
 _MIN_FRACTION: Final = 0.05  # never slower than 5 % of the limit
@@ -124,12 +124,7 @@ class Pacer:
     def limit(self) -> Limit:
         """The limit in force: the portal's once it has said it, capped by a pace the user set
         (compared as a rate over the portal's window); else the pace asked for."""
-        if self._portal is None:
-            return self.asked
-        if not self._explicit:
-            return self._portal
-        window = self._portal.window
-        return Limit(min(self._portal.requests, self.asked.rate * window), window)
+        return in_force(self.asked, self._portal, explicit=self._explicit)
 
     @property
     def portal(self) -> Limit | None:

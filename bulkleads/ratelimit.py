@@ -122,3 +122,13 @@ def _from_http_date(text: str, now: datetime | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return (when - (now or datetime.now(UTC))).total_seconds()
+
+
+def in_force(asked: Limit, portal: Limit | None, *, explicit: bool) -> Limit:
+    """The limit a run keeps: the portal's once it has stated one, capped by a pace the user
+    set (``explicit``), compared as a rate over the portal's window; else the pace asked for."""
+    if portal is None:
+        return asked
+    if not explicit:
+        return portal
+    return Limit(min(portal.requests, asked.rate * portal.window), portal.window)

@@ -1,9 +1,16 @@
-"""What ``update``, ``retry`` and ``undo`` were asked to do, as one value the run reads."""
+"""What a command was asked to do, as small frozen values, one per concern.
+
+A command turns its flags into these; :mod:`bulkleads.pipeline` takes them through a job's
+life. Each value owns its part of a job's identity (what makes two runs one job) and of the
+job's metadata (what ``retry`` and ``undo`` rebuild it from), so that no other module has to
+know which flag belongs where. The one thing learnt during a run, the portal's property
+definitions, lives beside them in :class:`Run`.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -14,12 +21,11 @@ from .hubspot import Api, Portal
 from .hubspot import from_meta as api_from_meta
 from .hubspot.http import Target, check_base_url
 from .hubspot.leads_v1 import LeadsV1
+from .jobs import JobFolder
 from .plan import PlanOptions
 from .portal_memory import PortalMemory
 from .ratelimit import Limit, in_force
-from .report import (
-    ReportDialect,
-)
+from .report import ReportDialect
 from .sender import SendOptions
 from .sources import Format, InputFile
 from .token import Token
@@ -29,80 +35,69 @@ DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 DEFAULT_SAMPLE: Final = 200  # records a dry run with a token reads, unless --sample says
 
 
-@dataclass
-class RunConfig:
-    """Everything ``bulkleads update`` was asked to do."""
+@dataclass(frozen=True)
+class Connection:
+    """Where requests go: the API, its root URL and the token (which no file ever holds)."""
 
-    input: str
-    token: Token | None
-    base_url: str = DEFAULT_BASE_URL
-    fmt: Format | None = None
-    sheet: str | None = None  # .xlsx: the sheet to read (default: the first)
-    encoding: str = "auto"
-    delimiter: str | None = None
-    plan: PlanOptions = field(default_factory=PlanOptions)
     api: Api = field(default_factory=LeadsV1)
-    rate: float | None = None  # None: the API's documented default (see pace())
+    base_url: str = DEFAULT_BASE_URL
+    token: Token | None = None
+
+    def __post_init__(self) -> None:
+        # Checked once, where it is made: plain http only to loopback, no trailing slash.
+        object.__setattr__(self, "base_url", check_base_url(self.base_url))
+
+    def target(self) -> Target:
+        if self.token is None:
+            raise UsageError("no access token")  # the CLI loads it; this guards library callers
+        return self.api.target(self.base_url, self.token)
+
+    def memory(self, state_dir: Path | None) -> PortalMemory:
+        """What the runs just before this one left of this portal's window."""
+        return PortalMemory.load(JobFolder(state_dir).root, self.base_url, self.token)
+
+    def identity(self) -> dict[str, object]:
+        return {**self.api.identity(), "base_url": self.base_url}
+
+    def to_meta(self) -> dict[str, object]:
+        return {"base_url": self.base_url, **self.api.to_meta()}
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], token: Token | None) -> Connection:
+        """The connection a job was planned for (``retry``, ``undo``), with today's token."""
+        return cls(api_from_meta(meta), str(meta.get("base_url", DEFAULT_BASE_URL)), token)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast and how patiently requests go out."""
+
+    rate: float | None = None  # None: the portal's stated limit, else the API's default
     rate_window: float | None = None
     timeout: float = 30.0
     send: SendOptions = field(default_factory=SendOptions)
-    report: Path | None = None
-    report_dialect: ReportDialect | None = None  # None: like the input
-    dry_run: bool = False
-    fresh: bool = False
-    backup: bool = True  # read each lead's current values before writing it
-    only_empty: tuple[str, ...] = ()
-    verify: bool = False
-    sample: int | None = DEFAULT_SAMPLE  # a dry run's reads; None: every record
-    force: bool = False  # undo: write back even where another client changed a value since
-    portal: Portal | None = None  # crm-v3: the portal's property definitions, when read
-    made: list[float] = field(default_factory=list)  # monotonic starts of requests outside pacing
-    state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
-    command: str = ""
 
-    def identity(self) -> dict[str, object]:
-        """What changes the requests sent; equal identities over equal input are one job."""
-        return {
-            **self.api.identity(),
-            "base_url": self.base_url,
-            "format": self.fmt,
-            "sheet": self.sheet,
-            "encoding": self.encoding,
-            "delimiter": self.delimiter,
-            # Reading decides what is sent: a lead already up to date is skipped.
-            "backup": self.backup,
-            "only_empty": sorted(self.only_empty),
-            **self.plan.identity(),
-        }
+    @property
+    def explicit(self) -> bool:
+        return self.rate is not None
 
-    def open_input(self) -> InputFile | XlsxFile:
-        """The input: a workbook (``.xlsx``, or ``--format xlsx``), else a text file."""
-        if self.fmt == "xlsx" or (
-            self.fmt is None and self.input.lower().endswith((".xlsx", ".xlsm"))
-        ):
-            if self.input == "-":
-                raise UsageError("a workbook cannot be read from stdin; pass its path")
-            return XlsxFile(self.input, sheet=self.sheet)
-        return InputFile(self.input, fmt=self.fmt, encoding=self.encoding, delimiter=self.delimiter)
+    def asked(self, api: Api) -> Limit:
+        """The pace asked for, else the API's documented default."""
+        default = api.default_pace
+        return Limit(self.rate or default.requests, self.rate_window or default.window)
 
-    def pace(self) -> tuple[float, float]:
-        """``(requests, per seconds)`` asked for, else the API's documented default."""
-        default = self.api.default_pace
-        return (self.rate or default.requests, self.rate_window or default.window)
-
-    def pace_choice(self, memory: PortalMemory) -> tuple[Limit, str]:
+    def choice(self, api: Api, memory: PortalMemory) -> tuple[Limit, str]:
         """The limit a run starts at, and why: the pace asked for, else the portal's own as
         it last stated it, else the API's documented default until its first answer."""
-        asked = Limit(*self.pace())
-        explicit = self.rate is not None
-        limit = in_force(asked, memory.limit, explicit=explicit)
-        if explicit and memory.limit is not None and memory.limit.rate < asked.rate:
+        asked = self.asked(api)
+        limit = in_force(asked, memory.limit, explicit=self.explicit)
+        if self.explicit and memory.limit is not None and memory.limit.rate < asked.rate:
             window = memory.limit.window
             return limit, (
                 f"{Limit(asked.rate * window, window)} asked (--rate), held to the "
                 f"portal's {memory.limit} as it last stated it"
             )
-        if explicit:
+        if self.explicit:
             return asked, f"{asked} (--rate / --rate-window, or the profile)"
         if memory.limit is not None:
             ago = _duration_words(time.time() - (memory.seen_at or time.time()))
@@ -112,18 +107,117 @@ class RunConfig:
             "its limit (--rate sets one)"
         )
 
+    def to_meta(self) -> dict[str, object]:
+        """Kept so that ``retry`` keeps it; written by every run that sends, so it is always
+        the latest run's (None: the API's default)."""
+        return {"rate": self.rate, "rate_window": self.rate_window}
+
+    def or_meta(self, meta: dict[str, Any]) -> Pace:
+        """This pace, or when none was asked the job's: a pace set to spare the portal's
+        other apps must hold for a retry too."""
+        if self.rate is not None or self.rate_window is not None:
+            return self
+        return replace(self, rate=meta.get("rate"), rate_window=meta.get("rate_window"))
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What is read from the portal around the writes."""
+
+    backup: bool = True  # read each record's current values before writing it
+    only_empty: tuple[str, ...] = ()
+    force: bool = False  # undo: write back even where another client changed a value since
+    verify: bool = False
+    sample: int | None = DEFAULT_SAMPLE  # a dry run's reads; None: every record
+
+    def identity(self) -> dict[str, object]:
+        # Reading decides what is sent: a record already up to date is skipped.
+        return {"backup": self.backup, "only_empty": sorted(self.only_empty)}
+
+    def to_meta(self) -> dict[str, object]:
+        return {"backup": self.backup, "only_empty": list(self.only_empty)}
+
+    def of_job(self, meta: dict[str, Any]) -> ReadOptions:
+        """These options with the reading a job was planned with (jobs from before reading
+        existed: off)."""
+        return replace(
+            self,
+            backup=bool(meta.get("backup", False)),
+            only_empty=tuple(meta.get("only_empty", ())),
+        )
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Where the job lives and what it writes."""
+
+    report: Path | None = None
+    report_dialect: ReportDialect | None = None  # None: like the input
+    dry_run: bool = False
+    fresh: bool = False
+    state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
+    command: str = ""  # the command line that resumes the job
+
+    def folder(self) -> JobFolder:
+        return JobFolder(self.state_dir)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input file and how to read it into bundles."""
+
+    path: str
+    fmt: Format | None = None
+    sheet: str | None = None  # .xlsx: the sheet to read (default: the first)
+    encoding: str = "auto"
+    delimiter: str | None = None
+    plan: PlanOptions = field(default_factory=PlanOptions)
+
+    def identity(self) -> dict[str, object]:
+        return {
+            "format": self.fmt,
+            "sheet": self.sheet,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            **self.plan.identity(),
+        }
+
+    def open(self) -> InputFile | XlsxFile:
+        """A workbook (``.xlsx``, or ``--format xlsx``), else a text file."""
+        if self.fmt == "xlsx" or (
+            self.fmt is None and self.path.lower().endswith((".xlsx", ".xlsm"))
+        ):
+            if self.path == "-":
+                raise UsageError("a workbook cannot be read from stdin; pass its path")
+            return XlsxFile(self.path, sheet=self.sheet)
+        return InputFile(self.path, fmt=self.fmt, encoding=self.encoding, delimiter=self.delimiter)
+
+
+@dataclass
+class Run:
+    """One command's settings, and what it learns from the portal once: the property
+    definitions the rules check against, and when it asked (the pacer counts that request
+    as its own)."""
+
+    connection: Connection
+    pace: Pace = field(default_factory=Pace)
+    reading: ReadOptions = field(default_factory=ReadOptions)
+    job: JobOptions = field(default_factory=JobOptions)
+    portal: Portal | None = None
+    made: list[float] = field(default_factory=list)  # monotonic starts of requests outside pacing
+
+    @property
+    def api(self) -> Api:
+        return self.connection.api
+
     def rules(self) -> FieldRules:
         return self.api.rules(self.portal)
 
-    def target(self) -> Target:
-        assert self.token is not None
-        return self.api.target(self.base_url, self.token)
-
     def read_portal(self, out: Reporter) -> None:
         """With a token: what the API must read from the portal first, once per run."""
-        if self.token is None or self.portal is not None:
+        if self.connection.token is None or self.portal is not None:
             return
-        self.portal = self.api.read_portal(self.base_url, self.token)
+        self.portal = self.api.read_portal(self.connection.base_url, self.connection.token)
         if self.api.reads_portal:
             self.made.append(time.monotonic())  # the loop's clock: the pacer counts it as ours
         if self.portal is not None:
@@ -134,33 +228,24 @@ class RunConfig:
                 count=len(self.portal.properties),
             )
 
-    def bundles_per_request(self) -> int:
-        return self.api.per_request
+    def of_job(self, meta: dict[str, Any]) -> Run:
+        """This run's flags over the job it continues: its API, URL, reading, and its pace
+        unless one was asked."""
+        return replace(
+            self,
+            connection=Connection.from_meta(meta, self.connection.token),
+            pace=self.pace.or_meta(meta),
+            reading=self.reading.of_job(meta),
+            portal=None,
+            made=[],
+        )
+
+    def memory(self) -> PortalMemory:
+        return self.connection.memory(self.job.state_dir)
 
     def to_meta(self) -> dict[str, object]:
         """What ``retry`` needs to send to the same place the same way (never the token)."""
-        return {
-            "base_url": self.base_url,
-            **self.api.to_meta(),
-            "command": self.command,
-            "backup": self.backup,
-            "only_empty": list(self.only_empty),
-        }
-
-    def pace_meta(self) -> dict[str, object]:
-        """The pace asked for (None: the API's default), kept so that ``retry`` keeps it;
-        written by every run that sends, so it is always the latest run's."""
-        return {"rate": self.rate, "rate_window": self.rate_window}
-
-    def from_meta(self, meta: dict[str, Any]) -> None:
-        self.base_url = check_base_url(str(meta.get("base_url", self.base_url)))
-        self.api = api_from_meta(meta)
-        self.command = str(meta.get("command", ""))
-        self.backup = bool(meta.get("backup", False))  # jobs before reading existed: off
-        self.only_empty = tuple(meta.get("only_empty", ()))
-        if self.rate is None and self.rate_window is None:
-            # A pace set to spare the portal's other apps must hold for a retry too.
-            self.rate, self.rate_window = meta.get("rate"), meta.get("rate_window")
+        return {**self.connection.to_meta(), "command": self.job.command, **self.reading.to_meta()}
 
 
 def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from .config import RunConfig
+from .config import Run
 from .console import Reporter, plural
 from .errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
 from .jobs import JobFolder
@@ -25,7 +25,7 @@ from .store import RESUMABLE, JobStore, State
 
 def dry_run_report(
     store: JobStore,
-    config: RunConfig,
+    run: Run,
     report: Path,
     summary: PlanSummary,
     out: Reporter,
@@ -34,18 +34,19 @@ def dry_run_report(
     """A dry run's report; with a token and reading on, it first reads the leads the plan
     would write (the reads only go to the scratch store) and shows what would change."""
     stats: SendStats | None = None
-    if config.token is not None and config.backup and summary.bundles:
+    backup = run.reading.backup
+    if run.connection.token is not None and backup and summary.bundles:
         diff = diff_path(report)
         check_report_path(diff, columns=DIFF_COLUMNS)
-        target = config.target()
-        sample = store.sample(RESUMABLE, config.sample) if config.sample else None
-        reading = read_phase(store, config, RESUMABLE, target, only=sample)
-        stats = asyncio.run(send_phases(store, config, [reading], target, out))
+        target = run.connection.target()
+        sample = store.sample(RESUMABLE, run.reading.sample) if run.reading.sample else None
+        reading = read_phase(store, run, RESUMABLE, target, only=sample)
+        stats = asyncio.run(send_phases(store, run, [reading], target, out))
         fields = write_diff(store, diff)
         tried = summary.bundles if sample is None else len(sample)
         read = store.count(tuple(State), read=True)  # those whose current values came back
         scale = summary.bundles / read if read and sample is not None else 1.0
-        noun = plural(summary.bundles, config.rules().noun)
+        noun = plural(summary.bundles, run.rules().noun)
         if sample is not None and tried < summary.bundles:
             missed = f"; {tried - read} could not be read (see the report)" if read < tried else ""
             out.info(
@@ -71,7 +72,7 @@ def dry_run_report(
         out.info(f"diff: {diff} (guid, field, current, new)", event="diff", path=str(diff))
         if stats.stop_reason is not None:
             out.warn(f"reading stopped: {stats.stop_detail}", event="stopped")
-    elif config.backup and summary.bundles:
+    elif backup and summary.bundles:
         out.info(
             "no token: the dry run stays offline; with one it would read the leads and show "
             "what would change",

@@ -10,14 +10,12 @@ from collections import Counter
 
 import httpx
 
-from .config import RunConfig
+from .config import Run
 from .console import Reporter
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
 from .hubspot.http import Target
-from .jobs import JobFolder
 from .pacing import Pacer
 from .phases import Phase, ReadPhase, SettlePhase, VerifyPhase, WritePhase
-from .portal_memory import PortalMemory
 from .report import (
     FAILED_OUTCOMES,
     RowOutcome,
@@ -27,22 +25,21 @@ from .store import JobStore
 from .timeline import Timeline
 
 
-def phases_for(
-    store: JobStore, config: RunConfig, states: tuple[str, ...], target: Target
-) -> list[Phase]:
+def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Target) -> list[Phase]:
     """Read (back up and diff) unless --no-backup, write, then verify when asked."""
-    phases: list[Phase] = [read_phase(store, config, states, target)] if config.backup else []
-    phases.append(WritePhase(store, target, states, read=True if config.backup else None))
-    if config.backup:  # what HubSpot's answer did not confirm, settled by reading it
+    backup = run.reading.backup
+    phases: list[Phase] = [read_phase(store, run, states, target)] if backup else []
+    phases.append(WritePhase(store, target, states, read=True if backup else None))
+    if backup:  # what HubSpot's answer did not confirm, settled by reading it
         phases.append(SettlePhase(store, target))
-    if config.verify:
+    if run.reading.verify:
         phases.append(VerifyPhase(store, target))
     return phases
 
 
 def read_phase(
     store: JobStore,
-    config: RunConfig,
+    run: Run,
     states: tuple[str, ...],
     target: Target,
     *,
@@ -52,30 +49,33 @@ def read_phase(
         store,
         target,
         states,
-        only_empty=config.only_empty,
-        force=config.force,
-        is_empty=config.rules().is_empty,
+        only_empty=run.reading.only_empty,
+        force=run.reading.force,
+        is_empty=run.rules().is_empty,
         only=only,
     )
 
 
 async def send_phases(
-    store: JobStore, config: RunConfig, phases: list[Phase], target: Target, out: Reporter
+    store: JobStore, run: Run, phases: list[Phase], target: Target, out: Reporter
 ) -> SendStats:
     """Each phase in turn through one pacer, so reads and writes together keep the pace;
     a phase that stops (token, daily limit, signal) ends the run. The portal's memory gives
     the pacer the requests of the runs just before this one, and takes this one's."""
     loop = asyncio.get_running_loop()
-    memory = PortalMemory.load(JobFolder(config.state_dir).root, config.base_url, config.token)
+    memory = run.memory()
+    pace = run.pace
+    asked = pace.asked(run.api)
     pacer = Pacer(
-        *config.pace(),
-        made=[*config.made, *memory.made(loop.time())],
-        explicit=config.rate is not None,
+        asked.requests,
+        asked.window,
+        made=[*run.made, *memory.made(loop.time())],
+        explicit=pace.explicit,
         portal=memory.limit,
     )
     timeline = Timeline(store, store.next_run())
     limits = httpx.Limits(
-        max_connections=config.send.concurrency, max_keepalive_connections=config.send.concurrency
+        max_connections=pace.send.concurrency, max_keepalive_connections=pace.send.concurrency
     )
     total = SendStats()
     try:
@@ -90,12 +90,12 @@ async def send_phases(
                     target,
                     pacer,
                     transport,
-                    config.send,
-                    timeout=config.timeout,
+                    pace.send,
+                    timeout=pace.timeout,
                     on_result=progress.advance,
                     timeline=timeline,
                 )
-                _install_signal_handlers(sender, out, config.command)
+                _install_signal_handlers(sender, out, run.job.command)
                 try:
                     total.add(await sender.run(phase=phase))
                 finally:

@@ -14,21 +14,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from .config import RunConfig
+from .config import InputSpec, Run
 from .console import Reporter
 from .dry_run import dry_run_report
 from .errors import UsageError
-from .jobs import JobFolder, job_id, remove_store
+from .jobs import job_id, remove_store
+from .pipeline import print_plan, run_planned
 from .plan import PlanOptions, PlanSummary, plan
 from .report import check_report_path
-from .run import print_plan, run_planned
 from .sources import Format, Record
 from .store import JobStore
 
+# An undo reads no file; its job id has always counted an input read with no flags.
+_UNDO_INPUT: Final = InputSpec(path="").identity()
 _to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 
 
@@ -78,50 +81,63 @@ def undo_report(report: Path, *, dry_run: bool = False) -> Path:
     return report.with_name(f"{stem}.undo{'.dry-run' if dry_run else ''}.report.csv")
 
 
-def undo(name: str, config: RunConfig, out: Reporter) -> int:
-    """Plan the reverse of job ``name`` and run it (or preview it with ``config.dry_run``)."""
-    folder = JobFolder(config.state_dir)
+def undo(name: str, run: Run, out: Reporter) -> int:
+    """Plan the reverse of job ``name`` and run it (or preview it with ``--dry-run``)."""
+    folder = run.job.folder()
     original = folder.find(name)
     scratch = folder.scratch()
     planned = None
     try:
         with folder.lock_for(original), JobStore(original) as done:
             done.check()
-            planned = _plan_undo(done, scratch, config, out)
+            run = _of_job(run, done)
+            planned = _plan_undo(done, scratch, run, out)
         if isinstance(planned, int):
             return planned
     finally:
         if not isinstance(planned, tuple):
             remove_store(scratch)
-    return run_planned(folder, scratch, planned, config, out)
+    return run_planned(folder, scratch, planned, run, out)
+
+
+def _of_job(run: Run, done: JobStore) -> Run:
+    """The undo's run: the job's API and URL, and always reading first (its own backup, and
+    the check that a record still holds what the job wrote). Resuming the undo runs the undo
+    again, not the job: its command stays its own."""
+    meta = done.meta()
+    if not meta.get("backup"):
+        original = str(meta.get("job", done.path.name))
+        raise UsageError(
+            f"job {original} ran with --no-backup (or before bulkleads kept backups): it holds "
+            "no previous values, so there is nothing to restore"
+        )
+    run = run.of_job(meta)
+    return replace(run, reading=replace(run.reading, backup=True, only_empty=()))
 
 
 def _plan_undo(
-    done: JobStore, scratch: Path, config: RunConfig, out: Reporter
+    done: JobStore, scratch: Path, run: Run, out: Reporter
 ) -> tuple[str, Path, PlanSummary] | int:
     """The undo job planned into ``scratch``: its id, report and plan; for a dry run, the
     exit code of its preview."""
     meta = done.meta()
     original = str(meta.get("job", done.path.name))
-    if not meta.get("backup"):
-        raise UsageError(
-            f"job {original} ran with --no-backup (or before bulkleads kept backups): it holds "
-            "no previous values, so there is nothing to restore"
-        )
-    command = config.command
-    config.from_meta(meta)
-    config.command = command  # resuming the undo runs the undo again, not the job
-    config.backup, config.only_empty = True, ()  # undo reads first: its own backup and check
-    config.read_portal(out)
-    rules = config.rules()
+    run.read_portal(out)
+    rules = run.rules()
     source = UndoSource(done, rules.key)
     with JobStore(scratch) as store:
         summary = plan(source, store, PlanOptions(allow_custom_fields=True), UTC, rules=rules)
         store.set_expect(source.expectations())
         store.set_meta({"report_dialect": meta.get("report_dialect")})  # like the job's report
-        identity = {"undo_of": original, "force": config.force, **config.identity()}
+        identity = {
+            "undo_of": original,
+            "force": run.reading.force,
+            **run.connection.identity(),
+            **_UNDO_INPUT,
+            **run.reading.identity(),
+        }
         job = job_id(source.content_hash, identity)
-        report = config.report or undo_report(Path(str(meta["report"])), dry_run=config.dry_run)
+        report = run.job.report or undo_report(Path(str(meta["report"])), dry_run=run.job.dry_run)
         report = report.resolve()
         check_report_path(report)
         missing = source.unrestorable
@@ -135,7 +151,7 @@ def _plan_undo(
             )
             + (
                 ""
-                if config.force
+                if run.reading.force
                 else "; a lead changed since the job is skipped (--force writes it anyway)"
             ),
             event="undo",
@@ -143,9 +159,9 @@ def _plan_undo(
             leads=summary.bundles,
             unrestorable=source.unrestorable,
         )
-        if config.dry_run:
-            print_plan(out, config, summary, [])
-            return dry_run_report(store, config, report, summary, out, job)
+        if run.job.dry_run:
+            print_plan(out, run, summary, [])
+            return dry_run_report(store, run, report, summary, out, job)
         store.set_meta(
             {
                 "job": job,
@@ -153,7 +169,7 @@ def _plan_undo(
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "undo_of": original,
                 "report": str(report),
-                **config.to_meta(),
+                **run.to_meta(),
             }
         )
     return job, report, summary

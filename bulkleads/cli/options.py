@@ -12,6 +12,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar, cast, get_type_hints
 
 import typer
 
+from ..config import Pace
 from ..console import (
     LOG_FORMAT_VAR,
     LogFormat,
@@ -291,14 +292,8 @@ class SendFlags:
         var = apply_profile(ctx, self.profile, values)
         return SendFlags(**values), var
 
-    def run_settings(self) -> dict[str, Any]:
-        """What a run's config takes from these flags."""
-        return {
-            "rate": self.rate,
-            "rate_window": self.rate_window,
-            "timeout": self.timeout,
-            "send": self.options(),
-        }
+    def pace(self) -> Pace:
+        return Pace(self.rate, self.rate_window, self.timeout, self.options())
 
     def options(self) -> SendOptions:
         return send_options(

@@ -9,7 +9,7 @@ import typer
 
 from ..cli.errors import handles_errors
 from ..cli.options import JobArg, LogFmt, Quiet, StateDir, SummaryFile, make_reporter
-from ..run import write_job_report
+from ..pipeline import write_job_report
 
 
 @handles_errors

@@ -8,8 +8,8 @@ import typer
 
 from ..cli.errors import handles_errors
 from ..cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from ..config import RunConfig
-from ..run import retry
+from ..config import Connection, JobOptions, Run
+from ..pipeline import retry
 from ..token import load_token
 
 
@@ -38,10 +38,9 @@ def retry_command(
     """
     send, var = send.with_profile(ctx)
     token = load_token(send.token_file, var=var)
-    config = RunConfig(
-        input="",
-        token=token,
-        **send.run_settings(),
-        state_dir=output.state_dir,
+    run = Run(
+        Connection(token=token),  # the job's API and URL: retry sends where the job went
+        pace=send.pace(),
+        job=JobOptions(state_dir=output.state_dir),
     )
-    raise typer.Exit(retry(job, config, output.reporter(token), all_failed=all_failed))
+    raise typer.Exit(retry(job, run, output.reporter(token), all_failed=all_failed))

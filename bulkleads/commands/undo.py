@@ -9,8 +9,8 @@ import typer
 
 from ..cli.errors import handles_errors
 from ..cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from ..config import RunConfig
-from ..run import resume_command
+from ..config import Connection, JobOptions, ReadOptions, Run
+from ..pipeline import resume_command
 from ..token import load_token
 from ..undo import undo
 
@@ -71,16 +71,16 @@ def undo_command(
     """
     send, var = send.with_profile(ctx)
     token = load_token(send.token_file, var=var)
-    config = RunConfig(
-        input="",
-        token=token,
-        **send.run_settings(),
-        report=report,
-        dry_run=dry_run,
-        fresh=fresh,
-        verify=verify,
-        force=force,
-        state_dir=output.state_dir,
-        command=resume_command(),
+    run = Run(
+        Connection(token=token),  # the job's API and URL: undo sends where the job went
+        pace=send.pace(),
+        reading=ReadOptions(verify=verify, force=force),
+        job=JobOptions(
+            report=report,
+            dry_run=dry_run,
+            fresh=fresh,
+            state_dir=output.state_dir,
+            command=resume_command(),
+        ),
     )
-    raise typer.Exit(undo(job, config, output.reporter(token)))
+    raise typer.Exit(undo(job, run, output.reporter(token)))

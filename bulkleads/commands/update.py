@@ -22,12 +22,20 @@ from ..cli.options import (
     pair,
     sample_count,
 )
-from ..config import DEFAULT_BASE_URL, DEFAULT_SAMPLE, RunConfig
+from ..config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_SAMPLE,
+    Connection,
+    InputSpec,
+    JobOptions,
+    ReadOptions,
+    Run,
+)
 from ..hubspot import ApiOptions
 from ..hubspot import choose as choose_api
+from ..pipeline import resume_command, update
 from ..plan import PlanOptions
 from ..report import ReportDialect
-from ..run import resume_command, update
 from ..token import load_token, optional_token
 
 
@@ -344,11 +352,8 @@ def update_command(
     custom_field, date_format = target["custom_field"], target["date_format"]
     file = send.token_file
     token = optional_token(file, var=var) if dry_run else load_token(file, var=var)
-    config = RunConfig(
-        input=input,
-        token=token,
-        base_url=base_url,
-        api=choose_api(
+    connection = Connection(
+        choose_api(
             api,
             ApiOptions(
                 auth=auth,
@@ -358,6 +363,11 @@ def update_command(
                 date_fields=tuple(date_field) if date_field else ("closedate",),
             ),
         ),
+        base_url,
+        token,
+    )
+    spec = InputSpec(
+        input,
         fmt=fmt,
         sheet=sheet,
         encoding=encoding,
@@ -374,16 +384,20 @@ def update_command(
             date_formats=tuple(date_format or ()),
             allow_custom_fields=allow_custom_fields,
         ),
-        **send.run_settings(),
-        report=report,
-        report_dialect=report_dialect,
-        dry_run=dry_run,
-        fresh=fresh,
+    )
+    reading = ReadOptions(
         backup=backup_on(no_backup, only_empty),
         only_empty=tuple(only_empty or ()),
         verify=verify,
         sample=sample_count(sample),
+    )
+    job = JobOptions(
+        report=report,
+        report_dialect=report_dialect,
+        dry_run=dry_run,
+        fresh=fresh,
         state_dir=output.state_dir,
         command=resume_command(),
     )
-    raise typer.Exit(update(config, output.reporter(token)))
+    run = Run(connection, send.pace(), reading, job)
+    raise typer.Exit(update(run, spec, output.reporter(token)))

@@ -1,8 +1,10 @@
-"""One command's life: plan into the job store, send what is not yet confirmed, write the report.
+"""A planned job's life: plan into the job store, send what is not yet confirmed, write the
+report.
 
-The CLI parses flags into a :class:`RunConfig` and calls :func:`update` or :func:`retry`; all
-wiring between sources, plan, store, pacing, target, sender and report happens here, so the CLI
-stays thin and these functions can be driven from tests directly.
+A command turns its flags into the frozen values of :mod:`bulkleads.config` and calls
+:func:`update`, :func:`retry` or (through :mod:`bulkleads.undo`) :func:`run_planned`; all wiring
+between sources, plan, store, pacing, target, sender and report happens here, so the commands
+stay thin and these functions can be driven from tests directly.
 """
 
 from __future__ import annotations
@@ -10,20 +12,19 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import RunConfig, default_report
+from .config import InputSpec, Run, default_report
 from .console import Reporter, plural
 from .dry_run import describe_existing, dry_run_report
 from .errors import UsageError
-from .hubspot.http import check_base_url
 from .jobs import JobFolder, job_id, job_of, remove_store
 from .pace_page import check_page_path, write_html
 from .plan import PlanSummary, plan
-from .portal_memory import PortalMemory
 from .report import (
     RowOutcome,
     check_report_path,
@@ -37,41 +38,40 @@ from .store import RESUMABLE, JobStore, State
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 
 
-def update(config: RunConfig, out: Reporter) -> int:
+def update(run: Run, spec: InputSpec, out: Reporter) -> int:
     """``bulkleads update``: returns the exit code."""
-    config.base_url = check_base_url(config.base_url)
-    if not config.dry_run and config.token is None:
+    if not run.job.dry_run and run.connection.token is None:
         raise UsageError("no access token")  # the CLI loads it; this guards library callers
-    tz = _zone(config.plan.timezone)
-    inputs = [] if config.input == "-" else [Path(config.input)]
+    tz = _zone(spec.plan.timezone)
+    inputs = [] if spec.path == "-" else [Path(spec.path)]
     if inputs and is_report(inputs[0]):
         raise UsageError(
-            f"{config.input} is a bulkleads report, not an input file: its columns would be "
-            f"sent as fields. To send its failed rows again: bulkleads retry {config.input}"
+            f"{spec.path} is a bulkleads report, not an input file: its columns would be "
+            f"sent as fields. To send its failed rows again: bulkleads retry {spec.path}"
         )
-    if config.report is not None or inputs:  # known before reading: refused before reading
+    if run.job.report is not None or inputs:  # known before reading: refused before reading
         check_report_path(
-            config.report or default_report(config.input, "", dry_run=config.dry_run), inputs
+            run.job.report or default_report(spec.path, "", dry_run=run.job.dry_run), inputs
         )
-    folder = JobFolder(config.state_dir)
-    config.read_portal(out)
+    folder = run.job.folder()
+    run.read_portal(out)
     scratch = folder.scratch()
     planned = None
     try:
-        planned = _plan_job(config, folder, scratch, inputs, tz, out)
+        planned = _plan_job(run, spec, scratch, inputs, tz, out)
         if isinstance(planned, int):
             return planned  # a dry run: planned and reported, nothing kept
     finally:
         if not isinstance(planned, tuple):
             remove_store(scratch)
-    return run_planned(folder, scratch, planned, config, out)
+    return run_planned(folder, scratch, planned, run, out)
 
 
 def run_planned(
     folder: JobFolder,
     scratch: Path,
     planned: tuple[str, Path, PlanSummary],
-    config: RunConfig,
+    run: Run,
     out: Reporter,
 ) -> int:
     """Take a job planned into ``scratch`` (a new one, or the one it resumes) and send it."""
@@ -79,17 +79,17 @@ def run_planned(
     with folder.lock(job):  # one process per job, from here until its report is written
         try:
             path = open_job(
-                folder, scratch, job, fresh=config.fresh, out=out, noun=config.rules().noun
+                folder, scratch, job, fresh=run.job.fresh, out=out, noun=run.rules().noun
             )
         finally:
             remove_store(scratch)
-        print_plan(out, config, summary, [], path)
-        return send_and_report(path, config, report, RESUMABLE, out)
+        print_plan(out, run, summary, [], path)
+        return send_and_report(path, run, report, RESUMABLE, out)
 
 
 def _plan_job(
-    config: RunConfig,
-    folder: JobFolder,
+    run: Run,
+    spec: InputSpec,
     scratch: Path,
     inputs: list[Path],
     tz: ZoneInfo,
@@ -97,56 +97,61 @@ def _plan_job(
 ) -> tuple[str, Path, PlanSummary] | int:
     """Plan the input into ``scratch``: the job's id, report and plan, or, for a dry run, its
     exit code once the plan is printed and reported."""
-    with config.open_input() as source, JobStore(scratch) as store:
+    with spec.open() as source, JobStore(scratch) as store:
         big = source.total_bytes is None or source.total_bytes > _SHOW_READING_FROM
         reading = out.progress(source.total_bytes, "reading", unit="bytes") if big else None
         try:
             summary = plan(
                 source,
                 store,
-                config.plan,
+                spec.plan,
                 tz,
-                rules=config.rules(),
+                rules=run.rules(),
                 on_progress=reading.set if reading else None,
             )
         finally:
             if reading:
                 reading.close()
-        job = job_id(source.content_hash, config.identity())
+        identity = {
+            **run.connection.identity(),
+            **spec.identity(),
+            **run.reading.identity(),
+        }
+        job = job_id(source.content_hash, identity)
         dialect = dialect_for(
-            config.report_dialect,
+            run.job.report_dialect,
             source.format,
             source.delimiter,
             source.had_bom,
             source.encoding,
         )
         store.set_meta({"report_dialect": dialect})
-        default = default_report(config.input, job, dry_run=config.dry_run)
-        report = (config.report or default).resolve()
+        default = default_report(spec.path, job, dry_run=run.job.dry_run)
+        report = (run.job.report or default).resolve()
         check_report_path(report, inputs)  # stdin's default name is known only now
-        if config.dry_run:
-            print_plan(out, config, summary, _examples(config, summary))
-            describe_existing(folder, job, report, out)
-            return dry_run_report(store, config, report, summary, out, job)
+        if run.job.dry_run:
+            print_plan(out, run, summary, _examples(run, summary))
+            describe_existing(run.job.folder(), job, report, out)
+            return dry_run_report(store, run, report, summary, out, job)
         store.set_meta(
             {
                 "job": job,
-                "input": config.input,
-                "input_path": str(Path(config.input).resolve()) if inputs else None,
+                "input": spec.path,
+                "input_path": str(Path(spec.path).resolve()) if inputs else None,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "report": str(report),
-                **config.to_meta(),
+                **run.to_meta(),
                 "plan": _summary_meta(summary),
-                "properties": config.portal.to_meta() if config.portal else None,
+                "properties": run.portal.to_meta() if run.portal else None,
             }
         )
     return job, report, summary
 
 
-def retry(name: str, config: RunConfig, out: Reporter, *, all_failed: bool = False) -> int:
+def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> int:
     """``bulkleads retry``: send again what can succeed: ``not_sent`` leads and failures whose
     last answer was transient; with ``all_failed``, final failures (a 404 stays a 404) too."""
-    folder = JobFolder(config.state_dir)
+    folder = run.job.folder()
     path = folder.find(name)
     with folder.lock_for(path):
         with JobStore(path) as store:
@@ -154,9 +159,10 @@ def retry(name: str, config: RunConfig, out: Reporter, *, all_failed: bool = Fal
             meta = store.meta()
             moved = store.requeue(all_failed=all_failed)
             left = store.bundle_states().get(State.FAILED, 0)
-        config.from_meta(meta)
+        run = run.of_job(meta)
+        run = replace(run, job=replace(run.job, command=str(meta.get("command", ""))))
         report = Path(str(meta["report"]))
-        noun = config.rules().noun
+        noun = run.rules().noun
         stays = (
             f"; {_count(left, noun)} failed for good {'is' if left == 1 else 'are'} left alone "
             "(--all-failed sends them)"
@@ -172,7 +178,7 @@ def retry(name: str, config: RunConfig, out: Reporter, *, all_failed: bool = Fal
             **moved,
             final_left=left,
         )
-        return send_and_report(path, config, report, (State.PENDING,), out)
+        return send_and_report(path, run, report, (State.PENDING,), out)
 
 
 def _count(count: int, noun: str) -> str:
@@ -253,71 +259,69 @@ def open_job(
 
 
 def send_and_report(
-    path: Path, config: RunConfig, report: Path, states: tuple[str, ...], out: Reporter
+    path: Path, run: Run, report: Path, states: tuple[str, ...], out: Reporter
 ) -> int:
-    assert config.token is not None
+    target = run.connection.target()
     with JobStore(path) as store:
-        store.set_meta(config.pace_meta())  # the latest run's pace is the one a retry reuses
-        target = config.target()
-        phases = phases_for(store, config, states, target)
+        store.set_meta(run.pace.to_meta())  # the latest run's pace is the one a retry reuses
+        phases = phases_for(store, run, states, target)
         todo = any(phase.pending() for phase in phases)
-        stats = asyncio.run(send_phases(store, config, phases, target, out)) if todo else None
+        stats = asyncio.run(send_phases(store, run, phases, target, out)) if todo else None
         counts = write_report(store, report)
-        verified = store.verified_count() if config.verify else None
+        verified = store.verified_count() if run.reading.verify else None
     code = exit_code(counts, stats)
     out.summary(counts, stats, str(report), exit_code=code, job=job_of(path), verified=verified)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
     if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT]:
         out.warn(
-            f"to resume, run the same command again: {config.command}",
+            f"to resume, run the same command again: {run.job.command}",
             event="resume_hint",
-            command=config.command,
+            command=run.job.command,
         )
     return code
 
 
 def print_plan(
     out: Reporter,
-    config: RunConfig,
+    run: Run,
     summary: PlanSummary,
     examples: list[str],
     job: Path | None = None,
 ) -> None:
     """The plan before sending; given a ``job`` file that has run before, its cost is what is
     left of that job, not the whole input."""
-    limit, pace = config.pace_choice(
-        PortalMemory.load(JobFolder(config.state_dir).root, config.base_url, config.token)
-    )
+    limit, pace = run.pace.choice(run.api, run.memory())
     left = None
     if job is not None:
         with JobStore(job) as store:
             states = store.bundle_states()
             if any(states.get(s) for s in (State.DONE, State.FAILED, State.NOT_SENT)):
                 left = (store.count(RESUMABLE), store.count(RESUMABLE, read=False))
-    for name, pairs in sorted((config.portal.labels if config.portal else {}).items()):
+    for name, pairs in sorted((run.portal.labels if run.portal else {}).items()):
         shown = ", ".join(f"{label!r} as {value!r}" for label, value in sorted(pairs)[:5])
         out.info(
             f"  {name}: option labels sent as their values: {shown}",
             event="option_labels",
             field=name,
         )
+    per_request = run.api.per_request
     out.plan(
         summary,
         limit=limit,
         pace=pace,
         examples=examples,
-        per_request=config.bundles_per_request(),
-        reads_per_request=config.bundles_per_request() if config.backup else None,
-        verify=config.verify,
-        noun=config.rules().noun,
+        per_request=per_request,
+        reads_per_request=per_request if run.reading.backup else None,
+        verify=run.reading.verify,
+        noun=run.rules().noun,
         left=left,
     )
 
 
-def _examples(config: RunConfig, summary: PlanSummary) -> list[str]:
+def _examples(run: Run, summary: PlanSummary) -> list[str]:
     """Two request lines with their bodies, the token shown as ``***``."""
-    return config.api.examples(config.base_url, summary.examples)
+    return run.api.examples(run.connection.base_url, summary.examples)
 
 
 def _summary_meta(summary: PlanSummary) -> dict[str, object]:

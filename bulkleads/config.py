@@ -217,7 +217,12 @@ class Run:
         """With a token: what the API must read from the portal first, once per run."""
         if self.connection.token is None or self.portal is not None:
             return
-        self.portal = self.api.read_portal(self.connection.base_url, self.connection.token)
+        self.portal = self.api.read_portal(
+            self.connection.base_url,
+            self.connection.token,
+            timeout=self.pace.timeout,
+            patience=self.pace.send.max_retry_seconds,
+        )
         if self.api.reads_portal:
             self.made.append(time.monotonic())  # the loop's clock: the pacer counts it as ours
         if self.portal is not None:

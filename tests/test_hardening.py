@@ -223,7 +223,8 @@ def test_token_appears_nowhere(tmp_path: Path, sandbox) -> None:
 
 
 @pytest.mark.parametrize(
-    "stage", ["bulkleads.pipeline.plan", "bulkleads.sending.Sender.run", "bulkleads.pipeline.write_report"]
+    "stage",
+    ["bulkleads.pipeline.plan", "bulkleads.sending.Sender.run", "bulkleads.pipeline.write_report"],
 )
 def test_internal_errors_at_any_stage_do_not_leak_the_token(
     tmp_path: Path,

@@ -60,8 +60,11 @@ class Api(Protocol):
 
     def rules(self, portal: Portal | None) -> FieldRules: ...
 
-    def read_portal(self, base_url: str, token: Token) -> Portal | None:
-        """What the portal must tell before planning (None: nothing, or it could not)."""
+    def read_portal(
+        self, base_url: str, token: Token, *, timeout: float, patience: float
+    ) -> Portal | None:
+        """What the portal must tell before planning (None: nothing, or it could not); each
+        answer within ``timeout`` seconds, pauses between attempts within ``patience``."""
         ...
 
     def target(self, base_url: str, token: Token) -> Target: ...

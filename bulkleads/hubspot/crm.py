@@ -28,7 +28,7 @@ from ..fields import FieldRules, crm_v3_rules
 from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
-from .http import AuthMode, HttpTarget, Outcome
+from .http import AuthMode, HttpTarget, Outcome, answer_json, unreadable
 from .options import ApiOptions
 from .properties import Portal
 from .properties import fetch as fetch_properties
@@ -105,9 +105,13 @@ class Crm:
             return portal.rules(self.id_property, dates)
         return crm_v3_rules(dates, self.id_property, self.object_type)
 
-    def read_portal(self, base_url: str, token: Token) -> Portal | None:
+    def read_portal(
+        self, base_url: str, token: Token, *, timeout: float, patience: float
+    ) -> Portal | None:
         """The object type's property definitions, once per run."""
-        return fetch_properties(base_url, token, self.object_type)
+        return fetch_properties(
+            base_url, token, self.object_type, timeout=timeout, patience=patience
+        )
 
     def target(self, base_url: str, token: Token) -> CrmV3Target:
         return CrmV3Target(
@@ -254,7 +258,7 @@ class CrmV3Target(HttpTarget):
         if not isinstance(results, list):
             reason = (
                 f"HubSpot answered {status} without saying which records it updated "
-                f"({_unreadable(response)})"
+                f"({unreadable(response)})"
             )
             unsure = Outcome("unconfirmed", status, reason, headers)
             return Outcome("ok", status, None, headers), {
@@ -288,26 +292,9 @@ class CrmV3Target(HttpTarget):
         return failed
 
 
-def _unreadable(response: httpx.Response) -> str:
-    """What was wrong with a 2xx answer's body, in a few words."""
-    body = response.content.strip()
-    if not body:
-        return "an empty body"
-    if body[:1] == b"<":
-        return "an HTML page, not JSON"
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return f"{len(body)} bytes that are not whole JSON"
-    return "JSON with no results" if isinstance(data, dict) else "JSON that is not an object"
-
-
 def _json_object(response: httpx.Response) -> dict[str, object]:
     """The answer's JSON object, or an empty one when the body is not one."""
-    try:
-        data = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return {}
+    data = answer_json(response.content)
     return data if isinstance(data, dict) else {}
 
 

@@ -141,16 +141,25 @@ class HttpTarget:
         return self._token.redact(text)
 
 
+NOT_JSON: Final = object()  # what :func:`answer_json` gives for a body that is not JSON
+
+
+def answer_json(body: bytes | str) -> object:
+    """A server's JSON, or :data:`NOT_JSON`: whatever the bytes, never an exception (a body
+    of ten thousand ``[`` is a ``RecursionError`` to Python's parser, not a ``ValueError``)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return NOT_JSON
+
+
 def server_message(response: httpx.Response) -> str:
     """The human part of an error body: ``message`` from JSON, else a short text excerpt."""
     try:
         text = response.text
     except (UnicodeDecodeError, httpx.ResponseNotRead):
         return ""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
+    data = answer_json(text)
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return data["message"][:_MAX_REASON]
     text = " ".join(text.split())
@@ -159,9 +168,19 @@ def server_message(response: httpx.Response) -> str:
     return text[:_MAX_REASON]
 
 
+def unreadable(response: httpx.Response) -> str:
+    """What was wrong with a 2xx answer's body, in a few words."""
+    body = response.content.strip()
+    if not body:
+        return "an empty body"
+    if body[:1] == b"<":
+        return "an HTML page, not JSON"
+    data = answer_json(body)
+    if data is NOT_JSON:
+        return f"{len(body)} bytes that are not whole JSON"
+    return "JSON with no results" if isinstance(data, dict) else "JSON that is not an object"
+
+
 def _policy(response: httpx.Response) -> str | None:
-    try:
-        data = json.loads(response.text)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    data = answer_json(response.content)
     return str(data.get("policyName", "")).upper() or None if isinstance(data, dict) else None

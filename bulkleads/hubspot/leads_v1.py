@@ -21,7 +21,7 @@ from ..fields import LEADS_V1, FieldRules, is_valid_guid
 from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
-from .http import AuthMode, HttpTarget, Outcome
+from .http import NOT_JSON, AuthMode, HttpTarget, Outcome, answer_json, unreadable
 from .options import ApiOptions
 from .properties import Portal
 
@@ -65,7 +65,9 @@ class LeadsV1:
     def rules(self, portal: Portal | None) -> FieldRules:
         return LEADS_V1
 
-    def read_portal(self, base_url: str, token: Token) -> Portal | None:
+    def read_portal(
+        self, base_url: str, token: Token, *, timeout: float, patience: float
+    ) -> Portal | None:
         """Leads v1 has no property definitions to read."""
         return None
 
@@ -124,7 +126,18 @@ class LeadsV1Target(HttpTarget):
     def classify(
         self, response: httpx.Response, bundles: Sequence[Bundle]
     ) -> tuple[Outcome, dict[str, Outcome]]:
-        return self.outcome(response), {}
+        """HubSpot answers a write with 204 and no body; a 2xx carrying something that is not
+        JSON (a proxy's sign-in page, a cut-off body) did not come from the Leads API, so it
+        confirms nothing: the lead is ``unconfirmed``, settled by reading it back."""
+        outcome = self.outcome(response)
+        if outcome.kind == "ok" and not _json_or_empty(response.content):
+            status = response.status_code
+            reason = (
+                f"HubSpot answered {status} with {unreadable(response)} instead of its empty answer"
+            )
+            unsure = Outcome("unconfirmed", status, reason, response.headers)
+            return outcome, {bundle.guid: unsure for bundle in bundles}
+        return outcome, {}
 
     def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
         (bundle,) = bundles
@@ -139,11 +152,12 @@ class LeadsV1Target(HttpTarget):
         outcome = self.outcome(response)
         if outcome.kind != "ok":
             return outcome, {}
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError):
-            data = None
+        data = answer_json(response.content)
         lead = data[0] if isinstance(data, list) and data else data
         if not isinstance(lead, dict):
             return Outcome("final", response.status_code, "the answer held no lead"), {}
         return Outcome("ok", response.status_code, None, response.headers, lead), {}
+
+
+def _json_or_empty(body: bytes) -> bool:
+    return not body.strip() or answer_json(body) is not NOT_JSON

@@ -10,20 +10,26 @@ numbers, booleans, dates and datetimes are checked and written as HubSpot expect
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Final
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from ..errors import UsageError
 from ..fields import CLEAR, CRM_READ_ONLY, FieldError, FieldRules, Value, crm_v3_rules, timestamp
 from ..token import Token
-from .http import USER_AGENT, check_base_url
+from .http import NOT_JSON, USER_AGENT, answer_json, check_base_url
 
 MAX_DEFINITIONS: Final = 16 << 20  # bytes; a portal with thousands of properties sends a few MB
 _DAY_MS: Final = 86_400_000
@@ -152,21 +158,23 @@ def parse(crm_object: str, data: object) -> Portal:
     return Portal(crm_object, properties)
 
 
-def fetch(base_url: str, token: Token, crm_object: str, *, timeout: float = 30.0) -> Portal | None:
+def fetch(
+    base_url: str, token: Token, crm_object: str, *, timeout: float = 30.0, patience: float = 300.0
+) -> Portal | None:
     """The portal's properties; None when the token may not read them (403: the app lacks the
     schema scope) or the answer is unusable, so that planning falls back to HubSpot's
     defaults, with a warning."""
     url = f"{check_base_url(base_url)}/crm/v3/properties/{crm_object}"
     headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
     retrying = Retrying(
-        stop=stop_after_attempt(4),
+        stop=stop_after_attempt(4) | stop_after_delay(patience),
         wait=wait_exponential(multiplier=0.5, max=8),
         retry=retry_if_exception_type(_Transient),
         reraise=True,
     )
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            status, body = retrying(_get, client, url, headers)
+            status, body = retrying(_get, client, url, headers, timeout)
     except (_Transient, httpx.HTTPError, ValueError) as exc:
         _LOG.warning(
             "could not read the portal's %s properties (%s); checking against HubSpot's "
@@ -187,7 +195,10 @@ def fetch(base_url: str, token: Token, crm_object: str, *, timeout: float = 30.0
         )
         return None
     try:
-        return parse(crm_object, json.loads(body))
+        data = answer_json(body)
+        if data is NOT_JSON:
+            raise ValueError("not JSON")
+        return parse(crm_object, data)
     except ValueError as exc:
         _LOG.warning("the portal's %s properties are unreadable (%s)", crm_object, exc)
         return None
@@ -197,7 +208,12 @@ class _Transient(Exception):
     """A 429, a 5xx or a lost answer: worth another attempt."""
 
 
-def _get(client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+def _get(
+    client: httpx.Client, url: str, headers: dict[str, str], timeout: float
+) -> tuple[int, bytes]:
+    """One attempt, its whole answer within ``timeout`` (httpx's own bounds each read only:
+    a body that drips a byte a second would never end)."""
+    deadline = time.monotonic() + timeout
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code == 429 or response.status_code >= 500:
@@ -207,6 +223,8 @@ def _get(client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[int, 
                 body += chunk
                 if len(body) > MAX_DEFINITIONS:
                     raise ValueError("the answer is larger than any property list")
+                if time.monotonic() > deadline:
+                    raise _Transient(f"no whole answer in {timeout:g} s (--timeout)")
             return response.status_code, bytes(body)
     except httpx.TransportError as exc:
         raise _Transient(str(exc)) from None

@@ -223,8 +223,11 @@ def check_report_path(
 
 def is_report(path: Path, columns: tuple[str, ...] = _FIRST_COLUMNS) -> bool:
     """Whether ``path`` starts like a report (or, given its ``columns``, a diff file)
-    bulkleads writes: a CSV header or a JSON line."""
+    bulkleads writes: a CSV header or a JSON line. Only a regular file is looked at: reading
+    the start of a pipe (``<(zcat x.gz)``, a FIFO) would take it from the run."""
     try:
+        if not path.is_file():
+            return False
         with open(path, "rb") as f:
             head = f.read(4096)
     except OSError:
@@ -234,7 +237,7 @@ def is_report(path: Path, columns: tuple[str, ...] = _FIRST_COLUMNS) -> bool:
     if text.startswith("{"):
         try:
             keys = tuple(json.loads(text))
-        except ValueError:
+        except (ValueError, RecursionError):
             return False
         return keys[: len(columns)] == columns
     return any(tuple(text.split(d))[: len(columns)] == columns for d in ",;\t")

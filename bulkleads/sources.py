@@ -15,6 +15,7 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 import json
 import sys
 import zlib
@@ -370,8 +371,9 @@ class InputFile:
         return f"{name} (auto)" if self.encoding_chosen else name
 
     def _bad_line(self) -> int | None:
-        """The first physical line the encoding cannot decode (rereads the file; not stdin)."""
-        if self.path == "-":
+        """The first physical line the encoding cannot decode: rereads the file, so only a
+        regular one (stdin or a FIFO would wait forever for a writer that has gone)."""
+        if self.path == "-" or not os.path.isfile(self.path):
             return None
         decoder = codecs.getincrementaldecoder(self.encoding)()
         with _open(self.path) as raw:

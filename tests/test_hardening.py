@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -381,3 +383,21 @@ def test_a_jsonl_value_past_the_cell_cap_is_an_invalid_row(tmp_path: Path) -> No
     report = read_report(tmp_path / "cells.jsonl.dry-run.report.csv")
     assert [r["outcome"] for r in report] == ["invalid", "planned"]
     assert "larger than 1024 KiB" in report[0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [(b"guid,city\ng1x,Berlin\n", 0), (b"guid,city\ng1x,B\xff\xfeerlin\n", 2)],
+    ids=["good", "bad byte"],
+)
+def test_a_fifo_is_read_once_and_never_waited_on(tmp_path: Path, content: bytes, code: int) -> None:
+    """A named pipe (or ``<(zcat x.gz)``) can be read once: nothing may open it again, not
+    the report check and not the hunt for a bad byte's line, or the run waits forever."""
+    pipe = tmp_path / "leads.csv"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_bytes, args=(content,), daemon=True)
+    writer.start()
+    args = ("update", str(pipe), "--encoding", "utf-8", "--dry-run", "--quiet")
+    result = run_cli(*args, cwd=tmp_path, token=None, timeout=60)
+    assert result.code == code, result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,8 +15,8 @@ import csv
 import gzip
 import hashlib
 import io
-import os
 import json
+import os
 import sys
 import zlib
 from collections import Counter

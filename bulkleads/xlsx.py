@@ -5,13 +5,17 @@ a workbook knows: which cells are numbers, which are text (a zip code ``02134`` 
 keeps its zero) and which are dates. One sheet (the first, or ``--sheet NAME``) is read row by
 row, so memory stays flat however many rows it has. Cells become the text a CSV cell would hold:
 an Excel date becomes ISO 8601 (so a date field takes it as a date), a whole number is written
-without ``.0``, a formula is read as its cached value (the value Excel last computed). ``line``
-is Excel's row number, so the report points at the row a person sees.
+without ``.0``, a formula is read as its cached value (the value Excel last computed); a formula
+with none (a workbook written by a tool and never saved by Excel) makes its row invalid rather
+than an empty cell. ``line`` is Excel's row number, so the report points at the row a person
+sees. The workbook's shared strings are read whole by openpyxl, so their size is capped
+(:data:`MAX_SHARED_STRINGS`, as the zip declares it; zipfile never inflates past that).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -23,6 +27,8 @@ from .errors import InputError
 from .sources import Format, Record
 
 _CHUNK: Final = 1 << 20
+MAX_SHARED_STRINGS: Final = 128 << 20  # bytes of sharedStrings.xml, uncompressed
+_FORMULA: Final = re.compile(rb"<(?:\w+:)?f[\s>/]")
 
 
 class XlsxFile:
@@ -38,10 +44,12 @@ class XlsxFile:
         from openpyxl import load_workbook  # only a workbook input pays for its import
 
         self.path = path
+        self._formula_book: Any = None
         file = Path(path)
         try:
             self.total_bytes: int | None = file.stat().st_size
             self.content_hash = _hash(file)
+            _check_shared_strings(path)
             self._book = load_workbook(path, read_only=True, data_only=True)
         except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise InputError(f"cannot read the workbook {path}: {exc}") from None
@@ -53,6 +61,7 @@ class XlsxFile:
             )
         self.sheet = sheet or names[0]
         self._rows = self._book[self.sheet].iter_rows(values_only=True)
+        self._formulas = self._formula_rows(path)
         self.bytes_read = 0
         self.header = self._read_header()
 
@@ -64,6 +73,22 @@ class XlsxFile:
 
     def close(self) -> None:
         self._book.close()
+        if self._formula_book is not None:
+            self._formula_book.close()
+
+    def _formula_rows(self, path: str) -> Iterator[tuple[Any, ...]] | None:
+        """The sheet's rows as formulas, when it has any: read beside the values, so that a
+        formula with no cached value is told from an empty cell (openpyxl gives None for
+        both). A sheet without formulas is read once."""
+        from openpyxl import load_workbook
+
+        sheet_path = getattr(self._book[self.sheet], "_worksheet_path", None)
+        if sheet_path is None or not _has_formulas(path, str(sheet_path)):
+            return None
+        self._formula_book = load_workbook(path, read_only=True, data_only=False)
+        rows = self._formula_book[self.sheet].iter_rows(values_only=True)
+        next(rows, None)  # the header row
+        return rows
 
     def _read_header(self) -> list[str]:
         try:
@@ -98,10 +123,28 @@ class XlsxFile:
         width = len(self.header)
         row = 0
         for line, cells in enumerate(self._rows, start=2):
+            formulas = next(self._formulas, ()) if self._formulas is not None else ()
             values = [cell_text(cell) for cell in cells]
-            if not any(v.strip() for v in values):
+            uncomputed = [
+                i
+                for i, (value, formula) in enumerate(zip(cells, formulas, strict=False))
+                if value is None and isinstance(formula, str) and formula.startswith("=")
+            ]
+            if not any(v.strip() for v in values) and not uncomputed:
                 continue
             row += 1
+            if uncomputed:
+                i = uncomputed[0]
+                name = self.header[i] if i < width else f"column {i + 1}"
+                yield Record(
+                    row,
+                    line,
+                    None,
+                    f"{name!r} holds a formula with no computed value (the workbook was "
+                    "written by a program and not saved in Excel since): open and save it "
+                    "in Excel, or export the sheet as CSV",
+                )
+                continue
             extra = [v for v in values[width:] if v.strip()]
             if extra:
                 yield Record(
@@ -137,3 +180,29 @@ def _hash(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _check_shared_strings(path: str) -> None:
+    """Refuse a workbook whose shared strings openpyxl would hold whole past the cap (a 2 MB
+    file can declare gigabytes of them)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            shared = info.filename.lower().endswith("sharedstrings.xml")
+            if shared and info.file_size > MAX_SHARED_STRINGS:
+                raise InputError(
+                    f"the workbook {path} holds {info.file_size >> 20} MiB of text in its "
+                    f"shared strings; bulkleads reads at most {MAX_SHARED_STRINGS >> 20} "
+                    "MiB of them: export the sheet as CSV (read as a stream, no cap)"
+                )
+
+
+def _has_formulas(path: str, member: str) -> bool:
+    """Whether the sheet's XML holds a formula element, scanned as bytes (a tenth of the
+    cost of parsing it)."""
+    tail = b""
+    with zipfile.ZipFile(path) as archive, archive.open(member.lstrip("/")) as sheet:
+        while chunk := sheet.read(_CHUNK):
+            if _FORMULA.search(tail + chunk):
+                return True
+            tail = chunk[-16:]
+    return False

@@ -100,3 +100,42 @@ def test_sheet_picks_the_sheet(tmp_path: Path) -> None:
     assert read_report(tmp_path / "book.xlsx.dry-run.report.csv")[0]["outcome"] == "planned"
     missing = run_cli(*args, "--sheet", "Leads", cwd=tmp_path, token=None)
     assert missing.code == 2 and "its sheets: 'notes', 'leads'" in missing.stderr
+
+
+def test_a_formula_excel_never_computed_is_an_invalid_row_not_an_empty_cell(
+    tmp_path: Path,
+) -> None:
+    """openpyxl gives None for a formula with no cached value, as for an empty cell; the
+    row is invalid and says why, and its neighbours are planned."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["guid", "city", "state"])
+    sheet.append([GUIDS[0], '=CONCATENATE("Bos","ton")', "MA"])
+    sheet.append([GUIDS[1], "Austin", "TX"])
+    path = tmp_path / "leads.xlsx"
+    book.save(path)  # openpyxl writes the formula without a value
+    result = run_cli("update", str(path), "--dry-run", cwd=tmp_path, token=None)
+    assert result.code == 1, result.stderr
+    rows = read_report(tmp_path / "leads.xlsx.dry-run.report.csv")
+    assert [r["outcome"] for r in rows] == ["invalid", "planned"]
+    assert "'city' holds a formula with no computed value" in rows[0]["error"]
+
+
+def test_shared_strings_past_the_cap_are_refused_before_they_are_read(tmp_path: Path) -> None:
+    """A small file can declare gigabytes of shared strings, which openpyxl holds whole."""
+    book = Workbook()
+    book.active.append(["guid", "city"])
+    book.active.append([GUIDS[0], "Boston"])
+    path = tmp_path / "bomb.xlsx"
+    book.save(path)
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    text = b"a" * (129 << 20)  # past the 128 MiB cap; about 130 KB compressed
+    parts["xl/sharedStrings.xml"] = b"<sst><si><t>" + text + b"</t></si></sst>"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    assert path.stat().st_size < 1 << 20
+    result = run_cli("update", str(path), "--dry-run", cwd=tmp_path, token=None)
+    assert result.code == 2, result.stderr
+    assert "at most 128 MiB" in result.stderr

@@ -8,7 +8,9 @@ Exceptions are for the few things that stop the whole command before anything is
     ├── InsecureURLError           plain http:// to a host that is not loopback
     ├── InputError                 the input cannot be read as a whole
     │                              (undecodable bytes, bad header, unknown format)
-    └── JobError                   a job file that cannot be found or opened
+    ├── JobError                   a job file that cannot be found or opened
+    └── ReportError                exit 4: the job ran and is kept, its report could not be
+                                   written (disk full, folder gone)
 
 Messages never contain the token: it lives in :class:`bulkleads.token.Token`, which formats as
 ``***``, and every message that quotes a server or a URL goes through its ``redact``.
@@ -21,6 +23,7 @@ EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 3
+EXIT_UNREPORTED = 4
 EXIT_ABORTED = 130
 
 
@@ -48,3 +51,10 @@ class InputError(BulkleadsError):
 
 class JobError(BulkleadsError):
     """A job named on the command line does not exist or cannot be read."""
+
+
+class ReportError(BulkleadsError):
+    """The report could not be written; the outcomes are safe in the job file, from which
+    ``bulkleads report JOB`` writes it again."""
+
+    exit_code = EXIT_UNREPORTED

@@ -7,6 +7,7 @@ the previous report intact. CSV cells that a spreadsheet would run as a formula 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -16,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final, Literal
 
-from .errors import UsageError
+from .errors import ReportError, UsageError
 from .store import JobStore, ReportRow, State
 
 COLUMNS: Final = (
@@ -142,15 +143,41 @@ def dialect_for(
 
 def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Counter[str]:
     """Write the report for every row, in the job's report dialect (a ``.jsonl`` path is
-    always JSON lines); returns the count of each outcome."""
-    counts: Counter[str] = Counter()
+    always JSON lines); returns the count of each outcome. A disk that fills up (or a folder
+    that goes) leaves the old report as it was and says how to write it again."""
     tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        counts = _write_rows(store, tmp, dry_run=dry_run, as_json=_as_json(store, path))
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        job = store.meta().get("job")
+        again = (
+            f"every outcome is kept in job {job}: free space (or fix the folder), then run "
+            f"bulkleads report {job}"
+            if job
+            else "nothing was sent: free space, then run the dry run again"
+        )
+        raise ReportError(
+            f"could not write the report {path}: {exc.strerror or exc}; {again}"
+        ) from None
+    return counts
+
+
+def _as_json(store: JobStore, path: Path) -> bool:
     dialect = store.meta().get("report_dialect") or {}
     assert isinstance(dialect, dict)
-    as_json = path.suffix.lower() in (".jsonl", ".ndjson") or dialect.get("format") == "jsonl"
+    return path.suffix.lower() in (".jsonl", ".ndjson") or dialect.get("format") == "jsonl"
+
+
+def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    dialect = store.meta().get("report_dialect") or {}
+    assert isinstance(dialect, dict)
     encoding = "utf-8-sig" if dialect.get("bom") and not as_json else "utf-8"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w", encoding=encoding, newline="") as out:
+    with open(path, "w", encoding=encoding, newline="") as out:
         writer = None if as_json else csv.writer(out, delimiter=str(dialect.get("delimiter", ",")))
         if writer:
             writer.writerow(COLUMNS)
@@ -188,7 +215,6 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
                 )
                 out.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False))
                 out.write("\n")
-    os.replace(tmp, path)
     return counts
 
 

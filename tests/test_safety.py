@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -513,3 +514,49 @@ def test_inputs_of_the_same_stem_never_share_a_report(tmp_path: Path) -> None:
     from_jsonl = read_report(tmp_path / "closes.jsonl.dry-run.report.csv")
     assert [r["guid"] for r in from_csv] == [GUIDS[0]]
     assert [r["guid"] for r in from_jsonl] == [GUIDS[1]]
+
+
+# The real CLI, with the disk filling up under the report: every write of a report's
+# temporary file fails as a full disk does.
+_FULL_DISK = """
+import builtins, errno, sys
+real_open = builtins.open
+def open_(file, *args, **kwargs):
+    if str(file).endswith(".report.csv.tmp"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return real_open(file, *args, **kwargs)
+builtins.open = open_
+from bulkleads.cli.app import main
+sys.argv = ["bulkleads", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_full_disk_after_sending_keeps_the_job_and_says_how_to_report_it(
+    tmp_path: Path, sandbox
+) -> None:
+    seed = write_seed(tmp_path / "seed.json", GUIDS[:3])
+    box = sandbox(seed=seed)
+    leads = city_file(tmp_path, 3)
+    summary = tmp_path / "summary.json"
+    args = ["update", str(leads), "--base-url", box.url, "--summary", str(summary)]
+    full = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, *args],
+        cwd=tmp_path,
+        env=bare_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert full.returncode == 4, full.stderr
+    assert "Traceback" not in full.stderr
+    assert "No space left on device" in full.stderr
+    assert box.stats()["applied_total"] == 3  # sent, and kept:
+    (job,) = (p.name.split(".")[0] for p in (tmp_path / "state").glob("*.sqlite"))
+    assert f"bulkleads report {job}" in full.stderr
+    assert json.loads(summary.read_text())["exit_code"] == 4
+    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / "close.report.csv").exists()
+    again = run_cli("report", job, cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert [r["outcome"] for r in read_report(tmp_path / "close.report.csv")] == ["updated"] * 3

@@ -222,10 +222,18 @@ def _check_header(
     """Stop before anything is read past the header when the columns cannot make a job."""
     targets = [columns.field_for(name) for name in header]
     if KEY not in targets:
+        crm_key = rules.key == "guid" and {"id", "hs_object_id"} & {h.lower() for h in header}
+        hint = (
+            "; an id column holds CRM record ids: add --api crm-v3 --object contacts (or "
+            "companies, deals, leads)"
+            if crm_key
+            else ""
+        )
         raise UsageError(
             f"no {rules.key} column: the header has "
             + ", ".join(repr(h) for h in header)
             + f'; name it with --guid-column NAME or --map "NAME={rules.key}"'
+            + hint
         )
     refused = [t for t in targets if t in rules.not_editable and t not in allowed]
     if refused:

@@ -33,6 +33,7 @@ _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "api": ("leads-v1", "crm-v3"),
     "object": ("contacts", "companies", "deals", "leads"),
     "auth": ("query", "bearer"),
+    "api_version": ("2026-09", "v3"),
     "report_dialect": ("excel", "csv", "tsv", "jsonl"),
 }
 
@@ -62,6 +63,7 @@ class Profile:
     api: Literal["leads-v1", "crm-v3"] | None = None
     object: Literal["contacts", "companies", "deals", "leads"] | None = None
     auth: Literal["query", "bearer"] | None = None
+    api_version: Literal["2026-09", "v3"] | None = None
     report_dialect: Literal["excel", "csv", "tsv", "jsonl"] | None = None
     rate: float | None = None
     rate_window: float | None = None

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bulkleads.cli import app
 from bulkleads.token import RedactingFilter, Token
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 
 SECRET = "pat-na1-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 runner = CliRunner()
@@ -137,3 +137,25 @@ def test_crm_v3_refuses_the_token_in_the_query(tmp_path: Path) -> None:
         tmp_path, "update", leads(tmp_path, "id,city\n1,x\n"), "--api", "crm-v3", "--auth", "query"
     )
     assert result.exit_code == 2 and "Authorization header" in result.output
+
+
+@pytest.mark.parametrize(
+    "flags", [("--object", "deals"), ("--api-version", "v3"), ("--id-property", "email")]
+)
+def test_a_crm_flag_without_the_crm_api_is_refused_not_ignored(
+    tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    leads = tmp_path / "l.csv"
+    leads.write_text("guid,city\ng1x,Berlin\n")
+    result = run_cli("update", str(leads), "--dry-run", *flags, cwd=tmp_path, token=None)
+    assert result.code == 2
+    assert f"{flags[0]} applies to the crm-v3 API" in result.stderr
+    assert not (tmp_path / "l.dry-run.report.csv").exists()
+
+
+def test_an_id_column_without_the_crm_api_points_to_it(tmp_path: Path) -> None:
+    records = tmp_path / "contacts.csv"
+    records.write_text("id,city\n101,Berlin\n")
+    result = run_cli("update", str(records), "--dry-run", cwd=tmp_path, token=None)
+    assert result.code == 2
+    assert "add --api crm-v3 --object contacts" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from bulkleads.token import Token
 from .conftest import read_report, run_cli, run_virtual
 
 BASE = "https://api.example.test"
-BATCH = "/crm/v3/objects/contacts/batch/update"
+BATCH = "/crm/objects/2026-09/contacts/batch/update"
 
 
 def make_store(tmp_path: Path, ids: list[str], extra: dict[str, dict[str, str]] | None = None):
@@ -221,7 +222,7 @@ def test_batch_reads_match_hubspots_spec_and_map_back_by_key() -> None:
     bundles = [Bundle("1", {"city": "X"}, 1, 0), Bundle("9", {"city": "Y"}, 2, 0)]
     request = target.build_read(bundles)
     body = json.loads(request.content)
-    assert request.url.path == "/crm/v3/objects/contacts/batch/read"
+    assert request.url.path == "/crm/objects/2026-09/contacts/batch/read"
     assert schema_errors("contacts", "BatchReadInputSimplePublicObjectId", body) == []
     assert body["properties"] == ["city"]
     status, answer = crm.batch_read("contacts", body)
@@ -312,3 +313,36 @@ def test_a_cut_short_answer_is_settled_by_reading_back(tmp_path: Path, sandbox) 
     assert again.code == 0, again.stderr
     contacts = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
     assert all(contacts[str(i)]["city"] == f"L{i}" for i in range(1, 6))
+
+
+@pytest.mark.parametrize(
+    ("flags", "root"),
+    [((), "/crm/objects/2026-09"), (("--api-version", "v3"), "/crm/v3/objects")],
+    ids=["default 2026-09", "legacy v3"],
+)
+def test_the_api_version_is_the_jobs_for_its_run_retry_and_undo(
+    tmp_path: Path, sandbox, flags: tuple[str, ...], root: str
+) -> None:
+    """2026-09 by default, v3 when asked; the job keeps its version, so its retry and its undo
+    call the same paths whatever flags they are given."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": str(i), "city": "Old"} for i in range(1, 4)]))
+    box = sandbox("--fail-rate", "1.0", "--crm-seed", f"contacts={seed}")
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,city\n" + "".join(f"{i},New{i}\n" for i in range(1, 4)))
+    args = ["--api", "crm-v3", "--base-url", box.url, "--max-attempts", "1", "-v", *flags]
+    first = run_cli("update", str(leads), *args, cwd=tmp_path)
+    assert first.code == 1, first.stderr
+    assert f"POST {root}/contacts/batch/" in first.stderr
+    box.configure(fail_rate=0.0)
+    report = str(tmp_path / "c.report.csv")
+    again = run_cli("retry", report, "-v", cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert f"POST {root}/contacts/batch/update" in again.stderr
+    back = run_cli("undo", report, "-v", cwd=tmp_path)
+    assert back.code == 0, back.stderr
+    assert f"POST {root}/contacts/batch/update" in back.stderr
+    paths = set(re.findall(r"POST (/crm/\S+)", back.stderr))
+    assert paths and all(p.startswith(root) for p in paths), paths
+    records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    assert {records[str(i)]["city"] for i in range(1, 4)} == {"Old"}

@@ -262,7 +262,8 @@ Profile = Annotated[
     typer.Option(
         "--profile",
         help="Settings of a portal from the \\[profile.NAME] table of config.toml in the "
-        "user's config directory ($BULKLEADS_CONFIG): base_url, api, object, auth, rate, "
+        "user's config directory ($BULKLEADS_CONFIG): base_url, api, api_version, object, auth, "
+        "rate, "
         "rate_window, concurrency, token_file, token_env, map, custom_fields, date_formats, "
         "report_dialect. Flags win over it.",
         rich_help_panel=PANEL_TARGET,
@@ -362,6 +363,7 @@ _PROFILE_FLAGS: Final = {
     "api": "api",
     "object": "crm_object",
     "auth": "auth",
+    "api_version": "api_version",
     "report_dialect": "report_dialect",
     "rate": "rate",
     "rate_window": "rate_window",

@@ -19,6 +19,7 @@ from ..cli.options import (
     backup_on,
     delimiter_char,
     flag_groups,
+    given_flags,
     pair,
     sample_count,
 )
@@ -31,7 +32,7 @@ from ..config import (
     ReadOptions,
     Run,
 )
-from ..hubspot import ApiOptions
+from ..hubspot import ApiOptions, refuse_foreign_flags
 from ..hubspot import choose as choose_api
 from ..pipeline import resume_command, update
 from ..plan import PlanOptions
@@ -198,6 +199,15 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
         ),
     ] = "leads-v1",
+    api_version: Annotated[
+        Literal["2026-09", "v3"],
+        typer.Option(
+            "--api-version",
+            help="crm-v3: HubSpot's API version: 2026-09 (/crm/objects/2026-09/..., the "
+            "default) or v3 (the legacy /crm/v3/... paths, unsupported from September 2027).",
+            rich_help_panel=PANEL_TARGET,
+        ),
+    ] = "2026-09",
     crm_object: Annotated[
         Literal["contacts", "companies", "deals", "leads"],
         typer.Option(
@@ -340,6 +350,7 @@ def update_command(
         "base_url": base_url,
         "api": api,
         "crm_object": crm_object,
+        "api_version": api_version,
         "auth": auth,
         "report_dialect": report_dialect,
         "renames": renames,
@@ -347,7 +358,10 @@ def update_command(
         "date_format": date_format,
     }
     apply_profile(ctx, send.profile, target)  # a flag given wins over the profile
-    base_url, api, crm_object, auth = (target[k] for k in ("base_url", "api", "crm_object", "auth"))
+    refuse_foreign_flags(target["api"], given_flags(ctx))
+    base_url, api, crm_object, auth, api_version = (
+        target[k] for k in ("base_url", "api", "crm_object", "auth", "api_version")
+    )
     report_dialect, renames = target["report_dialect"], target["renames"]
     custom_field, date_format = target["custom_field"], target["date_format"]
     file = send.token_file
@@ -361,6 +375,7 @@ def update_command(
                 batch_size=batch_size,
                 id_property=id_property,
                 date_fields=tuple(date_field) if date_field else ("closedate",),
+                version=api_version,
             ),
         ),
         base_url,

@@ -85,6 +85,27 @@ _FROM_META: Final[dict[str, Callable[[dict[str, Any]], Api]]] = {
 API_NAMES: Final = tuple(APIS)
 
 
+# Flags (by parameter name) that only one API takes; given to another they would do nothing.
+_OWN_FLAGS: Final[dict[str, dict[str, str]]] = {
+    Crm.name: {
+        "crm_object": "--object",
+        "api_version": "--api-version",
+        "batch_size": "--batch-size",
+        "id_property": "--id-property",
+    },
+}
+
+
+def refuse_foreign_flags(name: str, given: set[str]) -> None:
+    """A flag of another API is refused, not silently ignored."""
+    for owner, flags in _OWN_FLAGS.items():
+        for param, flag in flags.items():
+            if owner != name and param in given:
+                raise UsageError(
+                    f"{flag} applies to the {owner} API (CRM objects): add --api {owner}"
+                )
+
+
 def choose(name: str, options: ApiOptions) -> Api:
     """The API named ``name`` (``--api``), set up from its flags."""
     try:
@@ -101,4 +122,14 @@ def from_meta(meta: dict[str, Any]) -> Api:
     return _FROM_META[name](meta)
 
 
-__all__ = ["APIS", "API_NAMES", "Api", "ApiOptions", "AuthMode", "Portal", "choose", "from_meta"]
+__all__ = [
+    "APIS",
+    "API_NAMES",
+    "Api",
+    "ApiOptions",
+    "AuthMode",
+    "Portal",
+    "choose",
+    "from_meta",
+    "refuse_foreign_flags",
+]

@@ -1,4 +1,9 @@
-"""HubSpot's CRM objects API: ``POST /crm/v3/objects/{object}/batch/update``, 100 records a request.
+"""HubSpot's CRM objects API: ``POST /crm/objects/2026-09/{object}/batch/update``, 100 records a
+request.
+
+HubSpot names its API versions by month since March 2026; the numeric ``/crm/v3/...`` paths are
+legacy and unsupported from September 2027. ``--api-version`` picks one (:data:`VERSIONS`, the
+newest first and the default); the batch bodies and answers are the same in both.
 
 Live HubSpot portals take updates here (Leads v1 was retired). A request carries up to
 ``--batch-size`` bundles as ``{"inputs": [{"id", "properties", "objectWriteTraceId"}]}`` with
@@ -29,7 +34,7 @@ from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
 from .http import AuthMode, HttpTarget, Outcome, answer_json, unreadable
-from .options import ApiOptions
+from .options import VERSIONS, ApiOptions, crm_root
 from .properties import Portal
 from .properties import fetch as fetch_properties
 
@@ -48,6 +53,7 @@ class Crm:
     batch_size: int = MAX_BATCH
     id_property: str | None = None
     date_fields: tuple[str, ...] = ("closedate",)
+    version: str = VERSIONS[0]
     name: ClassVar[str] = "crm-v3"
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     auth: ClassVar[AuthMode] = "bearer"
@@ -59,11 +65,16 @@ class Crm:
             raise UsageError(
                 "CRM v3 takes the token in the Authorization header; drop --auth query"
             )
+        if options.version not in VERSIONS:
+            raise UsageError(
+                f"unknown --api-version {options.version!r}; use {' or '.join(VERSIONS)}"
+            )
         return cls(
             cast(CrmObject, options.object),
             options.batch_size,
             options.id_property,
             options.date_fields,
+            options.version,
         )
 
     @classmethod
@@ -73,6 +84,7 @@ class Crm:
             int(meta.get("batch_size", MAX_BATCH)),
             meta.get("id_property"),
             tuple(meta.get("date_fields", ("closedate",))),
+            str(meta.get("api_version", "v3")),  # jobs from before versions were v3
         )
 
     @property
@@ -81,12 +93,15 @@ class Crm:
 
     def identity(self) -> dict[str, object]:
         """This API's part of what makes two runs one job."""
-        return {
+        identity: dict[str, object] = {
             "api": self.name,
             "object": self.object_type,
             "id_property": self.id_property,
             "date_fields": sorted(self.date_fields),
         }
+        if self.version != "v3":  # a v3 job planned before versions existed keeps its id
+            identity["api_version"] = self.version
+        return identity
 
     def to_meta(self) -> dict[str, object]:
         return {
@@ -96,6 +111,7 @@ class Crm:
             "batch_size": self.batch_size,
             "id_property": self.id_property,
             "date_fields": list(self.date_fields),
+            "api_version": self.version,
         }
 
     def rules(self, portal: Portal | None) -> FieldRules:
@@ -110,7 +126,12 @@ class Crm:
     ) -> Portal | None:
         """The object type's property definitions, once per run."""
         return fetch_properties(
-            base_url, token, self.object_type, timeout=timeout, patience=patience
+            base_url,
+            token,
+            self.object_type,
+            timeout=timeout,
+            patience=patience,
+            version=self.version,
         )
 
     def target(self, base_url: str, token: Token) -> CrmV3Target:
@@ -120,6 +141,7 @@ class Crm:
             self.object_type,
             batch_size=self.batch_size,
             id_property=self.id_property,
+            version=self.version,
         )
 
     def examples(self, base_url: str, bodies: Sequence[dict[str, object]]) -> list[str]:
@@ -130,7 +152,7 @@ class Crm:
         ]
         if not inputs:
             return []
-        path = f"/crm/v3/objects/{self.object_type}/batch/update"
+        path = f"{crm_root('objects', self.version)}/{self.object_type}/batch/update"
         return [
             f"POST {base_url}{path}  (Authorization: Bearer ***) "
             f"{json.dumps({'inputs': inputs}, ensure_ascii=False)}"
@@ -154,6 +176,7 @@ class CrmV3Target(HttpTarget):
         *,
         batch_size: int = MAX_BATCH,
         id_property: str | None = None,
+        version: str = VERSIONS[0],
     ) -> None:
         super().__init__(base_url, token)
         self._use_bearer()
@@ -162,8 +185,9 @@ class CrmV3Target(HttpTarget):
         self.object = crm_object
         self.batch_size = batch_size
         self._id_property = id_property
-        self.path = f"/crm/v3/objects/{crm_object}/batch/update"
-        self.read_path = f"/crm/v3/objects/{crm_object}/batch/read"
+        root = f"{crm_root('objects', version)}/{crm_object}"
+        self.path = f"{root}/batch/update"
+        self.read_path = f"{root}/batch/read"
 
     def __repr__(self) -> str:
         return f"CrmV3Target({self.base_url!r}, {self.object!r}, batch_size={self.batch_size})"

@@ -30,6 +30,7 @@ from ..errors import UsageError
 from ..fields import CLEAR, CRM_READ_ONLY, FieldError, FieldRules, Value, crm_v3_rules, timestamp
 from ..token import Token
 from .http import NOT_JSON, USER_AGENT, answer_json, check_base_url
+from .options import VERSIONS, crm_root
 
 MAX_DEFINITIONS: Final = 16 << 20  # bytes; a portal with thousands of properties sends a few MB
 _DAY_MS: Final = 86_400_000
@@ -159,12 +160,18 @@ def parse(crm_object: str, data: object) -> Portal:
 
 
 def fetch(
-    base_url: str, token: Token, crm_object: str, *, timeout: float = 30.0, patience: float = 300.0
+    base_url: str,
+    token: Token,
+    crm_object: str,
+    *,
+    timeout: float = 30.0,
+    patience: float = 300.0,
+    version: str = VERSIONS[0],
 ) -> Portal | None:
     """The portal's properties; None when the token may not read them (403: the app lacks the
     schema scope) or the answer is unusable, so that planning falls back to HubSpot's
     defaults, with a warning."""
-    url = f"{check_base_url(base_url)}/crm/v3/properties/{crm_object}"
+    url = f"{check_base_url(base_url)}{crm_root('properties', version)}/{crm_object}"
     headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
     retrying = Retrying(
         stop=stop_after_attempt(4) | stop_after_delay(patience),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +34,13 @@ from .leads import LeadRules, save_leads
 from .limits import DailyCap, RollingWindow
 
 _FAULT_STATUSES = (500, 502, 503, 504)
+
+
+# (objects root, properties root) of each API version the sandbox serves, as HubSpot does.
+_CRM_ROOTS: Final = (
+    ("/crm/objects/2026-09", "/crm/properties/2026-09"),
+    ("/crm/v3/objects", "/crm/v3/properties"),
+)
 
 
 @dataclass
@@ -104,12 +111,23 @@ class Sandbox:
             routes=[
                 Route("/leads/v1/lead/{guid}", self._put_lead, methods=["PUT"]),
                 Route("/leads/v1/lead/{guid}", self._get_lead, methods=["GET"]),
-                Route(
-                    "/crm/v3/objects/{object}/batch/update", self._batch_update, methods=["POST"]
+                # HubSpot's date-versioned paths and the legacy v3 ones, the same bodies
+                *(
+                    route
+                    for objects, properties in _CRM_ROOTS
+                    for route in (
+                        Route(
+                            f"{objects}/{{object}}/batch/update",
+                            self._batch_update,
+                            methods=["POST"],
+                        ),
+                        Route(
+                            f"{objects}/{{object}}/batch/read", self._batch_read, methods=["POST"]
+                        ),
+                        Route(f"{properties}/{{object}}", self._properties, methods=["GET"]),
+                        Route(f"{objects}/{{object}}/{{id}}", self._get_record, methods=["GET"]),
+                    )
                 ),
-                Route("/crm/v3/objects/{object}/batch/read", self._batch_read, methods=["POST"]),
-                Route("/crm/v3/properties/{object}", self._properties, methods=["GET"]),
-                Route("/crm/v3/objects/{object}/{id}", self._get_record, methods=["GET"]),
                 Route("/__sandbox/objects/{object}", self._objects, methods=["GET"]),
                 Route("/__sandbox/state", self._state, methods=["GET"]),
                 Route("/__sandbox/stats", self._stats, methods=["GET"]),

@@ -59,14 +59,21 @@ def dry_run_report(
                 bundles=summary.bundles,
             )
         projected = "~" if scale != 1.0 else ""
-        for name, (change, same) in sorted(fields.items()):
+        for name, (change, same, moved) in sorted(fields.items()):
+            since = (
+                f", {projected}{round(moved * scale)} changed since the job (skipped; --force "
+                "writes them)"
+                if moved
+                else ""
+            )
             out.info(
                 f"  {name}: {projected}{round(change * scale)} {noun} would change, "
-                f"{projected}{round(same * scale)} already hold the new value",
+                f"{projected}{round(same * scale)} already hold the new value{since}",
                 event="diff_field",
                 field=name,
                 change=round(change * scale),
                 already=round(same * scale),
+                changed_since=round(moved * scale),
                 projected=scale != 1.0,
             )
         out.info(f"diff: {diff} (guid, field, current, new)", event="diff", path=str(diff))

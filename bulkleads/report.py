@@ -274,10 +274,12 @@ def diff_path(report: Path) -> Path:
     return report.with_name(report.name.removesuffix(".csv").removesuffix(".report") + ".diff.csv")
 
 
-def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int]]:
+def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int, int]]:
     """One line per field a read lead would change (guid, field, current, new), in input
-    order; returns ``{field: (to change, already so)}`` over every lead read."""
+    order; returns ``{field: (to change, already so, changed since the job)}`` over every lead
+    read (the last for an undo: leads it skips, which hold neither value)."""
     counts: dict[str, list[int]] = {}
+    changed = store.changed_since()
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
@@ -285,11 +287,12 @@ def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int]]:
         for guid, body, before in store.reads():
             for name, current in (before or {}).items():
                 changing = name in body
-                counts.setdefault(name, [0, 0])[0 if changing else 1] += 1
+                bucket = 2 if guid in changed else 0 if changing else 1
+                counts.setdefault(name, [0, 0, 0])[bucket] += 1
                 if changing:
                     writer.writerow((_inert(guid), _inert(name), _cell(current), _cell(body[name])))
     os.replace(tmp, path)
-    return {name: (n[0], n[1]) for name, n in counts.items()}
+    return {name: (n[0], n[1], n[2]) for name, n in counts.items()}
 
 
 def _cell(value: object) -> str:

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from .diff import same
 from .errors import JobError
 
 
@@ -302,6 +303,19 @@ class JobStore:
     def reads(self) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
         """``(guid, body, before)`` of every bundle whose current values were read."""
         return self._bodies("before IS NOT NULL")
+
+    def changed_since(self) -> set[str]:
+        """Undo: the bundles read and found changed since their job (no longer holding what
+        it wrote), which the undo skips unless --force."""
+        changed = set()
+        for guid, before, expect in self._db.execute(
+            "SELECT guid, before, expect FROM bundles "
+            "WHERE before IS NOT NULL AND expect IS NOT NULL"
+        ):
+            now, wrote = _object(before) or {}, _object(expect) or {}
+            if any(not same(now.get(name), value) for name, value in wrote.items()):
+                changed.add(guid)
+        return changed
 
     def _bodies(
         self, where: str

@@ -154,6 +154,24 @@ def test_undo_dry_run_previews_and_writes_nothing(tmp_path: Path, sandbox) -> No
     assert {"guid": GUIDS[0], "field": "city", "current": "New0", "new": "Old0"} in diff
 
 
+def test_undo_dry_run_counts_leads_changed_since_apart(tmp_path: Path, sandbox) -> None:
+    """A lead another client changed since the job is skipped by the undo, so its preview
+    counts it as changed since, not as already holding the value to put back."""
+    box = sandbox("--limit", "200", seed=seed_leads(tmp_path / "seed.json", 5))
+    leads = close_file(tmp_path / "close.csv", 5)
+    assert run_cli("update", str(leads), "--base-url", box.url, *FAST, cwd=tmp_path).code == 0
+    httpx.put(
+        f"{box.url}/leads/v1/lead/{GUIDS[1]}?access_token=sandbox-token",
+        json={"guid": GUIDS[1], "city": "Edited"},
+    ).raise_for_status()
+    result = run_cli("undo", str(tmp_path / "close.report.csv"), "--dry-run", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert (
+        "city: 4 leads would change, 0 already hold the new value, 1 changed since the job"
+        in result.stderr
+    )
+
+
 def test_undo_of_a_job_without_backup_says_there_is_nothing_to_restore(
     tmp_path: Path, sandbox
 ) -> None:

@@ -278,6 +278,9 @@ class FieldRules:
     is_date: Callable[[str], bool] = lambda name: False  # takes dates (--date-format reads)
     from_portal: bool = False  # ``known`` is the portal's own list: nothing else exists
     is_empty: Callable[[str, object], bool] = lambda name, value: value in (None, "")
+    # Keys as the API compares them: two rows whose keys HubSpot takes for one record bundle
+    # into one (emails case-insensitively).
+    normalize_key: Callable[[str], str] = lambda key: key
 
 
 def _guid_error(guid: str) -> str | None:
@@ -425,8 +428,8 @@ def crm_v3_rules(
             if _RECORD_ID.fullmatch(key):
                 return None
             return (
-                f"id {key[:80]!r} is not a record id (digits only); to update by another "
-                "unique property use --id-property NAME"
+                f"id {key[:80]!r} is not a record id (digits only); to match records by "
+                "another unique property (email, ...) use --match NAME"
             )
         if len(key) > 1000 or any(ord(c) < 32 for c in key):
             return f"{id_property} {key[:80]!r} cannot identify a record"
@@ -446,11 +449,12 @@ def crm_v3_rules(
     known = CRM_DEFAULT_PROPERTIES[crm_object] | CRM_READ_ONLY | date_fields
     return FieldRules(
         "crm-v3",
-        "id",
+        id_property or "id",
         key_error,
         CRM_READ_ONLY,
         known,
         to_property,
         noun=crm_object.rstrip("s"),
         is_date=date_fields.__contains__,
+        normalize_key=str.lower if id_property == "email" else lambda key: key,
     )

@@ -181,12 +181,13 @@ class ReadPhase(_Reading, _Unsent):
                         after,
                         decision.skip,
                         decision.note,
+                        outcome.record_id,
                         guid,
                     )
                 )
             elif outcome.kind == "ok":
                 failures.append(
-                    (State.FAILED, status, None, "HubSpot returned no record for it", guid)
+                    (State.NOT_FOUND, status, None, "HubSpot has no record with this key", guid)
                 )
             else:
                 reason = f"reading current values: {reason}"

@@ -275,7 +275,7 @@ def _validate(
         if name is None:
             continue
         if name == KEY:
-            guid = str(raw).strip() if raw is not None else None
+            guid = rules.normalize_key(str(raw).strip()) if raw is not None else None
             continue
         if csv:
             if not isinstance(raw, str) or not raw.strip():

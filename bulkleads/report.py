@@ -44,15 +44,22 @@ class RowOutcome(StrEnum):
     NOT_SENT = "not_sent"
     DEFERRED = "deferred"
     UNCONFIRMED = "unconfirmed"  # answered 2xx without saying it was written; not read back
+    NOT_FOUND = "not_found"  # no record has the row's key (CRM: its id or --match value)
     PLANNED = "planned"  # a dry run's word
 
 
 # Outcomes that make a run's exit code 1.
-FAILED_OUTCOMES: Final = (RowOutcome.FAILED, RowOutcome.INVALID, RowOutcome.NOT_SENT)
+FAILED_OUTCOMES: Final = (
+    RowOutcome.FAILED,
+    RowOutcome.INVALID,
+    RowOutcome.NOT_SENT,
+    RowOutcome.NOT_FOUND,
+)
 
 _BY_STATE: Final[dict[str, RowOutcome]] = {
     State.DONE: RowOutcome.UPDATED,
     State.FAILED: RowOutcome.FAILED,
+    State.NOT_FOUND: RowOutcome.NOT_FOUND,
     State.SKIPPED: RowOutcome.SKIPPED,
     State.DEFERRED: RowOutcome.DEFERRED,
     State.NOT_SENT: RowOutcome.NOT_SENT,

@@ -40,11 +40,12 @@ class State(StrEnum):
     SKIPPED = "skipped"
     INVALID = "invalid"
     UNCONFIRMED = "unconfirmed"  # HubSpot answered 2xx without saying the record was written
+    NOT_FOUND = "not_found"  # reading found no record with the key (CRM: id or --match value)
 
 
 RESUMABLE: Final = (State.PENDING, State.INFLIGHT, State.DEFERRED, State.NOT_SENT)
 Mark = tuple[str, int | None, int | None, str | None, str]
-Read = tuple[str | None, str, str, str | None, str | None, str]
+Read = tuple[str | None, str, str, str | None, str | None, str | None, str]
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
 # run, start, answer (seconds since the epoch), status (None: no answer), phase, attempt, others
 TimelineEntry = tuple[int, float, float, int | None, str, int, float]
@@ -76,7 +77,8 @@ CREATE TABLE IF NOT EXISTS bundles (
                                   -- write (the backup undo restores); NULL until read
     expect TEXT,                  -- JSON: values the lead must still hold to be written (undo)
     note TEXT,                    -- what reading decided: values kept by --only-empty
-    verified INTEGER              -- 1 when read back after the write and found as sent
+    verified INTEGER,             -- 1 when read back after the write and found as sent
+    record_id TEXT                -- CRM --match: the id reading found for the key
 ) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
 CREATE TABLE IF NOT EXISTS requests (  -- the timeline: every request of every run of the job
     run INTEGER NOT NULL,         -- 1 for the first run that sent, then 2, ...
@@ -93,7 +95,7 @@ _READ_FILTER: Final = {None: "", True: " AND before IS NOT NULL", False: " AND b
 # Columns added after the first release, for job files planned by an earlier version.
 _ADDED: Final = {
     "notes": ("names TEXT",),
-    "bundles": ("before TEXT", "expect TEXT", "note TEXT", "verified INTEGER"),
+    "bundles": ("before TEXT", "expect TEXT", "note TEXT", "verified INTEGER", "record_id TEXT"),
 }
 
 
@@ -106,6 +108,7 @@ class Bundle:
     first_row: int
     attempts: int
     expect: dict[str, object] | None = None  # undo: what the lead must still hold
+    record_id: str | None = None  # CRM --match: the record's id, found by reading its key
 
 
 class ReportRow(NamedTuple):
@@ -244,12 +247,13 @@ class JobStore:
             keys = tuple(sorted(among))
             where += f" AND guid IN ({','.join('?' * len(keys))})"
         cursor = self._db.execute(
-            f"SELECT guid, body, first_row, attempts, expect FROM bundles "  # noqa: S608
+            f"SELECT guid, body, first_row, attempts, expect, record_id FROM bundles "  # noqa: S608
             f"WHERE first_row > ? AND state IN ({marks}){where} ORDER BY first_row LIMIT ?",
             (after_row, *states, *keys, limit),
         )
         return [
-            Bundle(g, json.loads(b), r, a, json.loads(e) if e else None) for g, b, r, a, e in cursor
+            Bundle(g, json.loads(b), r, a, json.loads(e) if e else None, i)
+            for g, b, r, a, e, i in cursor
         ]
 
     def count(self, states: tuple[str, ...], *, read: bool | None = None) -> int:
@@ -273,11 +277,12 @@ class JobStore:
         return [Bundle(g, json.loads(b), r, a) for g, b, r, a in cursor]
 
     def record_reads(self, reads: Iterable[Read]) -> None:
-        """Store what reading found: ``(before, body, state, reason, note, guid)``."""
+        """Store what reading found: ``(before, body, state, reason, note, record_id, guid)``
+        (``record_id`` None keeps the one stored)."""
         with self._tx():
             self._db.executemany(
-                "UPDATE bundles SET before = ?, body = ?, state = ?, reason = ?, note = ? "
-                "WHERE guid = ?",
+                "UPDATE bundles SET before = ?, body = ?, state = ?, reason = ?, note = ?, "
+                "record_id = coalesce(?, record_id) WHERE guid = ?",
                 reads,
             )
 
@@ -386,7 +391,7 @@ class JobStore:
         kinds = {
             "not_sent": "state = 'not_sent'",
             "transient": f"state = 'unconfirmed' OR (state = 'failed' AND ({transient}))",
-            "final": "state = 'failed'" if all_failed else "0",
+            "final": "state IN ('failed', 'not_found')" if all_failed else "0",
         }
         moved: dict[str, int] = {}
         with self._tx():

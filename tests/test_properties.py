@@ -149,7 +149,7 @@ def test_the_sample_contacts_stop_on_the_property_the_portal_lacks(tmp_path: Pat
     ran = run_cli(*args, cwd=tmp_path)
     assert ran.code == 1, ran.stderr  # one id the portal does not have, one invalid id
     outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "contacts.report.csv"))
-    assert outcomes == {"updated": 242, "failed": 1, "invalid": 1}
+    assert outcomes == {"updated": 242, "not_found": 1, "invalid": 1}
     stats = box.stats()
     assert stats["reads"] == 3 and stats["crm_applied_total"] == 240  # 1002, 1100: two rows each
     requests = sum(stats["requests"].values())

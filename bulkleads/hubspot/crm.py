@@ -192,16 +192,25 @@ class CrmV3Target(HttpTarget):
     def __repr__(self) -> str:
         return f"CrmV3Target({self.base_url!r}, {self.object!r}, batch_size={self.batch_size})"
 
+    def _key_of(self, props: dict[str, object]) -> str:
+        """A read result's key: its match property's value, as the plan normalised keys
+        (HubSpot compares emails case-insensitively)."""
+        value = str(props.get(self._id_property or "", ""))
+        return value.lower() if self._id_property == "email" else value
+
     def body(self, bundles: Sequence[Bundle]) -> dict[str, object]:
-        """The JSON body; the trace id is the record's key, so an error maps back to it."""
+        """The JSON body; the trace id is the record's key, so an error maps back to it.
+        A record matched by a unique property goes by the id reading found (HubSpot's update
+        by ``idProperty`` is refused for some, email among them); unread (--no-backup), by
+        the property."""
         inputs = []
         for bundle in bundles:
             item: dict[str, object] = {
-                "id": bundle.guid,
+                "id": bundle.record_id or bundle.guid,
                 "properties": bundle.body,
                 "objectWriteTraceId": bundle.guid,
             }
-            if self._id_property:
+            if self._id_property and bundle.record_id is None:
                 item["idProperty"] = self._id_property
             inputs.append(item)
         return {"inputs": inputs}
@@ -217,7 +226,7 @@ class CrmV3Target(HttpTarget):
     ) -> tuple[Outcome, dict[str, Outcome]]:
         outcome = self.outcome(response)
         status = response.status_code
-        keys = {b.guid for b in bundles}
+        keys = _write_keys(bundles)
         if outcome.kind == "ok":  # 200, 207, or any other 2xx
             return self._confirmed(response, bundles)
         if status == 400 and len(bundles) > 1:
@@ -255,15 +264,24 @@ class CrmV3Target(HttpTarget):
             return outcome, {}
         keys = {b.guid for b in bundles}
         data = _json_object(response)
-        found = self._record_errors(data.get("errors"), keys, response)
+        errors = data.get("errors")
+        # a key no record has is not an error of the read: it is ``not_found`` (no values)
+        found = self._record_errors(
+            [e for e in errors if not _not_found(e)] if isinstance(errors, list) else None,
+            keys,
+            response,
+        )
         results = data.get("results")
         for result in results if isinstance(results, list) else []:
             if not isinstance(result, dict) or not isinstance(result.get("properties"), dict):
                 continue
             props: dict[str, object] = result["properties"]
-            key = str(props.get(self._id_property) if self._id_property else result.get("id"))
+            record_id = str(result.get("id"))
+            key = self._key_of(props) if self._id_property else record_id
             if key in keys:
-                found[key] = Outcome("ok", response.status_code, None, response.headers, props)
+                found[key] = Outcome(
+                    "ok", response.status_code, None, response.headers, props, record_id
+                )
         return outcome, found
 
     def _confirmed(
@@ -275,7 +293,7 @@ class CrmV3Target(HttpTarget):
         is every record of an answer that is not a JSON object with ``results`` (a truncated
         body, an HTML page from a proxy, nothing at all)."""
         status, headers = response.status_code, response.headers
-        keys = {b.guid for b in bundles}
+        keys = _write_keys(bundles)
         data = _json_object(response)
         named = self._record_errors(data.get("errors"), keys, response)
         results = data.get("results")
@@ -289,19 +307,21 @@ class CrmV3Target(HttpTarget):
                 **{k: unsure for k in keys if k not in named},
                 **named,
             }
-        rest = [b.guid for b in bundles if b.guid not in named]
-        if self._id_property:
-            confirmed = set(rest) if len(results) >= len(rest) else set()
+        rest = [b for b in bundles if b.guid not in named]
+        if any(b.record_id is None for b in rest) and self._id_property:
+            # written by the property: results carry ids we never saw, so count them
+            confirmed = {b.guid for b in rest} if len(results) >= len(rest) else set()
         else:
-            confirmed = {str(r.get("id")) for r in results if isinstance(r, dict)} & keys
+            ids = {str(r.get("id")) for r in results if isinstance(r, dict)}
+            confirmed = {b.guid for b in rest if (b.record_id or b.guid) in ids}
         reason = f"HubSpot answered {status} but did not name this record among those updated"
-        for key in rest:
-            if key not in confirmed:
-                named[key] = Outcome("unconfirmed", status, reason, headers)
+        for bundle in rest:
+            if bundle.guid not in confirmed:
+                named[bundle.guid] = Outcome("unconfirmed", status, reason, headers)
         return Outcome("ok", status, None, headers), named
 
     def _record_errors(
-        self, errors: object, keys: set[str], response: httpx.Response
+        self, errors: object, keys: set[str] | dict[str, str], response: httpx.Response
     ) -> dict[str, Outcome]:
         """Per-record failures named in a list of HubSpot error objects."""
         failed: dict[str, Outcome] = {}
@@ -311,9 +331,24 @@ class CrmV3Target(HttpTarget):
             message = self.redact(str(error.get("message") or "record refused"))[:300]
             category = error.get("category")
             reason = f"{category}: {message}" if category else message
-            for key in _named_keys(error) & keys:
-                failed[key] = Outcome("final", response.status_code, reason, response.headers)
+            for name in _named_keys(error):
+                # an error names a record by our trace id (its key) or by its id
+                key = keys.get(name) if isinstance(keys, dict) else name if name in keys else None
+                if key is not None:
+                    failed[key] = Outcome("final", response.status_code, reason, response.headers)
         return failed
+
+
+def _not_found(error: object) -> bool:
+    return isinstance(error, dict) and error.get("category") == "OBJECT_NOT_FOUND"
+
+
+def _write_keys(bundles: Sequence[Bundle]) -> dict[str, str]:
+    """How a write's answer may name each bundle (its key, or the record id it was sent by),
+    to the bundle's key."""
+    keys = {b.guid: b.guid for b in bundles}
+    keys.update({b.record_id: b.guid for b in bundles if b.record_id is not None})
+    return keys
 
 
 def _json_object(response: httpx.Response) -> dict[str, object]:

@@ -40,6 +40,7 @@ class Outcome:
     reason: str | None = None
     headers: httpx.Headers | None = None
     values: dict[str, object] | None = None  # a read: the record's current values
+    record_id: str | None = None  # a read by a unique property: the id HubSpot gave
 
 
 def check_base_url(url: str) -> str:

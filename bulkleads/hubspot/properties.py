@@ -46,6 +46,7 @@ class Property:
     field_type: str = "text"  # checkbox: several options, ";"-separated
     options: tuple[tuple[str, str], ...] = ()  # (label, value)
     read_only: bool = False  # modificationMetadata.readOnlyValue, or calculated
+    unique: bool = False  # hasUniqueValue: records can be matched by it (--match)
 
 
 @dataclass
@@ -62,6 +63,8 @@ class Portal:
 
     def rules(self, id_property: str | None, date_fields: frozenset[str]) -> FieldRules:
         """The CRM v3 rules with this portal's names, read-only properties and types."""
+        if id_property is not None:
+            self.check_match(id_property)
         base = crm_v3_rules(date_fields, id_property, self.crm_object)
         read_only = frozenset(n for n, p in self.properties.items() if p.read_only)
 
@@ -79,12 +82,33 @@ class Portal:
             known=frozenset(self.properties) | CRM_READ_ONLY,
             coerce=to_property,
             noun=base.noun,
+            normalize_key=base.normalize_key,
             from_portal=True,
             is_date=lambda name: (
                 name in date_fields
                 or getattr(self.properties.get(name), "type", "") in ("date", "datetime")
             ),
         )
+
+    def check_match(self, name: str) -> None:
+        """``--match NAME`` must be a property whose definition says its values are unique:
+        HubSpot refuses to match by any other (a 400 for the whole batch)."""
+        unique = sorted(n for n, p in self.properties.items() if p.unique)
+        listed = ", ".join(unique) or "none"
+        if name == "hs_object_id":
+            raise UsageError("--match hs_object_id: that is the record id; drop --match")
+        prop = self.properties.get(name)
+        if prop is None:
+            raise UsageError(
+                f"--match {name}: the portal's {self.crm_object} have no such property; "
+                f"their unique properties: {listed}"
+            )
+        if not prop.unique:
+            raise UsageError(
+                f"--match {name}: {name} is not a unique property of the portal's "
+                f"{self.crm_object} (hasUniqueValue), so HubSpot cannot match records by it; "
+                f"their unique properties: {listed}"
+            )
 
     def _convert(self, prop: Property, raw: object, tz: tzinfo) -> Value:
         if raw is CLEAR:
@@ -155,6 +179,7 @@ def parse(crm_object: str, data: object) -> Portal:
             str(item.get("fieldType", "text")),
             options,
             read_only,
+            item.get("hasUniqueValue") is True,
         )
     return Portal(crm_object, properties)
 

@@ -140,7 +140,7 @@ def test_crm_v3_refuses_the_token_in_the_query(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "flags", [("--object", "deals"), ("--api-version", "v3"), ("--id-property", "email")]
+    "flags", [("--object", "deals"), ("--api-version", "v3"), ("--match", "email")]
 )
 def test_a_crm_flag_without_the_crm_api_is_refused_not_ignored(
     tmp_path: Path, flags: tuple[str, ...]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
@@ -351,3 +352,48 @@ def test_the_api_version_is_the_jobs_for_its_run_retry_and_undo(
     assert paths and all(p.startswith(root) for p in paths), paths
     records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
     assert {records[str(i)]["city"] for i in range(1, 4)} == {"Old"}
+
+
+def test_a_migration_keyed_by_email_updates_the_known_and_undoes_exactly(
+    tmp_path: Path, sandbox
+) -> None:
+    """2,000 contacts keyed by email, a quarter unknown and some in other case: the known are
+    read by email (ids and backup together) and written by id, the rest are not_found (exit 1),
+    and undo leaves the portal as it was. A property that is not unique is refused before the
+    first write."""
+    known = 1500
+    seed = tmp_path / "seed.json"
+    seed.write_text(
+        json.dumps(
+            [
+                {"id": str(i), "email": f"c{i}@example.com", "city": "Old"}
+                for i in range(1, known + 1)
+            ]
+        )
+    )
+    box = sandbox("--limit", "1000", "--crm-seed", f"contacts={seed}")
+    emails = [f"c{i}@example.com" for i in range(1, known + 1)]
+    emails = [e.upper() if i % 7 == 0 else e for i, e in enumerate(emails)]
+    emails += [f"new{i}@example.com" for i in range(500)]
+    leads = tmp_path / "migration.csv"
+    leads.write_text("email,city\n" + "".join(f"{e},Berlin\n" for e in emails))
+    args = ["--api", "crm-v3", "--object", "contacts", "--base-url", box.url]
+    portal = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+
+    refused = run_cli("update", str(leads), *args, "--match", "city", cwd=tmp_path)
+    assert refused.code == 2, refused.stderr
+    assert "city is not a unique property" in refused.stderr and "email" in refused.stderr
+    assert box.stats()["crm_applied_total"] == 0
+
+    ran = run_cli("update", str(leads), *args, "--match", "email", cwd=tmp_path)
+    assert ran.code == 1, ran.stderr
+    rows = read_report(tmp_path / "migration.report.csv")
+    assert Counter(r["outcome"] for r in rows) == {"updated": known, "not_found": 500}
+    records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    assert {r["city"] for r in records.values()} == {"Berlin"} and len(records) == known
+    stats = box.stats()
+    assert stats["reads"] == 20 and stats["crm_applied_total"] == known  # 100 a request
+
+    undone = run_cli("undo", str(tmp_path / "migration.report.csv"), cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert httpx.get(f"{box.url}/__sandbox/objects/contacts").json() == portal

@@ -230,11 +230,13 @@ def update_command(
     id_property: Annotated[
         str | None,
         typer.Option(
+            "--match",
             "--id-property",
-            help="crm-v3: update by this unique property (e.g. "
-            "email); the id column holds its values.",
+            help="crm-v3: match records by this unique property (e.g. email): the column of "
+            "that name is the key; records are read by it (their ids and backup in one "
+            "request) and written by id. A key no record has is not_found.",
             rich_help_panel=PANEL_TARGET,
-            metavar="TEXT",
+            metavar="PROPERTY",
         ),
     ] = None,
     date_field: Annotated[

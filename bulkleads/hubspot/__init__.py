@@ -91,7 +91,7 @@ _OWN_FLAGS: Final[dict[str, dict[str, str]]] = {
         "crm_object": "--object",
         "api_version": "--api-version",
         "batch_size": "--batch-size",
-        "id_property": "--id-property",
+        "id_property": "--match",
     },
 }
 

@@ -84,6 +84,8 @@ class CrmObjects:
             return 400, refused
         assert isinstance(body, dict)
         inputs: list[dict[str, Any]] = body["inputs"]
+        if (not_unique := self._not_unique(crm_object, body.get("idProperty"))) is not None:
+            return 400, not_unique
         records = self.objects[crm_object]
         wanted: list[str] = body["properties"]
         started = _now()
@@ -116,6 +118,9 @@ class CrmObjects:
             return 400, refused
         assert isinstance(body, dict)
         inputs: list[dict[str, Any]] = body["inputs"]
+        for item in inputs:
+            if (not_unique := self._not_unique(crm_object, item.get("idProperty"))) is not None:
+                return 400, not_unique
         records = self.objects[crm_object]
         definitions = self.definitions[crm_object]
         read_only = {
@@ -207,7 +212,24 @@ class CrmObjects:
     def _find(records: dict[str, dict[str, str]], key: str, prop: str | None) -> str | None:
         if prop is None:
             return key if key in records else None
+        if prop == "email":  # HubSpot keeps emails lower case, and matches them so
+            key = key.lower()
+            return next(
+                (r for r, props in records.items() if props.get(prop, "").lower() == key), None
+            )
         return next((rid for rid, props in records.items() if props.get(prop) == key), None)
+
+    def _not_unique(self, crm_object: str, prop: str | None) -> dict[str, Any] | None:
+        """HubSpot's 400 for matching by a property whose values are not unique."""
+        if prop is None:
+            return None
+        definition = self.definitions[crm_object].get(prop)
+        if definition is not None and definition.get("hasUniqueValue"):
+            return None
+        return _error(
+            "VALIDATION_ERROR",
+            f"Unable to perform update/upsert by non-unique 0-1 property {prop}",
+        )
 
 
 def _refuse(crm_object: str, schema: str, body: object) -> dict[str, Any] | None:

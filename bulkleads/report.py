@@ -31,6 +31,7 @@ COLUMNS: Final = (
     "note",
     "fields",
     "changes",
+    "record_id",  # CRM: the record's id when found by --match, or given by --create
 )
 
 
@@ -45,6 +46,8 @@ class RowOutcome(StrEnum):
     DEFERRED = "deferred"
     UNCONFIRMED = "unconfirmed"  # answered 2xx without saying it was written; not read back
     NOT_FOUND = "not_found"  # no record has the row's key (CRM: its id or --match value)
+    CREATED = "created"  # --create: no record had the key; this run made one (record_id)
+    ARCHIVED = "archived"  # undo of a created record
     PLANNED = "planned"  # a dry run's word
 
 
@@ -56,6 +59,7 @@ FAILED_OUTCOMES: Final = (
     RowOutcome.NOT_FOUND,
 )
 
+_DONE_AS: Final = {"created": RowOutcome.CREATED, "archive": RowOutcome.ARCHIVED}
 _BY_STATE: Final[dict[str, RowOutcome]] = {
     State.DONE: RowOutcome.UPDATED,
     State.FAILED: RowOutcome.FAILED,
@@ -84,6 +88,8 @@ def outcome_of(row: ReportRow, *, dry_run: bool = False) -> tuple[str, str | Non
     if row.names == "":
         return RowOutcome.SKIPPED, None, row.note
     outcome = _BY_STATE.get(row.state or "")
+    if outcome == RowOutcome.UPDATED and row.action in _DONE_AS:
+        outcome = _DONE_AS[row.action]
     note = _join(row.note, row.bundle_note)
     if outcome == RowOutcome.SKIPPED:
         return outcome, None, _join(row.reason, note)
@@ -205,6 +211,7 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
                         _inert(note),
                         _inert(row.names),
                         changes_cell(row),
+                        _inert(row.record_id),
                     )
                 )
             else:
@@ -219,6 +226,7 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
                     note,
                     row.names or "",
                     changes_of(row),
+                    row.record_id,
                 )
                 out.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False))
                 out.write("\n")

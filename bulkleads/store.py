@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS bundles (
     expect TEXT,                  -- JSON: values the lead must still hold to be written (undo)
     note TEXT,                    -- what reading decided: values kept by --only-empty
     verified INTEGER,             -- 1 when read back after the write and found as sent
-    record_id TEXT                -- CRM --match: the id reading found for the key
+    record_id TEXT,               -- CRM --match: the id reading found (or creating gave)
+    action TEXT                   -- NULL: update; create, created (--create); archive (undo)
 ) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
 CREATE TABLE IF NOT EXISTS requests (  -- the timeline: every request of every run of the job
     run INTEGER NOT NULL,         -- 1 for the first run that sent, then 2, ...
@@ -92,10 +93,24 @@ CREATE TABLE IF NOT EXISTS requests (  -- the timeline: every request of every r
 """
 # to_send/count ``read``: None any bundle, True those read (backed up), False those not yet
 _READ_FILTER: Final = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}
+# to_send/count ``action``: None any bundle, else the bundles of that action ("update": NULL)
+_ACTION_FILTER: Final = {
+    None: "",
+    "update": " AND action IS NULL",
+    "create": " AND action = 'create'",
+    "archive": " AND action = 'archive'",
+}
 # Columns added after the first release, for job files planned by an earlier version.
 _ADDED: Final = {
     "notes": ("names TEXT",),
-    "bundles": ("before TEXT", "expect TEXT", "note TEXT", "verified INTEGER", "record_id TEXT"),
+    "bundles": (
+        "before TEXT",
+        "expect TEXT",
+        "note TEXT",
+        "verified INTEGER",
+        "record_id TEXT",
+        "action TEXT",
+    ),
 }
 
 
@@ -130,6 +145,8 @@ class ReportRow(NamedTuple):
     bundle_note: str | None
     fields: str | None  # the row's own changes (JSON), as planned
     own_names: str | None  # the fields the row set, before other rows of its lead won any
+    action: str | None  # None: an update; created, archive: see the bundles table
+    record_id: str | None
 
 
 class JobStore:
@@ -236,12 +253,13 @@ class JobStore:
         *,
         read: bool | None = None,
         among: frozenset[str] | None = None,
+        action: str | None = None,
     ) -> list[Bundle]:
         """The next ``limit`` bundles in one of ``states``, in input order after ``after_row``;
         ``read`` True keeps those whose current values are stored, False those not yet read;
         ``among`` (a few hundred at most: a dry run's sample) keeps only those guids."""
         marks = ",".join("?" * len(states))
-        where = _READ_FILTER[read]
+        where = _READ_FILTER[read] + _ACTION_FILTER[action]
         keys: tuple[str, ...] = ()
         if among is not None:
             keys = tuple(sorted(among))
@@ -256,22 +274,28 @@ class JobStore:
             for g, b, r, a, e, i in cursor
         ]
 
-    def count(self, states: tuple[str, ...], *, read: bool | None = None) -> int:
+    def count(
+        self, states: tuple[str, ...], *, read: bool | None = None, action: str | None = None
+    ) -> int:
         """How many bundles :meth:`to_send` would give for the same arguments."""
         marks = ",".join("?" * len(states))
-        where = _READ_FILTER[read]
+        where = _READ_FILTER[read] + _ACTION_FILTER[action]
         query = f"SELECT count(*) FROM bundles WHERE state IN ({marks}){where}"  # noqa: S608
         return int(self._db.execute(query, states).fetchone()[0])
 
     def count_unverified(self) -> int:
-        query = "SELECT count(*) FROM bundles WHERE state = 'done' AND verified IS NULL"
+        query = (
+            "SELECT count(*) FROM bundles WHERE state = 'done' AND verified IS NULL "
+            "AND coalesce(action, '') != 'archive'"
+        )
         return int(self._db.execute(query).fetchone()[0])
 
     def to_verify(self, after_row: int = 0, limit: int = 500) -> list[Bundle]:
         """Updated bundles not yet read back, in input order after ``after_row``."""
         cursor = self._db.execute(
             "SELECT guid, body, first_row, attempts FROM bundles WHERE first_row > ? "
-            "AND state = 'done' AND verified IS NULL ORDER BY first_row LIMIT ?",
+            "AND state = 'done' AND verified IS NULL AND coalesce(action, '') != 'archive' "
+            "ORDER BY first_row LIMIT ?",
             (after_row, limit),
         )
         return [Bundle(g, json.loads(b), r, a) for g, b, r, a in cursor]
@@ -303,7 +327,24 @@ class JobStore:
 
     def updated(self) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
         """``(guid, body, before)`` of every updated bundle, in input order (for undo)."""
-        return self._bodies("state = 'done'")
+        return self._bodies("state = 'done' AND action IS NULL")
+
+    def created(self) -> list[tuple[str, str]]:
+        """``(guid, record_id)`` of every record the job created (undo archives them)."""
+        return self._db.execute(
+            "SELECT guid, record_id FROM bundles WHERE state = 'done' AND action = 'created' "
+            "ORDER BY first_row"
+        ).fetchall()
+
+    def set_action(self, items: Iterable[tuple[str, str | None, str | None, str]]) -> None:
+        """``(action, record_id, before_json, guid)``: a record to create (no record has its
+        key; ``before`` all empty), created (its new id), or to archive (undo)."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET action = ?, record_id = coalesce(?, record_id), "
+                "before = coalesce(?, before) WHERE guid = ?",
+                items,
+            )
 
     def reads(self) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
         """``(guid, body, before)`` of every bundle whose current values were read."""
@@ -425,7 +466,7 @@ class JobStore:
         cursor = self._db.execute(
             "SELECT r.row, r.line, r.guid, coalesce(n.names, r.names), r.error, n.note, "
             "b.state, b.status, coalesce(b.attempts, 0), b.reason, b.body, b.before, b.note, "
-            "r.fields, r.names "
+            "r.fields, r.names, b.action, b.record_id "
             "FROM rows r LEFT JOIN bundles b ON b.guid = r.guid AND r.error IS NULL "
             "LEFT JOIN notes n ON n.row = r.row ORDER BY r.row"
         )

@@ -135,6 +135,7 @@ def _job_row(info: JobInfo) -> dict[str, object]:
         target=target,
         rows=sum(counts.values()),
         report=meta.get("report", ""),
-        **{k: counts[k] for k in OUTCOMES[:-1]},
+        # "created" is the job's date here: the records it created are "created_records"
+        **{("created_records" if k == "created" else k): counts[k] for k in OUTCOMES[:-1]},
     )
     return row

@@ -124,6 +124,16 @@ class Sandbox:
                         Route(
                             f"{objects}/{{object}}/batch/read", self._batch_read, methods=["POST"]
                         ),
+                        Route(
+                            f"{objects}/{{object}}/batch/upsert",
+                            self._batch_upsert,
+                            methods=["POST"],
+                        ),
+                        Route(
+                            f"{objects}/{{object}}/batch/archive",
+                            self._batch_archive,
+                            methods=["POST"],
+                        ),
                         Route(f"{properties}/{{object}}", self._properties, methods=["GET"]),
                         Route(f"{objects}/{{object}}/{{id}}", self._get_record, methods=["GET"]),
                     )
@@ -221,6 +231,12 @@ class Sandbox:
     async def _batch_read(self, request: Request) -> Response:
         return await self._slowly(await self._handle_batch(request, read=True))
 
+    async def _batch_upsert(self, request: Request) -> Response:
+        return await self._slowly(await self._handle_batch(request, kind="upsert"))
+
+    async def _batch_archive(self, request: Request) -> Response:
+        return await self._slowly(await self._handle_batch(request, kind="archive"))
+
     async def _properties(self, request: Request) -> Response:
         """The object type's property definitions (a read like any other for the limits)."""
         crm_object = request.path_params["object"]
@@ -272,7 +288,9 @@ class Sandbox:
             return True
         return False
 
-    async def _handle_batch(self, request: Request, *, read: bool = False) -> Response:
+    async def _handle_batch(
+        self, request: Request, *, read: bool = False, kind: str = "update"
+    ) -> Response:
         crm_object = request.path_params["object"]
         if crm_object not in OBJECTS:
             return await self._off_path(request)
@@ -290,7 +308,12 @@ class Sandbox:
         if read:
             self.reads += 1
             return self._answer(*self.crm.batch_read(crm_object, body))
-        status, answer = self.crm.batch_update(crm_object, body, apply=not self._noop())
+        if kind == "archive":
+            return self._answer(*self.crm.batch_archive(crm_object, body))
+        if kind == "upsert":
+            status, answer = self.crm.batch_upsert(crm_object, body)
+        else:
+            status, answer = self.crm.batch_update(crm_object, body, apply=not self._noop())
         if status < 300 and self.config.drop_rate and self._rng.random() < self.config.drop_rate:
             self.statuses[0] += 1
             return _Dropped()
@@ -393,6 +416,8 @@ class Sandbox:
                 "noops": self.noops,
                 "crm_applied": self.crm.applied,
                 "crm_applied_total": sum(self.crm.applied.values()),
+                "crm_created": sum(len(ids) for ids in self.crm.created.values()),
+                "crm_archived": sum(len(ids) for ids in self.crm.archived.values()),
                 "peak_accepted_in_window": self.window.peak if self.window else None,
                 "peak_arrivals_in_window": self.peak_arrivals,
                 "ignored_content_type": self.ignored_content_type,

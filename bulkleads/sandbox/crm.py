@@ -75,6 +75,8 @@ class CrmObjects:
             name: (definitions or {}).get(name) or default_definitions(name) for name in OBJECTS
         }
         self.applied: dict[str, int] = {}
+        self.created: dict[str, list[str]] = {name: [] for name in OBJECTS}
+        self.archived: dict[str, list[str]] = {name: [] for name in OBJECTS}
 
     def batch_read(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
         """Read a batch of records (their requested properties, as strings, missing ones
@@ -179,6 +181,55 @@ class CrmObjects:
                 }
             )
         return self._answer(crm_object, results, missing, started)
+
+    def batch_upsert(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
+        """Update each record the input's ``idProperty`` value finds, else create it with that
+        value; each result says ``new``. Only unique properties match (HubSpot's 400)."""
+        refused = _refuse(crm_object, "BatchInputSimplePublicObjectBatchInputUpsert", body)
+        if refused is not None:
+            return 400, refused
+        assert isinstance(body, dict)
+        inputs: list[dict[str, Any]] = body["inputs"]
+        for item in inputs:
+            if (not_unique := self._not_unique(crm_object, item.get("idProperty"))) is not None:
+                return 400, not_unique
+        records = self.objects[crm_object]
+        started = _now()
+        results = []
+        for item in inputs:
+            prop = str(item["idProperty"])
+            rid = self._find(records, str(item["id"]), prop)
+            new = rid is None
+            if rid is None:
+                rid = str(max((int(r) for r in records if r.isdigit()), default=0) + 1)
+                value = str(item["id"]).lower() if prop == "email" else str(item["id"])
+                records[rid] = {prop: value}
+                self.created[crm_object].append(rid)
+            records[rid].update(item["properties"])
+            key = f"{crm_object}/{rid}"
+            self.applied[key] = self.applied.get(key, 0) + 1
+            results.append(
+                {
+                    "id": rid,
+                    "properties": records[rid],
+                    "createdAt": started,
+                    "updatedAt": _now(),
+                    "archived": False,
+                    "new": new,
+                }
+            )
+        return self._answer(crm_object, results, [], started)
+
+    def batch_archive(self, crm_object: str, body: object) -> tuple[int, dict[str, Any] | None]:
+        """Archive records by id: 204 and no body, whether or not they existed (HubSpot's)."""
+        refused = _refuse(crm_object, "BatchInputSimplePublicObjectId", body)
+        if refused is not None:
+            return 400, refused
+        assert isinstance(body, dict)
+        for item in body["inputs"]:
+            if self.objects[crm_object].pop(str(item["id"]), None) is not None:
+                self.archived[crm_object].append(str(item["id"]))
+        return 204, None
 
     @staticmethod
     def _answer(

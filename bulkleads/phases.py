@@ -16,7 +16,7 @@ from typing import Final, Literal, Protocol
 import httpx
 
 from .diff import decide, same
-from .hubspot.http import Outcome, Target
+from .hubspot.http import Outcome, RecordMaker, Target
 from .store import RESUMABLE, Bundle, JobStore, Mark, Read, State
 
 StopReason = Literal["auth", "daily", "signal"]
@@ -107,10 +107,10 @@ class WritePhase(_Unsent):
         self._read = read
 
     def pending(self) -> int:
-        return self._store.count(self._states, read=self._read)
+        return self._store.count(self._states, read=self._read, action="update")
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
-        return self._store.to_send(self._states, after_row, limit, read=self._read)
+        return self._store.to_send(self._states, after_row, limit, read=self._read, action="update")
 
     def build(self, batch: Sequence[Bundle]) -> httpx.Request:
         return self._target.build(batch)
@@ -143,8 +143,11 @@ class ReadPhase(_Reading, _Unsent):
         force: bool = False,
         is_empty: Callable[[str, object], bool] | None = None,
         only: frozenset[str] | None = None,
+        create: bool = False,
     ) -> None:
-        """``only``: read these bundles and no other (a dry run's sample)."""
+        """``only``: read these bundles and no other (a dry run's sample); ``create``: a key
+        no record has is to be created (``--create``), not ``not_found``."""
+        self._create = create
         self._store = store
         self._target = target
         self._states = states
@@ -163,6 +166,7 @@ class ReadPhase(_Reading, _Unsent):
     def record(self, results: list[Result]) -> None:
         reads: list[Read] = []
         failures: list[Mark] = []
+        creating: list[tuple[str, str | None, str | None, str]] = []
         for bundle, outcome, (state, status, attempts, reason, guid) in results:
             if outcome.kind == "ok" and outcome.values is not None:
                 decision = decide(
@@ -185,6 +189,10 @@ class ReadPhase(_Reading, _Unsent):
                         guid,
                     )
                 )
+            elif outcome.kind == "ok" and self._create:
+                nothing = _to_json(dict.fromkeys(bundle.body))  # a new record holds nothing
+                creating.append(("create", None, nothing, guid))
+                failures.append((State.PENDING, status, None, None, guid))
             elif outcome.kind == "ok":
                 failures.append(
                     (State.NOT_FOUND, status, None, "HubSpot has no record with this key", guid)
@@ -194,8 +202,68 @@ class ReadPhase(_Reading, _Unsent):
                 failures.append((state, status, attempts, reason, guid))
         if reads:
             self._store.record_reads(reads)
+        if creating:
+            self._store.set_action(creating)
         if failures:
             self._store.mark(failures)
+
+
+class CreatePhase(_Unsent):
+    """``--create``: make the records reading found no record for, by upsert on the match
+    property; each keeps the id HubSpot gave it (the report's record_id, undo's archive)."""
+
+    label = "creating"
+    _action = "create"
+
+    def __init__(self, store: JobStore, target: RecordMaker, states: tuple[str, ...]) -> None:
+        self._store = store
+        self._target = target
+        self._states = states
+
+    def pending(self) -> int:
+        return self._store.count(self._states, read=True, action=self._action)
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._store.to_send(self._states, after_row, limit, read=True, action=self._action)
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build_create(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify_create(response, batch)
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        self._store.mark((State.INFLIGHT, None, None, None, b.guid) for b in batch)
+
+    def record(self, results: list[Result]) -> None:
+        self._store.mark(mark for _, _, mark in results)
+        made = [
+            ("created", outcome.record_id, None, bundle.guid)
+            for bundle, outcome, _ in results
+            if outcome.kind == "ok" and outcome.record_id is not None
+        ]
+        if made:
+            self._store.set_action(made)
+
+
+class ArchivePhase(CreatePhase):
+    """Undo of ``--create``: archive the records the job made (HubSpot keeps them 90 days)."""
+
+    label = "archiving"
+    _action = "archive"
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build_archive(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify_archive(response, batch)
+
+    def record(self, results: list[Result]) -> None:
+        self._store.mark(mark for _, _, mark in results)
 
 
 def _lost(sent: dict[str, object], values: dict[str, object]) -> list[str]:
@@ -228,12 +296,15 @@ class SettlePhase(_Reading):
     def record(self, results: list[Result]) -> None:
         kept: list[Mark] = []
         lost_writes: list[Mark] = []
+        found: list[tuple[str, str | None, str | None, str]] = []
         for bundle, outcome, _mark in results:
             if outcome.kind != "ok" or outcome.values is None:
                 continue
             lost = _lost(bundle.body, outcome.values)
             if not lost:
                 kept.append((State.DONE, None, None, None, bundle.guid))
+                if outcome.record_id is not None:  # a record this job was creating: made
+                    found.append(("created", outcome.record_id, None, bundle.guid))
                 continue
             reason = (
                 "HubSpot's answer did not confirm the update, and read back the record does "
@@ -242,6 +313,8 @@ class SettlePhase(_Reading):
             lost_writes.append((State.FAILED, None, None, reason, bundle.guid))
         if kept:
             self._store.mark(kept)
+        if found:
+            self._store.settle_created(found)
         if lost_writes:
             self._store.mark(lost_writes, keep_status=False)
 

@@ -13,9 +13,17 @@ import httpx
 from .config import Run
 from .console import Reporter
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
-from .hubspot.http import Target
+from .hubspot.http import RecordMaker, Target
 from .pacing import Pacer
-from .phases import Phase, ReadPhase, SettlePhase, VerifyPhase, WritePhase
+from .phases import (
+    ArchivePhase,
+    CreatePhase,
+    Phase,
+    ReadPhase,
+    SettlePhase,
+    VerifyPhase,
+    WritePhase,
+)
 from .report import (
     FAILED_OUTCOMES,
     RowOutcome,
@@ -30,6 +38,8 @@ def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Targe
     backup = run.reading.backup
     phases: list[Phase] = [read_phase(store, run, states, target)] if backup else []
     phases.append(WritePhase(store, target, states, read=True if backup else None))
+    if isinstance(target, RecordMaker):  # records to create (--create), or to archive (undo)
+        phases += [CreatePhase(store, target, states), ArchivePhase(store, target, states)]
     if backup:  # what HubSpot's answer did not confirm, settled by reading it
         phases.append(SettlePhase(store, target))
     if run.reading.verify:
@@ -52,6 +62,7 @@ def read_phase(
         only_empty=run.reading.only_empty,
         force=run.reading.force,
         is_empty=run.rules().is_empty,
+        create=run.api.creates,
         only=only,
     )
 

@@ -329,6 +329,15 @@ class JobStore:
         """``(guid, body, before)`` of every updated bundle, in input order (for undo)."""
         return self._bodies("state = 'done' AND action IS NULL")
 
+    def settle_created(self, items: Iterable[tuple[str, str | None, str | None, str]]) -> None:
+        """Like :meth:`set_action`, for bundles being created only (an update stays one)."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET action = ?, record_id = coalesce(?, record_id), "
+                "before = coalesce(?, before) WHERE guid = ? AND action = 'create'",
+                items,
+            )
+
     def created(self) -> list[tuple[str, str]]:
         """``(guid, record_id)`` of every record the job created (undo archives them)."""
         return self._db.execute(

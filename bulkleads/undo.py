@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from .config import InputSpec, Run
-from .console import Reporter
+from .console import Reporter, plural
 from .dry_run import dry_run_report
 from .errors import UsageError
 from .jobs import job_id, remove_store
@@ -28,7 +28,7 @@ from .pipeline import print_plan, run_planned
 from .plan import PlanOptions, PlanSummary, plan
 from .report import check_report_path
 from .sources import Format, Record
-from .store import JobStore
+from .store import JobStore, State
 
 # An undo reads no file; its job id has always counted an input read with no flags.
 _UNDO_INPUT: Final = InputSpec(path="").identity()
@@ -111,7 +111,7 @@ def _of_job(run: Run, done: JobStore) -> Run:
             f"job {original} ran with --no-backup (or before bulkleads kept backups): it holds "
             "no previous values, so there is nothing to restore"
         )
-    run = run.of_job(meta)
+    run = run.of_job({**meta, "create": False})  # an undo creates nothing
     return replace(run, reading=replace(run.reading, backup=True, only_empty=()))
 
 
@@ -128,6 +128,7 @@ def _plan_undo(
     with JobStore(scratch) as store:
         summary = plan(source, store, PlanOptions(allow_custom_fields=True), UTC, rules=rules)
         store.set_expect(source.expectations())
+        created = _plan_archives(done, store, after=summary.records)
         store.set_meta({"report_dialect": meta.get("report_dialect")})  # like the job's report
         identity = {
             "undo_of": original,
@@ -136,13 +137,17 @@ def _plan_undo(
             **_UNDO_INPUT,
             **run.reading.identity(),
         }
+        if created:
+            identity["archive"] = created
         job = job_id(source.content_hash, identity)
         report = run.job.report or undo_report(Path(str(meta["report"])), dry_run=run.job.dry_run)
         report = report.resolve()
         check_report_path(report)
         missing = source.unrestorable
+        noun = plural(summary.bundles, rules.noun)
         out.info(
-            f"undo of job {original}: {summary.bundles} leads to put back"
+            f"undo of job {original}: {summary.bundles} {noun} to put back"
+            + (f", {len(created)} it created to archive" if created else "")
             + (
                 f"; {missing} updated without a readable backup cannot be (no backup, or a "
                 "damaged one)"
@@ -157,6 +162,7 @@ def _plan_undo(
             event="undo",
             job=original,
             leads=summary.bundles,
+            archive=len(created),
             unrestorable=source.unrestorable,
         )
         if run.job.dry_run:
@@ -173,3 +179,14 @@ def _plan_undo(
             }
         )
     return job, report, summary
+
+
+def _plan_archives(done: JobStore, store: JobStore, *, after: int) -> list[str]:
+    """The records job ``done`` created, as rows of the undo job after its ``after`` rows:
+    each a bundle to archive by its id. Returns their ids."""
+    created = done.created()
+    numbered = [(after + i, key, record_id) for i, (key, record_id) in enumerate(created, 1)]
+    store.add_rows((row, row, key, None, None, None) for row, key, _ in numbered)
+    store.add_bundles((key, "{}", row, State.PENDING, None) for row, key, _ in numbered)
+    store.set_action(("archive", record_id, "{}", key) for _, key, record_id in numbered)
+    return [record_id for _, record_id in created]

@@ -397,3 +397,56 @@ def test_a_migration_keyed_by_email_updates_the_known_and_undoes_exactly(
     undone = run_cli("undo", str(tmp_path / "migration.report.csv"), cwd=tmp_path)
     assert undone.code == 0, undone.stderr
     assert httpx.get(f"{box.url}/__sandbox/objects/contacts").json() == portal
+
+
+def test_create_makes_the_missing_records_and_undo_archives_exactly_those(
+    tmp_path: Path, sandbox
+) -> None:
+    """The same file with --create: the known 1,500 are updated, the 500 unknown created by
+    upsert (their ids in the report), and undo leaves the portal exactly as before: the
+    updated restored, the created archived, nothing else touched."""
+    known = 1500
+    seed = tmp_path / "seed.json"
+    people = [
+        {"id": str(i), "email": f"c{i}@example.com", "city": "Old"} for i in range(1, known + 1)
+    ]
+    seed.write_text(json.dumps(people))
+    box = sandbox("--limit", "1000", "--crm-seed", f"contacts={seed}")
+    emails = [f"c{i}@example.com" for i in range(1, known + 1)]
+    emails = [e.upper() if i % 7 == 0 else e for i, e in enumerate(emails)]
+    emails += [f"new{i}@example.com" for i in range(500)]
+    leads = tmp_path / "migration.csv"
+    leads.write_text("email,city\n" + "".join(f"{e},Berlin\n" for e in emails))
+    portal = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    args = ["--api", "crm-v3", "--object", "contacts", "--base-url", box.url, "--match", "email"]
+
+    ran = run_cli("update", str(leads), *args, "--create", cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    rows = read_report(tmp_path / "migration.report.csv")
+    assert Counter(r["outcome"] for r in rows) == {"updated": known, "created": 500}
+    records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    created = {r["guid"]: r["record_id"] for r in rows if r["outcome"] == "created"}
+    assert all(records[rid]["email"] == key for key, rid in created.items())
+    assert len(records) == known + 500 and {r["city"] for r in records.values()} == {"Berlin"}
+    assert box.stats()["crm_created"] == 500
+
+    again = run_cli("update", str(leads), *args, "--create", cwd=tmp_path)
+    assert again.code == 0 and box.stats()["crm_created"] == 500  # a rerun makes nothing twice
+
+    undone = run_cli("undo", str(tmp_path / "migration.report.csv"), cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert "500 it created to archive" in undone.stderr
+    assert httpx.get(f"{box.url}/__sandbox/objects/contacts").json() == portal
+    undo_rows = read_report(tmp_path / "migration.undo.report.csv")
+    assert Counter(r["outcome"] for r in undo_rows) == {"updated": known, "archived": 500}
+
+
+def test_create_needs_match_and_the_crm_api(tmp_path: Path) -> None:
+    records = tmp_path / "c.csv"
+    records.write_text("id,city\n101,Berlin\n")
+    crm = run_cli(
+        "update", str(records), "--api", "crm-v3", "--create", "--dry-run", cwd=tmp_path, token=None
+    )
+    assert crm.code == 2 and "--create needs --match PROPERTY" in crm.stderr
+    v1 = run_cli("update", str(records), "--create", "--dry-run", cwd=tmp_path, token=None)
+    assert v1.code == 2 and "--create applies to the crm-v3 API" in v1.stderr

@@ -239,6 +239,17 @@ def update_command(
             metavar="PROPERTY",
         ),
     ] = None,
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create",
+            help="crm-v3 with --match: create the records no record has the key of (by "
+            "upsert on the match property, never twice); the report says created, with the "
+            "new id; undo archives them.",
+            rich_help_panel=PANEL_TARGET,
+            metavar="",
+        ),
+    ] = False,
     date_field: Annotated[
         list[str] | None,
         typer.Option(
@@ -378,6 +389,7 @@ def update_command(
                 id_property=id_property,
                 date_fields=tuple(date_field) if date_field else ("closedate",),
                 version=api_version,
+                create=create,
             ),
         ),
         base_url,

@@ -50,6 +50,11 @@ class Api(Protocol):
         ...
 
     @property
+    def creates(self) -> bool:
+        """Whether a key no record has makes one (``--create``)."""
+        ...
+
+    @property
     def per_request(self) -> int:
         """Records one write (and one read) request carries."""
         ...
@@ -92,6 +97,7 @@ _OWN_FLAGS: Final[dict[str, dict[str, str]]] = {
         "api_version": "--api-version",
         "batch_size": "--batch-size",
         "id_property": "--match",
+        "create": "--create",
     },
 }
 

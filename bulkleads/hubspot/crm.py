@@ -54,6 +54,7 @@ class Crm:
     id_property: str | None = None
     date_fields: tuple[str, ...] = ("closedate",)
     version: str = VERSIONS[0]
+    creates: bool = False  # --create: a key no record has makes one (by upsert)
     name: ClassVar[str] = "crm-v3"
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     auth: ClassVar[AuthMode] = "bearer"
@@ -69,12 +70,18 @@ class Crm:
             raise UsageError(
                 f"unknown --api-version {options.version!r}; use {' or '.join(VERSIONS)}"
             )
+        if options.create and options.id_property is None:
+            raise UsageError(
+                "--create needs --match PROPERTY: records are created with the key that no "
+                "record had (creating without a key is not built yet)"
+            )
         return cls(
             cast(CrmObject, options.object),
             options.batch_size,
             options.id_property,
             options.date_fields,
             options.version,
+            options.create,
         )
 
     @classmethod
@@ -85,6 +92,7 @@ class Crm:
             meta.get("id_property"),
             tuple(meta.get("date_fields", ("closedate",))),
             str(meta.get("api_version", "v3")),  # jobs from before versions were v3
+            bool(meta.get("create", False)),
         )
 
     @property
@@ -101,6 +109,8 @@ class Crm:
         }
         if self.version != "v3":  # a v3 job planned before versions existed keeps its id
             identity["api_version"] = self.version
+        if self.creates:
+            identity["create"] = True
         return identity
 
     def to_meta(self) -> dict[str, object]:
@@ -112,6 +122,7 @@ class Crm:
             "id_property": self.id_property,
             "date_fields": list(self.date_fields),
             "api_version": self.version,
+            "create": self.creates,
         }
 
     def rules(self, portal: Portal | None) -> FieldRules:
@@ -188,6 +199,8 @@ class CrmV3Target(HttpTarget):
         root = f"{crm_root('objects', version)}/{crm_object}"
         self.path = f"{root}/batch/update"
         self.read_path = f"{root}/batch/read"
+        self.upsert_path = f"{root}/batch/upsert"
+        self.archive_path = f"{root}/batch/archive"
 
     def __repr__(self) -> str:
         return f"CrmV3Target({self.base_url!r}, {self.object!r}, batch_size={self.batch_size})"
@@ -319,6 +332,60 @@ class CrmV3Target(HttpTarget):
             if bundle.guid not in confirmed:
                 named[bundle.guid] = Outcome("unconfirmed", status, reason, headers)
         return Outcome("ok", status, None, headers), named
+
+    def build_create(self, bundles: Sequence[Bundle]) -> httpx.Request:
+        """``batch/upsert`` by the match property: a record no one has made since the read is
+        created with the key; one that appeared meanwhile (another client, or this job's own
+        request whose answer a crash lost) is updated, never made twice."""
+        inputs = [
+            {
+                "id": bundle.guid,
+                "idProperty": self._id_property,
+                "properties": bundle.body,
+                "objectWriteTraceId": bundle.guid,
+            }
+            for bundle in bundles
+        ]
+        return self._post(self.upsert_path, {"inputs": inputs})
+
+    def classify_create(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        """Each record the answer names by its key is done, with the id HubSpot gave it; one
+        it does not name is ``unconfirmed`` (never created in the report)."""
+        outcome = self.outcome(response)
+        if outcome.kind != "ok":
+            return outcome, {}
+        status, headers = response.status_code, response.headers
+        keys = {b.guid for b in bundles}
+        data = _json_object(response)
+        named = self._record_errors(data.get("errors"), keys, response)
+        results = data.get("results")
+        for result in results if isinstance(results, list) else []:
+            if isinstance(result, dict) and isinstance(result.get("properties"), dict):
+                key = self._key_of(result["properties"])
+                if key in keys and key not in named:
+                    named[key] = Outcome("ok", status, None, headers, None, str(result.get("id")))
+        reason = f"HubSpot answered {status} without naming this record among those written"
+        for key in keys - named.keys():
+            named[key] = Outcome("unconfirmed", status, reason, headers)
+        return Outcome("ok", status, None, headers), named
+
+    def build_archive(self, bundles: Sequence[Bundle]) -> httpx.Request:
+        """``batch/archive`` of the records a job created (its undo)."""
+        return self._post(
+            self.archive_path, {"inputs": [{"id": b.record_id or b.guid} for b in bundles]}
+        )
+
+    def classify_archive(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        """HubSpot answers 204 and names nothing: any 2xx archives the whole batch."""
+        return self.outcome(response), {}
+
+    def _post(self, path: str, body: dict[str, object]) -> httpx.Request:
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return httpx.Request("POST", self.base_url + path, content=content, headers=self._headers)
 
     def _record_errors(
         self, errors: object, keys: set[str] | dict[str, str], response: httpx.Response

@@ -9,7 +9,7 @@ import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
@@ -92,6 +92,23 @@ class Target(Protocol):
         ...
 
     def transport_failure(self, exc: httpx.HTTPError) -> Outcome: ...
+
+
+@runtime_checkable
+class RecordMaker(Protocol):
+    """A target that can create records (``--create``) and archive them (their undo)."""
+
+    def build_create(self, bundles: Sequence[Bundle]) -> httpx.Request: ...
+
+    def classify_create(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]: ...
+
+    def build_archive(self, bundles: Sequence[Bundle]) -> httpx.Request: ...
+
+    def classify_archive(
+        self, response: httpx.Response, bundles: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]: ...
 
 
 class HttpTarget:

@@ -38,6 +38,7 @@ class LeadsV1:
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     per_request: ClassVar[int] = 1
     reads_portal: ClassVar[bool] = False  # nothing to read before planning
+    creates: ClassVar[bool] = False  # Leads v1 updates leads it is given by guid
 
     @classmethod
     def from_options(cls, options: ApiOptions) -> LeadsV1:

@@ -29,3 +29,4 @@ class ApiOptions:
     id_property: str | None = None
     date_fields: tuple[str, ...] = ("closedate",)
     version: str = VERSIONS[0]
+    create: bool = False  # create the records --match finds no record for

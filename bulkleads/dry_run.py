@@ -59,6 +59,15 @@ def dry_run_report(
                 bundles=summary.bundles,
             )
         projected = "~" if scale != 1.0 else ""
+        creating = store.count(tuple(State), action="create")
+        if creating:
+            out.info(
+                f"  {projected}{round(creating * scale)} {plural(creating, run.rules().noun)} "
+                f"would be created (no record has the {run.rules().key}: --create)",
+                event="create",
+                count=round(creating * scale),
+                projected=scale != 1.0,
+            )
         for name, (change, same, moved) in sorted(fields.items()):
             since = (
                 f", {projected}{round(moved * scale)} changed since the job (skipped; --force "

@@ -163,9 +163,21 @@ class Crm:
         ]
         if not inputs:
             return []
-        path = f"{crm_root('objects', self.version)}/{self.object_type}/batch/update"
+        root = f"{base_url}{crm_root('objects', self.version)}/{self.object_type}"
+        if self.id_property:  # read by the key first: ids and backup; then write by id
+            read = {
+                "idProperty": self.id_property,
+                "inputs": [{"id": item["id"]} for item in inputs],
+                "properties": sorted({k for body in bodies for k in body if k != "guid"}),
+            }
+            return [
+                f"POST {root}/batch/read  (Authorization: Bearer ***) "
+                f"{json.dumps(read, ensure_ascii=False)}",
+                f"then POST {root}/batch/update by the ids it finds"
+                + (", and batch/upsert by the key for those it does not" if self.creates else ""),
+            ]
         return [
-            f"POST {base_url}{path}  (Authorization: Bearer ***) "
+            f"POST {root}/batch/update  (Authorization: Bearer ***) "
             f"{json.dumps({'inputs': inputs}, ensure_ascii=False)}"
         ]
 

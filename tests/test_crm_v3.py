@@ -450,3 +450,45 @@ def test_create_needs_match_and_the_crm_api(tmp_path: Path) -> None:
     assert crm.code == 2 and "--create needs --match PROPERTY" in crm.stderr
     v1 = run_cli("update", str(records), "--create", "--dry-run", cwd=tmp_path, token=None)
     assert v1.code == 2 and "--create applies to the crm-v3 API" in v1.stderr
+
+
+def test_hubspots_own_client_round_trips_upsert_and_read_by_email(sandbox) -> None:
+    """The sandbox answers HubSpot's Python client as HubSpot would: an upsert by email
+    creates one record and updates the other (``new`` says which), and a read by email finds
+    both in any case of the address."""
+    from hubspot import HubSpot
+    from hubspot.crm.contacts import (
+        BatchInputSimplePublicObjectBatchInputUpsert,
+        BatchReadInputSimplePublicObjectId,
+        SimplePublicObjectBatchInputUpsert,
+        SimplePublicObjectId,
+    )
+
+    box = sandbox(seed=None)
+    httpx.post(  # one existing contact, through the sandbox's own API
+        f"{box.url}/crm/objects/2026-09/contacts/batch/upsert",
+        headers={"Authorization": "Bearer sandbox-token"},
+        json={"inputs": [{"id": "ann@x.io", "idProperty": "email", "properties": {"city": "A"}}]},
+    ).raise_for_status()
+    client = HubSpot(access_token="sandbox-token", host=box.url)
+    upsert = BatchInputSimplePublicObjectBatchInputUpsert(
+        inputs=[
+            SimplePublicObjectBatchInputUpsert(
+                id=email, id_property="email", properties={"city": city}
+            )
+            for email, city in (("ann@x.io", "Berlin"), ("bob@x.io", "Paris"))
+        ]
+    )
+    done = client.crm.contacts.batch_api.upsert(upsert)
+    assert {r.properties["email"]: r.new for r in done.results} == {
+        "ann@x.io": False,
+        "bob@x.io": True,
+    }
+    read = BatchReadInputSimplePublicObjectId(
+        inputs=[SimplePublicObjectId(id="ANN@x.io"), SimplePublicObjectId(id="bob@x.io")],
+        properties=["city", "email"],
+        id_property="email",
+        properties_with_history=[],
+    )
+    found = client.crm.contacts.batch_api.read(read)
+    assert sorted(r.properties["city"] for r in found.results) == ["Berlin", "Paris"]

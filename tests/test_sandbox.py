@@ -211,3 +211,12 @@ def test_the_sandbox_keeps_its_own_rules() -> None:
                 if name.startswith("bulkleads") and not name.startswith("bulkleads.sandbox")
             ]
     assert outside == []
+
+
+def test_a_batch_read_without_properties_with_history_is_accepted_as_hubspot_does() -> None:
+    """HubSpot's spec marks propertiesWithHistory required; HubSpot and its examples omit it."""
+    from bulkleads.sandbox.crm import CrmObjects
+
+    crm = CrmObjects({"contacts": {"1": {"email": "a@x.io"}}})
+    status, answer = crm.batch_read("contacts", {"inputs": [{"id": "1"}], "properties": ["email"]})
+    assert status == 200 and answer["results"][0]["properties"]["email"] == "a@x.io"

@@ -80,7 +80,10 @@ class CrmObjects:
 
     def batch_read(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
         """Read a batch of records (their requested properties, as strings, missing ones
-        absent); unknown ids come back in a 207's errors, like HubSpot's."""
+        absent); unknown ids come back in a 207's errors, like HubSpot's. The spec marks
+        ``propertiesWithHistory`` required; HubSpot (and its own examples) leave it out."""
+        if isinstance(body, dict):
+            body = {"propertiesWithHistory": [], **body}
         refused = _refuse(crm_object, "BatchReadInputSimplePublicObjectId", body)
         if refused is not None:
             return 400, refused

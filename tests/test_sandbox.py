@@ -220,3 +220,18 @@ def test_a_batch_read_without_properties_with_history_is_accepted_as_hubspot_doe
     crm = CrmObjects({"contacts": {"1": {"email": "a@x.io"}}})
     status, answer = crm.batch_read("contacts", {"inputs": [{"id": "1"}], "properties": ["email"]})
     assert status == 200 and answer["results"][0]["properties"]["email"] == "a@x.io"
+
+
+def test_batch_create_and_archive_answer_in_hubspots_shapes() -> None:
+    """batch/create: 201 with new ids (associations may be left out, as HubSpot's examples
+    do); batch/archive: 204, and the records are gone."""
+    from bulkleads.sandbox.crm import CrmObjects, schema_errors
+
+    crm = CrmObjects({"contacts": {"7": {"email": "a@x.io"}}})
+    status, answer = crm.batch_create("contacts", {"inputs": [{"properties": {"city": "X"}}]})
+    assert status == 201
+    assert schema_errors("contacts", "BatchResponseSimplePublicObject", answer) == []
+    (made,) = answer["results"]
+    assert made["id"] == "8" and crm.objects["contacts"]["8"] == {"city": "X"}
+    assert crm.batch_archive("contacts", {"inputs": [{"id": "8"}]}) == (204, None)
+    assert "8" not in crm.objects["contacts"]

@@ -130,6 +130,11 @@ class Sandbox:
                             methods=["POST"],
                         ),
                         Route(
+                            f"{objects}/{{object}}/batch/create",
+                            self._batch_create,
+                            methods=["POST"],
+                        ),
+                        Route(
                             f"{objects}/{{object}}/batch/archive",
                             self._batch_archive,
                             methods=["POST"],
@@ -234,6 +239,9 @@ class Sandbox:
     async def _batch_upsert(self, request: Request) -> Response:
         return await self._slowly(await self._handle_batch(request, kind="upsert"))
 
+    async def _batch_create(self, request: Request) -> Response:
+        return await self._slowly(await self._handle_batch(request, kind="create"))
+
     async def _batch_archive(self, request: Request) -> Response:
         return await self._slowly(await self._handle_batch(request, kind="archive"))
 
@@ -312,6 +320,8 @@ class Sandbox:
             return self._answer(*self.crm.batch_archive(crm_object, body))
         if kind == "upsert":
             status, answer = self.crm.batch_upsert(crm_object, body)
+        elif kind == "create":
+            status, answer = self.crm.batch_create(crm_object, body)
         else:
             status, answer = self.crm.batch_update(crm_object, body, apply=not self._noop())
         if status < 300 and self.config.drop_rate and self._rng.random() < self.config.drop_rate:

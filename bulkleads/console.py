@@ -232,6 +232,7 @@ class Reporter:
         job: str | None = None,
         verified: int | None = None,
         page: str | None = None,
+        noun: str = "lead",
     ) -> None:
         """The last word of a command: every count (zeros too), requests by status, retries,
         429s, elapsed time, the job, the report and the exit code."""
@@ -257,7 +258,7 @@ class Reporter:
             data["page"] = page
         line = f"done: {rows} {plural(rows, 'row')}: {parts or 'nothing'}"
         if verified is not None:
-            line += f"; {verified} leads verified (read back as sent)"
+            line += f"; {verified} {plural(verified, noun)} verified (read back as sent)"
             data["verified"] = verified
         if stats is not None:
             achieved = stats.requests / stats.elapsed if stats.elapsed else 0.0

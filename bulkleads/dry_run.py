@@ -107,7 +107,9 @@ def dry_run_report(
     return code
 
 
-def describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter) -> None:
+def describe_existing(
+    folder: JobFolder, job: str, report: Path, out: Reporter, noun: str = "lead"
+) -> None:
     """A dry run of a job that exists says what a real run would still send; it never writes
     over that job's report."""
     path = folder.path(job)
@@ -121,7 +123,8 @@ def describe_existing(folder: JobFolder, job: str, report: Path, out: Reporter) 
                 "report: drop --report or give another path"
             )
     out.info(
-        f"job {job} exists: {done} leads already updated; running it would send {left} more",
+        f"job {job} exists: {done} {plural(done, noun)} already updated; running it would "
+        f"send {left} more",
         event="existing_job",
         job=job,
         done=done,

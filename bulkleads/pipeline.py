@@ -131,7 +131,7 @@ def _plan_job(
         check_report_path(report, inputs)  # stdin's default name is known only now
         if run.job.dry_run:
             print_plan(out, run, summary, _examples(run, summary))
-            describe_existing(run.job.folder(), job, report, out)
+            describe_existing(run.job.folder(), job, report, out, run.rules().noun)
             return dry_run_report(store, run, report, summary, out, job)
         store.set_meta(
             {
@@ -270,7 +270,15 @@ def send_and_report(
         counts = write_report(store, report)
         verified = store.verified_count() if run.reading.verify else None
     code = exit_code(counts, stats)
-    out.summary(counts, stats, str(report), exit_code=code, job=job_of(path), verified=verified)
+    out.summary(
+        counts,
+        stats,
+        str(report),
+        exit_code=code,
+        job=job_of(path),
+        verified=verified,
+        noun=run.rules().noun,
+    )
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
     if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT]:

@@ -24,7 +24,16 @@ from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
 from .errors import InputError, UsageError
-from .fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, local_date, suggestion
+from .fields import (
+    CLEAR,
+    CRM_DEFAULT_PROPERTIES,
+    LEADS_V1,
+    FieldError,
+    FieldRules,
+    Value,
+    local_date,
+    suggestion,
+)
 from .sources import Record, Source
 from .store import JobStore, RowRecord, State
 
@@ -171,9 +180,17 @@ def _check_portal_names(names: list[str], rules: FieldRules) -> None:
         for meant in [suggestion(name, rules.known)]
     ]
     if missing:
+        unknown = {name for name in names if name not in rules.known}
+        other = [
+            crm_object
+            for crm_object, known in CRM_DEFAULT_PROPERTIES.items()
+            if unknown <= known and crm_object.rstrip("s") != rules.noun
+        ]
+        hint = f"; they are properties of {other[0]}: pass --object {other[0]}" if other else ""
         raise UsageError(
             f"not a property of the portal's {rules.noun} records: "
             + ", ".join(missing)
+            + hint
             + '; rename the column (or --map "COLUMN=property"), drop it with --ignore-column '
             "NAME, or create the property in HubSpot first"
         )

@@ -157,7 +157,7 @@ def _plan_undo(
             + (
                 ""
                 if run.reading.force
-                else "; a lead changed since the job is skipped (--force writes it anyway)"
+                else f"; a {rules.noun} changed since the job is skipped (--force writes it anyway)"
             ),
             event="undo",
             job=original,

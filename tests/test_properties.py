@@ -155,3 +155,13 @@ def test_the_sample_contacts_stop_on_the_property_the_portal_lacks(tmp_path: Pat
     requests = sum(stats["requests"].values())
     assert run_cli(*args, cwd=tmp_path).code == 1
     assert sum(box.stats()["requests"].values()) == requests + 1  # the property list only
+
+
+def test_columns_of_another_object_name_the_object_to_use(tmp_path: Path, sandbox) -> None:
+    """A deals file run as contacts: the refusal names --object deals."""
+    box = sandbox(seed=None)
+    deals = tmp_path / "deals.csv"
+    deals.write_text("id,dealname,amount\n101,Big,5000\n")
+    result = run_cli("update", str(deals), *CRM, "--base-url", box.url, cwd=tmp_path)
+    assert result.code == 2
+    assert "they are properties of deals: pass --object deals" in result.stderr

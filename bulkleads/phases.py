@@ -59,11 +59,21 @@ class Phase(Protocol):
 
 class _Unsent:
     """Bundles not yet sent when a run stops become ``not_sent`` (token refused) or
-    ``deferred`` (daily limit, a signal): running the command again takes them up."""
+    ``deferred`` (daily limit, a signal): running the command again takes them up. A write
+    still in flight when the run gave up waiting (the grace ran out, a second Ctrl-C) may have
+    reached HubSpot: it is ``unconfirmed``, never ``deferred``, and the next run reads it back."""
 
     _store: JobStore
 
     def settle_unsent(self, reason: StopReason | None, detail: str | None) -> None:
+        cut = detail or "the run stopping"
+        self._store.move(
+            (State.INFLIGHT,),
+            State.UNCONFIRMED,
+            f"its request was cut off by {cut} before HubSpot answered; it may have been "
+            "written: running the same command settles it (reads it back, or without a backup "
+            "sends it again)",
+        )
         if reason == "auth":
             self._store.move(RESUMABLE, State.NOT_SENT, f"not sent: {detail}")
         elif reason in ("daily", "signal"):

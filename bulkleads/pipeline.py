@@ -281,7 +281,7 @@ def send_and_report(
     )
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
-    if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT]:
+    if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT] or counts[RowOutcome.UNCONFIRMED]:
         out.warn(
             f"to resume, run the same command again: {run.job.command}",
             event="resume_hint",

@@ -126,6 +126,7 @@ class Sender:
         self._on_result = on_result
         self._timeline = timeline or Timeline()
         self._stopping = asyncio.Event()
+        self._abandoning = asyncio.Event()
         self.stats = SendStats()
 
     def __repr__(self) -> str:
@@ -136,6 +137,11 @@ class Sender:
         if not self._stopping.is_set():
             self.stats.stop_reason, self.stats.stop_detail = reason, detail
             self._stopping.set()
+
+    def abandon(self) -> None:
+        """Stop waiting for the requests in flight (a second Ctrl-C): their records become
+        ``unconfirmed``, read back by the next run, and the report is written now."""
+        self._abandoning.set()
 
     async def run(
         self, states: tuple[str, ...] = RESUMABLE, phase: Phase | None = None
@@ -161,7 +167,14 @@ class Sender:
                     queue.get_nowait()
                 for _ in workers:
                     queue.put_nowait(None)
-                await asyncio.wait([finished], timeout=self._options.grace_seconds)
+                abandoning = asyncio.create_task(self._abandoning.wait())
+                waits: list[asyncio.Future[Any]] = [finished, abandoning]
+                await asyncio.wait(
+                    waits,
+                    timeout=self._options.grace_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                abandoning.cancel()
         finally:
             for task in (stopping, feeder, *workers):
                 task.cancel()
@@ -171,8 +184,8 @@ class Sender:
             self.stats.elapsed = time.monotonic() - started
         if finished.done() and not finished.cancelled():
             error = finished.exception()
-            # A worker cancelled once the grace ran out is a request abandoned, not a bug: its
-            # bundle is settled above (deferred: the next run sends it again).
+            # A worker cancelled once the grace ran out (or a second Ctrl-C) is a request
+            # abandoned, not a bug: its bundle is settled above (unconfirmed: read back next).
             if error is not None and not isinstance(error, asyncio.CancelledError):
                 raise error  # a bug in a worker must not hide
         return self.stats

@@ -29,7 +29,7 @@ from .report import (
     RowOutcome,
 )
 from .sender import Sender, SendStats
-from .store import JobStore
+from .store import JobStore, State
 from .timeline import Timeline
 
 
@@ -37,7 +37,9 @@ def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Targe
     """Read (back up and diff) unless --no-backup, write, then verify when asked."""
     backup = run.reading.backup
     phases: list[Phase] = [read_phase(store, run, states, target)] if backup else []
-    phases.append(WritePhase(store, target, states, read=True if backup else None))
+    # Without reading there is no settling: an unconfirmed write is sent again (idempotent).
+    writes = states if backup else (*states, State.UNCONFIRMED)
+    phases.append(WritePhase(store, target, writes, read=True if backup else None))
     if isinstance(target, RecordMaker):  # records to create (--create), or to archive (undo)
         phases += [CreatePhase(store, target, states), ArchivePhase(store, target, states)]
     if backup:  # what HubSpot's answer did not confirm, settled by reading it
@@ -138,20 +140,34 @@ async def send_phases(
 def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> None:
     loop = asyncio.get_running_loop()
 
+    taken = 0
+
     def on_signal(signum: int) -> None:
+        nonlocal taken
+        taken += 1
         name = signal.Signals(signum).name
-        if sender.stats.stop_reason == "signal":
+        if taken >= 3:
             out.warn(
-                f"{name} again: exiting now; the job is consistent, and running the same "
-                f"command resumes it: {command}",
+                f"{name} a third time: exiting now without a report; the job is consistent, "
+                f"and running the same command resumes it: {command}",
                 event="signal",
                 signal=name,
                 again=True,
             )
             os._exit(EXIT_ABORTED)
+        if taken == 2:
+            out.warn(
+                f"{name} again: abandoning the requests in flight (their records stay "
+                "unconfirmed until read back) and writing the report (a third exits at once)",
+                event="signal",
+                signal=name,
+                again=True,
+            )
+            sender.abandon()
+            return
         out.warn(
             f"{name}: finishing requests in flight, then writing the report "
-            "(press Ctrl-C again to exit at once)",
+            "(press Ctrl-C again to stop waiting for them)",
             event="signal",
             signal=name,
             again=False,

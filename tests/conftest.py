@@ -53,16 +53,19 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return self.now
 
 
-def interrupt_twice(proc: subprocess.Popen[str]) -> str:
-    """Ctrl-C, then Ctrl-C again once the run has said it took the first (two signals sent
-    back to back may merge into one). Returns what the run printed until then."""
+def interrupt_twice(proc: subprocess.Popen[str], times: int = 2) -> str:
+    """Ctrl-C, then Ctrl-C again once the run has said it took the previous one (signals
+    sent back to back may merge into one); ``times`` in all. Returns what the run printed
+    until the last."""
     assert proc.stderr is not None
-    proc.send_signal(signal.SIGINT)
     said = []
-    for line in proc.stderr:  # blocks until the run says something: an event, not a delay
-        said.append(line)
-        if "finishing requests in flight" in line:
-            break
+    taken = ("finishing requests in flight", "abandoning the requests in flight")
+    for n in range(times - 1):
+        proc.send_signal(signal.SIGINT)
+        for line in proc.stderr:  # blocks until the run says something: an event, not a delay
+            said.append(line)
+            if taken[n] in line:
+                break
     proc.send_signal(signal.SIGINT)
     return "".join(said)
 

@@ -37,7 +37,7 @@ from .conftest import BULKLEADS, read_report
 # A token with the characters percent-encoding changes, so that the encoded echo differs.
 CHAOS_TOKEN = "pat-na1-3f5a+b9c2/d4e6-7a8b+9c0d/1e2f3a4b5c6d"
 FRAGMENT = 8
-EXIT_CODES = {0, 1, 2, 3, 4}  # the README's table (130 needs a second Ctrl-C)
+EXIT_CODES = {0, 1, 2, 3, 4}  # the README's table (130 needs a third Ctrl-C)
 MEMORY_BOUND_MB = 250  # the CLI idles near 60 MB; a bomb taken whole would be over 1,000
 GUIDS = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(1, 4)]
 CRM_IDS = ["101", "102", "103"]

@@ -341,19 +341,39 @@ def test_retry_keeps_the_pace_of_the_job(tmp_path: Path, sandbox) -> None:
     assert stats["peak_arrivals_in_window"] <= 3  # 8 leads at 10/s would put 8 in one second
 
 
-def test_second_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
-    """Two Ctrl-C: exit 130 without waiting; the rerun finishes with nothing lost."""
+def test_second_ctrl_c_abandons_open_requests_and_still_reports(tmp_path: Path, sandbox) -> None:
+    """Two Ctrl-C: stop waiting for the requests in flight (a latency far past any wait):
+    their rows are unconfirmed, never updated or deferred; the report is written, exit 3; the
+    rerun reads them back and finishes with nothing lost."""
     count = 40
-    box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300")
+    box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "5000")
     said = interrupt_twice(proc)
-    _out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=60)
     err = said + err
-    assert proc.returncode == 130, err
-    assert "exiting now" in err
+    assert proc.returncode == 3, err
+    assert "abandoning the requests in flight" in err and "Traceback" not in err
+    outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "big.report.csv"))
+    assert outcomes["unconfirmed"] >= 1 and outcomes["not_sent"] == 0, outcomes
+    assert sum(outcomes.values()) == count
+    assert outcomes["updated"] <= box.stats()["applied_total"]  # none claimed unanswered
+    box.configure(latency_ms=0)
     final = run_cli(*proc.args[1:], cwd=tmp_path)
     assert final.code == 0, final.stderr
     assert {r["outcome"] for r in read_report(tmp_path / "big.report.csv")} == {"updated"}
     assert count <= box.stats()["applied_total"] <= count + 4
+
+
+def test_a_third_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
+    """Three Ctrl-C: exit 130 without a report; the rerun finishes with nothing lost."""
+    count = 40
+    _box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300")
+    said = interrupt_twice(proc, times=3)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, said + err
+    assert "exiting now" in said + err
+    final = run_cli(*proc.args[1:], cwd=tmp_path)
+    assert final.code == 0, final.stderr
+    assert {r["outcome"] for r in read_report(tmp_path / "big.report.csv")} == {"updated"}
 
 
 def test_kill_while_writing_a_big_report_leaves_a_whole_report(tmp_path: Path) -> None:

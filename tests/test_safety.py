@@ -346,7 +346,8 @@ def test_dry_run_after_a_real_run_keeps_its_report_and_state(tmp_path: Path, san
 def test_after_a_second_ctrl_c_unsent_rows_are_deferred_not_not_sent(
     tmp_path: Path, sandbox
 ) -> None:
-    """Exit 130 leaves leads unsent; the report written next calls them deferred."""
+    """A second Ctrl-C leaves leads unsent: the report calls them deferred, never not_sent;
+    the requests it abandoned are unconfirmed."""
     count = 40
     box = sandbox(
         "--limit", "20", "--latency-ms", "300", seed=write_seed(tmp_path / "s.json", GUIDS[:count])
@@ -362,13 +363,13 @@ def test_after_a_second_ctrl_c_unsent_rows_are_deferred_not_not_sent(
     box.wait_for(3, proc, "reads")
     interrupt_twice(proc)
     proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == 3
     (job_file,) = Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")
     result = run_cli("report", str(job_file), cwd=tmp_path)
     assert result.code == 3, result.stderr
     outcomes = Counter(r["outcome"] for r in read_report(tmp_path / "close.report.csv"))
     assert outcomes["not_sent"] == 0 and outcomes["deferred"] > 0
-    assert outcomes["updated"] + outcomes["deferred"] == count
+    assert outcomes["updated"] + outcomes["deferred"] + outcomes["unconfirmed"] == count
 
 
 def test_a_row_whose_values_all_lost_is_skipped_and_lists_only_what_it_sent(

@@ -14,6 +14,7 @@ bundles are sent again, which is harmless because a PUT of the same fields is id
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -162,6 +163,8 @@ class JobStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            if _no_room(exc):
+                raise StateDiskFull(path, str(exc)) from None
             raise DamagedJob(path, str(exc)) from None
 
     def _migrate(self) -> None:
@@ -482,7 +485,7 @@ class JobStore:
         return map(ReportRow._make, cursor)
 
     def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
 
 def _object(cell: str | None) -> dict[str, object] | None:
@@ -509,11 +512,44 @@ class DamagedJob(JobError):
 class _Transaction:
     """BEGIN/COMMIT around a block; ROLLBACK when it raises."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> None:
         self._db.execute("BEGIN")
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type: object, exc: object, *rest: object) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as error:
+                if not _no_room(error):
+                    raise
+                exc = error
+        # SQLite rolls back by itself after some errors (a full disk among them).
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError) and _no_room(exc):
+            raise StateDiskFull(self._path, str(exc)) from None
+
+
+# SQLite's primary result codes that mean the file's folder, not the file, is at fault.
+_NO_ROOM: Final = {8, 13, 14}  # SQLITE_READONLY, SQLITE_FULL, SQLITE_CANTOPEN
+
+
+def _no_room(error: sqlite3.Error) -> bool:
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _NO_ROOM
+
+
+class StateDiskFull(JobError):
+    """The job file's disk is full (or read-only): the file is whole, the folder is not
+    writable. What was recorded stays; the write in progress is sent again on resume."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"cannot write the job file {path} ({detail}): its disk is full or read-only. "
+            "Everything recorded so far is kept; free space (or pass --state-dir with another "
+            "folder for new jobs), then run the same command again to resume"
+        )

@@ -561,3 +561,22 @@ def test_a_full_disk_after_sending_keeps_the_job_and_says_how_to_report_it(
     again = run_cli("report", job, cwd=tmp_path)
     assert again.code == 0, again.stderr
     assert [r["outcome"] for r in read_report(tmp_path / "close.report.csv")] == ["updated"] * 3
+
+
+def test_a_full_state_disk_is_said_as_such_not_as_a_damaged_job(tmp_path: Path) -> None:
+    """SQLite's "database or disk is full" (made real here by capping the file's pages) is
+    the disk's fault, not the job file's: the error says so and keeps what was recorded."""
+    from bulkleads.store import StateDiskFull
+
+    with JobStore(tmp_path / "job.sqlite") as store:
+        store.add_rows([(1, 2, "g1x", "{}", "city", None)])
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")
+        rows = (
+            (n, n + 1, f"g{n}x", '{"city": "' + "x" * 500 + '"}', "city", None)
+            for n in range(2, 5000)
+        )
+        with pytest.raises(StateDiskFull, match="disk is full or read-only") as caught:
+            store.add_rows(rows)
+        assert "damaged" not in str(caught.value)
+        assert [r.guid for r in store.report_rows()] == ["g1x"]  # what was recorded is kept

@@ -14,7 +14,6 @@ bundles are sent again, which is harmless because a PUT of the same fields is id
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from .diff import same
-from .errors import JobError
+from .job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
 
 
 class State(StrEnum):
@@ -51,47 +50,6 @@ RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
 # run, start, answer (seconds since the epoch), status (None: no answer), phase, attempt, others
 TimelineEntry = tuple[int, float, float, int | None, str, int, float]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rows (
-    row INTEGER PRIMARY KEY,      -- 1-based data record index
-    line INTEGER NOT NULL,        -- physical line where the record starts
-    guid TEXT,                    -- trimmed guid, NULL when missing
-    fields TEXT,                  -- JSON object of the typed changes this row asks for
-    names TEXT,                   -- the fields this row sets, ;-separated (for the report)
-    error TEXT                    -- why the row is invalid; NULL when valid
-);
-CREATE TABLE IF NOT EXISTS notes (  -- conflict notes; appended, indexed once planning ends
-    row INTEGER NOT NULL,
-    note TEXT NOT NULL,
-    names TEXT                    -- the fields whose values this row sent (others lost)
-);
-CREATE TABLE IF NOT EXISTS bundles (
-    guid TEXT PRIMARY KEY,
-    body TEXT NOT NULL,           -- JSON object of the merged changes, without "guid"
-    first_row INTEGER NOT NULL,   -- send order follows the input
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    status INTEGER,               -- last HTTP status, NULL when none
-    reason TEXT,                  -- why it failed, was skipped, deferred or not sent
-    before TEXT,                  -- JSON: the lead's values of the planned fields before the
-                                  -- write (the backup undo restores); NULL until read
-    expect TEXT,                  -- JSON: values the lead must still hold to be written (undo)
-    note TEXT,                    -- what reading decided: values kept by --only-empty
-    verified INTEGER,             -- 1 when read back after the write and found as sent
-    record_id TEXT,               -- CRM --match: the id reading found (or creating gave)
-    action TEXT                   -- NULL: update; create, created (--create); archive (undo)
-) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
-CREATE TABLE IF NOT EXISTS requests (  -- the timeline: every request of every run of the job
-    run INTEGER NOT NULL,         -- 1 for the first run that sent, then 2, ...
-    start REAL NOT NULL,          -- seconds since the epoch
-    answer REAL NOT NULL,
-    status INTEGER,               -- NULL: no answer (a transport failure)
-    phase TEXT NOT NULL,          -- reading, updating, verifying
-    attempt INTEGER NOT NULL,     -- 1 for a batch's first request, 2 for its first retry ...
-    others REAL NOT NULL          -- requests per window the pacer saw another client use
-);
-"""
 # to_send/count ``read``: None any bundle, True those read (backed up), False those not yet
 _READ_FILTER: Final = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}
 # to_send/count ``action``: None any bundle, else the bundles of that action ("update": NULL)
@@ -100,18 +58,6 @@ _ACTION_FILTER: Final = {
     "update": " AND action IS NULL",
     "create": " AND action = 'create'",
     "archive": " AND action = 'archive'",
-}
-# Columns added after the first release, for job files planned by an earlier version.
-_ADDED: Final = {
-    "notes": ("names TEXT",),
-    "bundles": (
-        "before TEXT",
-        "expect TEXT",
-        "note TEXT",
-        "verified INTEGER",
-        "record_id TEXT",
-        "action TEXT",
-    ),
 }
 
 
@@ -159,16 +105,16 @@ class JobStore:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            if _no_room(exc):
+            if no_room(exc):
                 raise StateDiskFull(path, str(exc)) from None
             raise DamagedJob(path, str(exc)) from None
 
     def _migrate(self) -> None:
-        for table, columns in _ADDED.items():
+        for table, columns in ADDED.items():
             have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
             for column in columns:
                 if column.split()[0] not in have:
@@ -484,8 +430,8 @@ class JobStore:
         )
         return map(ReportRow._make, cursor)
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db, self.path)
+    def _tx(self) -> Transaction:
+        return Transaction(self._db, self.path)
 
 
 def _object(cell: str | None) -> dict[str, object] | None:
@@ -497,59 +443,3 @@ def _object(cell: str | None) -> dict[str, object] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-class DamagedJob(JobError):
-    """A job file SQLite cannot read, or whose integrity check fails."""
-
-    def __init__(self, path: Path, detail: str) -> None:
-        super().__init__(
-            f"the job file {path} is damaged ({detail}); run the same update command with "
-            "--fresh to keep it aside as archived and start the job over"
-        )
-
-
-class _Transaction:
-    """BEGIN/COMMIT around a block; ROLLBACK when it raises."""
-
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
-        self._db = db
-        self._path = path
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN")
-
-    def __exit__(self, exc_type: object, exc: object, *rest: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-                return
-            except sqlite3.OperationalError as error:
-                if not _no_room(error):
-                    raise
-                exc = error
-        # SQLite rolls back by itself after some errors (a full disk among them).
-        with contextlib.suppress(sqlite3.OperationalError):
-            self._db.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.OperationalError) and _no_room(exc):
-            raise StateDiskFull(self._path, str(exc)) from None
-
-
-# SQLite's primary result codes that mean the file's folder, not the file, is at fault.
-_NO_ROOM: Final = {8, 13, 14}  # SQLITE_READONLY, SQLITE_FULL, SQLITE_CANTOPEN
-
-
-def _no_room(error: sqlite3.Error) -> bool:
-    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _NO_ROOM
-
-
-class StateDiskFull(JobError):
-    """The job file's disk is full (or read-only): the file is whole, the folder is not
-    writable. What was recorded stays; the write in progress is sent again on resume."""
-
-    def __init__(self, path: Path, detail: str) -> None:
-        super().__init__(
-            f"cannot write the job file {path} ({detail}): its disk is full or read-only. "
-            "Everything recorded so far is kept; free space (or pass --state-dir with another "
-            "folder for new jobs), then run the same command again to resume"
-        )

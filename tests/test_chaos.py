@@ -248,7 +248,7 @@ def test_a_hostile_server_never_breaks_a_guarantee(
     leads = tmp_path / "leads.csv"
     leads.write_text(f"{key},{field}\n" + "".join(f"{k},Berlin\n" for k in keys))
     args = ["update", str(leads), "--api", api, "--base-url", f"{hostile}/{mode}"]
-    args += ["--timeout", "2", "--max-retry-time", "3", "--max-attempts", "2", "-v"]
+    args += ["--timeout", "1", "--max-retry-time", "1", "--max-attempts", "2", "-v"]
     args += ["--summary", str(tmp_path / "summary.json")]
     args += [] if backup else ["--no-backup"]
     ran = run_measured(args, tmp_path, _env(tmp_path))

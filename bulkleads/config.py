@@ -250,7 +250,12 @@ class Run:
 
     def to_meta(self) -> dict[str, object]:
         """What ``retry`` needs to send to the same place the same way (never the token)."""
-        return {**self.connection.to_meta(), "command": self.job.command, **self.reading.to_meta()}
+        return {
+            **self.connection.to_meta(),
+            "command": self.job.command,
+            **self.reading.to_meta(),
+            "key_column": self.rules().key,  # the report's and diff's header for the key
+        }
 
 
 def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:

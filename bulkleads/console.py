@@ -214,7 +214,7 @@ class Reporter:
         for text in examples:
             self.info(f"  example request: {text}", event="example_request")
 
-    def progress(self, total: int | None, label: str, unit: str = "leads") -> ProgressSink:
+    def progress(self, total: int | None, label: str, unit: str) -> ProgressSink:
         """A progress display: a bar on a terminal, a log line every 10 s otherwise."""
         if self.interactive:
             return _BarSink(self._console, total, label, unit)

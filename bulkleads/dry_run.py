@@ -34,6 +34,7 @@ def dry_run_report(
     """A dry run's report; with a token and reading on, it first reads the leads the plan
     would write (the reads only go to the scratch store) and shows what would change."""
     stats: SendStats | None = None
+    store.set_meta({"key_column": run.rules().key})
     backup = run.reading.backup
     if run.connection.token is not None and backup and summary.bundles:
         diff = diff_path(report)

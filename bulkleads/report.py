@@ -20,10 +20,11 @@ from typing import Final, Literal
 from .errors import ReportError, UsageError
 from .store import JobStore, ReportRow, State
 
+Columns = tuple[str | None, ...]  # a header to recognise; None: the key, whatever its name
 COLUMNS: Final = (
     "row",
     "line",
-    "guid",
+    "guid",  # the key column: named as the job's input names it (guid, id, email...)
     "outcome",
     "status",
     "attempts",
@@ -33,6 +34,7 @@ COLUMNS: Final = (
     "changes",
     "record_id",  # CRM: the record's id when found by --match, or given by --create
 )
+_KEY_AT: Final = COLUMNS.index("guid")
 
 
 class RowOutcome(StrEnum):
@@ -70,7 +72,8 @@ _BY_STATE: Final[dict[str, RowOutcome]] = {
     State.INVALID: RowOutcome.INVALID,
     State.UNCONFIRMED: RowOutcome.UNCONFIRMED,
 }
-_FIRST_COLUMNS: Final = COLUMNS[:9]  # every version's reports start so; later ones add columns
+# Every version's reports start so (the key's header aside); later ones add columns.
+_FIRST_COLUMNS: Final = (*COLUMNS[:_KEY_AT], None, *COLUMNS[_KEY_AT + 1 : 9])
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 _to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _NOT_YET: Final = "not sent yet: run the same command again to resume"
@@ -98,6 +101,14 @@ def outcome_of(row: ReportRow, *, dry_run: bool = False) -> tuple[str, str | Non
     if dry_run:
         return RowOutcome.PLANNED, None, note
     return RowOutcome.DEFERRED, row.reason or _NOT_YET, note
+
+
+def columns_of(store: JobStore) -> tuple[str, ...]:
+    """The report's header: its key column named as the job's records are keyed (``guid`` for
+    Leads v1, ``id`` or the ``--match`` property for CRM objects; jobs from before keep
+    ``guid``)."""
+    key = str(store.meta().get("key_column") or "guid")
+    return (*COLUMNS[:_KEY_AT], key, *COLUMNS[_KEY_AT + 1 :])
 
 
 def count_outcomes(store: JobStore) -> Counter[str]:
@@ -187,13 +198,14 @@ def _as_json(store: JobStore, path: Path) -> bool:
 
 def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) -> Counter[str]:
     counts: Counter[str] = Counter()
+    columns = columns_of(store)
     dialect = store.meta().get("report_dialect") or {}
     assert isinstance(dialect, dict)
     encoding = "utf-8-sig" if dialect.get("bom") and not as_json else "utf-8"
     with open(path, "w", encoding=encoding, newline="") as out:
         writer = None if as_json else csv.writer(out, delimiter=str(dialect.get("delimiter", ",")))
         if writer:
-            writer.writerow(COLUMNS)
+            writer.writerow(columns)
         for row in store.report_rows():
             outcome, error, note = outcome_of(row, dry_run=dry_run)
             counts[outcome] += 1
@@ -228,17 +240,17 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
                     changes_of(row),
                     row.record_id,
                 )
-                out.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False))
+                out.write(json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False))
                 out.write("\n")
     return counts
 
 
-DIFF_COLUMNS: Final = ("guid", "field", "current", "new")
+DIFF_COLUMNS: Final = (None, "field", "current", "new")  # None: the key, named per job
 ReportDialect = Literal["excel", "csv", "tsv", "jsonl"]
 
 
 def check_report_path(
-    report: Path, inputs: Iterable[Path] = (), *, columns: tuple[str, ...] = _FIRST_COLUMNS
+    report: Path, inputs: Iterable[Path] = (), *, columns: Columns = _FIRST_COLUMNS
 ) -> None:
     """Refuse to write a report over a file that is not a report bulkleads wrote.
 
@@ -262,10 +274,11 @@ def check_report_path(
         )
 
 
-def is_report(path: Path, columns: tuple[str, ...] = _FIRST_COLUMNS) -> bool:
+def is_report(path: Path, columns: Columns = _FIRST_COLUMNS) -> bool:
     """Whether ``path`` starts like a report (or, given its ``columns``, a diff file)
-    bulkleads writes: a CSV header or a JSON line. Only a regular file is looked at: reading
-    the start of a pipe (``<(zcat x.gz)``, a FIFO) would take it from the run."""
+    bulkleads writes: a CSV header or a JSON line (``None`` in ``columns``: any key's name).
+    Only a regular file is looked at: reading the start of a pipe (``<(zcat x.gz)``, a FIFO)
+    would take it from the run."""
     try:
         if not path.is_file():
             return False
@@ -280,8 +293,15 @@ def is_report(path: Path, columns: tuple[str, ...] = _FIRST_COLUMNS) -> bool:
             keys = tuple(json.loads(text))
         except (ValueError, RecursionError):
             return False
-        return keys[: len(columns)] == columns
-    return any(tuple(text.split(d))[: len(columns)] == columns for d in ",;\t")
+        return _starts_as(keys, columns)
+    return any(_starts_as(tuple(text.split(d)), columns) for d in ",;\t")
+
+
+def _starts_as(header: tuple[object, ...], columns: Columns) -> bool:
+    return len(header) >= len(columns) and all(
+        isinstance(found, str) and found.strip() != "" if want is None else found == want
+        for found, want in zip(header, columns, strict=False)
+    )
 
 
 def diff_path(report: Path) -> Path:
@@ -290,7 +310,7 @@ def diff_path(report: Path) -> Path:
 
 
 def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int, int]]:
-    """One line per field a read lead would change (guid, field, current, new), in input
+    """One line per field a read record would change (key, field, current, new), in input
     order; returns ``{field: (to change, already so, changed since the job)}`` over every lead
     read (the last for an undo: leads it skips, which hold neither value)."""
     counts: dict[str, list[int]] = {}
@@ -298,7 +318,7 @@ def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int, int]]:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(DIFF_COLUMNS)
+        writer.writerow((columns_of(store)[_KEY_AT], *DIFF_COLUMNS[1:]))
         for guid, body, before in store.reads():
             for name, current in (before or {}).items():
                 changing = name in body

@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 
 from .config import Run
-from .console import Reporter
+from .console import Reporter, plural
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
 from .hubspot.http import RecordMaker, Target
 from .pacing import Pacer
@@ -97,7 +97,7 @@ async def send_phases(
                 todo = phase.pending()
                 if not todo:
                     continue
-                progress = out.progress(todo, phase.label)
+                progress = out.progress(todo, phase.label, unit=plural(todo, run.rules().noun))
                 sender = Sender(
                     store,
                     target,

@@ -38,7 +38,7 @@ def test_progress_log_every_ten_seconds_with_eta(capsys: pytest.CaptureFixture[s
 def test_quiet_shows_no_progress(capsys: pytest.CaptureFixture[str]) -> None:
     """--quiet: the progress sink is silent."""
     setup_logging("text", quiet=True, token=None)
-    sink = Reporter("text", quiet=True).progress(10, "updating")
+    sink = Reporter("text", quiet=True).progress(10, "updating", "leads")
     for _ in range(10):
         sink.advance("done")
     sink.close()

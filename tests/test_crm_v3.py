@@ -4,6 +4,7 @@ splitting a refused batch, and the whole job end to end through the sandbox."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import re
 from collections import Counter
@@ -385,14 +386,24 @@ def test_a_migration_keyed_by_email_updates_the_known_and_undoes_exactly(
     assert "city is not a unique property" in refused.stderr and "email" in refused.stderr
     assert box.stats()["crm_applied_total"] == 0
 
+    rehearsed = run_cli("update", str(leads), *args, "--match", "email", "--dry-run", cwd=tmp_path)
+    assert rehearsed.code == 0, rehearsed.stderr
+    with (tmp_path / "migration.dry-run.diff.csv").open(newline="") as f:
+        assert next(csv.reader(f)) == ["email", "field", "current", "new"]  # the file's key
+    sampled = box.stats()["reads"]  # the dry run's sample: 200 records, 2 requests
+
     ran = run_cli("update", str(leads), *args, "--match", "email", cwd=tmp_path)
     assert ran.code == 1, ran.stderr
+    with (tmp_path / "migration.report.csv").open(newline="", encoding="utf-8-sig") as f:
+        assert next(csv.reader(f))[:4] == ["row", "line", "email", "outcome"]
     rows = read_report(tmp_path / "migration.report.csv")
     assert Counter(r["outcome"] for r in rows) == {"updated": known, "not_found": 500}
+    fed_back = run_cli("update", str(tmp_path / "migration.report.csv"), *args, cwd=tmp_path)
+    assert fed_back.code == 2 and "bulkleads retry" in fed_back.stderr  # known by any key name
     records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
     assert {r["city"] for r in records.values()} == {"Berlin"} and len(records) == known
     stats = box.stats()
-    assert stats["reads"] == 20 and stats["crm_applied_total"] == known  # 100 a request
+    assert stats["reads"] - sampled == 20 and stats["crm_applied_total"] == known  # 100 each
 
     undone = run_cli("undo", str(tmp_path / "migration.report.csv"), cwd=tmp_path)
     assert undone.code == 0, undone.stderr
@@ -425,7 +436,7 @@ def test_create_makes_the_missing_records_and_undo_archives_exactly_those(
     rows = read_report(tmp_path / "migration.report.csv")
     assert Counter(r["outcome"] for r in rows) == {"updated": known, "created": 500}
     records = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
-    created = {r["guid"]: r["record_id"] for r in rows if r["outcome"] == "created"}
+    created = {r["email"]: r["record_id"] for r in rows if r["outcome"] == "created"}
     assert all(records[rid]["email"] == key for key, rid in created.items())
     assert len(records) == known + 500 and {r["city"] for r in records.values()} == {"Berlin"}
     assert box.stats()["crm_created"] == 500

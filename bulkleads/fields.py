@@ -281,6 +281,9 @@ class FieldRules:
     # Keys as the API compares them: two rows whose keys HubSpot takes for one record bundle
     # into one (emails case-insensitively).
     normalize_key: Callable[[str], str] = lambda key: key
+    # Properties a record needs to be created (``--create``): a row that would create one
+    # without them is refused before the first request.
+    required: tuple[str, ...] = ()
 
 
 def _guid_error(guid: str) -> str | None:

@@ -154,10 +154,13 @@ class ReadPhase(_Reading, _Unsent):
         is_empty: Callable[[str, object], bool] | None = None,
         only: frozenset[str] | None = None,
         create: bool = False,
+        required: Collection[str] = (),
     ) -> None:
         """``only``: read these bundles and no other (a dry run's sample); ``create``: a key
-        no record has is to be created (``--create``), not ``not_found``."""
+        no record has is to be created (``--create``), not ``not_found``, when its bundle
+        holds every ``required`` property (else it fails before any request creates it)."""
         self._create = create
+        self._required = required
         self._store = store
         self._target = target
         self._states = states
@@ -199,6 +202,12 @@ class ReadPhase(_Reading, _Unsent):
                         guid,
                     )
                 )
+            elif outcome.kind == "ok" and self._create and (lacking := self._lacking(bundle)):
+                reason = (
+                    f"HubSpot has no record with this key, and creating one needs "
+                    f"{' and '.join(self._required)}: the row has no {', '.join(lacking)}"
+                )
+                failures.append((State.FAILED, status, None, reason, guid))
             elif outcome.kind == "ok" and self._create:
                 nothing = _to_json(dict.fromkeys(bundle.body))  # a new record holds nothing
                 creating.append(("create", None, nothing, guid))
@@ -216,6 +225,9 @@ class ReadPhase(_Reading, _Unsent):
             self._store.set_action(creating)
         if failures:
             self._store.mark(failures)
+
+    def _lacking(self, bundle: Bundle) -> list[str]:
+        return [name for name in self._required if bundle.body.get(name) in (None, "")]
 
 
 class CreatePhase(_Unsent):

@@ -259,6 +259,12 @@ def _check_header(
             "with --ignore-column NAME (or --allow-field NAME if your portal accepts them)",
             line=1,
         )
+    if lacking := [name for name in rules.required if name not in targets]:
+        raise UsageError(
+            f"--create: HubSpot needs {' and '.join(rules.required)} to create a "
+            f"{rules.noun}, and the input has no {', '.join(lacking)} column; add "
+            f'{"it" if len(lacking) == 1 else "them"} (or --map "COLUMN=property")'
+        )
     seen: dict[str, str] = {}
     for name, target in zip(header, targets, strict=True):
         if target is None:

@@ -65,6 +65,7 @@ def read_phase(
         force=run.reading.force,
         is_empty=run.rules().is_empty,
         create=run.api.creates,
+        required=run.rules().required,
         only=only,
     )
 

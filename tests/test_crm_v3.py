@@ -452,6 +452,51 @@ def test_create_makes_the_missing_records_and_undo_archives_exactly_those(
     assert Counter(r["outcome"] for r in undo_rows) == {"updated": known, "archived": 500}
 
 
+def test_deals_are_created_only_with_what_hubspot_needs(tmp_path: Path, sandbox) -> None:
+    """HubSpot needs dealname and dealstage to create a deal: a file without the column is
+    exit 2 before any record is read; a row without a value fails, named, and is never sent; the
+    rows that have them are created and verified, and undo archives them."""
+    props = tmp_path / "props.json"
+    props.write_text(json.dumps([{"name": "deal_ref", "type": "string", "hasUniqueValue": True}]))
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": "1", "deal_ref": "D-1", "dealname": "Old", "amount": "5"}]))
+    box = sandbox("--crm-seed", f"deals={seed}", "--crm-properties", f"deals={props}", seed=None)
+    args = ["--api", "crm-v3", "--object", "deals", "--base-url", box.url, "--match", "deal_ref"]
+    no_stage = tmp_path / "no_stage.csv"
+    no_stage.write_text("deal_ref,dealname,amount\nD-1,Renewal,10\nD-2,New,20\n")
+    refused = run_cli("update", str(no_stage), *args, "--create", cwd=tmp_path)
+    assert refused.code == 2, refused.stderr
+    assert (
+        "needs dealname and dealstage" in refused.stderr and "no dealstage column" in refused.stderr
+    )
+    assert box.stats()["reads"] == 0 and box.stats()["crm_created"] == 0  # properties only
+
+    deals = tmp_path / "deals.csv"
+    deals.write_text(
+        "deal_ref,dealname,dealstage,amount\n"
+        "D-1,Renewal,,10\n"  # found: updated, no stage needed
+        "D-2,New,closedwon,20\n"  # created
+        "D-3,,closedwon,30\n"  # would be created without a name: failed, never sent
+    )
+    ran = run_cli("update", str(deals), *args, "--create", "--verify", cwd=tmp_path)
+    assert ran.code == 1, ran.stderr
+    rows = {r["deal_ref"]: r for r in read_report(tmp_path / "deals.report.csv")}
+    assert [rows[k]["outcome"] for k in ("D-1", "D-2", "D-3")] == ["updated", "created", "failed"]
+    assert (
+        "creating one needs dealname and dealstage: the row has no dealname"
+        in (rows["D-3"]["error"])
+    )
+    assert "2 deals verified" in ran.stderr  # the created one read back too
+    records = httpx.get(f"{box.url}/__sandbox/objects/deals").json()
+    assert sorted(r["deal_ref"] for r in records.values()) == ["D-1", "D-2"]
+    assert records[rows["D-2"]["record_id"]]["dealstage"] == "closedwon"
+
+    undone = run_cli("undo", str(tmp_path / "deals.report.csv"), cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    after = httpx.get(f"{box.url}/__sandbox/objects/deals").json()
+    assert after == {"1": {"deal_ref": "D-1", "dealname": "Old", "amount": "5"}}
+
+
 def test_create_needs_match_and_the_crm_api(tmp_path: Path) -> None:
     records = tmp_path / "c.csv"
     records.write_text("id,city\n101,Berlin\n")
@@ -461,6 +506,11 @@ def test_create_needs_match_and_the_crm_api(tmp_path: Path) -> None:
     assert crm.code == 2 and "--create needs --match PROPERTY" in crm.stderr
     v1 = run_cli("update", str(records), "--create", "--dry-run", cwd=tmp_path, token=None)
     assert v1.code == 2 and "--create applies to the crm-v3 API" in v1.stderr
+    leads = run_cli(
+        "update", str(records), "--api", "crm-v3", "--object", "leads", "--match", "x",
+        "--create", "--dry-run", cwd=tmp_path, token=None,
+    )  # fmt: skip
+    assert leads.code == 2 and "association to an existing contact" in leads.stderr
 
 
 def test_hubspots_own_client_round_trips_upsert_and_read_by_email(sandbox) -> None:

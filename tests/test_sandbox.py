@@ -235,3 +235,21 @@ def test_batch_create_and_archive_answer_in_hubspots_shapes() -> None:
     assert made["id"] == "8" and crm.objects["contacts"]["8"] == {"city": "X"}
     assert crm.batch_archive("contacts", {"inputs": [{"id": "8"}]}) == (204, None)
     assert "8" not in crm.objects["contacts"]
+
+
+def test_a_deal_without_name_or_stage_is_not_created() -> None:
+    """HubSpot's guide: a deal is created with dealname and dealstage. Without them create
+    and upsert refuse the whole batch (VALIDATION_ERROR) and make nothing; an upsert that
+    only updates an existing deal needs neither."""
+    from bulkleads.sandbox.crm import CrmObjects
+
+    crm = CrmObjects({"deals": {"1": {"dealname": "Old", "email": "d@x.io"}}})
+    crm.definitions["deals"]["email"] = {**crm.definitions["deals"]["dealname"], "name": "email"}
+    crm.definitions["deals"]["email"]["hasUniqueValue"] = True
+    status, answer = crm.batch_create("deals", {"inputs": [{"properties": {"dealname": "N"}}]})
+    assert status == 400 and "dealstage is required" in answer["message"]
+    upsert = {"idProperty": "email", "properties": {"amount": "1"}}
+    status, answer = crm.batch_upsert("deals", {"inputs": [{"id": "new@x.io", **upsert}]})
+    assert status == 400 and "dealname and dealstage are required" in answer["message"]
+    assert crm.batch_upsert("deals", {"inputs": [{"id": "d@x.io", **upsert}]})[0] == 200
+    assert list(crm.objects["deals"]) == ["1"]

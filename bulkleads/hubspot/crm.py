@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final, Literal, cast
 
 import httpx
@@ -41,6 +41,13 @@ from .properties import fetch as fetch_properties
 CrmObject = Literal["contacts", "companies", "deals", "leads"]
 OBJECTS: Final[tuple[str, ...]] = ("contacts", "companies", "deals", "leads")
 MAX_BATCH: Final = 100
+# What HubSpot's guides say a record needs to be created, by object (developers.hubspot.com,
+# api-reference/2026-03/crm/objects/*/guide): a deal "should include dealname, dealstage"; a
+# lead "must have" hs_lead_name and "must be associated with an existing contact", which a
+# file of properties cannot give (associations: not built), so leads are never created. The
+# properties API does not mark these, so they are listed here. Contacts and companies need
+# nothing beyond the match property, which an upsert sets.
+REQUIRED_TO_CREATE: Final[dict[str, tuple[str, ...]]] = {"deals": ("dealname", "dealstage")}
 # Free/Starter apps get 100 per 10 s; the portal's own answer replaces it (see pacing.py).
 DEFAULT_PACE: Final = Limit(100, 10.0)
 
@@ -72,8 +79,16 @@ class Crm:
             )
         if options.create and options.id_property is None:
             raise UsageError(
-                "--create needs --match PROPERTY: records are created with the key that no "
-                "record had (creating without a key is not built yet)"
+                "--create needs --match PROPERTY: a record created without a key cannot be "
+                "found again after a crash, and sending it again would make a second one; give "
+                "the file a unique property (e.g. an external id whose definition has "
+                "hasUniqueValue) and match by it"
+            )
+        if options.create and options.object == "leads":
+            raise UsageError(
+                "--create --object leads: HubSpot creates a lead only with an association to "
+                "an existing contact, which bulkleads cannot send yet; create leads in HubSpot, "
+                "then update them here"
             )
         return cls(
             cast(CrmObject, options.object),
@@ -129,8 +144,12 @@ class Crm:
         """The portal's own property rules when they were read, else HubSpot's defaults."""
         dates = frozenset(self.date_fields)
         if portal is not None:
-            return portal.rules(self.id_property, dates)
-        return crm_v3_rules(dates, self.id_property, self.object_type)
+            rules = portal.rules(self.id_property, dates)
+        else:
+            rules = crm_v3_rules(dates, self.id_property, self.object_type)
+        if self.creates:
+            rules = replace(rules, required=REQUIRED_TO_CREATE.get(self.object_type, ()))
+        return rules
 
     def read_portal(
         self, base_url: str, token: Token, *, timeout: float, patience: float

@@ -18,7 +18,7 @@ from typing import Any, Final
 from openapi_schema_validator import OAS30Validator
 
 from .leads import load_records
-from .properties import default_definitions, value_error
+from .properties import REQUIRED_TO_CREATE, default_definitions, value_error
 
 SPECS: Final = Path(__file__).with_name("specs")
 OBJECTS: Final = ("contacts", "companies", "deals", "leads")
@@ -197,6 +197,13 @@ class CrmObjects:
             if (not_unique := self._not_unique(crm_object, item.get("idProperty"))) is not None:
                 return 400, not_unique
         records = self.objects[crm_object]
+        new_ones = [
+            item["properties"]
+            for item in inputs
+            if self._find(records, str(item["id"]), str(item["idProperty"])) is None
+        ]
+        if (lacking := _lacking(crm_object, new_ones)) is not None:
+            return 400, lacking
         started = _now()
         results = []
         for item in inputs:
@@ -238,6 +245,8 @@ class CrmObjects:
         if refused is not None:
             return 400, refused
         assert isinstance(body, dict)
+        if (lacking := _lacking(crm_object, [i["properties"] for i in body["inputs"]])) is not None:
+            return 400, lacking
         records = self.objects[crm_object]
         started = _now()
         results = []
@@ -331,6 +340,20 @@ def _refuse(crm_object: str, schema: str, body: object) -> dict[str, Any] | None
             "VALIDATION_ERROR",
             f"Batch size {len(body['inputs'])} is above the limit of {MAX_INPUTS} inputs.",
         )
+    return None
+
+
+def _lacking(crm_object: str, created: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """HubSpot's refusal of a create without what the object needs (the whole batch)."""
+    required = REQUIRED_TO_CREATE.get(crm_object, ())
+    for props in created:
+        if missing := [name for name in required if props.get(name) in (None, "")]:
+            return _error(
+                "VALIDATION_ERROR",
+                f"Property values were not valid: {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} required to "
+                f"create a {crm_object.rstrip('s')}",
+            )
     return None
 
 

@@ -88,6 +88,13 @@ _DEFAULTS: Final[dict[str, tuple[_Spec, ...]]] = {
         ("hs_pipeline_stage", "enumeration", (("New", "new-stage-id"),), ""),
     ),
 }
+# What a record of each object needs to be created, as HubSpot's object guides say
+# (developers.hubspot.com, api-reference/2026-03/crm/objects/{deals,leads}/guide); the
+# properties API does not mark it, so the sandbox keeps it beside its definitions.
+REQUIRED_TO_CREATE: Final[dict[str, tuple[str, ...]]] = {
+    "deals": ("dealname", "dealstage"),
+    "leads": ("hs_lead_name",),
+}
 _FIELD_TYPES: Final = {
     "string": "text",
     "number": "number",

@@ -147,7 +147,7 @@ def coerce(field: str, raw: object, tz: tzinfo = UTC) -> Value:
         return ""
     if isinstance(raw, str | int | float | bool):
         return raw
-    raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {_show(raw)}")
+    raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {shown(raw)}")
 
 
 def _boolean(field: str, raw: object) -> bool:
@@ -160,7 +160,7 @@ def _boolean(field: str, raw: object) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise FieldError(f"{field}: {_show(raw)} is not a boolean; use true/false, yes/no or 1/0")
+    raise FieldError(f"{field}: {shown(raw)} is not a boolean; use true/false, yes/no or 1/0")
 
 
 def timestamp(field: str, raw: object, tz: tzinfo) -> int:
@@ -169,7 +169,7 @@ def timestamp(field: str, raw: object, tz: tzinfo) -> int:
     if raw is CLEAR:
         return 0
     if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise FieldError(f"{field}: {_show(raw)} is not a timestamp")
+        raise FieldError(f"{field}: {shown(raw)} is not a timestamp")
     text = str(raw).strip()
     if text.isascii() and text.isdigit():
         millis = int(text)
@@ -181,7 +181,7 @@ def timestamp(field: str, raw: object, tz: tzinfo) -> int:
     parsed = iso_millis(text, tz)
     if parsed is None:
         raise FieldError(
-            f"{field}: {_show(raw)} is not a date; use epoch milliseconds or ISO 8601 "
+            f"{field}: {shown(raw)} is not a date; use epoch milliseconds or ISO 8601 "
             "such as 2024-03-01 or 2024-03-01T09:30:00+01:00" + _date_hint(text)
         )
     return parsed
@@ -241,7 +241,8 @@ def iso_millis(text: str, tz: tzinfo) -> int | None:
     return (parsed - _EPOCH) // timedelta(milliseconds=1)
 
 
-def _show(raw: object) -> str:
+def shown(raw: object) -> str:
+    """A value as an error message quotes it: its repr, cut to 60 characters."""
     text = repr(raw)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -307,157 +308,3 @@ LEADS_V1: Final = FieldRules(
     is_empty=_empty_lead_field,
     is_date=is_timestamp,
 )
-
-# Properties HubSpot maintains itself on every CRM object; writing them fails the request.
-CRM_READ_ONLY: Final = frozenset(
-    {
-        "hs_object_id",
-        "createdate",
-        "lastmodifieddate",
-        "hs_lastmodifieddate",
-        "hs_createdate",
-        "hs_all_owner_ids",
-        "hs_user_ids_of_all_owners",
-        "hs_created_by_user_id",
-        "hs_updated_by_user_id",
-        "hs_object_source",
-        "hs_object_source_id",
-    }
-)
-_RECORD_ID = re.compile(r"[0-9]{1,20}", re.ASCII)
-_OWNED: Final = ("hubspot_owner_id", "hs_lead_status", "lifecyclestage", "closedate")
-# HubSpot's default properties of each object (a portal adds its own: --custom-field NAME).
-CRM_DEFAULT_PROPERTIES: Final[dict[str, frozenset[str]]] = {
-    "contacts": frozenset(
-        {
-            *_OWNED,
-            "firstname",
-            "lastname",
-            "salutation",
-            "email",
-            "phone",
-            "mobilephone",
-            "fax",
-            "company",
-            "website",
-            "jobtitle",
-            "address",
-            "city",
-            "state",
-            "zip",
-            "country",
-            "industry",
-            "annualrevenue",
-            "numemployees",
-            "message",
-            "twitterhandle",
-            "hs_persona",
-            "hs_language",
-            "date_of_birth",
-            "degree",
-            "field_of_study",
-            "gender",
-            "school",
-            "seniority",
-            "work_email",
-            "hs_whatsapp_phone_number",
-            "hs_timezone",
-        }
-    ),
-    "companies": frozenset(
-        {
-            *_OWNED,
-            "name",
-            "domain",
-            "website",
-            "phone",
-            "address",
-            "address2",
-            "city",
-            "state",
-            "zip",
-            "country",
-            "industry",
-            "description",
-            "numberofemployees",
-            "annualrevenue",
-            "type",
-            "timezone",
-            "linkedin_company_page",
-            "facebook_company_page",
-            "twitterhandle",
-            "founded_year",
-            "is_public",
-        }
-    ),
-    "deals": frozenset(
-        {
-            *_OWNED,
-            "dealname",
-            "amount",
-            "dealstage",
-            "pipeline",
-            "dealtype",
-            "description",
-            "hs_priority",
-            "hs_forecast_probability",
-            "hs_next_step",
-            "closed_lost_reason",
-            "closed_won_reason",
-        }
-    ),
-    "leads": frozenset(
-        {
-            "hubspot_owner_id",
-            "hs_lead_name",
-            "hs_lead_type",
-            "hs_lead_label",
-            "hs_pipeline",
-            "hs_pipeline_stage",
-            "hs_lead_disqualification_reason",
-            "hs_lead_disqualification_note",
-        }
-    ),
-}
-
-
-def crm_v3_rules(
-    date_fields: frozenset[str], id_property: str | None, crm_object: str = "contacts"
-) -> FieldRules:
-    """CRM v3 properties are strings: dates become epoch-millisecond strings, clearing is ""."""
-
-    def key_error(key: str) -> str | None:
-        if id_property is None:
-            if _RECORD_ID.fullmatch(key):
-                return None
-            return (
-                f"id {key[:80]!r} is not a record id (digits only); to match records by "
-                "another unique property (email, ...) use --match NAME"
-            )
-        if len(key) > 1000 or any(ord(c) < 32 for c in key):
-            return f"{id_property} {key[:80]!r} cannot identify a record"
-        return None
-
-    def to_property(field: str, raw: object, tz: tzinfo = UTC) -> Value:
-        if field in date_fields:
-            return "" if raw is CLEAR else str(timestamp(field, raw, tz))
-        if raw is CLEAR:
-            return ""
-        if isinstance(raw, bool):
-            return "true" if raw else "false"
-        if isinstance(raw, str | int | float):
-            return str(raw)
-        raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {_show(raw)}")
-
-    known = CRM_DEFAULT_PROPERTIES[crm_object] | CRM_READ_ONLY | date_fields
-    return FieldRules(
-        "crm-v3",
-        id_property or "id",
-        key_error,
-        CRM_READ_ONLY,
-        known,
-        to_property,
-        noun=crm_object.rstrip("s"),
-        is_date=date_fields.__contains__,
-        normalize_key=str.lower if id_property == "email" else lambda key: key,
-    )

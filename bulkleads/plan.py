@@ -23,10 +23,10 @@ from functools import lru_cache
 from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
+from .crm_fields import CRM_DEFAULT_PROPERTIES
 from .errors import InputError, UsageError
 from .fields import (
     CLEAR,
-    CRM_DEFAULT_PROPERTIES,
     LEADS_V1,
     FieldError,
     FieldRules,

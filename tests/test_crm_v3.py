@@ -15,8 +15,9 @@ import httpx
 import pytest
 import respx
 
-from bulkleads.fields import CLEAR, FieldError, crm_v3_rules
-from bulkleads.hubspot.crm import CrmV3Target
+from bulkleads.crm_fields import crm_v3_rules
+from bulkleads.fields import CLEAR, FieldError
+from bulkleads.hubspot.crm_batch import CrmV3Target
 from bulkleads.pacing import Pacer
 from bulkleads.sandbox.crm import CrmObjects, schema_errors
 from bulkleads.sender import Sender, SendOptions

@@ -8,7 +8,8 @@ metadata, and how ``bulkleads jobs`` names it.
 
 - ``http``: what every API shares (status codes, the target protocol, the base URL's rule);
 - ``leads_v1``: ``PUT /leads/v1/lead/{guid}``;
-- ``crm``: the CRM objects batch API;
+- ``crm``: the CRM objects API (object, key, version, what creating needs);
+- ``crm_batch``: its batch requests and how each answer maps back to every record;
 - ``properties``: a CRM portal's property definitions and the rules they make.
 """
 

@@ -1,46 +1,30 @@
-"""HubSpot's CRM objects API: ``POST /crm/objects/2026-09/{object}/batch/update``, 100 records a
-request.
+"""HubSpot's CRM objects API as a run uses it: one object type, by id or a unique property.
 
 HubSpot names its API versions by month since March 2026; the numeric ``/crm/v3/...`` paths are
 legacy and unsupported from September 2027. ``--api-version`` picks one (:data:`VERSIONS`, the
-newest first and the default); the batch bodies and answers are the same in both.
-
-Live HubSpot portals take updates here (Leads v1 was retired). A request carries up to
-``--batch-size`` bundles as ``{"inputs": [{"id", "properties", "objectWriteTraceId"}]}`` with
-bearer auth. The answer is mapped back to each bundle:
-
-- 200: every record updated;
-- 207 Multi-Status: the records named by an error (``context.ids``, or the
-  ``objectWriteTraceId`` we set to the record's key) failed with its message; the rest updated;
-- 400 for a batch of several: HubSpot refused the whole request, perhaps for one record. Records
-  the error names (by id, or by carrying a property it names as invalid) fail; the sender sends
-  the others again (in halves when none is named), so one bad row cannot fail 99 good ones;
-- 401/403, 429 and 5xx mean what they mean for Leads v1.
+newest first and the default); the batch bodies and answers are the same in both. Live HubSpot
+portals take updates here (Leads v1 was retired). The requests and how their answers map back
+to each record are :mod:`.crm_batch`'s.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Final, Literal, cast
+from typing import Any, ClassVar, Final, cast
 
-import httpx
-
+from ..crm_fields import crm_v3_rules
 from ..errors import UsageError
-from ..fields import FieldRules, crm_v3_rules
+from ..fields import FieldRules
 from ..ratelimit import Limit
-from ..store import Bundle
 from ..token import Token
-from .http import AuthMode, HttpTarget, Outcome, answer_json, unreadable
+from .crm_batch import MAX_BATCH, CrmObject, CrmV3Target
+from .http import AuthMode
 from .options import VERSIONS, ApiOptions, crm_root
 from .properties import Portal
 from .properties import fetch as fetch_properties
 
-CrmObject = Literal["contacts", "companies", "deals", "leads"]
-OBJECTS: Final[tuple[str, ...]] = ("contacts", "companies", "deals", "leads")
-MAX_BATCH: Final = 100
 # What HubSpot's guides say a record needs to be created, by object (developers.hubspot.com,
 # api-reference/2026-03/crm/objects/*/guide): a deal "should include dealname, dealstage"; a
 # lead "must have" hs_lead_name and "must be associated with an existing contact", which a
@@ -203,280 +187,3 @@ class Crm:
     def describe(self, host: str) -> str:
         """The target column of ``bulkleads jobs``."""
         return f"{self.name} {self.object_type} {host}"
-
-
-class CrmV3Target(HttpTarget):
-    """Batch updates of one CRM object type."""
-
-    name = "crm-v3"
-
-    def __init__(
-        self,
-        base_url: str,
-        token: Token,
-        crm_object: CrmObject,
-        *,
-        batch_size: int = MAX_BATCH,
-        id_property: str | None = None,
-        version: str = VERSIONS[0],
-    ) -> None:
-        super().__init__(base_url, token)
-        self._use_bearer()
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch size must be 1 to {MAX_BATCH}")
-        self.object = crm_object
-        self.batch_size = batch_size
-        self._id_property = id_property
-        root = f"{crm_root('objects', version)}/{crm_object}"
-        self.path = f"{root}/batch/update"
-        self.read_path = f"{root}/batch/read"
-        self.upsert_path = f"{root}/batch/upsert"
-        self.archive_path = f"{root}/batch/archive"
-
-    def __repr__(self) -> str:
-        return f"CrmV3Target({self.base_url!r}, {self.object!r}, batch_size={self.batch_size})"
-
-    def _key_of(self, props: dict[str, object]) -> str:
-        """A read result's key: its match property's value, as the plan normalised keys
-        (HubSpot compares emails case-insensitively)."""
-        value = str(props.get(self._id_property or "", ""))
-        return value.lower() if self._id_property == "email" else value
-
-    def body(self, bundles: Sequence[Bundle]) -> dict[str, object]:
-        """The JSON body; the trace id is the record's key, so an error maps back to it.
-        A record matched by a unique property goes by the id reading found (HubSpot's update
-        by ``idProperty`` is refused for some, email among them); unread (--no-backup), by
-        the property."""
-        inputs = []
-        for bundle in bundles:
-            item: dict[str, object] = {
-                "id": bundle.record_id or bundle.guid,
-                "properties": bundle.body,
-                "objectWriteTraceId": bundle.guid,
-            }
-            if self._id_property and bundle.record_id is None:
-                item["idProperty"] = self._id_property
-            inputs.append(item)
-        return {"inputs": inputs}
-
-    def build(self, bundles: Sequence[Bundle]) -> httpx.Request:
-        content = json.dumps(self.body(bundles), separators=(",", ":"), ensure_ascii=False)
-        return httpx.Request(
-            "POST", self.base_url + self.path, content=content.encode(), headers=self._headers
-        )
-
-    def classify(
-        self, response: httpx.Response, bundles: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        outcome = self.outcome(response)
-        status = response.status_code
-        keys = _write_keys(bundles)
-        if outcome.kind == "ok":  # 200, 207, or any other 2xx
-            return self._confirmed(response, bundles)
-        if status == 400 and len(bundles) > 1:
-            data = _json_object(response)
-            named = self._record_errors([data], keys, response)
-            refused = _refused_properties(data)
-            for bundle in bundles:
-                if refused & bundle.body.keys():
-                    named[bundle.guid] = Outcome("final", status, outcome.reason, outcome.headers)
-            return Outcome("split", status, outcome.reason, outcome.headers), named
-        return outcome, {}
-
-    def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
-        """``batch/read`` of the properties the bundles change (and undo expects)."""
-        names = {name for b in bundles for name in (*b.body, *(b.expect or ()))}
-        if self._id_property:
-            names.add(self._id_property)  # results carry the record id: map them back by this
-        body: dict[str, object] = {
-            "inputs": [{"id": b.guid} for b in bundles],
-            "properties": sorted(names),
-            "propertiesWithHistory": [],
-        }
-        if self._id_property:
-            body["idProperty"] = self._id_property
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-        return httpx.Request(
-            "POST", self.base_url + self.read_path, content=content.encode(), headers=self._headers
-        )
-
-    def classify_read(
-        self, response: httpx.Response, bundles: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        outcome = self.outcome(response)
-        if outcome.kind != "ok":
-            return outcome, {}
-        keys = {b.guid for b in bundles}
-        data = _json_object(response)
-        errors = data.get("errors")
-        # a key no record has is not an error of the read: it is ``not_found`` (no values)
-        found = self._record_errors(
-            [e for e in errors if not _not_found(e)] if isinstance(errors, list) else None,
-            keys,
-            response,
-        )
-        results = data.get("results")
-        for result in results if isinstance(results, list) else []:
-            if not isinstance(result, dict) or not isinstance(result.get("properties"), dict):
-                continue
-            props: dict[str, object] = result["properties"]
-            record_id = str(result.get("id"))
-            key = self._key_of(props) if self._id_property else record_id
-            if key in keys:
-                found[key] = Outcome(
-                    "ok", response.status_code, None, response.headers, props, record_id
-                )
-        return outcome, found
-
-    def _confirmed(
-        self, response: httpx.Response, bundles: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        """A 2xx answer counts a record updated only when it says so: the record is among its
-        ``results`` (by id; by count when updating by a unique property, whose results carry
-        HubSpot's ids). Records its ``errors`` name failed; any other is ``unconfirmed``, and so
-        is every record of an answer that is not a JSON object with ``results`` (a truncated
-        body, an HTML page from a proxy, nothing at all)."""
-        status, headers = response.status_code, response.headers
-        keys = _write_keys(bundles)
-        data = _json_object(response)
-        named = self._record_errors(data.get("errors"), keys, response)
-        results = data.get("results")
-        if not isinstance(results, list):
-            reason = (
-                f"HubSpot answered {status} without saying which records it updated "
-                f"({unreadable(response)})"
-            )
-            unsure = Outcome("unconfirmed", status, reason, headers)
-            return Outcome("ok", status, None, headers), {
-                **{k: unsure for k in keys if k not in named},
-                **named,
-            }
-        rest = [b for b in bundles if b.guid not in named]
-        if any(b.record_id is None for b in rest) and self._id_property:
-            # written by the property: results carry ids we never saw, so count them
-            confirmed = {b.guid for b in rest} if len(results) >= len(rest) else set()
-        else:
-            ids = {str(r.get("id")) for r in results if isinstance(r, dict)}
-            confirmed = {b.guid for b in rest if (b.record_id or b.guid) in ids}
-        reason = f"HubSpot answered {status} but did not name this record among those updated"
-        for bundle in rest:
-            if bundle.guid not in confirmed:
-                named[bundle.guid] = Outcome("unconfirmed", status, reason, headers)
-        return Outcome("ok", status, None, headers), named
-
-    def build_create(self, bundles: Sequence[Bundle]) -> httpx.Request:
-        """``batch/upsert`` by the match property: a record no one has made since the read is
-        created with the key; one that appeared meanwhile (another client, or this job's own
-        request whose answer a crash lost) is updated, never made twice."""
-        inputs = [
-            {
-                "id": bundle.guid,
-                "idProperty": self._id_property,
-                "properties": bundle.body,
-                "objectWriteTraceId": bundle.guid,
-            }
-            for bundle in bundles
-        ]
-        return self._post(self.upsert_path, {"inputs": inputs})
-
-    def classify_create(
-        self, response: httpx.Response, bundles: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        """Each record the answer names by its key is done, with the id HubSpot gave it; one
-        it does not name is ``unconfirmed`` (never created in the report)."""
-        outcome = self.outcome(response)
-        if outcome.kind != "ok":
-            return outcome, {}
-        status, headers = response.status_code, response.headers
-        keys = {b.guid for b in bundles}
-        data = _json_object(response)
-        named = self._record_errors(data.get("errors"), keys, response)
-        results = data.get("results")
-        for result in results if isinstance(results, list) else []:
-            if isinstance(result, dict) and isinstance(result.get("properties"), dict):
-                key = self._key_of(result["properties"])
-                if key in keys and key not in named:
-                    named[key] = Outcome("ok", status, None, headers, None, str(result.get("id")))
-        reason = f"HubSpot answered {status} without naming this record among those written"
-        for key in keys - named.keys():
-            named[key] = Outcome("unconfirmed", status, reason, headers)
-        return Outcome("ok", status, None, headers), named
-
-    def build_archive(self, bundles: Sequence[Bundle]) -> httpx.Request:
-        """``batch/archive`` of the records a job created (its undo)."""
-        return self._post(
-            self.archive_path, {"inputs": [{"id": b.record_id or b.guid} for b in bundles]}
-        )
-
-    def classify_archive(
-        self, response: httpx.Response, bundles: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        """HubSpot answers 204 and names nothing: any 2xx archives the whole batch."""
-        return self.outcome(response), {}
-
-    def _post(self, path: str, body: dict[str, object]) -> httpx.Request:
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        return httpx.Request("POST", self.base_url + path, content=content, headers=self._headers)
-
-    def _record_errors(
-        self, errors: object, keys: set[str] | dict[str, str], response: httpx.Response
-    ) -> dict[str, Outcome]:
-        """Per-record failures named in a list of HubSpot error objects."""
-        failed: dict[str, Outcome] = {}
-        for error in errors if isinstance(errors, list) else []:
-            if not isinstance(error, dict):
-                continue
-            message = self.redact(str(error.get("message") or "record refused"))[:300]
-            category = error.get("category")
-            reason = f"{category}: {message}" if category else message
-            for name in _named_keys(error):
-                # an error names a record by our trace id (its key) or by its id
-                key = keys.get(name) if isinstance(keys, dict) else name if name in keys else None
-                if key is not None:
-                    failed[key] = Outcome("final", response.status_code, reason, response.headers)
-        return failed
-
-
-def _not_found(error: object) -> bool:
-    return isinstance(error, dict) and error.get("category") == "OBJECT_NOT_FOUND"
-
-
-def _write_keys(bundles: Sequence[Bundle]) -> dict[str, str]:
-    """How a write's answer may name each bundle (its key, or the record id it was sent by),
-    to the bundle's key."""
-    keys = {b.guid: b.guid for b in bundles}
-    keys.update({b.record_id: b.guid for b in bundles if b.record_id is not None})
-    return keys
-
-
-def _json_object(response: httpx.Response) -> dict[str, object]:
-    """The answer's JSON object, or an empty one when the body is not one."""
-    data = answer_json(response.content)
-    return data if isinstance(data, dict) else {}
-
-
-_PROPERTY_NAME: Final = re.compile(r'"name"\s*:\s*"([^"]+)"')
-
-
-def _refused_properties(data: dict[str, object]) -> set[str]:
-    """Properties a VALIDATION_ERROR names: HubSpot lists them as ``"name":"..."`` items
-    inside its message (and, in some answers, under ``context.propertyName``)."""
-    names = set(_PROPERTY_NAME.findall(str(data.get("message", ""))))
-    context = data.get("context")
-    if isinstance(context, dict) and isinstance(listed := context.get("propertyName"), list):
-        names.update(str(n) for n in listed)
-    return names
-
-
-def _named_keys(error: dict[str, object]) -> set[str]:
-    """Record keys an error names: its ``objectWriteTraceId`` and its ``context`` lists."""
-    named: set[str] = set()
-    trace = error.get("objectWriteTraceId")
-    if isinstance(trace, str):
-        named.add(trace)
-    context = error.get("context")
-    if isinstance(context, dict):
-        for values in context.values():
-            if isinstance(values, list):
-                named.update(str(v) for v in values)
-    return named

@@ -26,8 +26,9 @@ from tenacity import (
     wait_exponential,
 )
 
+from ..crm_fields import CRM_READ_ONLY, crm_v3_rules
 from ..errors import UsageError
-from ..fields import CLEAR, CRM_READ_ONLY, FieldError, FieldRules, Value, crm_v3_rules, timestamp
+from ..fields import CLEAR, FieldError, FieldRules, Value, timestamp
 from ..token import Token
 from .http import NOT_JSON, USER_AGENT, answer_json, check_base_url
 from .options import VERSIONS, crm_root

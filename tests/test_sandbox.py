@@ -253,3 +253,83 @@ def test_a_deal_without_name_or_stage_is_not_created() -> None:
     assert status == 400 and "dealname and dealstage are required" in answer["message"]
     assert crm.batch_upsert("deals", {"inputs": [{"id": "d@x.io", **upsert}]})[0] == 200
     assert list(crm.objects["deals"]) == ["1"]
+
+
+def _call(box: Sandbox, method: str, path: str, body: object = None) -> httpx.Response:
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=box.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+            headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+            return await client.request(method, path, json=body, headers=headers)
+
+    return asyncio.run(call())
+
+
+def test_associations_link_both_ways_read_archive_and_search_by_domain() -> None:
+    """The 2026-09 association endpoints in HubSpot's shapes: default links are seen from
+    both sides (279 / 280), a read names ids with none in a 207, archive removes the pair,
+    labels list the types by id, and search finds companies by domain ignoring case, under a
+    limit of its own that sends no rate headers."""
+    from bulkleads.sandbox.crm import CrmObjects
+
+    crm = CrmObjects(
+        {
+            "contacts": {"1": {"email": "a@x.io"}, "2": {"email": "b@x.io"}},
+            "companies": {"10": {"domain": "acme.io"}, "11": {"domain": "beta.io"}},
+        }
+    )
+    box = Sandbox(SandboxConfig(limit=None), {}, clock=Clock(), crm=crm)
+    root = "/crm/associations/2026-09"
+    made = _call(
+        box,
+        "POST",
+        f"{root}/contacts/companies/batch/associate/default",
+        {
+            "inputs": [
+                {"from": {"id": "1"}, "to": {"id": "10"}},
+                {"from": {"id": "2"}, "to": {"id": "99"}},
+            ]
+        },
+    )
+    assert made.status_code == 207 and made.json()["errors"][0]["context"]["ids"] == ["99"]
+    assert [r["to"]["id"] for r in made.json()["results"]] == ["10"]
+    read = _call(
+        box, "POST", f"{root}/contacts/companies/batch/read", {"inputs": [{"id": "1"}, {"id": "2"}]}
+    )
+    assert read.status_code == 207
+    (linked,) = read.json()["results"]
+    assert linked["to"][0]["toObjectId"] == 10
+    assert linked["to"][0]["associationTypes"][0]["typeId"] == 279
+    back = _call(box, "POST", f"{root}/companies/contacts/batch/read", {"inputs": [{"id": "10"}]})
+    assert back.json()["results"][0]["to"][0]["associationTypes"][0]["typeId"] == 280
+    labels = _call(box, "GET", f"{root}/contacts/companies/labels").json()["results"]
+    assert {(t["typeId"], t["label"]) for t in labels} == {(279, None), (1, "Primary")}
+    gone = _call(
+        box,
+        "POST",
+        f"{root}/contacts/companies/batch/archive",
+        {"inputs": [{"from": {"id": "1"}, "to": [{"id": "10"}]}]},
+    )
+    assert gone.status_code == 204 and box.links.pairs("companies", "contacts") == []
+
+    query = {
+        "filterGroups": [
+            {
+                "filters": [
+                    {"propertyName": "domain", "operator": "IN", "values": ["ACME.io", "none.io"]}
+                ]
+            }
+        ],
+        "properties": ["domain"],
+        "limit": 200,
+    }
+    found = _call(box, "POST", "/crm/objects/2026-09/companies/search", query)
+    assert found.json()["results"] == [
+        {"id": "10", "properties": {"domain": "acme.io"}, "archived": False}
+    ]
+    assert "X-HubSpot-RateLimit-Max" not in found.headers
+    statuses = [
+        _call(box, "POST", "/crm/objects/2026-09/companies/search", query).status_code
+        for _ in range(6)
+    ]
+    assert statuses.count(429) >= 1  # six in the same second: past its own 5 a second

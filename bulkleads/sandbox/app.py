@@ -29,9 +29,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from . import SANDBOX_TOKEN
+from .associations import Associations
 from .crm import OBJECTS, CrmObjects
 from .leads import LeadRules, save_leads
 from .limits import DailyCap, RollingWindow
+from .link_routes import link_routes
 
 _FAULT_STATUSES = (500, 502, 503, 504)
 
@@ -94,7 +96,8 @@ class Sandbox:
         self.config = config
         self.leads = leads
         self.crm = crm or CrmObjects({})
-        self._clock = clock
+        self.links = Associations(self.crm)
+        self.clock = self._clock = clock
         self._rng = rng or random.Random()
         self.rules = LeadRules.load()
         self.window = RollingWindow(config.limit, config.window, clock) if config.limit else None
@@ -143,6 +146,7 @@ class Sandbox:
                         Route(f"{objects}/{{object}}/{{id}}", self._get_record, methods=["GET"]),
                     )
                 ),
+                *link_routes(self),
                 Route("/__sandbox/objects/{object}", self._objects, methods=["GET"]),
                 Route("/__sandbox/state", self._state, methods=["GET"]),
                 Route("/__sandbox/stats", self._stats, methods=["GET"]),
@@ -428,6 +432,9 @@ class Sandbox:
                 "crm_applied_total": sum(self.crm.applied.values()),
                 "crm_created": sum(len(ids) for ids in self.crm.created.values()),
                 "crm_archived": sum(len(ids) for ids in self.crm.archived.values()),
+                "links_added": self.links.added,
+                "links_archived": self.links.archived,
+                "searches": self.links.searches,
                 "peak_accepted_in_window": self.window.peak if self.window else None,
                 "peak_arrivals_in_window": self.peak_arrivals,
                 "ignored_content_type": self.ignored_content_type,

@@ -1,0 +1,236 @@
+"""The sandbox's associations between CRM records, and the search that finds records by a
+property (how HubSpot's importer finds a company by its domain, which is not unique).
+
+Written from ``shared/reference/hubspot-api.md`` ("Today's HubSpot"): the 2026-09 association
+endpoints (``/crm/associations/2026-09/{from}/{to}/...``; the legacy ``/crm/v4/associations``
+the same) answer in HubSpot's shapes; an association is one link seen from both sides; HubSpot's
+default type between contacts and companies is 279 (280 the other way). The search endpoint has
+a limit of its own (about 5 requests a second) and sends no rate-limit headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .crm import CrmObjects
+
+# HubSpot-defined association types: (from, to) -> (default type id, labeled types by id).
+_TYPES: Final[dict[tuple[str, str], tuple[int, dict[int, str]]]] = {
+    ("contacts", "companies"): (279, {1: "Primary"}),
+    ("companies", "contacts"): (280, {2: "Primary"}),
+    ("deals", "contacts"): (3, {}),
+    ("contacts", "deals"): (4, {}),
+    ("deals", "companies"): (341, {5: "Primary"}),
+    ("companies", "deals"): (342, {6: "Primary"}),
+}
+MAX_READ: Final = 1000  # batch read of associations (HubSpot's documented cap)
+MAX_WRITE: Final = 100
+MAX_SEARCH: Final = 200  # results a search page holds
+MAX_FILTER_VALUES: Final = 100
+
+
+class Associations:
+    """Links between records of :class:`CrmObjects`, each stored once per direction."""
+
+    def __init__(self, crm: CrmObjects) -> None:
+        self.crm = crm
+        # (from object, to object) -> from id -> to id -> type ids
+        self.links: dict[tuple[str, str], dict[str, dict[str, set[int]]]] = {}
+        self.added = 0
+        self.archived = 0
+        self.searches = 0
+
+    def pairs(self, a: str, b: str) -> list[list[str]]:
+        """Every linked ``[from id, to id]``, sorted (the sandbox's own view, for tests)."""
+        return sorted([f, t] for f, tos in self.links.get((a, b), {}).items() for t in tos)
+
+    def known(self, a: str, b: str) -> bool:
+        return (a, b) in _TYPES
+
+    def labels(self, a: str, b: str) -> tuple[int, dict[str, Any]]:
+        default, labeled = _TYPES[(a, b)]
+        results = [{"category": "HUBSPOT_DEFINED", "typeId": default, "label": None}]
+        results += [
+            {"category": "HUBSPOT_DEFINED", "typeId": tid, "label": label}
+            for tid, label in labeled.items()
+        ]
+        return 200, {"results": results}
+
+    def batch_read(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """Each input's links (``toObjectId`` and types); ids with none are named in a 207."""
+        inputs = _inputs(body, MAX_READ)
+        if isinstance(inputs, str):
+            return 400, _error("VALIDATION_ERROR", inputs)
+        results, without = [], []
+        for item in inputs:
+            fid = str(item.get("id", "")) if isinstance(item, dict) else ""
+            tos = self.links.get((a, b), {}).get(fid)
+            if not tos:
+                without.append(fid)
+                continue
+            results.append(
+                {
+                    "from": {"id": fid},
+                    "to": [
+                        {
+                            "toObjectId": int(tid) if tid.isdigit() else tid,
+                            "associationTypes": [self._type(a, b, t) for t in sorted(types)],
+                        }
+                        for tid, types in tos.items()
+                    ],
+                }
+            )
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if not without:
+            return 200, answer
+        answer["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": f"No {b} is associated with {a} {', '.join(without)}",
+                "context": {"fromObjectId": without},
+            }
+        ]
+        return 207, answer
+
+    def associate_default(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """Link each ``{from: {id}, to: {id}}`` with HubSpot's default type; records that do
+        not exist are named in a 207 and linked to nothing."""
+        inputs = _inputs(body, MAX_WRITE)
+        if isinstance(inputs, str):
+            return 400, _error("VALIDATION_ERROR", inputs)
+        pairs = []
+        for item in inputs:
+            try:
+                pairs.append((str(item["from"]["id"]), str(item["to"]["id"])))
+            except (KeyError, TypeError):
+                return 400, _error("VALIDATION_ERROR", "each input needs from.id and to.id")
+        return self._link(a, b, [(f, t, _TYPES[(a, b)][0]) for f, t in pairs])
+
+    def create(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """Link with the types each input names (``associationCategory``,
+        ``associationTypeId``); an unknown type id refuses the batch."""
+        inputs = _inputs(body, MAX_WRITE)
+        if isinstance(inputs, str):
+            return 400, _error("VALIDATION_ERROR", inputs)
+        default, labeled = _TYPES[(a, b)]
+        triples = []
+        for item in inputs:
+            try:
+                fid, tid = str(item["from"]["id"]), str(item["to"]["id"])
+                types = [int(t["associationTypeId"]) for t in item["types"]]
+            except (KeyError, TypeError, ValueError):
+                return 400, _error("VALIDATION_ERROR", "each input needs from.id, to.id, types")
+            if bad := [t for t in types if t != default and t not in labeled]:
+                return 400, _error("VALIDATION_ERROR", f"unknown association type {bad[0]}")
+            triples += [(fid, tid, t) for t in types]
+        return self._link(a, b, triples)
+
+    def archive(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any] | None]:
+        """Remove every link between each ``from`` and its ``to`` ids: 204."""
+        inputs = _inputs(body, MAX_WRITE)
+        if isinstance(inputs, str):
+            return 400, _error("VALIDATION_ERROR", inputs)
+        for item in inputs:
+            try:
+                fid, tids = str(item["from"]["id"]), [str(t["id"]) for t in item["to"]]
+            except (KeyError, TypeError):
+                return 400, _error("VALIDATION_ERROR", "each input needs from.id and to[].id")
+            for tid in tids:
+                forward = self.links.get((a, b), {}).get(fid, {})
+                backward = self.links.get((b, a), {}).get(tid, {})
+                if forward.pop(tid, None) is not None:
+                    self.archived += 1
+                backward.pop(fid, None)
+        return 204, None
+
+    def search(self, crm_object: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """Records whose property is one of a filter's values (``EQ`` or ``IN``; domains and
+        emails compare ignoring case), ``limit`` a page."""
+        self.searches += 1
+        try:
+            (group,) = body["filterGroups"]
+            (flt,) = group["filters"]
+            prop, operator = str(flt["propertyName"]), flt["operator"]
+            values = [flt["value"]] if operator == "EQ" else list(flt["values"])
+            limit = min(int(body.get("limit", 10)), MAX_SEARCH)
+        except (KeyError, TypeError, ValueError):
+            return 400, _error("VALIDATION_ERROR", "one filter group with one EQ or IN filter")
+        if operator not in ("EQ", "IN") or len(values) > MAX_FILTER_VALUES:
+            return 400, _error("VALIDATION_ERROR", f"at most {MAX_FILTER_VALUES} IN values")
+        wanted = {str(v).lower() for v in values}
+        found = [
+            (rid, props)
+            for rid, props in self.crm.objects[crm_object].items()
+            if str(props.get(prop, "")).lower() in wanted
+        ]
+        shown = sorted(set(body.get("properties") or []) | {prop})
+        results = [
+            {
+                "id": rid,
+                "properties": {name: props.get(name) for name in shown},
+                "archived": False,
+            }
+            for rid, props in found[:limit]
+        ]
+        return 200, {"total": len(found), "results": results}
+
+    def _link(
+        self, a: str, b: str, triples: list[tuple[str, str, int]]
+    ) -> tuple[int, dict[str, Any]]:
+        records_a, records_b = self.crm.objects[a], self.crm.objects[b]
+        missing = sorted(
+            {f for f, _, _ in triples if f not in records_a}
+            | {t for _, t, _ in triples if t not in records_b}
+        )
+        results = []
+        for fid, tid, type_id in triples:
+            if fid not in records_a or tid not in records_b:
+                continue
+            types = self.links.setdefault((a, b), {}).setdefault(fid, {}).setdefault(tid, set())
+            if not types:
+                self.added += 1
+            types.add(type_id)
+            reverse = _TYPES[(b, a)][0] if type_id == _TYPES[(a, b)][0] else type_id
+            self.links.setdefault((b, a), {}).setdefault(tid, {}).setdefault(fid, set()).add(
+                reverse
+            )
+            results.append(
+                {
+                    "from": {"id": fid},
+                    "to": {"id": tid},
+                    "associationSpec": {
+                        "associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": type_id,
+                    },
+                }
+            )
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if not missing:
+            return 200, answer
+        answer["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": f"No such records: {', '.join(missing)}",
+                "context": {"ids": missing},
+            }
+        ]
+        return 207, answer
+
+    def _type(self, a: str, b: str, type_id: int) -> dict[str, Any]:
+        default, labeled = _TYPES.get((a, b), (0, {}))
+        label = None if type_id == default else labeled.get(type_id)
+        return {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": label}
+
+
+def _inputs(body: Any, most: int) -> list[Any] | str:
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        return "Invalid input JSON: the body needs an inputs list"
+    if len(body["inputs"]) > most:
+        return f"Batch size {len(body['inputs'])} is above the limit of {most} inputs."
+    return list(body["inputs"])
+
+
+def _error(category: str, message: str) -> dict[str, Any]:
+    return {"status": "error", "message": message, "category": category, "context": {}}

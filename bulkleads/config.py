@@ -233,6 +233,27 @@ class Run:
                 count=len(self.portal.properties),
             )
 
+    def check_link_keys(self, by: dict[str, str]) -> None:
+        """With a token: refuse ``--associate-by`` keys that cannot find records, before the
+        first request that writes; without a backup, a record matched by a key has no id
+        to link from."""
+        if by and not self.reading.backup and self.rules().key != "id":
+            raise UsageError(
+                "associate: columns with --match need the records' ids, which reading gives: "
+                "drop --no-backup"
+            )
+        if self.connection.token is None or not by:
+            return
+        started = time.monotonic()
+        made = self.api.check_link_keys(
+            self.connection.base_url,
+            self.connection.token,
+            by,
+            timeout=self.pace.timeout,
+            patience=self.pace.send.max_retry_seconds,
+        )
+        self.made.extend([started] * made)  # the pacer counts them as ours
+
     def of_job(self, meta: dict[str, Any]) -> Run:
         """This run's flags over the job it continues: its API, URL, reading, and its pace
         unless one was asked."""

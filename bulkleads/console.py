@@ -162,7 +162,13 @@ class Reporter:
             f"{summary.invalid} invalid, {summary.bundles} {plural(summary.bundles, noun)} to "
             f"update ({summary.skipped} with nothing to change), {summary.conflicts} "
             f"conflicting {plural(summary.conflicts, 'value')} in {summary.conflicted_guids} "
-            f"{plural(summary.conflicted_guids, noun)}; {requests} "
+            f"{plural(summary.conflicted_guids, noun)}; "
+            + (
+                f"{summary.links} {plural(summary.links, 'link')} to make; "
+                if summary.links
+                else ""
+            )
+            + f"{requests} "
             f"{plural(requests, 'request')}{cost}{still}, about {_duration(eta)}{still} at "
             f"{limit}",
             event="plan",
@@ -170,6 +176,7 @@ class Reporter:
             invalid=summary.invalid,
             bundles=summary.bundles,
             skipped=summary.skipped,
+            links=summary.links,
             conflicts=summary.conflicts,
             requests=requests,
             reads=reads,
@@ -233,6 +240,7 @@ class Reporter:
         verified: int | None = None,
         page: str | None = None,
         noun: str = "lead",
+        links: Counter[str] | None = None,
     ) -> None:
         """The last word of a command: every count (zeros too), requests by status, retries,
         429s, elapsed time, the job, the report and the exit code."""
@@ -260,6 +268,9 @@ class Reporter:
         if verified is not None:
             line += f"; {verified} {plural(verified, noun)} verified (read back as sent)"
             data["verified"] = verified
+        if links:
+            line += "; links: " + ", ".join(f"{n} {word}" for word, n in sorted(links.items()))
+            data["links"] = dict(links)
         if stats is not None:
             achieved = stats.requests / stats.elapsed if stats.elapsed else 0.0
             statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items()))

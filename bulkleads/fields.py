@@ -285,6 +285,7 @@ class FieldRules:
     # Properties a record needs to be created (``--create``): a row that would create one
     # without them is refused before the first request.
     required: tuple[str, ...] = ()
+    associable: tuple[str, ...] = ()  # objects an ``associate:OBJECT`` column may link to
 
 
 def _guid_error(guid: str) -> str | None:

@@ -44,6 +44,22 @@ CREATE TABLE IF NOT EXISTS bundles (
     record_id TEXT,               -- CRM --match: the id reading found (or creating gave)
     action TEXT                   -- NULL: update; create, created (--create); archive (undo)
 ) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
+CREATE TABLE IF NOT EXISTS links (  -- associations (associate:OBJECT columns), one per pair
+    guid TEXT NOT NULL,           -- the bundle (record) it links from
+    to_object TEXT NOT NULL,      -- companies, contacts, deals
+    value TEXT NOT NULL,          -- as the file gave it: a record id, or a key to find
+    first_row INTEGER NOT NULL,   -- the bundle's first row
+    n INTEGER NOT NULL,           -- the link's place in the job: links go in this order
+    from_id TEXT,                 -- the record linked from, once known
+    to_id TEXT,                   -- the record linked to, once found
+    checked INTEGER,              -- 1 once the record's existing links were read
+    state TEXT NOT NULL,          -- as bundles; skipped: the link was there already
+    status INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    action TEXT,                  -- NULL: link; archive (undo)
+    PRIMARY KEY (guid, to_object, value)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS requests (  -- the timeline: every request of every run of the job
     run INTEGER NOT NULL,         -- 1 for the first run that sent, then 2, ...
     start REAL NOT NULL,          -- seconds since the epoch

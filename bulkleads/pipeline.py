@@ -28,6 +28,7 @@ from .plan import PlanSummary, plan
 from .report import (
     RowOutcome,
     check_report_path,
+    count_links,
     dialect_for,
     is_report,
     write_report,
@@ -55,6 +56,7 @@ def update(run: Run, spec: InputSpec, out: Reporter) -> int:
         )
     folder = run.job.folder()
     run.read_portal(out)
+    run.check_link_keys(spec.plan.link_keys)
     scratch = folder.scratch()
     planned = None
     try:
@@ -142,6 +144,7 @@ def _plan_job(
                 "report": str(report),
                 **run.to_meta(),
                 "plan": _summary_meta(summary),
+                "associate_by": spec.plan.link_keys,
                 "properties": run.portal.to_meta() if run.portal else None,
             }
         )
@@ -208,10 +211,11 @@ def write_job_report(
             page = page.resolve()
             check_page_path(page, [*inputs, path, target])
         counts = write_report(store, target)
+        links = count_links(store)
         if page is not None:
             drawn = write_html(store, page)
             out.info(f"page: {page} ({drawn} requests drawn)", event="page", path=str(page))
-    code = exit_code(counts, None)
+    code = exit_code(counts, None, links)
     out.summary(
         counts,
         None,
@@ -219,6 +223,7 @@ def write_job_report(
         exit_code=code,
         job=job_of(path),
         page=str(page) if page else None,
+        links=links,
     )
     return code
 
@@ -268,8 +273,9 @@ def send_and_report(
         todo = any(phase.pending() for phase in phases)
         stats = asyncio.run(send_phases(store, run, phases, target, out)) if todo else None
         counts = write_report(store, report)
+        links = count_links(store)
         verified = store.verified_count() if run.reading.verify else None
-    code = exit_code(counts, stats)
+    code = exit_code(counts, stats, links)
     out.summary(
         counts,
         stats,
@@ -278,6 +284,7 @@ def send_and_report(
         job=job_of(path),
         verified=verified,
         noun=run.rules().noun,
+        links=links,
     )
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)

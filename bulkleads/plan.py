@@ -23,6 +23,7 @@ from functools import lru_cache
 from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
+from . import associate
 from .crm_fields import CRM_DEFAULT_PROPERTIES
 from .errors import InputError, UsageError
 from .fields import (
@@ -62,9 +63,17 @@ class PlanOptions:
     custom_fields: tuple[str, ...] = ()
     allow_custom_fields: bool = False
     date_formats: tuple[str, ...] = ()  # strptime formats of local dates (--date-format)
+    associate_by: tuple[tuple[str, str], ...] = ()  # (object, property) of link columns
+
+    @property
+    def link_keys(self) -> dict[str, str]:
+        return dict(self.associate_by)
 
     def identity(self) -> dict[str, object]:
-        return {
+        links: dict[str, object] = (
+            {"associate_by": sorted(self.associate_by)} if self.associate_by else {}
+        )
+        return links | {
             "guid_column": self.guid_column,
             "renames": sorted(self.renames),
             "ignore": sorted(self.ignore),
@@ -84,6 +93,7 @@ class PlanSummary:
     invalid: int = 0
     bundles: int = 0
     skipped: int = 0
+    links: int = 0  # associations to make (associate:OBJECT columns)
     conflicts: int = 0
     conflicted_guids: int = 0
     custom_fields: list[str] = field(default_factory=list)  # non-standard fields sent
@@ -147,7 +157,12 @@ def plan(
     if source.format != "jsonl":
         _check_header(source.header, columns, allowed, summary, rules)
         named = [columns.field_for(name) for name in source.header]
-        _check_names([n for n in named if n and n != KEY], rules, options)
+        associate.check_columns(
+            [n for n in named if n], rules.associable, rules.noun, options.link_keys
+        )
+        _check_names(
+            [n for n in named if n and n != KEY and associate.target(n) is None], rules, options
+        )
     unknown: set[str] = set()
     coerce = _cached_coerce(rules, tz)
     rows = (
@@ -169,6 +184,9 @@ def plan(
     _check_names(sorted(unknown), rules, options)  # JSONL names its fields row by row
     summary.custom_fields = sorted(unknown)
     _merge(store, options.on_conflict, summary)
+    if rules.associable:  # link columns' values leave the bodies for the job's links
+        by_id = {obj: obj not in options.link_keys for obj in rules.associable}
+        summary.links = store.links.take_from_bundles(by_id, from_by_id=rules.key == "id")
     return summary
 
 
@@ -299,6 +317,17 @@ def _validate(
             continue
         if name == KEY:
             guid = rules.normalize_key(str(raw).strip()) if raw is not None else None
+            continue
+        if (linked := associate.target(name)) is not None:
+            if raw is None or not str(raw).strip():
+                continue
+            if linked not in rules.associable:
+                errors.append(f"{name}: a {rules.noun} cannot be linked to {linked}")
+                continue
+            try:
+                changes[name] = associate.cell(linked, raw, options.link_keys)
+            except FieldError as exc:
+                errors.append(str(exc))
             continue
         if csv:
             if not isinstance(raw, str) or not raw.strip():

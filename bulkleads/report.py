@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from .errors import ReportError, UsageError
+from .link_store import PREFIX, LinkRow
 from .store import JobStore, ReportRow, State
 
 Columns = tuple[str | None, ...]  # a header to recognise; None: the key, whatever its name
@@ -33,6 +34,7 @@ COLUMNS: Final = (
     "fields",
     "changes",
     "record_id",  # CRM: the record's id when found by --match, or given by --create
+    "associations",  # associate:OBJECT columns: each link's outcome
 )
 _KEY_AT: Final = COLUMNS.index("guid")
 
@@ -111,6 +113,49 @@ def columns_of(store: JobStore) -> tuple[str, ...]:
     return (*COLUMNS[:_KEY_AT], key, *COLUMNS[_KEY_AT + 1 :])
 
 
+# A link's outcome in the report's words (any other state: not sent yet).
+_LINK_WORDS: Final[dict[str, str]] = {
+    State.DONE: "added",
+    State.SKIPPED: "already there",
+    State.NOT_FOUND: "not found",
+    State.FAILED: "failed",
+    State.UNCONFIRMED: "unconfirmed",
+}
+LINK_PROBLEMS: Final = ("not found", "failed", "unconfirmed")  # exit code 1
+
+
+def link_word(state: str, action: str | None) -> str:
+    word = _LINK_WORDS.get(state, "not sent yet")
+    return "removed" if action == "archive" and word == "added" else word
+
+
+def count_links(store: JobStore) -> Counter[str]:
+    """The job's links by the report's word for their outcome."""
+    counts: Counter[str] = Counter()
+    for (state, action), n in store.links.counts().items():
+        counts[link_word(state, action)] += n
+    return counts
+
+
+def _links_cell(row: ReportRow, links: list[LinkRow] | None) -> str | None:
+    """The links a row asked for, each ``companies acme.io (10): added``; an undo's row
+    (which names no column) shows the links it removed."""
+    if not links or row.error is not None:
+        return None
+    asked = any(n.startswith(PREFIX) for n in (row.names or "").split(";"))
+    if not asked and not all(action == "archive" for *_, action in links):
+        return None
+    parts = []
+    for to_object, value, to_id, state, reason, action in links:
+        shown = value if to_id in (None, value) else f"{value} ({to_id})"
+        word = link_word(state, action)
+        detail = (
+            f" ({reason})" if reason and word not in ("added", "already there", "removed") else ""
+        )
+        parts.append(f"{to_object} {shown}: {word}{detail}")
+    return "; ".join(parts)
+
+
 def count_outcomes(store: JobStore) -> Counter[str]:
     """Rows by outcome, as the report would show them."""
     return Counter(outcome_of(row)[0] for row in store.report_rows())
@@ -120,7 +165,7 @@ def changes_cell(row: ReportRow) -> str:
     """:func:`changes_of` as the report's CSV cell. A row of a job that read nothing, none of
     whose values lost to another row, sent exactly its own changes: its stored JSON is the
     cell, with no parse and no encode (a million-row report makes a million of these)."""
-    if row.before is None and row.names and row.names == row.own_names:
+    if row.before is None and row.names and row.names == row.own_names and PREFIX not in row.names:
         return row.fields or "" if row.body not in (None, "{}") else ""
     changes = changes_of(row)
     return _to_json(changes) if changes else ""
@@ -199,6 +244,7 @@ def _as_json(store: JobStore, path: Path) -> bool:
 def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) -> Counter[str]:
     counts: Counter[str] = Counter()
     columns = columns_of(store)
+    links = store.links.by_record() if store.links.any() else {}
     dialect = store.meta().get("report_dialect") or {}
     assert isinstance(dialect, dict)
     encoding = "utf-8-sig" if dialect.get("bom") and not as_json else "utf-8"
@@ -224,6 +270,7 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
                         _inert(row.names),
                         changes_cell(row),
                         _inert(row.record_id),
+                        _inert(_links_cell(row, links.get(row.guid or ""))),
                     )
                 )
             else:
@@ -239,6 +286,7 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
                     row.names or "",
                     changes_of(row),
                     row.record_id,
+                    _links_cell(row, links.get(row.guid or "")),
                 )
                 out.write(json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False))
                 out.write("\n")

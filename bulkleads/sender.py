@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httpx
 from tenacity import (
@@ -34,7 +34,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .hubspot.http import Outcome, Target
+from .hubspot.http import Endpoint, Outcome, Target
 from .pacing import Pacer
 from .phases import Phase, StopReason, WritePhase
 from .ratelimit import Limit, RateHeaders, retry_after_seconds
@@ -103,7 +103,7 @@ class Sender:
     def __init__(
         self,
         store: JobStore,
-        target: Target,
+        target: Endpoint,
         pacer: Pacer,
         transport: httpx.AsyncBaseTransport,
         options: SendOptions,
@@ -148,7 +148,8 @@ class Sender:
     ) -> SendStats:
         """Do ``phase`` (default: write every bundle in ``states``); returns when every bundle
         it takes is settled, or the run stops."""
-        self._phase = phase or WritePhase(self._store, self._target, states)
+        # The default phase writes bundles: its endpoint is then an API's Target.
+        self._phase = phase or WritePhase(self._store, cast(Target, self._target), states)
         started = time.monotonic()
         queue: asyncio.Queue[list[Bundle] | None] = asyncio.Queue(
             maxsize=self._options.concurrency * 2

@@ -14,6 +14,7 @@ from .config import Run
 from .console import Reporter, plural
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
 from .hubspot.http import RecordMaker, Target
+from .link_phases import CheckPhase, FindPhase, LinkPhase, OwnEndpoint
 from .pacing import Pacer
 from .phases import (
     ArchivePhase,
@@ -24,10 +25,8 @@ from .phases import (
     VerifyPhase,
     WritePhase,
 )
-from .report import (
-    FAILED_OUTCOMES,
-    RowOutcome,
-)
+from .ratelimit import Limit
+from .report import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome
 from .sender import Sender, SendStats
 from .store import JobStore, State
 from .timeline import Timeline
@@ -46,6 +45,28 @@ def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Targe
         phases.append(SettlePhase(store, target))
     if run.reading.verify:
         phases.append(VerifyPhase(store, target))
+    return phases + link_phases(store, run, states)
+
+
+def link_phases(store: JobStore, run: Run, states: tuple[str, ...]) -> list[Phase]:
+    """For each object the job links to: find the records (by key), read the links there
+    are, link; an undo's unlinks. None when the job makes no links."""
+    links = store.links
+    if not links.any() or run.connection.token is None:
+        return []
+    by = store.meta().get("associate_by") or {}
+    assert isinstance(by, dict)
+    phases: list[Phase] = []
+    for to_object in links.objects():
+        prop = by.get(to_object)
+        ends = run.api.link_targets(run.connection.base_url, run.connection.token, to_object, prop)
+        if ends.finder is not None and prop is not None:
+            phases.append(FindPhase(links, to_object, ends.finder, prop))
+        phases += [
+            CheckPhase(links, to_object, ends.reader, run.rules().noun),
+            LinkPhase(links, to_object, ends.writer, states),
+            LinkPhase(links, to_object, ends.writer, states, unlink=True),
+        ]
     return phases
 
 
@@ -99,10 +120,11 @@ async def send_phases(
                 if not todo:
                     continue
                 progress = out.progress(todo, phase.label, unit=plural(todo, run.rules().noun))
+                own = phase if isinstance(phase, OwnEndpoint) else None
                 sender = Sender(
                     store,
-                    target,
-                    pacer,
+                    own.target if own else target,
+                    _own_pacer(own.pace) if own and own.pace else pacer,
                     transport,
                     pace.send,
                     timeout=pace.timeout,
@@ -136,6 +158,11 @@ async def send_phases(
             }
         )
     return total
+
+
+def _own_pacer(pace: Limit) -> Pacer:
+    """An endpoint with a limit of its own that states none (search): kept from the start."""
+    return Pacer(pace.requests, pace.window, portal=pace)
 
 
 def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> None:
@@ -185,11 +212,20 @@ def _remove_signal_handlers() -> None:
         loop.remove_signal_handler(sig)
 
 
-def exit_code(counts: Counter[str], stats: SendStats | None) -> int:
-    if counts[RowOutcome.DEFERRED] or (
-        stats is not None and stats.stop_reason in ("daily", "signal")
+def exit_code(
+    counts: Counter[str], stats: SendStats | None, links: Counter[str] | None = None
+) -> int:
+    """3 when anything is left to send (rows or links), else 1 when a row or link failed,
+    was not found or stays unconfirmed, else 0."""
+    links = links or Counter()
+    if (
+        counts[RowOutcome.DEFERRED]
+        or links["not sent yet"]
+        or (stats is not None and stats.stop_reason in ("daily", "signal"))
     ):
         return EXIT_STOPPED
-    if any(counts[outcome] for outcome in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)):
+    if any(counts[outcome] for outcome in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)) or any(
+        links[word] for word in LINK_PROBLEMS
+    ):
         return EXIT_ROWS_FAILED
     return EXIT_OK

@@ -20,10 +20,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from .diff import same
 from .job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
+
+if TYPE_CHECKING:
+    from .link_store import LinkStore
 
 
 class State(StrEnum):
@@ -413,6 +416,10 @@ class JobStore:
         return cursor.rowcount
 
     # -- reading back -----------------------------------------------------------------------
+    def bundle_rows(self) -> Iterator[tuple[str, int]]:
+        """``(guid, first_row)`` of every bundle."""
+        yield from self._db.execute("SELECT guid, first_row FROM bundles")
+
     def bundle_states(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, count(*) FROM bundles GROUP BY state"))
 
@@ -429,6 +436,13 @@ class JobStore:
             "LEFT JOIN notes n ON n.row = r.row ORDER BY r.row"
         )
         return map(ReportRow._make, cursor)
+
+    @property
+    def links(self) -> LinkStore:
+        """The associations the job makes (:mod:`.link_store`, which builds on this module)."""
+        from .link_store import LinkStore
+
+        return LinkStore(self._db, self._tx)
 
     def _tx(self) -> Transaction:
         return Transaction(self._db, self.path)

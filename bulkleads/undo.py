@@ -129,6 +129,7 @@ def _plan_undo(
         summary = plan(source, store, PlanOptions(allow_custom_fields=True), UTC, rules=rules)
         store.set_expect(source.expectations())
         created = _plan_archives(done, store, after=summary.records)
+        unlinks = _plan_unlinks(done, store, after=summary.records + len(created))
         store.set_meta({"report_dialect": meta.get("report_dialect")})  # like the job's report
         identity = {
             "undo_of": original,
@@ -139,6 +140,8 @@ def _plan_undo(
         }
         if created:
             identity["archive"] = created
+        if unlinks:
+            identity["unlink"] = unlinks
         job = job_id(source.content_hash, identity)
         report = run.job.report or undo_report(Path(str(meta["report"])), dry_run=run.job.dry_run)
         report = report.resolve()
@@ -148,6 +151,7 @@ def _plan_undo(
         out.info(
             f"undo of job {original}: {summary.bundles} {noun} to put back"
             + (f", {len(created)} it created to archive" if created else "")
+            + (f", {unlinks} {plural(unlinks, 'link')} it added to remove" if unlinks else "")
             + (
                 f"; {missing} updated without a readable backup cannot be (no backup, or a "
                 "damaged one)"
@@ -179,6 +183,29 @@ def _plan_undo(
             }
         )
     return job, report, summary
+
+
+def _plan_unlinks(done: JobStore, store: JobStore, *, after: int) -> int:
+    """The links job ``done`` added, as links the undo removes: each on its record's row, or
+    on a row of its own when the undo has nothing else to put back for that record. A record
+    the job created is archived instead (which removes its links). Returns how many."""
+    created = {key for key, _ in done.created()}
+    made = [link for link in done.links.made() if link[0] not in created]
+    if not made:
+        return 0
+    rows = dict(store.bundle_rows())
+    extra = [guid for guid in dict.fromkeys(guid for guid, *_ in made) if guid not in rows]
+    numbered = {guid: after + i for i, guid in enumerate(extra, 1)}
+    store.add_rows((row, row, guid, None, None, None) for guid, row in numbered.items())
+    store.add_bundles(
+        (guid, "{}", row, State.SKIPPED, "nothing to put back but links")
+        for guid, row in numbered.items()
+    )
+    rows.update(numbered)
+    store.links.add_unlinks(
+        (guid, obj, value, rows[guid], from_id, to_id) for guid, obj, value, from_id, to_id in made
+    )
+    return len(made)
 
 
 def _plan_archives(done: JobStore, store: JobStore, *, after: int) -> list[str]:

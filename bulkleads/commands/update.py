@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from ..associate import parse_by
 from ..cli.errors import handles_errors
 from ..cli.options import (
     PANEL_FIELDS,
@@ -250,6 +251,17 @@ def update_command(
             metavar="",
         ),
     ] = False,
+    associate_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--associate-by",
+            help="crm-v3: an associate:OBJECT column names the records to link by this "
+            "property instead of their ids: a unique one, or a company's domain (found by "
+            "search). Repeatable.",
+            rich_help_panel=PANEL_TARGET,
+            metavar="OBJECT=PROPERTY",
+        ),
+    ] = None,
     date_field: Annotated[
         list[str] | None,
         typer.Option(
@@ -412,6 +424,7 @@ def update_command(
             custom_fields=tuple(custom_field or ()),
             date_formats=tuple(date_format or ()),
             allow_custom_fields=allow_custom_fields,
+            associate_by=tuple(sorted(parse_by(associate_by or ()).items())),
         ),
     )
     reading = ReadOptions(

@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ..fields import FieldRules
 from ..ratelimit import Limit
 from ..token import Token
+from .associations import LinkTargets
 from .crm import Crm
 from .http import AuthMode, Target
 from .leads_v1 import LeadsV1
@@ -75,6 +76,18 @@ class Api(Protocol):
 
     def target(self, base_url: str, token: Token) -> Target: ...
 
+    def link_targets(
+        self, base_url: str, token: Token, to_object: str, prop: str | None
+    ) -> LinkTargets:
+        """The endpoints of links from this API's records to ``to_object``'s."""
+        ...
+
+    def check_link_keys(
+        self, base_url: str, token: Token, by: dict[str, str], *, timeout: float, patience: float
+    ) -> int:
+        """Refuse ``--associate-by`` keys that cannot find records; the requests it made."""
+        ...
+
     def examples(self, base_url: str, bodies: Sequence[dict[str, object]]) -> list[str]: ...
 
     def describe(self, host: str) -> str: ...
@@ -99,6 +112,7 @@ _OWN_FLAGS: Final[dict[str, dict[str, str]]] = {
         "batch_size": "--batch-size",
         "id_property": "--match",
         "create": "--create",
+        "associate_by": "--associate-by",
     },
 }
 

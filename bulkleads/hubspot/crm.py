@@ -19,6 +19,7 @@ from ..errors import UsageError
 from ..fields import FieldRules
 from ..ratelimit import Limit
 from ..token import Token
+from .associations import READ_BATCH, SEARCHED, AssociationTarget, LinkTargets, SearchTarget
 from .crm_batch import MAX_BATCH, CrmObject, CrmV3Target
 from .http import AuthMode
 from .options import VERSIONS, ApiOptions, crm_root
@@ -34,6 +35,12 @@ from .properties import fetch as fetch_properties
 REQUIRED_TO_CREATE: Final[dict[str, tuple[str, ...]]] = {"deals": ("dealname", "dealstage")}
 # Free/Starter apps get 100 per 10 s; the portal's own answer replaces it (see pacing.py).
 DEFAULT_PACE: Final = Limit(100, 10.0)
+# The objects an ``associate:OBJECT`` column may link a record to (HubSpot-defined types).
+ASSOCIABLE: Final[dict[str, tuple[str, ...]]] = {
+    "contacts": ("companies", "deals"),
+    "companies": ("contacts", "deals"),
+    "deals": ("contacts", "companies"),
+}
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,7 @@ class Crm:
             rules = portal.rules(self.id_property, dates)
         else:
             rules = crm_v3_rules(dates, self.id_property, self.object_type)
+        rules = replace(rules, associable=ASSOCIABLE.get(self.object_type, ()))
         if self.creates:
             rules = replace(rules, required=REQUIRED_TO_CREATE.get(self.object_type, ()))
         return rules
@@ -183,6 +191,43 @@ class Crm:
             f"POST {root}/batch/update  (Authorization: Bearer ***) "
             f"{json.dumps({'inputs': inputs}, ensure_ascii=False)}"
         ]
+
+    def link_targets(
+        self, base_url: str, token: Token, to_object: str, prop: str | None
+    ) -> LinkTargets:
+        """The endpoints of links to ``to_object``, whose records the file names by ``prop``
+        (None: by id)."""
+        finder: CrmV3Target | SearchTarget | None = None
+        if prop is not None and SEARCHED.get(to_object) == prop:
+            finder = SearchTarget(base_url, token, to_object, prop, self.version)
+        elif prop is not None:
+            finder = CrmV3Target(
+                base_url, token, cast(CrmObject, to_object), id_property=prop, version=self.version
+            )
+        pair = (base_url, token, self.object_type, to_object, self.version)
+        return LinkTargets(
+            finder,
+            AssociationTarget(*pair, batch_size=READ_BATCH),
+            AssociationTarget(*pair),
+        )
+
+    def check_link_keys(
+        self, base_url: str, token: Token, by: dict[str, str], *, timeout: float, patience: float
+    ) -> int:
+        """Refuse, before the first request that writes, a ``--associate-by`` property that
+        cannot find records: one the object's definitions do not mark unique (a company's
+        domain is searched instead). Returns the requests it made."""
+        made = 0
+        for obj, prop in sorted(by.items()):
+            if SEARCHED.get(obj) == prop:
+                continue
+            portal = fetch_properties(
+                base_url, token, obj, timeout=timeout, patience=patience, version=self.version
+            )
+            made += 1
+            if portal is not None:
+                portal.check_match(prop, f"--associate-by {obj}=")
+        return made
 
     def describe(self, host: str) -> str:
         """The target column of ``bulkleads jobs``."""

@@ -67,11 +67,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Target(Protocol):
+class Endpoint(Protocol):
+    """What the sender needs of where a phase sends: its batch size, and what a request that
+    got no answer means."""
+
+    batch_size: int
+
+    def transport_failure(self, exc: httpx.HTTPError) -> Outcome: ...
+
+
+class Target(Endpoint, Protocol):
     """What the sender needs from an API: requests for batches of bundles, and their meaning."""
 
     name: str
-    batch_size: int
 
     def build(self, bundles: Sequence[Bundle]) -> httpx.Request: ...
 
@@ -90,8 +98,6 @@ class Target(Protocol):
     ) -> tuple[Outcome, dict[str, Outcome]]:
         """Like :meth:`classify`; each record found is an ``ok`` outcome carrying ``values``."""
         ...
-
-    def transport_failure(self, exc: httpx.HTTPError) -> Outcome: ...
 
 
 @runtime_checkable

@@ -91,22 +91,23 @@ class Portal:
             ),
         )
 
-    def check_match(self, name: str) -> None:
-        """``--match NAME`` must be a property whose definition says its values are unique:
-        HubSpot refuses to match by any other (a 400 for the whole batch)."""
+    def check_match(self, name: str, flag: str = "--match ") -> None:
+        """``--match NAME`` (or ``flag``, e.g. ``--associate-by companies=``) must be a
+        property whose definition says its values are unique: HubSpot refuses to match by
+        any other (a 400 for the whole batch)."""
         unique = sorted(n for n, p in self.properties.items() if p.unique)
         listed = ", ".join(unique) or "none"
         if name == "hs_object_id":
-            raise UsageError("--match hs_object_id: that is the record id; drop --match")
+            raise UsageError(f"{flag}hs_object_id: that is the record id; drop {flag.strip()}")
         prop = self.properties.get(name)
         if prop is None:
             raise UsageError(
-                f"--match {name}: the portal's {self.crm_object} have no such property; "
+                f"{flag}{name}: the portal's {self.crm_object} have no such property; "
                 f"their unique properties: {listed}"
             )
         if not prop.unique:
             raise UsageError(
-                f"--match {name}: {name} is not a unique property of the portal's "
+                f"{flag}{name}: {name} is not a unique property of the portal's "
                 f"{self.crm_object} (hasUniqueValue), so HubSpot cannot match records by it; "
                 f"their unique properties: {listed}"
             )

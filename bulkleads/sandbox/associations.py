@@ -42,7 +42,16 @@ class Associations:
 
     def pairs(self, a: str, b: str) -> list[list[str]]:
         """Every linked ``[from id, to id]``, sorted (the sandbox's own view, for tests)."""
-        return sorted([f, t] for f, tos in self.links.get((a, b), {}).items() for t in tos)
+        return sorted(
+            [f, t]
+            for f, tos in self.links.get((a, b), {}).items()
+            for t in tos
+            if self._both(a, f, b, t)
+        )
+
+    def _both(self, a: str, fid: str, b: str, tid: str) -> bool:
+        """Whether both records still exist: an archived record's links are gone with it."""
+        return fid in self.crm.objects[a] and tid in self.crm.objects[b]
 
     def known(self, a: str, b: str) -> bool:
         return (a, b) in _TYPES
@@ -64,7 +73,11 @@ class Associations:
         results, without = [], []
         for item in inputs:
             fid = str(item.get("id", "")) if isinstance(item, dict) else ""
-            tos = self.links.get((a, b), {}).get(fid)
+            tos = {
+                t: types
+                for t, types in self.links.get((a, b), {}).get(fid, {}).items()
+                if self._both(a, fid, b, t)
+            }
             if not tos:
                 without.append(fid)
                 continue

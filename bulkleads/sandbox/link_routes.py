@@ -102,16 +102,10 @@ def link_routes(box: Sandbox) -> list[Route]:
     routes += [
         Route(f"{root}/{{object}}/search", search, methods=["POST"]) for root in _SEARCH_ROOTS
     ]
-    routes.append(
-        Route(
-            "/__sandbox/associations/{from}/{to}",
-            lambda r: _pairs(box, r),
-            methods=["GET"],
-        )
-    )
+
+    async def pairs(request: Request) -> Response:
+        """The sandbox's own view of the links (tests compare it before and after)."""
+        return JSONResponse(links.pairs(request.path_params["from"], request.path_params["to"]))
+
+    routes.append(Route("/__sandbox/associations/{from}/{to}", pairs, methods=["GET"]))
     return routes
-
-
-async def _pairs(box: Sandbox, request: Request) -> Response:
-    """The sandbox's own view of the links (tests compare it before and after)."""
-    return JSONResponse(box.links.pairs(request.path_params["from"], request.path_params["to"]))

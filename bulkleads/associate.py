@@ -1,0 +1,95 @@
+"""What an ``associate:OBJECT`` column means, checked while planning.
+
+A column named ``associate:companies`` links each row's record to the companies its cell names,
+several separated by ``;``. By default a value is the record's HubSpot id; with
+``--associate-by companies=PROPERTY`` it is that property's value: a property whose definition
+has ``hasUniqueValue`` (found by a batch read), or a company's ``domain`` (not unique, found by
+search, as HubSpot's importer finds companies). Values are compared as HubSpot compares them:
+emails and domains ignoring case, a domain without its scheme, path or ``www.``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from .errors import UsageError
+from .fields import FieldError
+from .link_store import PREFIX, SEPARATOR
+
+_RECORD_ID: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
+_MAX_VALUES: Final = 100  # links from one cell
+
+
+def target(name: str) -> str | None:
+    """The object an ``associate:OBJECT`` column links to; None for any other column."""
+    return name[len(PREFIX) :].strip() if name.startswith(PREFIX) else None
+
+
+def check_columns(
+    names: Iterable[str], associable: tuple[str, ...], noun: str, by: dict[str, str]
+) -> None:
+    """Stop before the first request on a link column this API or object cannot make, and on
+    an ``--associate-by`` object no column links to."""
+    linked = {t for name in names if (t := target(name)) is not None}
+    if linked and not associable:
+        raise UsageError(
+            "associate: columns link CRM records: add --api crm-v3 --object contacts (or "
+            "companies, deals)"
+        )
+    for wanted in sorted(linked):
+        if wanted not in associable:
+            close = difflib.get_close_matches(wanted, associable, n=1)
+            hint = f" (did you mean associate:{close[0]}?)" if close else ""
+            raise UsageError(
+                f"column associate:{wanted}: a {noun} can be linked to "
+                + ", ".join(associable)
+                + hint
+            )
+    if unused := sorted(set(by) - linked):
+        raise UsageError(f"--associate-by {unused[0]}=...: no associate:{unused[0]} column")
+
+
+def cell(to_object: str, raw: object, by: dict[str, str]) -> str:
+    """A link cell as the values to link, ``;``-joined and normalised; raises
+    :class:`FieldError` naming what is wrong."""
+    prop = by.get(to_object)
+    values = [v.strip() for v in str(raw).split(SEPARATOR) if v.strip()]
+    if len(values) > _MAX_VALUES:
+        raise FieldError(f"{PREFIX}{to_object}: more than {_MAX_VALUES} records in one cell")
+    shown = []
+    for value in values:
+        if prop is None:
+            if not _RECORD_ID.fullmatch(value):
+                raise FieldError(
+                    f"{PREFIX}{to_object}: {value[:80]!r} is not a record id; to link by "
+                    f"another property pass --associate-by {to_object}=PROPERTY"
+                )
+        elif prop == "domain":
+            value = domain(value)
+        elif prop == "email":
+            value = value.lower()
+        if len(value) > 1000 or any(ord(c) < 32 for c in value):
+            raise FieldError(f"{PREFIX}{to_object}: {value[:80]!r} cannot identify a record")
+        shown.append(value)
+    return SEPARATOR.join(shown)
+
+
+def domain(text: str) -> str:
+    """A domain as HubSpot keeps a company's: lower case, no scheme, path or ``www.``."""
+    text = text.strip().lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text).split("/", 1)[0]
+    return text.removeprefix("www.")
+
+
+def parse_by(pairs: Iterable[str]) -> dict[str, str]:
+    """``--associate-by OBJECT=PROPERTY`` flags as a mapping."""
+    by: dict[str, str] = {}
+    for pair in pairs:
+        obj, sep, prop = pair.partition("=")
+        if not sep or not obj.strip() or not prop.strip():
+            raise UsageError(f"--associate-by {pair!r}: use OBJECT=PROPERTY, e.g. companies=domain")
+        by[obj.strip()] = prop.strip()
+    return by

@@ -1,0 +1,192 @@
+"""The phases that make a job's links, after its records are read, written and created: find
+the records to link to (a batch read by a unique property, or a search by domain), read the
+links each record has (one already there is skipped, not sent), link, and, for an undo, unlink.
+
+Each phase is one object pair's, sends to its own endpoint (:attr:`target`), and the search
+has a pace of its own (:attr:`pace`); everything else is the sender's, as for records: retries,
+the shared pacer, the timeline, and a stop that leaves what is unsent ``deferred``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import httpx
+
+from .hubspot.associations import SEARCH_PACE, AssociationTarget, SearchTarget
+from .hubspot.crm_batch import CrmV3Target
+from .hubspot.http import Endpoint, Outcome
+from .link_store import LinkStore
+from .phases import Result, StopReason
+from .ratelimit import Limit
+from .store import RESUMABLE, Bundle, State
+
+
+@runtime_checkable
+class OwnEndpoint(Protocol):
+    """A phase that sends to an endpoint of its own, perhaps at a pace of its own."""
+
+    target: Endpoint
+    pace: Limit | None
+
+
+class _LinkPhase:
+    _links: LinkStore
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        """Finding and reading change nothing at HubSpot: nothing to mark first."""
+
+    def settle_unsent(self, reason: StopReason | None, detail: str | None) -> None:
+        """Links not yet made when a run stops: sent by the next (linking is idempotent)."""
+        self._links.move((State.INFLIGHT,), State.UNCONFIRMED, f"cut off by {detail}")
+        if reason == "auth":
+            self._links.move(RESUMABLE, State.NOT_SENT, f"not sent: {detail}")
+        elif reason in ("daily", "signal"):
+            self._links.move(RESUMABLE, State.DEFERRED, f"deferred: {detail}")
+
+
+class FindPhase(_LinkPhase):
+    """The id of each record a link names by a key: by a batch read of a unique property
+    (``target`` a :class:`CrmV3Target` by that property), or by search (a domain)."""
+
+    label = "finding"
+
+    def __init__(
+        self, links: LinkStore, to_object: str, target: CrmV3Target | SearchTarget, prop: str
+    ) -> None:
+        self._links = links
+        self._object = to_object
+        self._prop = prop
+        self.target = target
+        self.pace: Limit | None = SEARCH_PACE if isinstance(target, SearchTarget) else None
+
+    def pending(self) -> int:
+        return self._links.count_to_find(self._object)
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._links.to_find(self._object, after_row, limit)
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        if isinstance(self.target, SearchTarget):
+            return self.target.build(batch)
+        return self.target.build_read(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        if isinstance(self.target, SearchTarget):
+            return self.target.classify(response, batch)
+        outcome, found = self.target.classify_read(response, batch)
+        if outcome.kind == "ok":  # a key the read does not return: no such record
+            found = {b.guid: found.get(b.guid, Outcome("ok", outcome.status)) for b in batch}
+        return outcome, found
+
+    def record(self, results: list[Result]) -> None:
+        noun = self._object.removesuffix("s").replace("companie", "company")
+        items: list[tuple[str | None, str, str | None, str]] = []
+        for bundle, outcome, (state, _status, _attempts, reason, value) in results:
+            if outcome.kind == "ok" and outcome.record_id is not None:
+                items.append((outcome.record_id, State.PENDING, None, value))
+            elif outcome.kind == "ok":
+                missing = f"no {noun} has {self._prop} {bundle.guid}"
+                items.append((None, State.NOT_FOUND, missing, value))
+            else:
+                items.append((None, state, f"finding the {noun}: {reason}", value))
+        self._links.found(self._object, items)
+
+
+class CheckPhase(_LinkPhase):
+    """Read the links each record has to ``to_object`` (1,000 records a request): a link
+    that is there already is ``skipped`` and counted, never sent."""
+
+    label = "reading links"
+    pace = None
+
+    def __init__(
+        self, links: LinkStore, to_object: str, target: AssociationTarget, noun: str
+    ) -> None:
+        self._links = links
+        self._object = to_object
+        self._noun = noun
+        self.target = target
+
+    def pending(self) -> int:
+        """Asked when the records' phases are over: each link first takes its record's id
+        (read, or made by --create), or fails when its record has none."""
+        self._links.settle_sources(self._noun)
+        return self._links.count_to_check(self._object)
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._links.to_check(self._object, after_row, limit)
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self.target.build_read(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self.target.classify_read(response, batch)
+
+    def record(self, results: list[Result]) -> None:
+        existing: dict[str, set[str]] = {}
+        failed: list[tuple[str, str | None, str]] = []
+        for bundle, outcome, (state, _status, _attempts, reason, _key) in results:
+            if outcome.kind == "ok" and outcome.values is not None:
+                there = outcome.values.get("to")
+                listed = there if isinstance(there, list) else []
+                existing[bundle.guid] = {str(t) for t in listed}
+            else:
+                failed.append((state, f"reading its links: {reason}", bundle.guid))
+        self._links.checked(self._object, existing)
+        if failed:
+            self._links.fail_sources(self._object, failed)
+
+
+class LinkPhase(_LinkPhase):
+    """Link each pair with HubSpot's default type (100 a request); ``unlink``: remove the
+    links an undone job made (``batch/archive``)."""
+
+    pace = None
+
+    def __init__(
+        self,
+        links: LinkStore,
+        to_object: str,
+        target: AssociationTarget,
+        states: tuple[str, ...],
+        *,
+        unlink: bool = False,
+    ) -> None:
+        self._links = links
+        self._object = to_object
+        self.target = target
+        self._states = (*states, State.UNCONFIRMED)  # linking again is harmless
+        self._unlink = unlink
+        self.label = "unlinking" if unlink else "linking"
+
+    def pending(self) -> int:
+        return self._links.count_to_link(self._object, self._states, unlink=self._unlink)
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._links.to_link(
+            self._object, self._states, after_row, limit, unlink=self._unlink
+        )
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        if self._unlink:
+            return self.target.build_unlink(batch)
+        return self.target.build_link(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        if self._unlink:
+            return self.target.classify_unlink(response, batch)
+        return self.target.classify_link(response, batch)
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        self._links.mark((State.INFLIGHT, None, None, None, b.guid) for b in batch)
+
+    def record(self, results: list[Result]) -> None:
+        self._links.mark(mark for _, _, mark in results)

@@ -1,0 +1,261 @@
+"""The job file's links: the associations a job makes (``associate:OBJECT`` columns), each
+pair's state kept the moment an answer arrives, like the bundles' (see :mod:`.store`).
+
+A link goes: found (its target's id, unless the file gave ids) -> checked (the record's
+links read: one already there is ``skipped``, never sent) -> ``done`` when HubSpot's answer
+names it. The sender works on :class:`Bundle` items; a link's is keyed
+``guid<US>object<US>value`` and ordered by ``n``, the link's place in the job.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from .job_file import Transaction
+from .store import RESUMABLE, Bundle, Mark, State
+
+PREFIX: Final = "associate:"  # a column that links each record to records of an object
+SEPARATOR: Final = ";"  # several records in one cell
+_US: Final = "\x1f"
+# (to_object, value, to_id, state, reason, action) of one link, for the report
+LinkRow = tuple[str, str, str | None, str, str | None, str | None]
+
+
+def link_key(guid: str, to_object: str, value: str) -> str:
+    return _US.join((guid, to_object, value))
+
+
+def _split(key: str) -> list[str]:
+    return key.split(_US)
+
+
+class LinkStore:
+    """The ``links`` table of an open job file (the :class:`.store.JobStore`'s connection)."""
+
+    def __init__(self, db: sqlite3.Connection, tx: Callable[[], Transaction]) -> None:
+        self._db = db
+        self._tx = tx
+
+    def any(self) -> bool:
+        return self._db.execute("SELECT 1 FROM links LIMIT 1").fetchone() is not None
+
+    # -- planning ---------------------------------------------------------------------------
+    def take_from_bundles(self, by_id: dict[str, bool], *, from_by_id: bool) -> int:
+        """Move each bundle's ``associate:OBJECT`` values out of its body into links (a value
+        is the target's id when ``by_id[OBJECT]``, else a key to find). A bundle left with
+        nothing to write is ``skipped`` unless its id is still to be read (``from_by_id``
+        False). Returns how many links."""
+        moved: list[tuple[str, str, str | None, str]] = []
+        links: list[tuple[str, str, str, int, int, str | None, str | None]] = []
+        cursor = self._db.execute(
+            "SELECT guid, body, first_row FROM bundles WHERE state = 'pending' "
+            "AND body LIKE ? ORDER BY first_row",
+            (f'%"{PREFIX}%',),
+        )
+        for guid, body, first_row in cursor.fetchall():
+            data = json.loads(body)
+            for name in [k for k in data if k.startswith(PREFIX)]:
+                to_object, raw = name[len(PREFIX) :], str(data.pop(name))
+                for value in dict.fromkeys(v for v in raw.split(SEPARATOR) if v):
+                    to_id = value if by_id.get(to_object, True) else None
+                    from_id = guid if from_by_id else None
+                    n = len(links) + 1  # the sender pages from 0: the first link is 1
+                    links.append((guid, to_object, value, first_row, n, from_id, to_id))
+            skip = not data and from_by_id
+            moved.append(
+                (
+                    json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                    State.SKIPPED if skip else State.PENDING,
+                    "nothing to change" if skip else None,
+                    guid,
+                )
+            )
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET body = ?, state = ?, reason = ? WHERE guid = ?", moved
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO links (guid, to_object, value, first_row, n, from_id, "
+                "to_id, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                links,
+            )
+        return len(links)
+
+    def objects(self) -> list[str]:
+        """The objects the job links to."""
+        return [o for (o,) in self._db.execute("SELECT DISTINCT to_object FROM links ORDER BY 1")]
+
+    # -- finding the records to link to -----------------------------------------------------
+    def to_find(self, to_object: str, after: int, limit: int) -> list[Bundle]:
+        """Distinct values of ``to_object`` still to find, each once, in order."""
+        marks = ",".join("?" * len(RESUMABLE))
+        cursor = self._db.execute(
+            f"SELECT value, min(n) FROM links WHERE to_object = ? AND to_id IS NULL "  # noqa: S608
+            f"AND state IN ({marks}) GROUP BY value HAVING min(n) > ? ORDER BY 2 LIMIT ?",
+            (to_object, *RESUMABLE, after, limit),
+        )
+        return [Bundle(value, {}, n, 0) for value, n in cursor]
+
+    def count_to_find(self, to_object: str) -> int:
+        marks = ",".join("?" * len(RESUMABLE))
+        query = (
+            f"SELECT count(DISTINCT value) FROM links WHERE to_object = ? "  # noqa: S608
+            f"AND to_id IS NULL AND state IN ({marks})"
+        )
+        return int(self._db.execute(query, (to_object, *RESUMABLE)).fetchone()[0])
+
+    def found(
+        self, to_object: str, items: Iterable[tuple[str | None, str, str | None, str]]
+    ) -> None:
+        """``(to_id, state, reason, value)`` for each value looked for."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE links SET to_id = ?, state = ?, reason = ? "
+                "WHERE to_object = ? AND value = ? AND to_id IS NULL",
+                ((i, s, r, to_object, v) for i, s, r, v in items),
+            )
+
+    # -- the records linked from ------------------------------------------------------------
+    def settle_sources(self, noun: str) -> None:
+        """Give each link the id of its record (read, or made by --create); a link whose record
+        was not found, or could not be read or made, cannot be made."""
+        with self._tx():
+            self._db.execute(
+                "UPDATE links SET from_id = (SELECT record_id FROM bundles b "
+                "WHERE b.guid = links.guid) WHERE from_id IS NULL"
+            )
+            self._db.execute(
+                "UPDATE links SET state = 'not_found', reason = ? WHERE from_id IS NULL "
+                "AND state = 'pending' AND guid IN (SELECT guid FROM bundles "
+                "WHERE state = 'not_found')",
+                (f"no {noun} has this row's key, so there is nothing to link",),
+            )
+            self._db.execute(
+                "UPDATE links SET state = 'failed', reason = ? WHERE from_id IS NULL "
+                "AND state = 'pending' AND guid IN (SELECT guid FROM bundles "
+                "WHERE state IN ('failed', 'invalid', 'skipped'))",
+                (f"the {noun}'s id is unknown (it could not be read or made)",),
+            )
+
+    def to_check(self, to_object: str, after: int, limit: int) -> list[Bundle]:
+        """Records whose existing links to ``to_object`` are still to read, each once."""
+        cursor = self._db.execute(
+            "SELECT from_id, min(n) FROM links WHERE to_object = ? AND checked IS NULL "
+            "AND from_id IS NOT NULL AND to_id IS NOT NULL AND state = 'pending' "
+            "AND action IS NULL GROUP BY from_id HAVING min(n) > ? ORDER BY 2 LIMIT ?",
+            (to_object, after, limit),
+        )
+        return [Bundle(from_id, {}, n, 0) for from_id, n in cursor]
+
+    def count_to_check(self, to_object: str) -> int:
+        query = (
+            "SELECT count(DISTINCT from_id) FROM links WHERE to_object = ? AND checked IS NULL "
+            "AND from_id IS NOT NULL AND to_id IS NOT NULL AND state = 'pending' "
+            "AND action IS NULL"
+        )
+        return int(self._db.execute(query, (to_object,)).fetchone()[0])
+
+    def checked(self, to_object: str, existing: dict[str, set[str]]) -> None:
+        """``{from_id: ids it links to already}``: those links are ``skipped``, the rest go."""
+        with self._tx():
+            for from_id, there in existing.items():
+                self._db.execute(
+                    "UPDATE links SET checked = 1 WHERE to_object = ? AND from_id = ?",
+                    (to_object, from_id),
+                )
+                self._db.executemany(
+                    "UPDATE links SET state = 'skipped', reason = 'already there' "
+                    "WHERE to_object = ? AND from_id = ? AND to_id = ? AND state = 'pending'",
+                    ((to_object, from_id, to_id) for to_id in there),
+                )
+
+    def fail_sources(self, to_object: str, marks: Iterable[tuple[str, str | None, str]]) -> None:
+        """``(state, reason, from_id)``: the links of records whose links could not be read."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE links SET state = ?, reason = ? WHERE to_object = ? AND from_id = ? "
+                "AND checked IS NULL AND state = 'pending'",
+                ((s, r, to_object, f) for s, r, f in marks),
+            )
+
+    # -- linking and unlinking --------------------------------------------------------------
+    def to_link(
+        self, to_object: str, states: tuple[str, ...], after: int, limit: int, *, unlink: bool
+    ) -> list[Bundle]:
+        marks = ",".join("?" * len(states))
+        ready = "action = 'archive'" if unlink else "action IS NULL AND checked = 1"
+        cursor = self._db.execute(
+            f"SELECT guid, value, n, attempts, from_id, to_id FROM links "  # noqa: S608
+            f"WHERE to_object = ? AND state IN ({marks}) AND {ready} AND n > ? "
+            f"AND from_id IS NOT NULL AND to_id IS NOT NULL ORDER BY n LIMIT ?",
+            (to_object, *states, after, limit),
+        )
+        return [
+            Bundle(link_key(guid, to_object, value), {"from": f, "to": t}, n, attempts)
+            for guid, value, n, attempts, f, t in cursor
+        ]
+
+    def count_to_link(self, to_object: str, states: tuple[str, ...], *, unlink: bool) -> int:
+        marks = ",".join("?" * len(states))
+        ready = "action = 'archive'" if unlink else "action IS NULL AND checked = 1"
+        query = (
+            f"SELECT count(*) FROM links WHERE to_object = ? AND state IN ({marks}) "  # noqa: S608
+            f"AND {ready} AND from_id IS NOT NULL AND to_id IS NOT NULL"
+        )
+        return int(self._db.execute(query, (to_object, *states)).fetchone()[0])
+
+    def mark(self, marks: Iterable[Mark]) -> None:
+        """The sender's marks, keyed by :func:`link_key`."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE links SET state = ?, status = coalesce(?, status), "
+                "attempts = coalesce(?, attempts), reason = ? "
+                "WHERE guid = ? AND to_object = ? AND value = ?",
+                ((s, st, a, r, *_split(k)) for s, st, a, r, k in marks),
+            )
+
+    def move(self, from_states: tuple[str, ...], to_state: str, reason: str | None) -> None:
+        marks = ",".join("?" * len(from_states))
+        with self._tx():
+            self._db.execute(
+                f"UPDATE links SET state = ?, reason = ? WHERE state IN ({marks})",  # noqa: S608
+                (to_state, reason, *from_states),
+            )
+
+    # -- reading back -----------------------------------------------------------------------
+    def by_record(self) -> dict[str, list[LinkRow]]:
+        """Each record's links, in order, for the report."""
+        links: dict[str, list[LinkRow]] = {}
+        for guid, *row in self._db.execute(
+            "SELECT guid, to_object, value, to_id, state, reason, action FROM links ORDER BY n"
+        ):
+            links.setdefault(guid, []).append(tuple(row))
+        return links
+
+    def counts(self) -> Counter[tuple[str, str | None]]:
+        """Links by ``(state, action)``."""
+        query = "SELECT state, action, count(*) FROM links GROUP BY state, action"
+        return Counter({(state, action): n for state, action, n in self._db.execute(query)})
+
+    def made(self) -> list[tuple[str, str, str, str, str]]:
+        """``(guid, to_object, value, from_id, to_id)`` of every link this job made."""
+        return list(
+            self._db.execute(
+                "SELECT guid, to_object, value, from_id, to_id FROM links "
+                "WHERE state = 'done' AND action IS NULL ORDER BY n"
+            )
+        )
+
+    def add_unlinks(self, links: Iterable[tuple[str, str, str, int, str, str]]) -> None:
+        """``(guid, to_object, value, first_row, from_id, to_id)``: links an undo removes."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO links (guid, to_object, value, first_row, n, from_id, "
+                "to_id, checked, state, action) VALUES "
+                "(?, ?, ?, ?, (SELECT count(*) + 1 FROM links), ?, ?, 1, 'pending', 'archive')",
+                links,
+            )

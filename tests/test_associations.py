@@ -1,0 +1,169 @@
+"""Associations from the same file (``associate:OBJECT`` columns), end to end: the real CLI
+against the real sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from .conftest import read_report, run_cli
+
+KNOWN, NEW, COMPANIES = 800, 200, 50
+CRM = ["--api", "crm-v3", "--object", "contacts"]
+
+
+def _portal(tmp_path: Path, sandbox):
+    """800 contacts, 50 companies (d1.io ... d50.io) and two that share dup.io."""
+    contacts = [
+        {"id": str(i), "email": f"c{i}@x.io", "jobtitle": "Old"} for i in range(1, KNOWN + 1)
+    ]
+    companies = [{"id": str(5000 + i), "domain": f"d{i}.io"} for i in range(1, COMPANIES + 1)]
+    companies += [{"id": "7001", "domain": "dup.io"}, {"id": "7002", "domain": "dup.io"}]
+    (tmp_path / "contacts.json").write_text(json.dumps(contacts))
+    (tmp_path / "companies.json").write_text(json.dumps(companies))
+    return sandbox(
+        "--limit", "1000", "--window", "10",
+        "--crm-seed", f"contacts={tmp_path / 'contacts.json'}",
+        "--crm-seed", f"companies={tmp_path / 'companies.json'}",
+        seed=None,
+    )  # fmt: skip
+
+
+def _domains(i: int) -> str:
+    """Row i's cell: its company's domain (d51-d59 are unknown), written as users do; every
+    97th names the shared domain; every 10th a second company too."""
+    if i % 97 == 0:
+        return "dup.io"
+    cell = f"d{i % 60 or 60}.io" if i % 3 else f"https://www.D{i % 60 or 60}.io/about"
+    return cell + (f";d{(i + 1) % 50 + 1}.io" if i % 10 == 0 else "")
+
+
+def _links(box) -> list[list[str]]:
+    return httpx.get(f"{box.url}/__sandbox/associations/contacts/companies").json()
+
+
+def test_a_file_updates_creates_and_links_by_domain_and_undo_removes_only_what_it_added(
+    tmp_path: Path, sandbox
+) -> None:
+    """1,000 contacts keyed by email (200 new, created) linked to companies by domain: the
+    links already there are counted, never sent; unknown domains are not found and a domain
+    two companies hold fails naming both; exactly the missing links are made, and undo
+    removes exactly those (the portal's links, records and values are as before)."""
+    box = _portal(tmp_path, sandbox)
+    api = f"{box.url}/crm/associations/2026-09/contacts/companies/batch/associate/default"
+    already = [{"from": {"id": str(i)}, "to": {"id": str(5000 + i % 60)}} for i in range(1, 41)]
+    already = [
+        a for a in already if int(a["to"]["id"]) <= 5000 + COMPANIES and a["to"]["id"] != "5000"
+    ]
+    headers = {"Authorization": "Bearer sandbox-token"}
+    assert httpx.post(api, json={"inputs": already}, headers=headers).status_code == 200
+    links_before = _links(box)
+    records_before = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+
+    rows = ["email,jobtitle,associate:companies"]
+    rows += [f"c{i}@x.io,CTO,{_domains(i)}" for i in range(1, KNOWN + NEW + 1)]
+    (tmp_path / "contacts.csv").write_text("\n".join(rows) + "\n")
+    args = [*CRM, "--base-url", box.url, "--match", "email", "--create"]
+    args += ["--associate-by", "companies=domain"]
+    ran = run_cli("update", str(tmp_path / "contacts.csv"), *args, cwd=tmp_path)
+    assert ran.code == 1, ran.stderr  # unknown domains and the shared one: not all linked
+    report = read_report(tmp_path / "contacts.report.csv")
+    assert Counter(r["outcome"] for r in report) == {"updated": KNOWN, "created": NEW}
+
+    ids = {r["email"]: r["record_id"] for r in report}
+    expected: set[tuple[str, str]] = set()
+    words: Counter[str] = Counter()
+    for i in range(1, KNOWN + NEW + 1):
+        for domain in (
+            _domains(i).lower().replace("https://www.", "").replace("/about", "").split(";")
+        ):
+            number = int(domain[1:-3]) if domain != "dup.io" else 0
+            pair = (ids[f"c{i}@x.io"], str(5000 + number))
+            if domain == "dup.io":
+                words["failed"] += 1
+            elif number > COMPANIES:
+                words["not found"] += 1
+            elif [pair[0], pair[1]] in links_before:
+                words["already there"] += 1
+            else:
+                words["added"] += 1
+                expected.add(pair)
+    cells = Counter(
+        part.split(": ", 1)[1].split(" (")[0]
+        for r in report
+        for part in r["associations"].split("; ")
+    )
+    assert cells == words
+    assert "2 companies have domain dup.io (7001, 7002)" in next(
+        r["associations"] for r in report if r["email"] == "c97@x.io"
+    )
+    assert sorted(map(tuple, _links(box))) == sorted({*map(tuple, links_before), *expected})
+    stats = box.stats()
+    assert stats["links_added"] == len(already) + len(expected)  # none sent twice
+    assert stats["searches"] == 2  # 61 distinct domains, 50 a request
+
+    undone = run_cli("undo", str(tmp_path / "contacts.report.csv"), cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    created = {r["record_id"] for r in report if r["outcome"] == "created"}
+    unlinks = [pair for pair in expected if pair[0] not in created]  # the created: archived
+    assert f"{len(unlinks)} links it added to remove" in undone.stderr
+    assert _links(box) == links_before
+    assert httpx.get(f"{box.url}/__sandbox/objects/contacts").json() == records_before
+
+
+def test_links_stopped_by_the_daily_limit_resume_where_they_stopped(
+    tmp_path: Path, sandbox
+) -> None:
+    """A run stopped mid-links (the portal's daily limit) says which are not sent yet and
+    exits 3; the same command finishes them, sending none twice."""
+    box = _portal(tmp_path, sandbox)
+    rows = ["email,associate:companies"] + [f"c{i}@x.io,{5000 + i % 50 + 1}" for i in range(1, 501)]
+    (tmp_path / "links.csv").write_text("\n".join(rows) + "\n")
+    box.configure(daily=10)  # properties, 5 reads, 1 links read, then 3 of the 5 link writes
+    command = [
+        "update",
+        str(tmp_path / "links.csv"),
+        *CRM,
+        "--base-url",
+        box.url,
+        "--match",
+        "email",
+    ]
+    stopped = run_cli(*command, cwd=tmp_path)
+    assert stopped.code == 3, stopped.stderr
+    cells = Counter(
+        r["associations"].split(": ", 1)[1].split(" (")[0]
+        for r in read_report(tmp_path / "links.report.csv")
+    )
+    assert cells["added"] == 300 and cells["not sent yet"] == 200, cells
+    box.configure(reset_daily=True)
+    finished = run_cli(*command, cwd=tmp_path)
+    assert finished.code == 0, finished.stderr
+    assert box.stats()["links_added"] == 500 and len(_links(box)) == 500
+
+
+def test_link_columns_that_cannot_work_stop_before_any_write(tmp_path: Path, sandbox) -> None:
+    """An object the record cannot link to (did you mean), a key that is not unique, a
+    Leads v1 file with a link column, a cell that is no id: refused before anything is
+    written."""
+    box = _portal(tmp_path, sandbox)
+    leads = tmp_path / "c.csv"
+    leads.write_text("email,associate:compnies\nc1@x.io,5001\n")
+    base = [*CRM, "--base-url", box.url, "--match", "email"]
+    typo = run_cli("update", str(leads), *base, cwd=tmp_path)
+    assert typo.code == 2 and "did you mean associate:companies" in typo.stderr
+    leads.write_text("email,associate:companies\nc1@x.io,acme\n")
+    by_name = run_cli("update", str(leads), *base, "--associate-by", "companies=city", cwd=tmp_path)
+    assert by_name.code == 2 and "city is not a unique property" in by_name.stderr
+    not_id = run_cli("update", str(leads), *base, cwd=tmp_path)
+    assert not_id.code == 1 and "'acme' is not a record id" in not_id.stderr + str(
+        read_report(tmp_path / "c.report.csv")
+    )
+    v1 = tmp_path / "v1.csv"
+    v1.write_text("guid,associate:companies\nabc,5001\n")
+    leads_v1 = run_cli("update", str(v1), "--base-url", box.url, cwd=tmp_path)
+    assert leads_v1.code == 2 and "associate: columns link CRM records" in leads_v1.stderr
+    assert box.stats()["crm_applied_total"] == 0 and box.stats()["links_added"] == 0

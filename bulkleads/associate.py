@@ -49,7 +49,7 @@ def check_columns(
                 + hint
             )
     if unused := sorted(set(by) - linked):
-        raise UsageError(f"--associate-by {unused[0]}=...: no associate:{unused[0]} column")
+        raise UsageError(f"{unused[0]}=... names no associate:{unused[0]} column of the input")
 
 
 def cell(to_object: str, raw: object, by: dict[str, str]) -> str:
@@ -84,12 +84,13 @@ def domain(text: str) -> str:
     return text.removeprefix("www.")
 
 
-def parse_by(pairs: Iterable[str]) -> dict[str, str]:
-    """``--associate-by OBJECT=PROPERTY`` flags as a mapping."""
+def parse_by(pairs: Iterable[str], flag: str = "--associate-by") -> dict[str, str]:
+    """``--associate-by OBJECT=PROPERTY`` (or ``--association-label OBJECT=LABEL``) flags as
+    a mapping."""
     by: dict[str, str] = {}
     for pair in pairs:
-        obj, sep, prop = pair.partition("=")
-        if not sep or not obj.strip() or not prop.strip():
-            raise UsageError(f"--associate-by {pair!r}: use OBJECT=PROPERTY, e.g. companies=domain")
-        by[obj.strip()] = prop.strip()
+        obj, sep, value = pair.partition("=")
+        if not sep or not obj.strip() or not value.strip():
+            raise UsageError(f"{flag} {pair!r}: use OBJECT=VALUE, e.g. companies=domain")
+        by[obj.strip()] = value.strip()
     return by

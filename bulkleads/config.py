@@ -19,6 +19,7 @@ from .errors import UsageError
 from .fields import FieldRules
 from .hubspot import Api, Portal
 from .hubspot import from_meta as api_from_meta
+from .hubspot.associations import AssociationType
 from .hubspot.http import Target, check_base_url
 from .hubspot.leads_v1 import LeadsV1
 from .jobs import JobFolder
@@ -205,6 +206,7 @@ class Run:
     job: JobOptions = field(default_factory=JobOptions)
     portal: Portal | None = None
     made: list[float] = field(default_factory=list)  # monotonic starts of requests outside pacing
+    link_types: dict[str, AssociationType] = field(default_factory=dict)  # by linked object
 
     @property
     def api(self) -> Api:
@@ -233,22 +235,24 @@ class Run:
                 count=len(self.portal.properties),
             )
 
-    def check_link_keys(self, by: dict[str, str]) -> None:
-        """With a token: refuse ``--associate-by`` keys that cannot find records, before the
-        first request that writes; without a backup, a record matched by a key has no id
-        to link from."""
+    def check_links(self, plan: PlanOptions) -> None:
+        """With a token, before the first request that writes: refuse link keys that cannot
+        find records, and resolve link labels to their type ids once (:attr:`link_types`).
+        Without a backup, a record matched by a key has no id to link from."""
+        by, labels = plan.link_keys, dict(plan.association_labels)
         if by and not self.reading.backup and self.rules().key != "id":
             raise UsageError(
                 "associate: columns with --match need the records' ids, which reading gives: "
                 "drop --no-backup"
             )
-        if self.connection.token is None or not by:
+        if self.connection.token is None or not (by or labels):
             return
         started = time.monotonic()
-        made = self.api.check_link_keys(
+        made, self.link_types = self.api.check_links(
             self.connection.base_url,
             self.connection.token,
             by,
+            labels,
             timeout=self.pace.timeout,
             patience=self.pace.send.max_retry_seconds,
         )

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS links (  -- associations (associate:OBJECT columns), 
     from_id TEXT,                 -- the record linked from, once known
     to_id TEXT,                   -- the record linked to, once found
     checked INTEGER,              -- 1 once the record's existing links were read
+    existed INTEGER,              -- 1: the pair was linked before (a label was added to it)
     state TEXT NOT NULL,          -- as bundles; skipped: the link was there already
     status INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0,

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
-from .hubspot.associations import SEARCH_PACE, AssociationTarget, SearchTarget
+from .hubspot.associations import SEARCH_PACE, AssociationTarget, AssociationType, SearchTarget
 from .hubspot.crm_batch import CrmV3Target
 from .hubspot.http import Endpoint, Outcome
 from .link_store import LinkStore
@@ -104,11 +104,19 @@ class CheckPhase(_LinkPhase):
     pace = None
 
     def __init__(
-        self, links: LinkStore, to_object: str, target: AssociationTarget, noun: str
+        self,
+        links: LinkStore,
+        to_object: str,
+        target: AssociationTarget,
+        noun: str,
+        kind: AssociationType | None,
     ) -> None:
+        """``kind``: the labeled type links are made with (a pair there without it still
+        takes it); None: any link there counts."""
         self._links = links
         self._object = to_object
         self._noun = noun
+        self._type_id = kind.type_id if kind else None
         self.target = target
 
     def pending(self) -> int:
@@ -129,16 +137,15 @@ class CheckPhase(_LinkPhase):
         return self.target.classify_read(response, batch)
 
     def record(self, results: list[Result]) -> None:
-        existing: dict[str, set[str]] = {}
+        existing: dict[str, dict[str, list[int]]] = {}
         failed: list[tuple[str, str | None, str]] = []
         for bundle, outcome, (state, _status, _attempts, reason, _key) in results:
             if outcome.kind == "ok" and outcome.values is not None:
                 there = outcome.values.get("to")
-                listed = there if isinstance(there, list) else []
-                existing[bundle.guid] = {str(t) for t in listed}
+                existing[bundle.guid] = there if isinstance(there, dict) else {}
             else:
                 failed.append((state, f"reading its links: {reason}", bundle.guid))
-        self._links.checked(self._object, existing)
+        self._links.checked(self._object, existing, self._type_id)
         if failed:
             self._links.fail_sources(self._object, failed)
 
@@ -157,20 +164,26 @@ class LinkPhase(_LinkPhase):
         states: tuple[str, ...],
         *,
         unlink: bool = False,
+        existed: bool = False,
     ) -> None:
+        """``unlink`` with ``existed``: remove only the labeled type from pairs that were
+        linked before the job (``target`` made with that type), else whole pairs."""
         self._links = links
         self._object = to_object
         self.target = target
         self._states = (*states, State.UNCONFIRMED)  # linking again is harmless
         self._unlink = unlink
+        self._existed = existed
         self.label = "unlinking" if unlink else "linking"
 
     def pending(self) -> int:
-        return self._links.count_to_link(self._object, self._states, unlink=self._unlink)
+        return self._links.count_to_link(
+            self._object, self._states, unlink=self._unlink, existed=self._existed
+        )
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
         return self._links.to_link(
-            self._object, self._states, after_row, limit, unlink=self._unlink
+            self._object, self._states, after_row, limit, unlink=self._unlink, existed=self._existed
         )
 
     def build(self, batch: Sequence[Bundle]) -> httpx.Request:

@@ -159,19 +159,34 @@ class LinkStore:
         )
         return int(self._db.execute(query, (to_object,)).fetchone()[0])
 
-    def checked(self, to_object: str, existing: dict[str, set[str]]) -> None:
-        """``{from_id: ids it links to already}``: those links are ``skipped``, the rest go."""
+    def checked(
+        self, to_object: str, existing: dict[str, dict[str, list[int]]], type_id: int | None
+    ) -> None:
+        """``{from_id: {to_id: type ids}}``, each record's links as read. A link there
+        already (of ``type_id`` when one is asked, of any type otherwise) is ``skipped``;
+        one whose pair is there without that type is sent, marked ``existed`` so that its
+        undo removes the type and keeps the pair."""
+        there: list[tuple[str, str, str]] = []
+        paired: list[tuple[str, str, str]] = []
+        for from_id, links in existing.items():
+            for to_id, types in links.items():
+                done = type_id is None or type_id in types
+                (there if done else paired).append((to_object, from_id, to_id))
         with self._tx():
-            for from_id, there in existing.items():
-                self._db.execute(
-                    "UPDATE links SET checked = 1 WHERE to_object = ? AND from_id = ?",
-                    (to_object, from_id),
-                )
-                self._db.executemany(
-                    "UPDATE links SET state = 'skipped', reason = 'already there' "
-                    "WHERE to_object = ? AND from_id = ? AND to_id = ? AND state = 'pending'",
-                    ((to_object, from_id, to_id) for to_id in there),
-                )
+            self._db.executemany(
+                "UPDATE links SET checked = 1 WHERE to_object = ? AND from_id = ?",
+                ((to_object, from_id) for from_id in existing),
+            )
+            self._db.executemany(
+                "UPDATE links SET state = 'skipped', reason = 'already there' "
+                "WHERE to_object = ? AND from_id = ? AND to_id = ? AND state = 'pending'",
+                there,
+            )
+            self._db.executemany(
+                "UPDATE links SET existed = 1 "
+                "WHERE to_object = ? AND from_id = ? AND to_id = ? AND state = 'pending'",
+                paired,
+            )
 
     def fail_sources(self, to_object: str, marks: Iterable[tuple[str, str | None, str]]) -> None:
         """``(state, reason, from_id)``: the links of records whose links could not be read."""
@@ -184,10 +199,19 @@ class LinkStore:
 
     # -- linking and unlinking --------------------------------------------------------------
     def to_link(
-        self, to_object: str, states: tuple[str, ...], after: int, limit: int, *, unlink: bool
+        self,
+        to_object: str,
+        states: tuple[str, ...],
+        after: int,
+        limit: int,
+        *,
+        unlink: bool,
+        existed: bool = False,
     ) -> list[Bundle]:
+        """Links to make, or (``unlink``) to remove: those whose pair was there before the
+        job (``existed``: only their type goes), or the rest."""
         marks = ",".join("?" * len(states))
-        ready = "action = 'archive'" if unlink else "action IS NULL AND checked = 1"
+        ready = _ready(unlink=unlink, existed=existed)
         cursor = self._db.execute(
             f"SELECT guid, value, n, attempts, from_id, to_id FROM links "  # noqa: S608
             f"WHERE to_object = ? AND state IN ({marks}) AND {ready} AND n > ? "
@@ -199,9 +223,11 @@ class LinkStore:
             for guid, value, n, attempts, f, t in cursor
         ]
 
-    def count_to_link(self, to_object: str, states: tuple[str, ...], *, unlink: bool) -> int:
+    def count_to_link(
+        self, to_object: str, states: tuple[str, ...], *, unlink: bool, existed: bool = False
+    ) -> int:
         marks = ",".join("?" * len(states))
-        ready = "action = 'archive'" if unlink else "action IS NULL AND checked = 1"
+        ready = _ready(unlink=unlink, existed=existed)
         query = (
             f"SELECT count(*) FROM links WHERE to_object = ? AND state IN ({marks}) "  # noqa: S608
             f"AND {ready} AND from_id IS NOT NULL AND to_id IS NOT NULL"
@@ -241,21 +267,29 @@ class LinkStore:
         query = "SELECT state, action, count(*) FROM links GROUP BY state, action"
         return Counter({(state, action): n for state, action, n in self._db.execute(query)})
 
-    def made(self) -> list[tuple[str, str, str, str, str]]:
-        """``(guid, to_object, value, from_id, to_id)`` of every link this job made."""
+    def made(self) -> list[tuple[str, str, str, str, str, int | None]]:
+        """``(guid, to_object, value, from_id, to_id, existed)`` of every link the job made."""
         return list(
             self._db.execute(
-                "SELECT guid, to_object, value, from_id, to_id FROM links "
+                "SELECT guid, to_object, value, from_id, to_id, existed FROM links "
                 "WHERE state = 'done' AND action IS NULL ORDER BY n"
             )
         )
 
-    def add_unlinks(self, links: Iterable[tuple[str, str, str, int, str, str]]) -> None:
-        """``(guid, to_object, value, first_row, from_id, to_id)``: links an undo removes."""
+    def add_unlinks(self, links: Iterable[tuple[str, str, str, int, str, str, int | None]]) -> None:
+        """``(guid, to_object, value, first_row, from_id, to_id, existed)``: links an undo
+        removes."""
         with self._tx():
             self._db.executemany(
                 "INSERT OR IGNORE INTO links (guid, to_object, value, first_row, n, from_id, "
-                "to_id, checked, state, action) VALUES "
-                "(?, ?, ?, ?, (SELECT count(*) + 1 FROM links), ?, ?, 1, 'pending', 'archive')",
+                "to_id, existed, checked, state, action) VALUES "
+                "(?, ?, ?, ?, (SELECT count(*) + 1 FROM links), ?, ?, ?, 1, 'pending', 'archive')",
                 links,
             )
+
+
+def _ready(*, unlink: bool, existed: bool) -> str:
+    """The SQL condition of links ready to link (read first) or to unlink (of one kind)."""
+    if not unlink:
+        return "action IS NULL AND checked = 1"
+    return "action = 'archive' AND " + ("existed = 1" if existed else "existed IS NULL")

@@ -56,7 +56,7 @@ def update(run: Run, spec: InputSpec, out: Reporter) -> int:
         )
     folder = run.job.folder()
     run.read_portal(out)
-    run.check_link_keys(spec.plan.link_keys)
+    run.check_links(spec.plan)
     scratch = folder.scratch()
     planned = None
     try:
@@ -145,6 +145,7 @@ def _plan_job(
                 **run.to_meta(),
                 "plan": _summary_meta(summary),
                 "associate_by": spec.plan.link_keys,
+                "association_types": {o: k.to_meta() for o, k in run.link_types.items()},
                 "properties": run.portal.to_meta() if run.portal else None,
             }
         )

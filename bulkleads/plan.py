@@ -64,6 +64,7 @@ class PlanOptions:
     allow_custom_fields: bool = False
     date_formats: tuple[str, ...] = ()  # strptime formats of local dates (--date-format)
     associate_by: tuple[tuple[str, str], ...] = ()  # (object, property) of link columns
+    association_labels: tuple[tuple[str, str], ...] = ()  # (object, label) of link columns
 
     @property
     def link_keys(self) -> dict[str, str]:
@@ -73,6 +74,8 @@ class PlanOptions:
         links: dict[str, object] = (
             {"associate_by": sorted(self.associate_by)} if self.associate_by else {}
         )
+        if self.association_labels:
+            links["association_labels"] = sorted(self.association_labels)
         return links | {
             "guid_column": self.guid_column,
             "renames": sorted(self.renames),
@@ -158,7 +161,10 @@ def plan(
         _check_header(source.header, columns, allowed, summary, rules)
         named = [columns.field_for(name) for name in source.header]
         associate.check_columns(
-            [n for n in named if n], rules.associable, rules.noun, options.link_keys
+            [n for n in named if n],
+            rules.associable,
+            rules.noun,
+            {**options.link_keys, **dict(options.association_labels)},
         )
         _check_names(
             [n for n in named if n and n != KEY and associate.target(n) is None], rules, options

@@ -13,6 +13,7 @@ import httpx
 from .config import Run
 from .console import Reporter, plural
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
+from .hubspot.associations import AssociationType
 from .hubspot.http import RecordMaker, Target
 from .link_phases import CheckPhase, FindPhase, LinkPhase, OwnEndpoint
 from .pacing import Pacer
@@ -54,18 +55,22 @@ def link_phases(store: JobStore, run: Run, states: tuple[str, ...]) -> list[Phas
     links = store.links
     if not links.any() or run.connection.token is None:
         return []
-    by = store.meta().get("associate_by") or {}
-    assert isinstance(by, dict)
+    meta = store.meta()
+    by, types = meta.get("associate_by") or {}, meta.get("association_types") or {}
+    assert isinstance(by, dict) and isinstance(types, dict)
     phases: list[Phase] = []
     for to_object in links.objects():
-        prop = by.get(to_object)
-        ends = run.api.link_targets(run.connection.base_url, run.connection.token, to_object, prop)
+        prop, kind = by.get(to_object), AssociationType.from_meta(types.get(to_object))
+        ends = run.api.link_targets(
+            run.connection.base_url, run.connection.token, to_object, prop, kind
+        )
         if ends.finder is not None and prop is not None:
             phases.append(FindPhase(links, to_object, ends.finder, prop))
         phases += [
-            CheckPhase(links, to_object, ends.reader, run.rules().noun),
+            CheckPhase(links, to_object, ends.reader, run.rules().noun, kind),
             LinkPhase(links, to_object, ends.writer, states),
-            LinkPhase(links, to_object, ends.writer, states, unlink=True),
+            LinkPhase(links, to_object, ends.remover, states, unlink=True),
+            LinkPhase(links, to_object, ends.writer, states, unlink=True, existed=True),
         ]
     return phases
 

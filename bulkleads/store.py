@@ -387,8 +387,8 @@ class JobStore:
 
     def requeue(self, *, all_failed: bool = False) -> dict[str, int]:
         """Make pending again what ``retry`` sends: ``not_sent`` bundles, failures whose last
-        answer was transient (no answer, 429 or 5xx), and with ``all_failed`` every failure.
-        Returns how many of each kind."""
+        answer was transient (no answer, 429 or 5xx), and with ``all_failed`` every failure;
+        the job's links alike. Returns how many bundles of each kind."""
         transient = "status IS NULL OR status IN (429, 500, 502, 503, 504)"
         kinds = {
             "not_sent": "state = 'not_sent'",
@@ -402,6 +402,9 @@ class JobStore:
                     f"UPDATE bundles SET state = 'pending', reason = NULL WHERE {where}"  # noqa: S608
                 )
                 moved[kind] = cursor.rowcount
+                self._db.execute(
+                    f"UPDATE links SET state = 'pending', reason = NULL WHERE {where}"  # noqa: S608
+                )
         return moved
 
     def move(self, from_states: tuple[str, ...], to_state: str, reason: str | None) -> int:

@@ -178,6 +178,7 @@ def _plan_undo(
                 "input": f"undo of {original}",
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "undo_of": original,
+                "association_types": meta.get("association_types"),  # to remove the same
                 "report": str(report),
                 **run.to_meta(),
             }
@@ -203,7 +204,8 @@ def _plan_unlinks(done: JobStore, store: JobStore, *, after: int) -> int:
     )
     rows.update(numbered)
     store.links.add_unlinks(
-        (guid, obj, value, rows[guid], from_id, to_id) for guid, obj, value, from_id, to_id in made
+        (guid, obj, value, rows[guid], from_id, to_id, existed)
+        for guid, obj, value, from_id, to_id, existed in made
     )
     return len(made)
 

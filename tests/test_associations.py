@@ -167,3 +167,63 @@ def test_link_columns_that_cannot_work_stop_before_any_write(tmp_path: Path, san
     leads_v1 = run_cli("update", str(v1), "--base-url", box.url, cwd=tmp_path)
     assert leads_v1.code == 2 and "associate: columns link CRM records" in leads_v1.stderr
     assert box.stats()["crm_applied_total"] == 0 and box.stats()["links_added"] == 0
+
+
+def test_a_labeled_association_round_trips_and_undo_keeps_what_was_there(
+    tmp_path: Path, sandbox
+) -> None:
+    """--association-label resolves the label to its type id once (an unknown one is exit 2
+    with did-you-mean, nothing sent); links get that type (a pair already linked without it
+    takes it too), and undo removes the new pairs whole and only the label from the pair
+    that was there before."""
+    box = _portal(tmp_path, sandbox)
+    root = f"{box.url}/crm/associations/2026-09/contacts/companies"
+    headers = {"Authorization": "Bearer sandbox-token"}
+    before = {"inputs": [{"from": {"id": "1"}, "to": {"id": "5001"}}]}
+    assert httpx.post(f"{root}/batch/associate/default", json=before, headers=headers).is_success
+    (tmp_path / "l.csv").write_text("id,associate:companies\n1,5001\n2,5002\n3,5003\n")
+    args = ["update", str(tmp_path / "l.csv"), *CRM, "--base-url", box.url]
+
+    wrong = run_cli(*args, "--association-label", "companies=Biling contact", cwd=tmp_path)
+    assert wrong.code == 2 and "did you mean 'Billing contact'" in wrong.stderr
+    assert box.stats()["links_added"] == 1 and box.stats()["labels_added"] == 0
+
+    ran = run_cli(*args, "--association-label", "companies=billing CONTACT", cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+
+    def types() -> dict[str, list[int]]:
+        read = {"inputs": [{"id": str(i)} for i in (1, 2, 3)]}
+        answer = httpx.post(f"{root}/batch/read", json=read, headers=headers).json()
+        return {
+            r["from"]["id"]: sorted(t["typeId"] for t in r["to"][0]["associationTypes"])
+            for r in answer["results"]
+        }
+
+    assert types() == {"1": [47, 279], "2": [47], "3": [47]}  # 47: "Billing contact"
+    assert box.stats()["labels_added"] == 3
+
+    undone = run_cli("undo", str(tmp_path / "l.report.csv"), cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert types() == {"1": [279]}  # the pair that was there stays, as it was
+
+
+def test_retry_sends_links_that_failed_on_a_passing_fault(tmp_path: Path, sandbox) -> None:
+    """Links whose requests met only 5xx fail with the reason (exit 1); ``bulkleads retry``
+    sends them again once the portal is well, and every link is made once."""
+    box = _portal(tmp_path, sandbox)
+    (tmp_path / "f.csv").write_text(
+        "id,associate:companies\n" + "".join(f"{i},{5000 + i}\n" for i in range(1, 21))
+    )
+    box.configure(fail_rate=1.0)
+    args = ["update", str(tmp_path / "f.csv"), *CRM, "--base-url", box.url, "--no-backup"]
+    failed = run_cli(*args, "--max-attempts", "1", cwd=tmp_path)
+    assert failed.code == 1, failed.stderr
+    report = read_report(tmp_path / "f.report.csv")
+    assert all("failed (reading its links: " in r["associations"] for r in report)
+    box.configure(fail_rate=0.0)
+    retried = run_cli("retry", str(tmp_path / "f.report.csv"), cwd=tmp_path)
+    assert retried.code == 0, retried.stderr
+    assert {r["associations"].split(": ")[1] for r in read_report(tmp_path / "f.report.csv")} == {
+        "added"
+    }
+    assert box.stats()["links_added"] == 20 and len(_links(box)) == 20

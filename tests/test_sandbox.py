@@ -303,7 +303,25 @@ def test_associations_link_both_ways_read_archive_and_search_by_domain() -> None
     back = _call(box, "POST", f"{root}/companies/contacts/batch/read", {"inputs": [{"id": "10"}]})
     assert back.json()["results"][0]["to"][0]["associationTypes"][0]["typeId"] == 280
     labels = _call(box, "GET", f"{root}/contacts/companies/labels").json()["results"]
-    assert {(t["typeId"], t["label"]) for t in labels} == {(279, None), (1, "Primary")}
+    assert {(t["typeId"], t["label"], t["category"]) for t in labels} == {
+        (279, None, "HUBSPOT_DEFINED"),
+        (1, "Primary", "HUBSPOT_DEFINED"),
+        (47, "Billing contact", "USER_DEFINED"),
+    }
+    billing = {"associationCategory": "USER_DEFINED", "associationTypeId": 47}
+    labeled = {"inputs": [{"from": {"id": "1"}, "to": {"id": "10"}, "types": [billing]}]}
+    made = _call(box, "POST", f"{root}/contacts/companies/batch/create", labeled)
+    assert made.status_code == 201 and made.json()["results"][0]["labels"] == ["Billing contact"]
+    types = _call(box, "POST", f"{root}/contacts/companies/batch/read", {"inputs": [{"id": "1"}]})
+    assert [t["typeId"] for t in types.json()["results"][0]["to"][0]["associationTypes"]] == [
+        47,
+        279,
+    ]
+    unlabel = _call(box, "POST", f"{root}/contacts/companies/batch/labels/archive", labeled)
+    assert unlabel.status_code == 204 and box.links.links[("contacts", "companies")]["1"]["10"] == {
+        279
+    }
+    assert box.links.links[("companies", "contacts")]["10"]["1"] == {280}  # the other side too
     gone = _call(
         box,
         "POST",

@@ -262,6 +262,17 @@ def update_command(
             metavar="OBJECT=PROPERTY",
         ),
     ] = None,
+    association_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--association-label",
+            help="crm-v3: make an associate:OBJECT column's links with this labeled "
+            "association type (resolved to its id once a run) instead of HubSpot's default. "
+            "Repeatable.",
+            rich_help_panel=PANEL_TARGET,
+            metavar="OBJECT=LABEL",
+        ),
+    ] = None,
     date_field: Annotated[
         list[str] | None,
         typer.Option(
@@ -425,6 +436,9 @@ def update_command(
             date_formats=tuple(date_format or ()),
             allow_custom_fields=allow_custom_fields,
             associate_by=tuple(sorted(parse_by(associate_by or ()).items())),
+            association_labels=tuple(
+                sorted(parse_by(association_label or (), "--association-label").items())
+            ),
         ),
     )
     reading = ReadOptions(

@@ -15,6 +15,7 @@ or a value to find (``guid`` the value).
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,11 +23,13 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
+from ..errors import UsageError
 from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
 from .http import HttpTarget, Outcome, answer_json, unreadable
 from .options import crm_root
+from .properties import Transient, get
 
 if TYPE_CHECKING:
     from .crm_batch import CrmV3Target
@@ -53,7 +56,9 @@ class LinkTargets:
 
     finder: CrmV3Target | SearchTarget | None
     reader: AssociationTarget
-    writer: AssociationTarget
+    writer: AssociationTarget  # links (of the labeled type, when one is asked), and removes
+    # the label alone from pairs that were there before the job
+    remover: AssociationTarget  # removes whole pairs the job made
 
 
 class AssociationTarget(HttpTarget):
@@ -70,10 +75,14 @@ class AssociationTarget(HttpTarget):
         version: str,
         *,
         batch_size: int = LINK_BATCH,
+        kind: AssociationType | None = None,
     ) -> None:
+        """``kind``: a labeled type links are made with (``batch/create``); None: HubSpot's
+        default type (``batch/associate/default``)."""
         super().__init__(base_url, token)
         self._use_bearer()
         self.batch_size = batch_size
+        self.kind = kind
         self._root = f"{associations_root(version)}/{from_object}/{to_object}"
 
     def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
@@ -96,17 +105,17 @@ class AssociationTarget(HttpTarget):
             )
             return Outcome("retry", response.status_code, reason, response.headers), {}
         found: dict[str, Outcome] = {}
-        linked: dict[str, list[str]] = {b.guid: [] for b in bundles}
+        linked: dict[str, dict[str, list[int]]] = {b.guid: {} for b in bundles}
         for result in results:
             if not isinstance(result, dict) or not isinstance(result.get("from"), dict):
                 continue
             source = str(result["from"].get("id"))
-            if source in linked:
-                linked[source] += [
-                    str(to.get("toObjectId"))
-                    for to in result.get("to") or []
-                    if isinstance(to, dict)
-                ]
+            for to in result.get("to") or [] if source in linked else []:
+                if isinstance(to, dict):
+                    types = to.get("associationTypes") or []
+                    linked[source][str(to.get("toObjectId"))] = [
+                        t["typeId"] for t in types if isinstance(t, dict) and "typeId" in t
+                    ]
         for source, targets in linked.items():
             found[source] = Outcome(
                 "ok", response.status_code, None, response.headers, {"to": targets}
@@ -115,7 +124,10 @@ class AssociationTarget(HttpTarget):
 
     def build_link(self, bundles: Sequence[Bundle]) -> httpx.Request:
         inputs = [{"from": {"id": b.body["from"]}, "to": {"id": b.body["to"]}} for b in bundles]
-        return self._post("batch/associate/default", {"inputs": inputs})
+        if self.kind is None:
+            return self._post("batch/associate/default", {"inputs": inputs})
+        types = [self.kind.spec()]
+        return self._post("batch/create", {"inputs": [{**i, "types": types} for i in inputs]})
 
     def classify_link(
         self, response: httpx.Response, bundles: Sequence[Bundle]
@@ -129,13 +141,7 @@ class AssociationTarget(HttpTarget):
         status, headers = response.status_code, response.headers
         data = answer_json(response.content)
         data = data if isinstance(data, dict) else {}
-        made = {
-            (str(r["from"].get("id")), str(r["to"].get("id")))
-            for r in data.get("results") or []
-            if isinstance(r, dict)
-            and isinstance(r.get("from"), dict)
-            and isinstance(r.get("to"), dict)
-        }
+        made = {_pair(r) for r in data.get("results") or [] if isinstance(r, dict)}
         named: dict[str, str] = {}
         for error in data.get("errors") or []:
             if not isinstance(error, dict):
@@ -163,6 +169,18 @@ class AssociationTarget(HttpTarget):
         return Outcome("ok", status, None, headers), others
 
     def build_unlink(self, bundles: Sequence[Bundle]) -> httpx.Request:
+        """Remove each pair (``batch/archive``); with a labeled ``kind``, only that label
+        (``batch/labels/archive``): the pair was there before the job, and stays."""
+        if self.kind is not None:
+            inputs = [
+                {
+                    "from": {"id": b.body["from"]},
+                    "to": {"id": b.body["to"]},
+                    "types": [self.kind.spec()],
+                }
+                for b in bundles
+            ]
+            return self._post("batch/labels/archive", {"inputs": inputs})
         inputs = [{"from": {"id": b.body["from"]}, "to": [{"id": b.body["to"]}]} for b in bundles]
         return self._post("batch/archive", {"inputs": inputs})
 
@@ -177,6 +195,79 @@ class AssociationTarget(HttpTarget):
         return httpx.Request(
             "POST", f"{self.base_url}{self._root}/{path}", content=content, headers=self._headers
         )
+
+
+def _pair(result: dict[str, object]) -> tuple[str, str]:
+    """The pair a write's result names: ``{from: {id}, to: {id}}`` (default associations) or
+    ``{fromObjectId, toObjectId}`` (``batch/create``)."""
+    source, target = result.get("from"), result.get("to")
+    if isinstance(source, dict) and isinstance(target, dict):
+        return str(source.get("id")), str(target.get("id"))
+    return str(result.get("fromObjectId")), str(result.get("toObjectId"))
+
+
+@dataclass(frozen=True)
+class AssociationType:
+    """A labeled association type, as the labels endpoint lists it (by id, never by text)."""
+
+    type_id: int
+    category: str
+    label: str
+
+    def spec(self) -> dict[str, object]:
+        return {"associationCategory": self.category, "associationTypeId": self.type_id}
+
+    def to_meta(self) -> list[object]:
+        return [self.type_id, self.category, self.label]
+
+    @classmethod
+    def from_meta(cls, item: object) -> AssociationType | None:
+        if isinstance(item, list) and len(item) == 3:
+            return cls(int(item[0]), str(item[1]), str(item[2]))
+        return None
+
+
+def fetch_type(
+    base_url: str,
+    token: Token,
+    pair: tuple[str, str],
+    label: str,
+    *,
+    version: str,
+    timeout: float,
+    patience: float,
+) -> AssociationType:
+    """The association type from ``pair[0]`` to ``pair[1]`` labeled ``label`` (ignoring
+    case), read once a run from the labels endpoint; a label the portal lacks stops the run
+    naming the ones it has."""
+    url = f"{base_url}{associations_root(version)}/{pair[0]}/{pair[1]}/labels"
+    try:
+        status, body = get(url, token, timeout=timeout, patience=patience)
+    except (Transient, httpx.HTTPError) as exc:
+        raise UsageError(
+            f"could not read the association labels of {pair[0]} to {pair[1]} "
+            f"({token.redact(str(exc)) or type(exc).__name__}); try again"
+        ) from None
+    data = answer_json(body)
+    results = data.get("results") if isinstance(data, dict) else None
+    if status != 200 or not isinstance(results, list):
+        raise UsageError(
+            f"HubSpot answered {status} for the association labels of {pair[0]} to {pair[1]}"
+        )
+    labeled = {
+        str(r["label"]): AssociationType(int(r["typeId"]), str(r["category"]), str(r["label"]))
+        for r in results
+        if isinstance(r, dict) and r.get("label") and "typeId" in r and "category" in r
+    }
+    for name, kind in labeled.items():
+        if name.casefold() == label.strip().casefold():
+            return kind
+    close = difflib.get_close_matches(label, labeled, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(
+        f"--association-label {pair[1]}={label!r}: no such label from {pair[0]} to {pair[1]}"
+        f"{hint}; the portal's labels: {', '.join(map(repr, sorted(labeled))) or 'none'}"
+    )
 
 
 class SearchTarget(HttpTarget):

@@ -19,7 +19,15 @@ from ..errors import UsageError
 from ..fields import FieldRules
 from ..ratelimit import Limit
 from ..token import Token
-from .associations import READ_BATCH, SEARCHED, AssociationTarget, LinkTargets, SearchTarget
+from .associations import (
+    READ_BATCH,
+    SEARCHED,
+    AssociationTarget,
+    AssociationType,
+    LinkTargets,
+    SearchTarget,
+    fetch_type,
+)
 from .crm_batch import MAX_BATCH, CrmObject, CrmV3Target
 from .http import AuthMode
 from .options import VERSIONS, ApiOptions, crm_root
@@ -193,10 +201,15 @@ class Crm:
         ]
 
     def link_targets(
-        self, base_url: str, token: Token, to_object: str, prop: str | None
+        self,
+        base_url: str,
+        token: Token,
+        to_object: str,
+        prop: str | None,
+        kind: AssociationType | None = None,
     ) -> LinkTargets:
         """The endpoints of links to ``to_object``, whose records the file names by ``prop``
-        (None: by id)."""
+        (None: by id), made with the labeled type ``kind`` (None: HubSpot's default)."""
         finder: CrmV3Target | SearchTarget | None = None
         if prop is not None and SEARCHED.get(to_object) == prop:
             finder = SearchTarget(base_url, token, to_object, prop, self.version)
@@ -208,15 +221,24 @@ class Crm:
         return LinkTargets(
             finder,
             AssociationTarget(*pair, batch_size=READ_BATCH),
+            AssociationTarget(*pair, kind=kind),
             AssociationTarget(*pair),
         )
 
-    def check_link_keys(
-        self, base_url: str, token: Token, by: dict[str, str], *, timeout: float, patience: float
-    ) -> int:
-        """Refuse, before the first request that writes, a ``--associate-by`` property that
-        cannot find records: one the object's definitions do not mark unique (a company's
-        domain is searched instead). Returns the requests it made."""
+    def check_links(
+        self,
+        base_url: str,
+        token: Token,
+        by: dict[str, str],
+        labels: dict[str, str],
+        *,
+        timeout: float,
+        patience: float,
+    ) -> tuple[int, dict[str, AssociationType]]:
+        """Before the first request that writes: refuse a ``--associate-by`` property that
+        cannot find records (one the object's definitions do not mark unique; a company's
+        domain is searched instead), and resolve each ``--association-label`` to its type id
+        once. Returns the requests made and the types."""
         made = 0
         for obj, prop in sorted(by.items()):
             if SEARCHED.get(obj) == prop:
@@ -227,7 +249,19 @@ class Crm:
             made += 1
             if portal is not None:
                 portal.check_match(prop, f"--associate-by {obj}=")
-        return made
+        kinds = {
+            obj: fetch_type(
+                base_url,
+                token,
+                (self.object_type, obj),
+                label,
+                version=self.version,
+                timeout=timeout,
+                patience=patience,
+            )
+            for obj, label in sorted(labels.items())
+        }
+        return made + len(kinds), kinds
 
     def describe(self, host: str) -> str:
         """The target column of ``bulkleads jobs``."""

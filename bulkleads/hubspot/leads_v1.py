@@ -22,7 +22,7 @@ from ..fields import LEADS_V1, FieldRules, is_valid_guid
 from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
-from .associations import LinkTargets
+from .associations import AssociationType, LinkTargets
 from .http import NOT_JSON, AuthMode, HttpTarget, Outcome, answer_json, unreadable
 from .options import ApiOptions
 from .properties import Portal
@@ -66,15 +66,27 @@ class LeadsV1:
         }
 
     def link_targets(
-        self, base_url: str, token: Token, to_object: str, prop: str | None
+        self,
+        base_url: str,
+        token: Token,
+        to_object: str,
+        prop: str | None,
+        kind: AssociationType | None = None,
     ) -> LinkTargets:
         raise UsageError("Leads v1 has no associations: link records with --api crm-v3")
 
-    def check_link_keys(
-        self, base_url: str, token: Token, by: dict[str, str], *, timeout: float, patience: float
-    ) -> int:
+    def check_links(
+        self,
+        base_url: str,
+        token: Token,
+        by: dict[str, str],
+        labels: dict[str, str],
+        *,
+        timeout: float,
+        patience: float,
+    ) -> tuple[int, dict[str, AssociationType]]:
         """Nothing to check: planning refuses link columns for Leads v1."""
-        return 0
+        return 0, {}
 
     def rules(self, portal: Portal | None) -> FieldRules:
         return LEADS_V1

@@ -199,17 +199,9 @@ def fetch(
     schema scope) or the answer is unusable, so that planning falls back to HubSpot's
     defaults, with a warning."""
     url = f"{check_base_url(base_url)}{crm_root('properties', version)}/{crm_object}"
-    headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
-    retrying = Retrying(
-        stop=stop_after_attempt(4) | stop_after_delay(patience),
-        wait=wait_exponential(multiplier=0.5, max=8),
-        retry=retry_if_exception_type(_Transient),
-        reraise=True,
-    )
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            status, body = retrying(_get, client, url, headers, timeout)
-    except (_Transient, httpx.HTTPError, ValueError) as exc:
+        status, body = get(url, token, timeout=timeout, patience=patience)
+    except (Transient, httpx.HTTPError, ValueError) as exc:
         _LOG.warning(
             "could not read the portal's %s properties (%s); checking against HubSpot's "
             "defaults instead",
@@ -238,7 +230,22 @@ def fetch(
         return None
 
 
-class _Transient(Exception):
+def get(url: str, token: Token, *, timeout: float, patience: float) -> tuple[int, bytes]:
+    """A GET of what a run reads once before planning (definitions, labels): each answer
+    whole within ``timeout``, retried on 429, 5xx and lost answers within ``patience``.
+    Raises :class:`Transient` (or httpx's errors) when it never came."""
+    headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
+    retrying = Retrying(
+        stop=stop_after_attempt(4) | stop_after_delay(patience),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        retry=retry_if_exception_type(Transient),
+        reraise=True,
+    )
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        return retrying(_get, client, url, headers, timeout)
+
+
+class Transient(Exception):
     """A 429, a 5xx or a lost answer: worth another attempt."""
 
 
@@ -251,14 +258,14 @@ def _get(
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code == 429 or response.status_code >= 500:
-                raise _Transient(f"HTTP {response.status_code}")
+                raise Transient(f"HTTP {response.status_code}")
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_DEFINITIONS:
                     raise ValueError("the answer is larger than any property list")
                 if time.monotonic() > deadline:
-                    raise _Transient(f"no whole answer in {timeout:g} s (--timeout)")
+                    raise Transient(f"no whole answer in {timeout:g} s (--timeout)")
             return response.status_code, bytes(body)
     except httpx.TransportError as exc:
-        raise _Transient(str(exc)) from None
+        raise Transient(str(exc)) from None

@@ -433,6 +433,7 @@ class Sandbox:
                 "crm_created": sum(len(ids) for ids in self.crm.created.values()),
                 "crm_archived": sum(len(ids) for ids in self.crm.archived.values()),
                 "links_added": self.links.added,
+                "labels_added": self.links.labels_added,
                 "links_archived": self.links.archived,
                 "searches": self.links.searches,
                 "peak_accepted_in_window": self.window.peak if self.window else None,

@@ -14,15 +14,21 @@ from typing import Any, Final
 
 from .crm import CrmObjects
 
-# HubSpot-defined association types: (from, to) -> (default type id, labeled types by id).
-_TYPES: Final[dict[tuple[str, str], tuple[int, dict[int, str]]]] = {
-    ("contacts", "companies"): (279, {1: "Primary"}),
-    ("companies", "contacts"): (280, {2: "Primary"}),
+_HUBSPOT: Final = "HUBSPOT_DEFINED"
+_USER: Final = "USER_DEFINED"
+# Association types: (from, to) -> (HubSpot's default type id, labeled types: id -> (label,
+# category)). HubSpot's own "Primary" company; a portal's own label ("Billing contact", 47
+# one way, 48 the other), as a portal that made one has.
+_TYPES: Final[dict[tuple[str, str], tuple[int, dict[int, tuple[str, str]]]]] = {
+    ("contacts", "companies"): (279, {1: ("Primary", _HUBSPOT), 47: ("Billing contact", _USER)}),
+    ("companies", "contacts"): (280, {2: ("Primary", _HUBSPOT), 48: ("Billing contact", _USER)}),
     ("deals", "contacts"): (3, {}),
     ("contacts", "deals"): (4, {}),
-    ("deals", "companies"): (341, {5: "Primary"}),
-    ("companies", "deals"): (342, {6: "Primary"}),
+    ("deals", "companies"): (341, {5: ("Primary", _HUBSPOT)}),
+    ("companies", "deals"): (342, {6: ("Primary", _HUBSPOT)}),
 }
+_PAIRED: Final = {1: 2, 2: 1, 47: 48, 48: 47, 5: 6, 6: 5}  # a labeled type's other side
+_TYPE_IDS: Final = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "leads": "0-136"}
 MAX_READ: Final = 1000  # batch read of associations (HubSpot's documented cap)
 MAX_WRITE: Final = 100
 MAX_SEARCH: Final = 200  # results a search page holds
@@ -37,6 +43,7 @@ class Associations:
         # (from object, to object) -> from id -> to id -> type ids
         self.links: dict[tuple[str, str], dict[str, dict[str, set[int]]]] = {}
         self.added = 0
+        self.labels_added = 0
         self.archived = 0
         self.searches = 0
 
@@ -58,10 +65,10 @@ class Associations:
 
     def labels(self, a: str, b: str) -> tuple[int, dict[str, Any]]:
         default, labeled = _TYPES[(a, b)]
-        results = [{"category": "HUBSPOT_DEFINED", "typeId": default, "label": None}]
+        results = [{"category": _HUBSPOT, "typeId": default, "label": None}]
         results += [
-            {"category": "HUBSPOT_DEFINED", "typeId": tid, "label": label}
-            for tid, label in labeled.items()
+            {"category": category, "typeId": tid, "label": label}
+            for tid, (label, category) in labeled.items()
         ]
         return 200, {"results": results}
 
@@ -137,7 +144,30 @@ class Associations:
             if bad := [t for t in types if t != default and t not in labeled]:
                 return 400, _error("VALIDATION_ERROR", f"unknown association type {bad[0]}")
             triples += [(fid, tid, t) for t in types]
-        return self._link(a, b, triples)
+        return self._link(a, b, triples, labeled=True)
+
+    def archive_labels(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any] | None]:
+        """Remove the named types from each pair, keeping the pair's other types (a pair left
+        with none is unlinked): 204."""
+        inputs = _inputs(body, MAX_WRITE)
+        if isinstance(inputs, str):
+            return 400, _error("VALIDATION_ERROR", inputs)
+        for item in inputs:
+            try:
+                fid, tid = str(item["from"]["id"]), str(item["to"]["id"])
+                types = {int(t["associationTypeId"]) for t in item["types"]}
+            except (KeyError, TypeError, ValueError):
+                return 400, _error("VALIDATION_ERROR", "each input needs from.id, to.id, types")
+            for x, xid, y, yid, kinds in ((a, fid, b, tid, types), (b, tid, a, fid, None)):
+                held = self.links.get((x, y), {}).get(xid, {})
+                if yid not in held:
+                    continue
+                held[yid] -= kinds if kinds is not None else {_PAIRED.get(t, t) for t in types}
+                if not held[yid]:
+                    del held[yid]
+                    if x == a:
+                        self.archived += 1
+        return 204, None
 
     def archive(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any] | None]:
         """Remove every link between each ``from`` and its ``to`` ids: 204."""
@@ -189,8 +219,10 @@ class Associations:
         return 200, {"total": len(found), "results": results}
 
     def _link(
-        self, a: str, b: str, triples: list[tuple[str, str, int]]
+        self, a: str, b: str, triples: list[tuple[str, str, int]], *, labeled: bool = False
     ) -> tuple[int, dict[str, Any]]:
+        """Link each ``(from, to, type)``; ``labeled``: answer as ``batch/create`` does (201,
+        each pair with its labels), else as ``batch/associate/default`` (200)."""
         records_a, records_b = self.crm.objects[a], self.crm.objects[b]
         missing = sorted(
             {f for f, _, _ in triples if f not in records_a}
@@ -203,24 +235,35 @@ class Associations:
             types = self.links.setdefault((a, b), {}).setdefault(fid, {}).setdefault(tid, set())
             if not types:
                 self.added += 1
+            if type_id not in types and type_id != _TYPES[(a, b)][0]:
+                self.labels_added += 1
             types.add(type_id)
-            reverse = _TYPES[(b, a)][0] if type_id == _TYPES[(a, b)][0] else type_id
+            reverse = _TYPES[(b, a)][0] if type_id == _TYPES[(a, b)][0] else _PAIRED[type_id]
             self.links.setdefault((b, a), {}).setdefault(tid, {}).setdefault(fid, set()).add(
                 reverse
             )
+            spec = self._type(a, b, type_id)
             results.append(
                 {
+                    "fromObjectTypeId": _TYPE_IDS[a],
+                    "fromObjectId": int(fid),
+                    "toObjectTypeId": _TYPE_IDS[b],
+                    "toObjectId": int(tid),
+                    "labels": [spec["label"]] if spec["label"] else [],
+                }
+                if labeled
+                else {
                     "from": {"id": fid},
                     "to": {"id": tid},
                     "associationSpec": {
-                        "associationCategory": "HUBSPOT_DEFINED",
+                        "associationCategory": spec["category"],
                         "associationTypeId": type_id,
                     },
                 }
             )
         answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if not missing:
-            return 200, answer
+            return 201 if labeled else 200, answer
         answer["errors"] = [
             {
                 "status": "error",
@@ -233,8 +276,8 @@ class Associations:
 
     def _type(self, a: str, b: str, type_id: int) -> dict[str, Any]:
         default, labeled = _TYPES.get((a, b), (0, {}))
-        label = None if type_id == default else labeled.get(type_id)
-        return {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": label}
+        label, category = (None, _HUBSPOT) if type_id == default else labeled[type_id]
+        return {"category": category, "typeId": type_id, "label": label}
 
 
 def _inputs(body: Any, most: int) -> list[Any] | str:

@@ -93,6 +93,11 @@ def link_routes(box: Sandbox) -> list[Route]:
                 f"{root}/{{from}}/{{to}}/batch/archive", between(links.archive), methods=["POST"]
             ),
             Route(
+                f"{root}/{{from}}/{{to}}/batch/labels/archive",
+                between(links.archive_labels),
+                methods=["POST"],
+            ),
+            Route(
                 f"{root}/{{from}}/{{to}}/labels",
                 between(lambda a, b, _: links.labels(a, b), reads=False),
                 methods=["GET"],

@@ -31,7 +31,9 @@ class OwnEndpoint(Protocol):
     pace: Limit | None
 
 
-class _LinkPhase:
+class LinkWork:
+    """What every phase of a job's links shares."""
+
     _links: LinkStore
 
     def begin(self, batch: Sequence[Bundle]) -> None:
@@ -46,7 +48,7 @@ class _LinkPhase:
             self._links.move(RESUMABLE, State.DEFERRED, f"deferred: {detail}")
 
 
-class FindPhase(_LinkPhase):
+class FindPhase(LinkWork):
     """The id of each record a link names by a key: by a batch read of a unique property
     (``target`` a :class:`CrmV3Target` by that property), or by search (a domain)."""
 
@@ -96,7 +98,7 @@ class FindPhase(_LinkPhase):
         self._links.found(self._object, items)
 
 
-class CheckPhase(_LinkPhase):
+class CheckPhase(LinkWork):
     """Read the links each record has to ``to_object`` (1,000 records a request): a link
     that is there already is ``skipped`` and counted, never sent."""
 
@@ -150,7 +152,7 @@ class CheckPhase(_LinkPhase):
             self._links.fail_sources(self._object, failed)
 
 
-class LinkPhase(_LinkPhase):
+class LinkPhase(LinkWork):
     """Link each pair with HubSpot's default type (100 a request); ``unlink``: remove the
     links an undone job made (``batch/archive``)."""
 

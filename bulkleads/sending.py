@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 from collections import Counter
+from collections.abc import Sequence
 
 import httpx
 
@@ -15,7 +16,7 @@ from .console import Reporter, plural
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
 from .hubspot.associations import AssociationType
 from .hubspot.http import RecordMaker, Target
-from .link_phases import CheckPhase, FindPhase, LinkPhase, OwnEndpoint
+from .link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
 from .pacing import Pacer
 from .phases import (
     ArchivePhase,
@@ -118,34 +119,61 @@ async def send_phases(
         max_connections=pace.send.concurrency, max_keepalive_connections=pace.send.concurrency
     )
     total = SendStats()
+    active: list[Sender] = []  # the senders a signal stops
+
+    async def one(phase: Phase, transport: httpx.AsyncBaseTransport, *, shown: bool) -> None:
+        todo = phase.pending()
+        if not todo or total.stop_reason is not None:
+            return
+        noun = run.rules().noun
+        progress = out.progress(todo, phase.label, unit=plural(todo, noun)) if shown else None
+        own = phase if isinstance(phase, OwnEndpoint) else None
+        sender = Sender(
+            store,
+            own.target if own else target,
+            _own_pacer(own.pace) if own and own.pace else pacer,
+            transport,
+            pace.send,
+            timeout=pace.timeout,
+            on_result=progress.advance if progress else None,
+            timeline=timeline,
+        )
+        active.append(sender)
+        try:
+            stats = await sender.run(phase=phase)
+        finally:
+            active.remove(sender)
+            if progress:
+                progress.close()
+        total.add(stats)
+        if stats.stop_reason is not None:  # a stop of one phase stops those beside it
+            for other in active:
+                other.stop(stats.stop_reason, stats.stop_detail or "")
+
+    async def in_turn(
+        some: Sequence[Phase], transport: httpx.AsyncBaseTransport, *, shown: bool = True
+    ) -> None:
+        for phase in some:
+            await one(phase, transport, shown=shown)
+
+    # Finding the records to link to needs only the plan: it goes beside the records' own
+    # phases (a search at its own pace leaves the portal's window to them); the rest of
+    # the links need both, and follow.
+    beside = [p for p in phases if isinstance(p, FindPhase)]
+    links = [p for p in phases if isinstance(p, LinkWork) and p not in beside]
+    records = [p for p in phases if p not in beside and p not in links]
+    _install_signal_handlers(active, total, out, run.job.command)
+    started = loop.time()
     try:
         async with httpx.AsyncHTTPTransport(limits=limits) as transport:
-            for phase in phases:
-                todo = phase.pending()
-                if not todo:
-                    continue
-                progress = out.progress(todo, phase.label, unit=plural(todo, run.rules().noun))
-                own = phase if isinstance(phase, OwnEndpoint) else None
-                sender = Sender(
-                    store,
-                    own.target if own else target,
-                    _own_pacer(own.pace) if own and own.pace else pacer,
-                    transport,
-                    pace.send,
-                    timeout=pace.timeout,
-                    on_result=progress.advance,
-                    timeline=timeline,
-                )
-                _install_signal_handlers(sender, out, run.job.command)
-                try:
-                    total.add(await sender.run(phase=phase))
-                finally:
-                    progress.close()
-                    _remove_signal_handlers()
-                if total.stop_reason is not None:
-                    break
+            await asyncio.gather(
+                in_turn(records, transport), in_turn(beside, transport, shown=not records)
+            )
+            await in_turn(links, transport)
     finally:
+        _remove_signal_handlers()
         memory.save(pacer, loop.time())
+    total.elapsed = loop.time() - started  # phases beside each other overlap
     total.limit, total.utilization = pacer.limit(), pacer.utilization()
     if total.requests:  # what the page of `report --html` draws this run against
         runs = store.meta().get("runs")
@@ -170,7 +198,11 @@ def _own_pacer(pace: Limit) -> Pacer:
     return Pacer(pace.requests, pace.window, portal=pace)
 
 
-def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> None:
+def _install_signal_handlers(
+    active: list[Sender], total: SendStats, out: Reporter, command: str
+) -> None:
+    """Ctrl-C or SIGTERM: the senders at work finish what is in flight and stop (a signal
+    between phases starts no other); a second abandons what is in flight; a third exits."""
     loop = asyncio.get_running_loop()
 
     taken = 0
@@ -196,7 +228,8 @@ def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> Non
                 signal=name,
                 again=True,
             )
-            sender.abandon()
+            for sender in active:
+                sender.abandon()
             return
         out.warn(
             f"{name}: finishing requests in flight, then writing the report "
@@ -205,7 +238,10 @@ def _install_signal_handlers(sender: Sender, out: Reporter, command: str) -> Non
             signal=name,
             again=False,
         )
-        sender.stop("signal", f"stopped by {name}")
+        if total.stop_reason is None:
+            total.stop_reason, total.stop_detail = "signal", f"stopped by {name}"
+        for sender in active:
+            sender.stop("signal", f"stopped by {name}")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)

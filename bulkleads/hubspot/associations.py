@@ -40,7 +40,7 @@ SEARCHED: Final = {"companies": "domain"}
 SEARCH_PACE: Final = Limit(4, 1.0)  # HubSpot's search: about 5 a second, and no headers
 READ_BATCH: Final = 1000  # HubSpot's cap for a batch read of associations
 LINK_BATCH: Final = 100
-SEARCH_BATCH: Final = 50  # values per search (an IN filter); a page holds 200 results
+SEARCH_BATCH: Final = 100  # values per search (an IN filter, at most 100); a page holds 200
 _PAGE: Final = 200
 
 

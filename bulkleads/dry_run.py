@@ -86,13 +86,14 @@ def dry_run_report(
                 changed_since=round(moved * scale),
                 projected=scale != 1.0,
             )
-        out.info(f"diff: {diff} (guid, field, current, new)", event="diff", path=str(diff))
+        key = run.rules().key
+        out.info(f"diff: {diff} ({key}, field, current, new)", event="diff", path=str(diff))
         if stats.stop_reason is not None:
             out.warn(f"reading stopped: {stats.stop_detail}", event="stopped")
     elif backup and summary.bundles:
         out.info(
-            "no token: the dry run stays offline; with one it would read the leads and show "
-            "what would change",
+            "no token: the dry run stays offline; with one it would read the "
+            f"{plural(2, run.rules().noun)} and show what would change",
             event="offline",
         )
     elif summary.bundles:

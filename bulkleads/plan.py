@@ -35,6 +35,7 @@ from .fields import (
     local_date,
     suggestion,
 )
+from .link_store import PREFIX
 from .sources import Record, Source
 from .store import JobStore, RowRecord, State
 
@@ -416,7 +417,8 @@ def _merge(store: JobStore, policy: ConflictPolicy, summary: PlanSummary) -> Non
             bundles.append((guid, body, first_row, State.PENDING, None))
             summary.bundles += 1
             if len(summary.examples) < 2:
-                summary.examples.append({**json.loads(body), "guid": guid})
+                shown = {k: v for k, v in json.loads(body).items() if not k.startswith(PREFIX)}
+                summary.examples.append({**shown, "guid": guid})
         if len(bundles) >= _BATCH:
             store.add_bundles(bundles)
             store.add_notes(notes)

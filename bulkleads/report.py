@@ -124,8 +124,8 @@ _LINK_WORDS: Final[dict[str, str]] = {
 LINK_PROBLEMS: Final = ("not found", "failed", "unconfirmed")  # exit code 1
 
 
-def link_word(state: str, action: str | None) -> str:
-    word = _LINK_WORDS.get(state, "not sent yet")
+def link_word(state: str, action: str | None, *, dry_run: bool = False) -> str:
+    word = _LINK_WORDS.get(state, "planned" if dry_run else "not sent yet")
     return "removed" if action == "archive" and word == "added" else word
 
 
@@ -137,7 +137,7 @@ def count_links(store: JobStore) -> Counter[str]:
     return counts
 
 
-def _links_cell(row: ReportRow, links: list[LinkRow] | None) -> str | None:
+def _links_cell(row: ReportRow, links: list[LinkRow] | None, *, dry_run: bool) -> str | None:
     """The links a row asked for, each ``companies acme.io (10): added``; an undo's row
     (which names no column) shows the links it removed."""
     if not links or row.error is not None:
@@ -148,7 +148,7 @@ def _links_cell(row: ReportRow, links: list[LinkRow] | None) -> str | None:
     parts = []
     for to_object, value, to_id, state, reason, action in links:
         shown = value if to_id in (None, value) else f"{value} ({to_id})"
-        word = link_word(state, action)
+        word = link_word(state, action, dry_run=dry_run)
         detail = (
             f" ({reason})" if reason and word not in ("added", "already there", "removed") else ""
         )
@@ -270,7 +270,7 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
                         _inert(row.names),
                         changes_cell(row),
                         _inert(row.record_id),
-                        _inert(_links_cell(row, links.get(row.guid or ""))),
+                        _inert(_links_cell(row, links.get(row.guid or ""), dry_run=dry_run)),
                     )
                 )
             else:
@@ -286,7 +286,7 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
                     row.names or "",
                     changes_of(row),
                     row.record_id,
-                    _links_cell(row, links.get(row.guid or "")),
+                    _links_cell(row, links.get(row.guid or ""), dry_run=dry_run),
                 )
                 out.write(json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False))
                 out.write("\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -32,11 +31,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .errors import UsageError
 from .plan import PlanSummary
 from .ratelimit import Limit
 from .report import RowOutcome
 from .sender import SendStats
+from .summary_file import write_summary
 from .token import RedactingFilter, Token
 
 LogFormat = Literal["text", "json"]
@@ -305,7 +304,7 @@ class Reporter:
         LOGGER.log(logging.INFO if not self.quiet else logging.WARNING, line, extra={"data": data})
         self.info(f"report: {report}", event="report", path=report)
         if self.summary_path is not None:
-            _write_atomically(self.summary_path, json.dumps(data, ensure_ascii=False) + "\n")
+            write_summary(self.summary_path, data)
 
 
 class ProgressSink:
@@ -388,55 +387,6 @@ class _LogSink(ProgressSink):
             total=self._total,
             rate=round(rate, 2),
         )
-
-
-def check_summary_path(path: Path) -> None:
-    """``--summary`` writes only a summary: never over the input, a job file, a report or
-    any other file that is not a summary bulkleads wrote (an empty file is fine)."""
-    try:
-        with open(path, "rb") as f:
-            start = f.read(4096)
-    except FileNotFoundError:
-        return
-    except IsADirectoryError:
-        raise UsageError(f"--summary {path} is a folder; give a file path") from None
-    except OSError as exc:
-        raise UsageError(f"--summary {path}: {exc.strerror}") from None
-    if not start.strip():
-        return
-    try:
-        data = json.loads(start)
-    except ValueError:
-        data = None
-    if not (isinstance(data, dict) and data.get("event") == "summary"):
-        raise UsageError(
-            f"--summary {path} exists and is not a bulkleads summary (the input, a report or a "
-            "job file?): give another path"
-        )
-
-
-def write_error_summary(path: Path, message: str, kind: str, exit_code: int) -> None:
-    """The summary of a command that stopped on an error (exit 2 included): a monitor never
-    reads last night's numbers as tonight's."""
-    try:
-        check_summary_path(path)
-    except UsageError:
-        return  # never over a file that is not a summary: the refusal is on stderr
-    data: dict[str, object] = {"event": "summary", "rows": 0, "requests": 0}
-    data.update({str(outcome): 0 for outcome in OUTCOMES})
-    data.update(error=message, type=kind, exit_code=exit_code)
-    try:
-        _write_atomically(path, json.dumps(data, ensure_ascii=False) + "\n")
-    except OSError:
-        return  # the error itself is already on stderr
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A monitor reading the file never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def plural(count: int, noun: str) -> str:

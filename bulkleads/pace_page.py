@@ -23,7 +23,8 @@ from typing import Final
 
 from .errors import UsageError
 from .report import RowOutcome, count_outcomes, outcome_of
-from .store import JobStore, TimelineEntry
+from .store import JobStore
+from .timeline import TimelineEntry
 
 _WIDTH: Final = 900
 _HEIGHT: Final = 260
@@ -37,7 +38,7 @@ def write_html(store: JobStore, path: Path) -> int:
     """Write the page; returns how many requests it draws (every one the job made)."""
     meta = store.meta()
     runs: dict[int, list[TimelineEntry]] = defaultdict(list)
-    for entry in store.requests():
+    for entry in store.requests.entries():
         runs[entry[0]].append(entry)
     limits = {int(str(r["run"])): r for r in _runs(meta)}
     total = sum(len(entries) for entries in runs.values())

@@ -24,8 +24,7 @@ from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
 from . import associate
-from .crm_fields import CRM_DEFAULT_PROPERTIES
-from .errors import InputError, UsageError
+from .columns import KEY, Columns, check_header, check_names
 from .fields import (
     CLEAR,
     LEADS_V1,
@@ -33,7 +32,6 @@ from .fields import (
     FieldRules,
     Value,
     local_date,
-    suggestion,
 )
 from .link_store import PREFIX
 from .sources import Record, Source
@@ -45,7 +43,6 @@ _CELL_CACHE: Final = 1 << 16
 # One encoder for every body: json.dumps with options builds a new encoder per call.
 _to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _T = TypeVar("_T")
-KEY: Final = "\x00key"  # the key column, whatever the API calls it
 
 
 @dataclass(frozen=True)
@@ -108,44 +105,6 @@ class PlanSummary:
     invalid_examples: list[tuple[int, int, str | None, str]] = field(default_factory=list)
 
 
-class _Columns:
-    """Maps input keys (CSV headers or JSONL keys) to field names, with a cache.
-
-    The key column (``guid`` for Leads v1, ``id`` for CRM v3) maps to :data:`KEY`.
-    """
-
-    def __init__(self, options: PlanOptions, key: str) -> None:
-        self._renames = {
-            _key(src): KEY if _key(dst) == key else dst.strip() for src, dst in options.renames
-        }
-        self._ignore = {_key(name) for name in options.ignore}
-        self._key_column = _key(options.guid_column) if options.guid_column else None
-        self._key = key
-        self._cache: dict[str, str | None] = {}
-
-    def field_for(self, name: str) -> str | None:
-        """The field a column feeds (:data:`KEY` for the key column), or None if ignored."""
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
-        k = _key(name)
-        target: str | None
-        if not k or k in self._ignore:
-            target = None
-        elif self._key_column is not None:
-            target = KEY if k == self._key_column else self._renames.get(k, name.strip())
-            target = None if target == KEY and k != self._key_column else target
-        else:
-            target = self._renames.get(k, KEY if k == self._key else name.strip())
-        self._cache[name] = target
-        return target
-
-
-def _key(name: str) -> str:
-    return name.strip().casefold()
-
-
 def plan(
     source: Source,
     store: JobStore,
@@ -155,11 +114,11 @@ def plan(
     rules: FieldRules = LEADS_V1,
 ) -> PlanSummary:
     """Read every record, validate it, and write rows and bundles into ``store``."""
-    columns = _Columns(options, rules.key)
+    columns = Columns(options, rules.key)
     allowed = frozenset(options.allow_fields)
     summary = PlanSummary(encoding=source.encoding_label)
     if source.format != "jsonl":
-        _check_header(source.header, columns, allowed, summary, rules)
+        check_header(source.header, columns, allowed, summary, rules)
         named = [columns.field_for(name) for name in source.header]
         associate.check_columns(
             [n for n in named if n],
@@ -167,7 +126,7 @@ def plan(
             rules.noun,
             {**options.link_keys, **dict(options.association_labels)},
         )
-        _check_names(
+        check_names(
             [n for n in named if n and n != KEY and associate.target(n) is None], rules, options
         )
     unknown: set[str] = set()
@@ -188,7 +147,7 @@ def plan(
                     summary.invalid_examples.append((row, line, guid, error))
         if on_progress:
             on_progress(source.bytes_read)
-    _check_names(sorted(unknown), rules, options)  # JSONL names its fields row by row
+    check_names(sorted(unknown), rules, options)  # JSONL names its fields row by row
     summary.custom_fields = sorted(unknown)
     _merge(store, options.on_conflict, summary)
     if rules.associable:  # link columns' values leave the bodies for the job's links
@@ -197,113 +156,9 @@ def plan(
     return summary
 
 
-def _check_portal_names(names: list[str], rules: FieldRules) -> None:
-    missing = [
-        f"{name!r}" + (f" (did you mean {meant}?)" if meant else "")
-        for name in names
-        if name not in rules.known
-        for meant in [suggestion(name, rules.known)]
-    ]
-    if missing:
-        unknown = {name for name in names if name not in rules.known}
-        other = [
-            crm_object
-            for crm_object, known in CRM_DEFAULT_PROPERTIES.items()
-            if unknown <= known and crm_object.rstrip("s") != rules.noun
-        ]
-        hint = f"; they are properties of {other[0]}: pass --object {other[0]}" if other else ""
-        raise UsageError(
-            f"not a property of the portal's {rules.noun} records: "
-            + ", ".join(missing)
-            + hint
-            + '; rename the column (or --map "COLUMN=property"), drop it with --ignore-column '
-            "NAME, or create the property in HubSpot first"
-        )
-
-
-def _check_names(names: list[str], rules: FieldRules, options: PlanOptions) -> None:
-    """Stop when a field is a typo of a standard one, or a custom field nobody named: HubSpot
-    would store either as a custom property and leave the field meant unchanged. Against the
-    portal's own property list (CRM v3 with a token), a name it lacks always stops the run."""
-    if rules.from_portal:
-        _check_portal_names(names, rules)
-        return
-    named = set(options.custom_fields)
-    typos: list[str] = []
-    custom: list[str] = []
-    for name in names:
-        if name in rules.known or name in named:
-            continue
-        if (meant := suggestion(name, rules.known)) is not None:
-            typos.append(f"{name!r} (did you mean {meant}?)")
-        elif not options.allow_custom_fields:
-            custom.append(name)
-    if typos:
-        raise UsageError(
-            f"field(s) that are not standard {rules.noun} fields but look like one: "
-            + ", ".join(typos)
-            + '; rename the column (or --map "COLUMN=field"); if it really is a custom '
-            "field of your portal, name it with --custom-field NAME"
-        )
-    if custom:
-        raise UsageError(
-            f"field(s) that are not standard {rules.noun} fields: "
-            + ", ".join(custom)
-            + "; if they are custom fields of your portal, send them with --custom-field NAME "
-            "(repeatable) or --allow-custom-fields; otherwise drop them with --ignore-column NAME"
-        )
-
-
-def _check_header(
-    header: list[str],
-    columns: _Columns,
-    allowed: frozenset[str],
-    summary: PlanSummary,
-    rules: FieldRules,
-) -> None:
-    """Stop before anything is read past the header when the columns cannot make a job."""
-    targets = [columns.field_for(name) for name in header]
-    if KEY not in targets:
-        crm_key = rules.key == "guid" and {"id", "hs_object_id"} & {h.lower() for h in header}
-        hint = (
-            "; an id column holds CRM record ids: add --api crm-v3 --object contacts (or "
-            "companies, deals, leads)"
-            if crm_key
-            else ""
-        )
-        raise UsageError(
-            f"no {rules.key} column: the header has "
-            + ", ".join(repr(h) for h in header)
-            + f'; name it with --guid-column NAME or --map "NAME={rules.key}"'
-            + hint
-        )
-    refused = [t for t in targets if t in rules.not_editable and t not in allowed]
-    if refused:
-        raise InputError(
-            "column(s) " + ", ".join(refused) + " cannot be edited through the API; remove them "
-            "with --ignore-column NAME (or --allow-field NAME if your portal accepts them)",
-            line=1,
-        )
-    if lacking := [name for name in rules.required if name not in targets]:
-        raise UsageError(
-            f"--create: HubSpot needs {' and '.join(rules.required)} to create a "
-            f"{rules.noun}, and the input has no {', '.join(lacking)} column; add "
-            f'{"it" if len(lacking) == 1 else "them"} (or --map "COLUMN=property")'
-        )
-    seen: dict[str, str] = {}
-    for name, target in zip(header, targets, strict=True):
-        if target is None:
-            summary.ignored_columns.append(name)
-        elif target in seen:
-            shown = rules.key if target == KEY else target
-            raise UsageError(f"columns {seen[target]!r} and {name!r} both feed field {shown!r}")
-        else:
-            seen[target] = name
-
-
 def _validate(
     record: Record,
-    columns: _Columns,
+    columns: Columns,
     options: PlanOptions,
     allowed: frozenset[str],
     coerce: Callable[[str, object], Value],

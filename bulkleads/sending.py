@@ -114,7 +114,7 @@ async def send_phases(
         explicit=pace.explicit,
         portal=memory.limit,
     )
-    timeline = Timeline(store, store.next_run())
+    timeline = Timeline(store, store.requests.next_run())
     limits = httpx.Limits(
         max_connections=pace.send.concurrency, max_keepalive_connections=pace.send.concurrency
     )

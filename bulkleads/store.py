@@ -27,6 +27,7 @@ from .job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_
 
 if TYPE_CHECKING:
     from .link_store import LinkStore
+    from .timeline import RequestLog
 
 
 class State(StrEnum):
@@ -50,8 +51,6 @@ RESUMABLE: Final = (State.PENDING, State.INFLIGHT, State.DEFERRED, State.NOT_SEN
 Mark = tuple[str, int | None, int | None, str | None, str]
 Read = tuple[str | None, str, str, str | None, str | None, str | None, str]
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
-# run, start, answer (seconds since the epoch), status (None: no answer), phase, attempt, others
-TimelineEntry = tuple[int, float, float, int | None, str, int, float]
 
 # to_send/count ``read``: None any bundle, True those read (backed up), False those not yet
 _READ_FILTER: Final = {None: "", True: " AND before IS NOT NULL", False: " AND before IS NULL"}
@@ -360,19 +359,6 @@ class JobStore:
         )
         return frozenset(guid for i, (guid,) in enumerate(cursor) if i % every == 0)
 
-    def add_requests(self, entries: Iterable[TimelineEntry]) -> None:
-        with self._tx():
-            self._db.executemany("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", entries)
-
-    def requests(self) -> Iterator[TimelineEntry]:
-        """The timeline, in the order requests left."""
-        yield from self._db.execute("SELECT * FROM requests ORDER BY run, start")
-
-    def next_run(self) -> int:
-        """The number the next run that sends takes in the timeline."""
-        (last,) = self._db.execute("SELECT MAX(run) FROM requests").fetchone()
-        return (last or 0) + 1
-
     def mark(self, updates: Iterable[Mark], *, keep_status: bool = True) -> None:
         """Record ``(state, status, attempts, reason, guid)`` results in one transaction,
         committed at once so they survive a kill. None keeps a bundle's attempts, and its
@@ -439,6 +425,13 @@ class JobStore:
             "LEFT JOIN notes n ON n.row = r.row ORDER BY r.row"
         )
         return map(ReportRow._make, cursor)
+
+    @property
+    def requests(self) -> RequestLog:
+        """Every request the job made (:mod:`.timeline`)."""
+        from .timeline import RequestLog
+
+        return RequestLog(self._db, self._tx)
 
     @property
     def links(self) -> LinkStore:

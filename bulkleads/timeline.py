@@ -6,12 +6,38 @@ pace against the portal's limit long after the run. No token, no URL, no value i
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from .store import JobStore, TimelineEntry
+from .job_file import Transaction
+from .store import JobStore
 
 _FLUSH_EVERY: Final = 256  # entries buffered before they go to the store in one transaction
+# run, start, answer (seconds since the epoch), status (None: no answer), phase, attempt, others
+TimelineEntry = tuple[int, float, float, int | None, str, int, float]
+
+
+class RequestLog:
+    """The job file's ``requests`` table (the :class:`.store.JobStore`'s connection)."""
+
+    def __init__(self, db: sqlite3.Connection, tx: Callable[[], Transaction]) -> None:
+        self._db = db
+        self._tx = tx
+
+    def add(self, entries: Iterable[TimelineEntry]) -> None:
+        with self._tx():
+            self._db.executemany("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", entries)
+
+    def entries(self) -> Iterator[TimelineEntry]:
+        """The timeline, in the order requests left."""
+        yield from self._db.execute("SELECT * FROM requests ORDER BY run, start")
+
+    def next_run(self) -> int:
+        """The number the next run that sends takes in the timeline."""
+        (last,) = self._db.execute("SELECT MAX(run) FROM requests").fetchone()
+        return (last or 0) + 1
 
 
 class Timeline:
@@ -52,5 +78,5 @@ class Timeline:
 
     def flush(self) -> None:
         if self._store is not None and self._buffer:
-            self._store.add_requests(self._buffer)
+            self._store.requests.add(self._buffer)
             self._buffer.clear()

@@ -351,7 +351,7 @@ def test_crm_job_then_undo_restores_the_seed_reading_100_a_request(tmp_path: Pat
     # took it for another client (which would have slowed the whole run).
     (job_file,) = Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite")
     with JobStore(job_file) as store:
-        timeline = list(store.requests())
+        timeline = list(store.requests.entries())
     assert len(timeline) == 6 and all(entry[6] == 0 for entry in timeline)
     undone = run_cli("undo", str(tmp_path / "contacts.report.csv"), cwd=tmp_path)
     assert undone.code == 0, undone.stderr

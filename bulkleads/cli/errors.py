@@ -11,13 +11,9 @@ from typing import NoReturn, ParamSpec
 
 import typer
 
-from ..console import (
-    LOG_FORMAT_VAR,
-    LogFormat,
-    print_error,
-    write_error_summary,
-)
+from ..console import LOG_FORMAT_VAR, LogFormat, print_error
 from ..errors import BulkleadsError
+from ..summary_file import write_error_summary
 from ..token import ENV_VAR
 
 P = ParamSpec("P")

@@ -13,17 +13,12 @@ from typing import Annotated, Any, Final, Literal, TypeVar, cast, get_type_hints
 import typer
 
 from ..config import Pace
-from ..console import (
-    LOG_FORMAT_VAR,
-    LogFormat,
-    Reporter,
-    check_summary_path,
-    setup_logging,
-)
+from ..console import LOG_FORMAT_VAR, LogFormat, Reporter, setup_logging
 from ..errors import UsageError
 from ..jobs import STATE_DIR_VAR
 from ..profiles import load_profile
 from ..sender import SendOptions
+from ..summary_file import check_summary_path
 from ..token import ENV_VAR, Token
 
 PANEL_INPUT = "Input (how the file is read)"

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import SANDBOX_TOKEN
 from .associations import Associations
+from .control import control_routes
 from .crm import OBJECTS, CrmObjects
 from .leads import LeadRules, save_leads
 from .limits import DailyCap, RollingWindow
@@ -147,10 +148,7 @@ class Sandbox:
                     )
                 ),
                 *link_routes(self),
-                Route("/__sandbox/objects/{object}", self._objects, methods=["GET"]),
-                Route("/__sandbox/state", self._state, methods=["GET"]),
-                Route("/__sandbox/stats", self._stats, methods=["GET"]),
-                Route("/__sandbox/config", self._configure, methods=["POST"]),
+                *control_routes(self),
                 Route(
                     "/{path:path}",
                     self._off_path,
@@ -350,9 +348,6 @@ class Sandbox:
             return self._error(404, "No such record.")
         return self._answer(200, {"id": request.path_params["id"], "properties": record})
 
-    async def _objects(self, request: Request) -> Response:
-        return JSONResponse(self.crm.objects.get(request.path_params["object"], {}))
-
     async def _handle_put(self, request: Request) -> Response:
         guid = request.path_params["guid"]
         refused = self._admit(request)
@@ -416,48 +411,3 @@ class Sandbox:
         if len(self.off_path) < 1000:
             self.off_path.append(f"{request.method} {request.url.path}")
         return self._error(404, "Not found.")
-
-    async def _state(self, request: Request) -> Response:
-        return JSONResponse(self.leads)
-
-    async def _stats(self, request: Request) -> Response:
-        return JSONResponse(
-            {
-                "requests": {str(k): v for k, v in sorted(self.statuses.items())},
-                "applied": dict(self.applied),
-                "applied_total": sum(self.applied.values()),
-                "reads": self.reads,
-                "noops": self.noops,
-                "crm_applied": self.crm.applied,
-                "crm_applied_total": sum(self.crm.applied.values()),
-                "crm_created": sum(len(ids) for ids in self.crm.created.values()),
-                "crm_archived": sum(len(ids) for ids in self.crm.archived.values()),
-                "links_added": self.links.added,
-                "labels_added": self.links.labels_added,
-                "links_archived": self.links.archived,
-                "searches": self.links.searches,
-                "peak_accepted_in_window": self.window.peak if self.window else None,
-                "peak_arrivals_in_window": self.peak_arrivals,
-                "ignored_content_type": self.ignored_content_type,
-                "daily_used": self.daily.used if self.daily else None,
-                "off_path": self.off_path,
-            }
-        )
-
-    async def _configure(self, request: Request) -> Response:
-        """Change limits and faults while running (tests and benchmarks). The body is a JSON
-        object with any of: ``daily`` (requests a day, or null for none), ``reset_daily``
-        (true: the day starts again), ``fail_rate``, ``drop_rate``, ``noop_rate``,
-        ``garble_rate`` (0 to 1),
-        ``latency_ms`` and ``retry_after`` (true or false)."""
-        changes = await request.json()
-        if "daily" in changes:
-            self.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
-        if "reset_daily" in changes and self.daily is not None:
-            self.daily.used = 0
-        for name in ("fail_rate", "drop_rate", "noop_rate", "garble_rate", "retry_after"):
-            if name in changes:
-                setattr(self.config, name, changes[name])
-        if "latency_ms" in changes:  # the same unit as --latency-ms
-            self.config.latency = float(changes["latency_ms"]) / 1000
-        return JSONResponse({"ok": True})

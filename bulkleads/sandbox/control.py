@@ -1,0 +1,76 @@
+"""The sandbox's own endpoints under ``/__sandbox/``: what tests and benchmarks read (the
+records, the leads, the counters) and change (limits and faults) while it runs. HubSpot has
+nothing like them; a client never calls them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .limits import DailyCap
+
+if TYPE_CHECKING:
+    from .app import Sandbox
+
+
+def control_routes(box: Sandbox) -> list[Route]:
+    """``box``'s records, leads, counters and settings."""
+
+    async def objects(request: Request) -> Response:
+        return JSONResponse(box.crm.objects.get(request.path_params["object"], {}))
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(box.leads)
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "requests": {str(k): v for k, v in sorted(box.statuses.items())},
+                "applied": dict(box.applied),
+                "applied_total": sum(box.applied.values()),
+                "reads": box.reads,
+                "noops": box.noops,
+                "crm_applied": box.crm.applied,
+                "crm_applied_total": sum(box.crm.applied.values()),
+                "crm_created": sum(len(ids) for ids in box.crm.created.values()),
+                "crm_archived": sum(len(ids) for ids in box.crm.archived.values()),
+                "links_added": box.links.added,
+                "labels_added": box.links.labels_added,
+                "links_archived": box.links.archived,
+                "searches": box.links.searches,
+                "peak_accepted_in_window": box.window.peak if box.window else None,
+                "peak_arrivals_in_window": box.peak_arrivals,
+                "ignored_content_type": box.ignored_content_type,
+                "daily_used": box.daily.used if box.daily else None,
+                "off_path": box.off_path,
+            }
+        )
+
+    async def configure(request: Request) -> Response:
+        """Change limits and faults while running (tests and benchmarks). The body is a JSON
+        object with any of: ``daily`` (requests a day, or null for none), ``reset_daily``
+        (true: the day starts again), ``fail_rate``, ``drop_rate``, ``noop_rate``,
+        ``garble_rate`` (0 to 1),
+        ``latency_ms`` and ``retry_after`` (true or false)."""
+        changes = await request.json()
+        if "daily" in changes:
+            box.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
+        if "reset_daily" in changes and box.daily is not None:
+            box.daily.used = 0
+        for name in ("fail_rate", "drop_rate", "noop_rate", "garble_rate", "retry_after"):
+            if name in changes:
+                setattr(box.config, name, changes[name])
+        if "latency_ms" in changes:  # the same unit as --latency-ms
+            box.config.latency = float(changes["latency_ms"]) / 1000
+        return JSONResponse({"ok": True})
+
+    return [
+        Route("/__sandbox/objects/{object}", objects, methods=["GET"]),
+        Route("/__sandbox/state", state, methods=["GET"]),
+        Route("/__sandbox/stats", stats, methods=["GET"]),
+        Route("/__sandbox/config", configure, methods=["POST"]),
+    ]

@@ -19,7 +19,7 @@ from .errors import UsageError
 from .fields import FieldRules
 from .hubspot import Api, Portal
 from .hubspot import from_meta as api_from_meta
-from .hubspot.associations import AssociationType
+from .hubspot.associations import AssociationType, Linker
 from .hubspot.http import Target, check_base_url
 from .hubspot.leads_v1 import LeadsV1
 from .jobs import JobFolder
@@ -247,6 +247,8 @@ class Run:
             )
         if self.connection.token is None or not (by or labels):
             return
+        if not isinstance(self.api, Linker):
+            raise UsageError("--associate-by and --association-label need --api crm-v3")
         started = time.monotonic()
         made, self.link_types = self.api.check_links(
             self.connection.base_url,

@@ -14,7 +14,7 @@ import httpx
 from .config import Run
 from .console import Reporter, plural
 from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
-from .hubspot.associations import AssociationType
+from .hubspot.associations import AssociationType, Linker
 from .hubspot.http import RecordMaker, Target
 from .link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
 from .pacing import Pacer
@@ -53,16 +53,16 @@ def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Targe
 def link_phases(store: JobStore, run: Run, states: tuple[str, ...]) -> list[Phase]:
     """For each object the job links to: find the records (by key), read the links there
     are, link; an undo's unlinks. None when the job makes no links."""
-    links = store.links
-    if not links.any() or run.connection.token is None:
-        return []
+    links, api = store.links, run.api
+    if not links.any() or run.connection.token is None or not isinstance(api, Linker):
+        return []  # only an API that links has links in its jobs: planning refuses them
     meta = store.meta()
     by, types = meta.get("associate_by") or {}, meta.get("association_types") or {}
     assert isinstance(by, dict) and isinstance(types, dict)
     phases: list[Phase] = []
     for to_object in links.objects():
         prop, kind = by.get(to_object), AssociationType.from_meta(types.get(to_object))
-        ends = run.api.link_targets(
+        ends = api.link_targets(
             run.connection.base_url, run.connection.token, to_object, prop, kind
         )
         if ends.finder is not None and prop is not None:

@@ -22,7 +22,6 @@ from ..errors import UsageError
 from ..fields import FieldRules
 from ..ratelimit import Limit
 from ..token import Token
-from .associations import AssociationType, LinkTargets
 from .crm import Crm
 from .http import AuthMode, Target
 from .leads_v1 import LeadsV1
@@ -75,31 +74,6 @@ class Api(Protocol):
         ...
 
     def target(self, base_url: str, token: Token) -> Target: ...
-
-    def link_targets(
-        self,
-        base_url: str,
-        token: Token,
-        to_object: str,
-        prop: str | None,
-        kind: AssociationType | None = None,
-    ) -> LinkTargets:
-        """The endpoints of links from this API's records to ``to_object``'s."""
-        ...
-
-    def check_links(
-        self,
-        base_url: str,
-        token: Token,
-        by: dict[str, str],
-        labels: dict[str, str],
-        *,
-        timeout: float,
-        patience: float,
-    ) -> tuple[int, dict[str, AssociationType]]:
-        """Refuse link keys that cannot find records, resolve link labels to their types;
-        the requests it made, and the types."""
-        ...
 
     def examples(self, base_url: str, bodies: Sequence[dict[str, object]]) -> list[str]: ...
 

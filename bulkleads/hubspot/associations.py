@@ -19,7 +19,7 @@ import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 import httpx
 
@@ -47,6 +47,36 @@ _PAGE: Final = 200
 def associations_root(version: str) -> str:
     """The association API's root for an objects API version (v3 pairs with v4)."""
     return "/crm/v4/associations" if version == "v3" else crm_root("associations", version)
+
+
+@runtime_checkable
+class Linker(Protocol):
+    """An API whose records can be linked to others (``associate:OBJECT`` columns)."""
+
+    def link_targets(
+        self,
+        base_url: str,
+        token: Token,
+        to_object: str,
+        prop: str | None,
+        kind: AssociationType | None = None,
+    ) -> LinkTargets:
+        """The endpoints of links from this API's records to ``to_object``'s."""
+        ...
+
+    def check_links(
+        self,
+        base_url: str,
+        token: Token,
+        by: dict[str, str],
+        labels: dict[str, str],
+        *,
+        timeout: float,
+        patience: float,
+    ) -> tuple[int, dict[str, AssociationType]]:
+        """Refuse link keys that cannot find records, resolve link labels to their types;
+        the requests it made, and the types."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,10 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import UsageError
 from ..fields import LEADS_V1, FieldRules, is_valid_guid
 from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
-from .associations import AssociationType, LinkTargets
 from .http import NOT_JSON, AuthMode, HttpTarget, Outcome, answer_json, unreadable
 from .options import ApiOptions
 from .properties import Portal
@@ -64,29 +62,6 @@ class LeadsV1:
             "id_property": None,
             "date_fields": ["closedate"],
         }
-
-    def link_targets(
-        self,
-        base_url: str,
-        token: Token,
-        to_object: str,
-        prop: str | None,
-        kind: AssociationType | None = None,
-    ) -> LinkTargets:
-        raise UsageError("Leads v1 has no associations: link records with --api crm-v3")
-
-    def check_links(
-        self,
-        base_url: str,
-        token: Token,
-        by: dict[str, str],
-        labels: dict[str, str],
-        *,
-        timeout: float,
-        patience: float,
-    ) -> tuple[int, dict[str, AssociationType]]:
-        """Nothing to check: planning refuses link columns for Leads v1."""
-        return 0, {}
 
     def rules(self, portal: Portal | None) -> FieldRules:
         return LEADS_V1

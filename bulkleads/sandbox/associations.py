@@ -100,18 +100,10 @@ class Associations:
                     ],
                 }
             )
-        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if not without:
-            return 200, answer
-        answer["errors"] = [
-            {
-                "status": "error",
-                "category": "OBJECT_NOT_FOUND",
-                "message": f"No {b} is associated with {a} {', '.join(without)}",
-                "context": {"fromObjectId": without},
-            }
-        ]
-        return 207, answer
+            return 200, {"status": "COMPLETE", "results": results}
+        message = f"No {b} is associated with {a} {', '.join(without)}"
+        return 207, _partly(results, message, fromObjectId=without)
 
     def associate_default(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any]]:
         """Link each ``{from: {id}, to: {id}}`` with HubSpot's default type; records that do
@@ -261,23 +253,20 @@ class Associations:
                     },
                 }
             )
-        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if not missing:
-            return 201 if labeled else 200, answer
-        answer["errors"] = [
-            {
-                "status": "error",
-                "category": "OBJECT_NOT_FOUND",
-                "message": f"No such records: {', '.join(missing)}",
-                "context": {"ids": missing},
-            }
-        ]
-        return 207, answer
+            return 201 if labeled else 200, {"status": "COMPLETE", "results": results}
+        return 207, _partly(results, f"No such records: {', '.join(missing)}", ids=missing)
 
     def _type(self, a: str, b: str, type_id: int) -> dict[str, Any]:
         default, labeled = _TYPES.get((a, b), (0, {}))
         label, category = (None, _HUBSPOT) if type_id == default else labeled[type_id]
         return {"category": category, "typeId": type_id, "label": label}
+
+
+def _partly(results: list[dict[str, Any]], message: str, **context: list[str]) -> dict[str, Any]:
+    """A 207's body: the results, and the error naming the ids that had none."""
+    error = {"status": "error", "category": "OBJECT_NOT_FOUND", "message": message}
+    return {"status": "COMPLETE", "results": results, "errors": [{**error, "context": context}]}
 
 
 def _inputs(body: Any, most: int) -> list[Any] | str:

@@ -158,6 +158,10 @@ def test_link_columns_that_cannot_work_stop_before_any_write(tmp_path: Path, san
     leads.write_text("email,associate:companies\nc1@x.io,acme\n")
     by_name = run_cli("update", str(leads), *base, "--associate-by", "companies=city", cwd=tmp_path)
     assert by_name.code == 2 and "city is not a unique property" in by_name.stderr
+    misspelt = run_cli(
+        "update", str(leads), *base, "--associate-by", "companies=domian", cwd=tmp_path
+    )
+    assert misspelt.code == 2 and "(did you mean domain?)" in misspelt.stderr
     not_id = run_cli("update", str(leads), *base, cwd=tmp_path)
     assert not_id.code == 1 and "'acme' is not a record id" in not_id.stderr + str(
         read_report(tmp_path / "c.report.csv")

@@ -10,6 +10,7 @@ numbers, booleans, dates and datetimes are checked and written as HubSpot expect
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from collections.abc import Mapping
@@ -101,8 +102,10 @@ class Portal:
             raise UsageError(f"{flag}hs_object_id: that is the record id; drop {flag.strip()}")
         prop = self.properties.get(name)
         if prop is None:
+            close = difflib.get_close_matches(name, self.properties, n=1)
+            meant = f" (did you mean {close[0]}?)" if close else ""
             raise UsageError(
-                f"{flag}{name}: the portal's {self.crm_object} have no such property; "
+                f"{flag}{name}: the portal's {self.crm_object} have no such property{meant}; "
                 f"their unique properties: {listed}"
             )
         if not prop.unique:

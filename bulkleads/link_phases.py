@@ -34,6 +34,8 @@ class OwnEndpoint(Protocol):
 class LinkWork:
     """What every phase of a job's links shares."""
 
+    unit: str | None = "link"  # what its progress counts (None: the job's records)
+
     _links: LinkStore
 
     def begin(self, batch: Sequence[Bundle]) -> None:
@@ -53,6 +55,7 @@ class FindPhase(LinkWork):
     (``target`` a :class:`CrmV3Target` by that property), or by search (a domain)."""
 
     label = "finding"
+    unit = "key"
 
     def __init__(
         self, links: LinkStore, to_object: str, target: CrmV3Target | SearchTarget, prop: str
@@ -103,6 +106,7 @@ class CheckPhase(LinkWork):
     that is there already is ``skipped`` and counted, never sent."""
 
     label = "reading links"
+    unit = None
     pace = None
 
     def __init__(

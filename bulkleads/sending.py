@@ -125,7 +125,7 @@ async def send_phases(
         todo = phase.pending()
         if not todo or total.stop_reason is not None:
             return
-        noun = run.rules().noun
+        noun = (phase.unit if isinstance(phase, LinkWork) else None) or run.rules().noun
         progress = out.progress(todo, phase.label, unit=plural(todo, noun)) if shown else None
         own = phase if isinstance(phase, OwnEndpoint) else None
         sender = Sender(

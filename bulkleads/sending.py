@@ -100,9 +100,10 @@ def read_phase(
 async def send_phases(
     store: JobStore, run: Run, phases: list[Phase], target: Target, out: Reporter
 ) -> SendStats:
-    """Each phase in turn through one pacer, so reads and writes together keep the pace;
-    a phase that stops (token, daily limit, signal) ends the run. The portal's memory gives
-    the pacer the requests of the runs just before this one, and takes this one's."""
+    """Each phase in turn through one pacer, so reads and writes together keep the pace
+    (finding the records to link to goes beside them, at its own endpoint's pace); a phase
+    that stops (token, daily limit, signal) ends the run. The portal's memory gives the
+    pacer the requests of the runs just before this one, and takes this one's."""
     loop = asyncio.get_running_loop()
     memory = run.memory()
     pace = run.pace

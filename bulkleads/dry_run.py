@@ -8,6 +8,7 @@ from pathlib import Path
 from .config import Run
 from .console import Reporter, plural
 from .errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
+from .interrupts import Interrupts
 from .jobs import JobFolder
 from .plan import PlanSummary
 from .report import (
@@ -34,6 +35,7 @@ def dry_run_report(
     """A dry run's report; with a token and reading on, it first reads the leads the plan
     would write (the reads only go to the scratch store) and shows what would change."""
     stats: SendStats | None = None
+    interrupts = Interrupts(out, run.job.command)
     store.set_meta({"key_column": run.rules().key})
     backup = run.reading.backup
     if run.connection.token is not None and backup and summary.bundles:
@@ -42,7 +44,7 @@ def dry_run_report(
         target = run.connection.target()
         sample = store.sample(RESUMABLE, run.reading.sample) if run.reading.sample else None
         reading = read_phase(store, run, RESUMABLE, target, only=sample)
-        stats = asyncio.run(send_phases(store, run, [reading], target, out))
+        stats = asyncio.run(send_phases(store, run, [reading], target, out, interrupts))
         fields = write_diff(store, diff)
         tried = summary.bundles if sample is None else len(sample)
         read = store.count(tuple(State), read=True)  # those whose current values came back
@@ -102,7 +104,10 @@ def dry_run_report(
             "and no undo for this job",
             event="no_backup",
         )
-    counts = write_report(store, report, dry_run=True)
+    try:
+        counts = write_report(store, report, dry_run=True)
+    finally:
+        interrupts.done()
     refused = stats is not None and stats.stop_reason == "auth"  # nothing could be read
     code = EXIT_OK if counts[RowOutcome.INVALID] == 0 and not refused else EXIT_ROWS_FAILED
     out.summary(counts, stats, str(report), exit_code=code, job=job)

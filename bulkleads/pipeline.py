@@ -22,6 +22,7 @@ from .config import InputSpec, Run, default_report
 from .console import Reporter, plural
 from .dry_run import describe_existing, dry_run_report
 from .errors import UsageError
+from .interrupts import Interrupts
 from .jobs import JobFolder, job_id, job_of, remove_store
 from .pace_page import check_page_path, write_html
 from .plan import PlanSummary, plan
@@ -272,8 +273,16 @@ def send_and_report(
         store.set_meta(run.pace.to_meta())  # the latest run's pace is the one a retry reuses
         phases = phases_for(store, run, states, target)
         todo = any(phase.pending() for phase in phases)
-        stats = asyncio.run(send_phases(store, run, phases, target, out)) if todo else None
-        counts = write_report(store, report)
+        interrupts = Interrupts(out, run.job.command)
+        try:
+            stats = (
+                asyncio.run(send_phases(store, run, phases, target, out, interrupts))
+                if todo
+                else None
+            )
+            counts = write_report(store, report)
+        finally:
+            interrupts.done()  # a press during the report was counted with the run's
         links = count_links(store)
         verified = store.verified_count() if run.reading.verify else None
     code = exit_code(counts, stats, links)

@@ -232,6 +232,10 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
         raise ReportError(
             f"could not write the report {path}: {exc.strerror or exc}; {again}"
         ) from None
+    except BaseException:  # Ctrl-C while writing: the old report stays, no half file beside it
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return counts
 
 

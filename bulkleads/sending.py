@@ -4,8 +4,6 @@ signals that stop them; the exit code their counts make."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections import Counter
 from collections.abc import Sequence
 
@@ -13,9 +11,10 @@ import httpx
 
 from .config import Run
 from .console import Reporter, plural
-from .errors import EXIT_ABORTED, EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
+from .errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
 from .hubspot.associations import AssociationType, Linker
 from .hubspot.http import RecordMaker, Target
+from .interrupts import Interrupts
 from .link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
 from .pacing import Pacer
 from .phases import (
@@ -98,7 +97,12 @@ def read_phase(
 
 
 async def send_phases(
-    store: JobStore, run: Run, phases: list[Phase], target: Target, out: Reporter
+    store: JobStore,
+    run: Run,
+    phases: list[Phase],
+    target: Target,
+    out: Reporter,
+    interrupts: Interrupts | None = None,
 ) -> SendStats:
     """Each phase in turn through one pacer, so reads and writes together keep the pace
     (finding the records to link to goes beside them, at its own endpoint's pace); a phase
@@ -120,7 +124,8 @@ async def send_phases(
         max_connections=pace.send.concurrency, max_keepalive_connections=pace.send.concurrency
     )
     total = SendStats()
-    active: list[Sender] = []  # the senders a signal stops
+    interrupts = interrupts or Interrupts(out, run.job.command)
+    active = interrupts.active  # the senders a signal stops
 
     async def one(phase: Phase, transport: httpx.AsyncBaseTransport, *, shown: bool) -> None:
         todo = phase.pending()
@@ -163,16 +168,15 @@ async def send_phases(
     beside = [p for p in phases if isinstance(p, FindPhase)]
     links = [p for p in phases if isinstance(p, LinkWork) and p not in beside]
     records = [p for p in phases if p not in beside and p not in links]
-    _install_signal_handlers(active, total, out, run.job.command)
     started = loop.time()
     try:
-        async with httpx.AsyncHTTPTransport(limits=limits) as transport:
-            await asyncio.gather(
-                in_turn(records, transport), in_turn(beside, transport, shown=not records)
-            )
-            await in_turn(links, transport)
+        with interrupts.on_loop(total):
+            async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+                await asyncio.gather(
+                    in_turn(records, transport), in_turn(beside, transport, shown=not records)
+                )
+                await in_turn(links, transport)
     finally:
-        _remove_signal_handlers()
         memory.save(pacer, loop.time())
     total.elapsed = loop.time() - started  # phases beside each other overlap
     total.limit, total.utilization = pacer.limit(), pacer.utilization()
@@ -197,61 +201,6 @@ async def send_phases(
 def _own_pacer(pace: Limit) -> Pacer:
     """An endpoint with a limit of its own that states none (search): kept from the start."""
     return Pacer(pace.requests, pace.window, portal=pace)
-
-
-def _install_signal_handlers(
-    active: list[Sender], total: SendStats, out: Reporter, command: str
-) -> None:
-    """Ctrl-C or SIGTERM: the senders at work finish what is in flight and stop (a signal
-    between phases starts no other); a second abandons what is in flight; a third exits."""
-    loop = asyncio.get_running_loop()
-
-    taken = 0
-
-    def on_signal(signum: int) -> None:
-        nonlocal taken
-        taken += 1
-        name = signal.Signals(signum).name
-        if taken >= 3:
-            out.warn(
-                f"{name} a third time: exiting now without a report; the job is consistent, "
-                f"and running the same command resumes it: {command}",
-                event="signal",
-                signal=name,
-                again=True,
-            )
-            os._exit(EXIT_ABORTED)
-        if taken == 2:
-            out.warn(
-                f"{name} again: abandoning the requests in flight (their records stay "
-                "unconfirmed until read back) and writing the report (a third exits at once)",
-                event="signal",
-                signal=name,
-                again=True,
-            )
-            for sender in active:
-                sender.abandon()
-            return
-        out.warn(
-            f"{name}: finishing requests in flight, then writing the report "
-            "(press Ctrl-C again to stop waiting for them)",
-            event="signal",
-            signal=name,
-            again=False,
-        )
-        if total.stop_reason is None:
-            total.stop_reason, total.stop_detail = "signal", f"stopped by {name}"
-        for sender in active:
-            sender.stop("signal", f"stopped by {name}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-
-
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(sig)
 
 
 def exit_code(

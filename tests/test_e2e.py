@@ -178,11 +178,12 @@ def test_faults_are_retried_until_every_lead_lands(tmp_path: Path, sandbox) -> N
     assert all(box.state()[g]["city"] == f"C{i}" for i, g in enumerate(GUIDS[:20]))
 
 
-def _big_job(tmp_path: Path, count: int) -> Path:
+def _big_job(tmp_path: Path, count: int, rows: int = 1) -> Path:
+    """``count`` leads, each on ``rows`` identical rows (a long report, few requests)."""
     leads = tmp_path / "big.csv"
     leads.write_text(
         "guid,city,isCustomer\n"
-        + "".join(f"{g},City{i},yes\n" for i, g in enumerate(GUIDS[:count]))
+        + "".join(f"{g},City{i},yes\n" for _ in range(rows) for i, g in enumerate(GUIDS[:count]))
     )
     return leads
 
@@ -220,12 +221,14 @@ def test_kill_9_at_any_moment_loses_and_repeats_nothing(tmp_path: Path, sandbox)
     assert done_kills >= 5
 
 
-def _start_job(tmp_path: Path, sandbox, count: int, *flags: str, run_flags: tuple[str, ...] = ()):
+def _start_job(
+    tmp_path: Path, sandbox, count: int, *flags: str, run_flags: tuple[str, ...] = (), rows: int = 1
+):
     """A job at 10 requests/s against a sandbox (``flags``), once the sandbox has applied its
     first three writes: mid-write whatever the machine's load (``proc.args`` runs it again)."""
     seed = write_seed(tmp_path / "seed.json", GUIDS[:count])
     box = sandbox("--limit", "10", *flags, seed=seed)
-    leads = _big_job(tmp_path, count)
+    leads = _big_job(tmp_path, count, rows)
     command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "10"]
     command.append("--no-backup")  # writes from the first second: the signal lands mid-write
     proc = subprocess.Popen(
@@ -364,16 +367,20 @@ def test_second_ctrl_c_abandons_open_requests_and_still_reports(tmp_path: Path, 
 
 
 def test_a_third_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
-    """Three Ctrl-C: exit 130 without a report; the rerun finishes with nothing lost."""
-    count = 40
-    _box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300")
+    """Three Ctrl-C: exit 130 without a report, whether the third comes while requests are
+    in flight or while the report is written (50,000 rows: it takes a while); no half report
+    is left; the rerun finishes with nothing lost."""
+    count, per_lead = 40, 1250
+    _box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300", rows=per_lead)
     said = interrupt_twice(proc, times=3)
-    _out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, said + err
-    assert "exiting now" in said + err
+    assert "exiting now" in said + err and "Traceback" not in err
+    assert not list(tmp_path.glob(".*.tmp"))  # no half-written report beside the real one
     final = run_cli(*proc.args[1:], cwd=tmp_path)
     assert final.code == 0, final.stderr
-    assert {r["outcome"] for r in read_report(tmp_path / "big.report.csv")} == {"updated"}
+    report = read_report(tmp_path / "big.report.csv")
+    assert len(report) == count * per_lead and {r["outcome"] for r in report} == {"updated"}
 
 
 def test_kill_while_writing_a_big_report_leaves_a_whole_report(tmp_path: Path) -> None:

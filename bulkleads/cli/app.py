@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
@@ -32,6 +32,14 @@ app.command("undo")(undo.undo_command)
 app.command("report")(report.report_command)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("sandbox")(sandbox.sandbox_command)
+
+
+# Ctrl-C outside a run's sending (planning, writing the report): the job file is written in
+# transactions, so what it holds is whole.
+_INTERRUPTED: Final = (
+    "interrupted: exiting now; the job file is consistent, and running the same command "
+    "resumes the job"
+)
 
 
 @app.callback(invoke_without_command=True)
@@ -65,14 +73,11 @@ def main() -> None:
         code = int(error.exit_code)  # type: ignore[attr-defined]
         print_error(message, kind="usage", exit_code=code, fmt=fmt)
         raise SystemExit(code) from None
-    except typer.Abort:
-        print_error("interrupted", kind="interrupted", exit_code=130, fmt=fmt)
+    except (typer.Abort, KeyboardInterrupt):
+        print_error(_INTERRUPTED, kind="interrupted", exit_code=130, fmt=fmt)
         raise SystemExit(130) from None
     except BulkleadsError as error:
         fail(error)
-    except KeyboardInterrupt:
-        print_error("interrupted", kind="interrupted", exit_code=130, fmt=fmt)
-        raise SystemExit(130) from None
     except Exception as error:
         trace = scrub("".join(traceback.format_exception(error)))
         if fmt == "json":

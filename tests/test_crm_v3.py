@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -356,14 +357,9 @@ def test_the_api_version_is_the_jobs_for_its_run_retry_and_undo(
     assert {records[str(i)]["city"] for i in range(1, 4)} == {"Old"}
 
 
-def test_a_migration_keyed_by_email_updates_the_known_and_undoes_exactly(
-    tmp_path: Path, sandbox
-) -> None:
-    """2,000 contacts keyed by email, a quarter unknown and some in other case: the known are
-    read by email (ids and backup together) and written by id, the rest are not_found (exit 1),
-    and undo leaves the portal as it was. A property that is not unique is refused before the
-    first write."""
-    known = 1500
+def _migration(tmp_path: Path, sandbox, known: int) -> tuple[Any, Path, dict]:
+    """A portal of ``known`` contacts, and a file of their emails (every 7th in upper case)
+    plus 500 no contact has: the sandbox, the file, and the portal's records before."""
     seed = tmp_path / "seed.json"
     seed.write_text(
         json.dumps(
@@ -379,8 +375,19 @@ def test_a_migration_keyed_by_email_updates_the_known_and_undoes_exactly(
     emails += [f"new{i}@example.com" for i in range(500)]
     leads = tmp_path / "migration.csv"
     leads.write_text("email,city\n" + "".join(f"{e},Berlin\n" for e in emails))
+    return box, leads, httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+
+
+def test_a_migration_keyed_by_email_updates_the_known_and_undoes_exactly(
+    tmp_path: Path, sandbox
+) -> None:
+    """2,000 contacts keyed by email, a quarter unknown and some in other case: the known are
+    read by email (ids and backup together) and written by id, the rest are not_found (exit 1),
+    and undo leaves the portal as it was. A property that is not unique is refused before the
+    first write."""
+    known = 1500
+    box, leads, portal = _migration(tmp_path, sandbox, known)
     args = ["--api", "crm-v3", "--object", "contacts", "--base-url", box.url]
-    portal = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
 
     refused = run_cli("update", str(leads), *args, "--match", "city", cwd=tmp_path)
     assert refused.code == 2, refused.stderr
@@ -418,18 +425,7 @@ def test_create_makes_the_missing_records_and_undo_archives_exactly_those(
     upsert (their ids in the report), and undo leaves the portal exactly as before: the
     updated restored, the created archived, nothing else touched."""
     known = 1500
-    seed = tmp_path / "seed.json"
-    people = [
-        {"id": str(i), "email": f"c{i}@example.com", "city": "Old"} for i in range(1, known + 1)
-    ]
-    seed.write_text(json.dumps(people))
-    box = sandbox("--limit", "1000", "--crm-seed", f"contacts={seed}")
-    emails = [f"c{i}@example.com" for i in range(1, known + 1)]
-    emails = [e.upper() if i % 7 == 0 else e for i, e in enumerate(emails)]
-    emails += [f"new{i}@example.com" for i in range(500)]
-    leads = tmp_path / "migration.csv"
-    leads.write_text("email,city\n" + "".join(f"{e},Berlin\n" for e in emails))
-    portal = httpx.get(f"{box.url}/__sandbox/objects/contacts").json()
+    box, leads, portal = _migration(tmp_path, sandbox, known)
     args = ["--api", "crm-v3", "--object", "contacts", "--base-url", box.url, "--match", "email"]
 
     ran = run_cli("update", str(leads), *args, "--create", cwd=tmp_path)

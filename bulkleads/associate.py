@@ -82,15 +82,3 @@ def domain(text: str) -> str:
     text = text.strip().lower()
     text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text).split("/", 1)[0]
     return text.removeprefix("www.")
-
-
-def parse_by(pairs: Iterable[str], flag: str = "--associate-by") -> dict[str, str]:
-    """``--associate-by OBJECT=PROPERTY`` (or ``--association-label OBJECT=LABEL``) flags as
-    a mapping."""
-    by: dict[str, str] = {}
-    for pair in pairs:
-        obj, sep, value = pair.partition("=")
-        if not sep or not obj.strip() or not value.strip():
-            raise UsageError(f"{flag} {pair!r}: use OBJECT=VALUE, e.g. companies=domain")
-        by[obj.strip()] = value.strip()
-    return by

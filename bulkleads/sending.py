@@ -107,7 +107,9 @@ async def send_phases(
     """Each phase in turn through one pacer, so reads and writes together keep the pace
     (finding the records to link to goes beside them, at its own endpoint's pace); a phase
     that stops (token, daily limit, signal) ends the run. The portal's memory gives the
-    pacer the requests of the runs just before this one, and takes this one's."""
+    pacer the requests of the runs just before this one, and takes this one's.
+    ``interrupts``: the run's count of Ctrl-C, which its caller keeps on while it writes the
+    report (a new one when None)."""
     loop = asyncio.get_running_loop()
     memory = run.memory()
     pace = run.pace

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from ..associate import parse_by
 from ..cli.errors import handles_errors
 from ..cli.options import (
     PANEL_FIELDS,
@@ -435,9 +434,11 @@ def update_command(
             custom_fields=tuple(custom_field or ()),
             date_formats=tuple(date_format or ()),
             allow_custom_fields=allow_custom_fields,
-            associate_by=tuple(sorted(parse_by(associate_by or ()).items())),
-            association_labels=tuple(
-                sorted(parse_by(association_label or (), "--association-label").items())
+            associate_by=_by_object(
+                associate_by, "--associate-by", "OBJECT=PROPERTY, e.g. companies=domain"
+            ),
+            association_labels=_by_object(
+                association_label, "--association-label", 'OBJECT=LABEL, e.g. companies="Billing"'
             ),
         ),
     )
@@ -457,3 +458,9 @@ def update_command(
     )
     run = Run(connection, send.pace(), reading, job)
     raise typer.Exit(update(run, spec, output.reporter(token)))
+
+
+def _by_object(values: list[str] | None, flag: str, form: str) -> tuple[tuple[str, str], ...]:
+    """``OBJECT=VALUE`` flags, one per object (the last given wins), sorted."""
+    pairs = (pair(text, flag, form) for text in values or ())
+    return tuple(sorted({obj.strip(): value.strip() for obj, value in pairs}.items()))

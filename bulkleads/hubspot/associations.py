@@ -16,7 +16,6 @@ or a value to find (``guid`` the value).
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
@@ -121,8 +120,8 @@ class AssociationTarget(HttpTarget):
     def classify_read(
         self, response: httpx.Response, bundles: Sequence[Bundle]
     ) -> tuple[Outcome, dict[str, Outcome]]:
-        """Each record read is ``ok`` with ``values`` ``{"to": [ids]}``; one the answer does
-        not name has no links (HubSpot names such ids among its ``errors``)."""
+        """Each record read is ``ok`` with ``values`` ``{"to": {to_id: [type ids]}}``; one the
+        answer does not name has no links (HubSpot names such ids among its ``errors``)."""
         outcome = self.outcome(response)
         if outcome.kind != "ok":
             return outcome, {}
@@ -221,10 +220,7 @@ class AssociationTarget(HttpTarget):
         return self.outcome(response), {}
 
     def _post(self, path: str, body: dict[str, object]) -> httpx.Request:
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        return httpx.Request(
-            "POST", f"{self.base_url}{self._root}/{path}", content=content, headers=self._headers
-        )
+        return self.post_json(f"{self._root}/{path}", body)
 
 
 def _pair(result: dict[str, object]) -> tuple[str, str]:
@@ -333,10 +329,7 @@ class SearchTarget(HttpTarget):
             "properties": [self._prop],
             "limit": _PAGE,
         }
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        return httpx.Request(
-            "POST", self.base_url + self._path, content=content, headers=self._headers
-        )
+        return self.post_json(self._path, body)
 
     def classify(
         self, response: httpx.Response, bundles: Sequence[Bundle]

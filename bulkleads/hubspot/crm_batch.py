@@ -16,7 +16,6 @@ mapped back to each bundle:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Final, Literal
@@ -87,10 +86,7 @@ class CrmV3Target(HttpTarget):
         return {"inputs": inputs}
 
     def build(self, bundles: Sequence[Bundle]) -> httpx.Request:
-        content = json.dumps(self.body(bundles), separators=(",", ":"), ensure_ascii=False)
-        return httpx.Request(
-            "POST", self.base_url + self.path, content=content.encode(), headers=self._headers
-        )
+        return self.post_json(self.path, self.body(bundles))
 
     def classify(
         self, response: httpx.Response, bundles: Sequence[Bundle]
@@ -122,10 +118,7 @@ class CrmV3Target(HttpTarget):
         }
         if self._id_property:
             body["idProperty"] = self._id_property
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-        return httpx.Request(
-            "POST", self.base_url + self.read_path, content=content.encode(), headers=self._headers
-        )
+        return self.post_json(self.read_path, body)
 
     def classify_read(
         self, response: httpx.Response, bundles: Sequence[Bundle]
@@ -204,7 +197,7 @@ class CrmV3Target(HttpTarget):
             }
             for bundle in bundles
         ]
-        return self._post(self.upsert_path, {"inputs": inputs})
+        return self.post_json(self.upsert_path, {"inputs": inputs})
 
     def classify_create(
         self, response: httpx.Response, bundles: Sequence[Bundle]
@@ -231,7 +224,7 @@ class CrmV3Target(HttpTarget):
 
     def build_archive(self, bundles: Sequence[Bundle]) -> httpx.Request:
         """``batch/archive`` of the records a job created (its undo)."""
-        return self._post(
+        return self.post_json(
             self.archive_path, {"inputs": [{"id": b.record_id or b.guid} for b in bundles]}
         )
 
@@ -240,10 +233,6 @@ class CrmV3Target(HttpTarget):
     ) -> tuple[Outcome, dict[str, Outcome]]:
         """HubSpot answers 204 and names nothing: any 2xx archives the whole batch."""
         return self.outcome(response), {}
-
-    def _post(self, path: str, body: dict[str, object]) -> httpx.Request:
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        return httpx.Request("POST", self.base_url + path, content=content, headers=self._headers)
 
     def _record_errors(
         self, errors: object, keys: set[str] | dict[str, str], response: httpx.Response

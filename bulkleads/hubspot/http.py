@@ -161,6 +161,12 @@ class HttpTarget:
         detail = self.redact(str(exc))[:_MAX_REASON] if str(exc) else type(exc).__name__
         return Outcome("retry", None, f"{kind}: {detail}")
 
+    def post_json(self, path: str, body: object) -> httpx.Request:
+        """A POST of ``body`` as compact JSON to ``path`` under the base URL, with the auth
+        and content type every JSON request carries."""
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return httpx.Request("POST", self.base_url + path, content=content, headers=self._headers)
+
     def redact(self, text: str) -> str:
         return self._token.redact(text)
 

@@ -92,21 +92,18 @@ class LinkStore:
     # -- finding the records to link to -----------------------------------------------------
     def to_find(self, to_object: str, after: int, limit: int) -> list[Bundle]:
         """Distinct values of ``to_object`` still to find, each once, in order."""
-        marks = ",".join("?" * len(RESUMABLE))
+        where, params = _to_find(to_object)
         cursor = self._db.execute(
-            f"SELECT value, min(n) FROM links WHERE to_object = ? AND to_id IS NULL "  # noqa: S608
-            f"AND state IN ({marks}) GROUP BY value HAVING min(n) > ? ORDER BY 2 LIMIT ?",
-            (to_object, *RESUMABLE, after, limit),
+            f"SELECT value, min(n) FROM links WHERE {where} "  # noqa: S608 - marks only
+            "GROUP BY value HAVING min(n) > ? ORDER BY 2 LIMIT ?",
+            (*params, after, limit),
         )
         return [Bundle(value, {}, n, 0) for value, n in cursor]
 
     def count_to_find(self, to_object: str) -> int:
-        marks = ",".join("?" * len(RESUMABLE))
-        query = (
-            f"SELECT count(DISTINCT value) FROM links WHERE to_object = ? "  # noqa: S608
-            f"AND to_id IS NULL AND state IN ({marks})"
-        )
-        return int(self._db.execute(query, (to_object, *RESUMABLE)).fetchone()[0])
+        where, params = _to_find(to_object)
+        query = f"SELECT count(DISTINCT value) FROM links WHERE {where}"  # noqa: S608
+        return int(self._db.execute(query, params).fetchone()[0])
 
     def found(
         self, to_object: str, items: Iterable[tuple[str | None, str, str | None, str]]
@@ -144,19 +141,14 @@ class LinkStore:
     def to_check(self, to_object: str, after: int, limit: int) -> list[Bundle]:
         """Records whose existing links to ``to_object`` are still to read, each once."""
         cursor = self._db.execute(
-            "SELECT from_id, min(n) FROM links WHERE to_object = ? AND checked IS NULL "
-            "AND from_id IS NOT NULL AND to_id IS NOT NULL AND state = 'pending' "
-            "AND action IS NULL GROUP BY from_id HAVING min(n) > ? ORDER BY 2 LIMIT ?",
+            f"SELECT from_id, min(n) FROM links WHERE {_TO_CHECK} "  # noqa: S608
+            "GROUP BY from_id HAVING min(n) > ? ORDER BY 2 LIMIT ?",
             (to_object, after, limit),
         )
         return [Bundle(from_id, {}, n, 0) for from_id, n in cursor]
 
     def count_to_check(self, to_object: str) -> int:
-        query = (
-            "SELECT count(DISTINCT from_id) FROM links WHERE to_object = ? AND checked IS NULL "
-            "AND from_id IS NOT NULL AND to_id IS NOT NULL AND state = 'pending' "
-            "AND action IS NULL"
-        )
+        query = f"SELECT count(DISTINCT from_id) FROM links WHERE {_TO_CHECK}"  # noqa: S608
         return int(self._db.execute(query, (to_object,)).fetchone()[0])
 
     def checked(
@@ -210,13 +202,11 @@ class LinkStore:
     ) -> list[Bundle]:
         """Links to make, or (``unlink``) to remove: those whose pair was there before the
         job (``existed``: only their type goes), or the rest."""
-        marks = ",".join("?" * len(states))
-        ready = _ready(unlink=unlink, existed=existed)
+        where, params = _to_link(to_object, states, unlink=unlink, existed=existed)
         cursor = self._db.execute(
             f"SELECT guid, value, n, attempts, from_id, to_id FROM links "  # noqa: S608
-            f"WHERE to_object = ? AND state IN ({marks}) AND {ready} AND n > ? "
-            f"AND from_id IS NOT NULL AND to_id IS NOT NULL ORDER BY n LIMIT ?",
-            (to_object, *states, after, limit),
+            f"WHERE {where} AND n > ? ORDER BY n LIMIT ?",
+            (*params, after, limit),
         )
         return [
             Bundle(link_key(guid, to_object, value), {"from": f, "to": t}, n, attempts)
@@ -226,13 +216,9 @@ class LinkStore:
     def count_to_link(
         self, to_object: str, states: tuple[str, ...], *, unlink: bool, existed: bool = False
     ) -> int:
-        marks = ",".join("?" * len(states))
-        ready = _ready(unlink=unlink, existed=existed)
-        query = (
-            f"SELECT count(*) FROM links WHERE to_object = ? AND state IN ({marks}) "  # noqa: S608
-            f"AND {ready} AND from_id IS NOT NULL AND to_id IS NOT NULL"
-        )
-        return int(self._db.execute(query, (to_object, *states)).fetchone()[0])
+        where, params = _to_link(to_object, states, unlink=unlink, existed=existed)
+        query = f"SELECT count(*) FROM links WHERE {where}"  # noqa: S608
+        return int(self._db.execute(query, params).fetchone()[0])
 
     def mark(self, marks: Iterable[Mark]) -> None:
         """The sender's marks, keyed by :func:`link_key`."""
@@ -278,18 +264,39 @@ class LinkStore:
 
     def add_unlinks(self, links: Iterable[tuple[str, str, str, int, str, str, int | None]]) -> None:
         """``(guid, to_object, value, first_row, from_id, to_id, existed)``: links an undo
-        removes."""
+        removes, numbered in the order given."""
         with self._tx():
             self._db.executemany(
                 "INSERT OR IGNORE INTO links (guid, to_object, value, first_row, n, from_id, "
                 "to_id, existed, checked, state, action) VALUES "
-                "(?, ?, ?, ?, (SELECT count(*) + 1 FROM links), ?, ?, ?, 1, 'pending', 'archive')",
-                links,
+                "(?, ?, ?, ?, ?, ?, ?, ?, 1, 'pending', 'archive')",
+                ((g, o, v, row, n, f, t, e) for n, (g, o, v, row, f, t, e) in enumerate(links, 1)),
             )
 
 
-def _ready(*, unlink: bool, existed: bool) -> str:
-    """The SQL condition of links ready to link (read first) or to unlink (of one kind)."""
+# Each queue's condition, shared by the query that takes from it and the one that counts it.
+_TO_CHECK: Final = (
+    "to_object = ? AND checked IS NULL AND from_id IS NOT NULL AND to_id IS NOT NULL "
+    "AND state = 'pending' AND action IS NULL"
+)
+
+
+def _to_find(to_object: str) -> tuple[str, tuple[str, ...]]:
+    marks = ",".join("?" * len(RESUMABLE))
+    return f"to_object = ? AND to_id IS NULL AND state IN ({marks})", (to_object, *RESUMABLE)
+
+
+def _to_link(
+    to_object: str, states: tuple[str, ...], *, unlink: bool, existed: bool
+) -> tuple[str, tuple[str, ...]]:
+    """Links ready to link (their record's links read first) or to unlink (of one kind)."""
     if not unlink:
-        return "action IS NULL AND checked = 1"
-    return "action = 'archive' AND " + ("existed = 1" if existed else "existed IS NULL")
+        ready = "action IS NULL AND checked = 1"
+    else:
+        ready = "action = 'archive' AND " + ("existed = 1" if existed else "existed IS NULL")
+    marks = ",".join("?" * len(states))
+    where = (
+        f"to_object = ? AND state IN ({marks}) AND {ready} "
+        "AND from_id IS NOT NULL AND to_id IS NOT NULL"
+    )
+    return where, (to_object, *states)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from .crm_fields import CRM_DEFAULT_PROPERTIES
+from .crm_fields import CRM_DEFAULT_PROPERTIES, singular
 from .errors import InputError, UsageError
 from .fields import FieldRules, suggestion
 
@@ -67,7 +67,7 @@ def _check_portal_names(names: list[str], rules: FieldRules) -> None:
         other = [
             crm_object
             for crm_object, known in CRM_DEFAULT_PROPERTIES.items()
-            if unknown <= known and crm_object.rstrip("s") != rules.noun
+            if unknown <= known and singular(crm_object) != rules.noun
         ]
         hint = f"; they are properties of {other[0]}: pass --object {other[0]}" if other else ""
         raise UsageError(

@@ -161,7 +161,12 @@ def crm_v3_rules(
         CRM_READ_ONLY,
         known,
         to_property,
-        noun=crm_object.rstrip("s"),
+        noun=singular(crm_object),
         is_date=date_fields.__contains__,
         normalize_key=str.lower if id_property == "email" else lambda key: key,
     )
+
+
+def singular(crm_object: str) -> str:
+    """One record of ``crm_object`` in messages: contact, company, deal, lead."""
+    return crm_object[:-3] + "y" if crm_object.endswith("ies") else crm_object.removesuffix("s")

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from .crm_fields import singular
 from .hubspot.associations import SEARCH_PACE, AssociationTarget, AssociationType, SearchTarget
 from .hubspot.crm_batch import CrmV3Target
 from .hubspot.http import Endpoint, Outcome
@@ -88,7 +89,7 @@ class FindPhase(LinkWork):
         return outcome, found
 
     def record(self, results: list[Result]) -> None:
-        noun = self._object.removesuffix("s").replace("companie", "company")
+        noun = singular(self._object)
         items: list[tuple[str | None, str, str | None, str]] = []
         for bundle, outcome, (state, _status, _attempts, reason, value) in results:
             if outcome.kind == "ok" and outcome.record_id is not None:

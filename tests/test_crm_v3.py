@@ -550,3 +550,12 @@ def test_hubspots_own_client_round_trips_upsert_and_read_by_email(sandbox) -> No
     )
     found = client.crm.contacts.batch_api.read(read)
     assert sorted(r.properties["city"] for r in found.results) == ["Berlin", "Paris"]
+
+
+def test_messages_name_one_record_of_each_object_in_english() -> None:
+    """One company, two companies: the rules' noun is the singular of the object."""
+    from bulkleads.console import plural
+
+    nouns = {obj: crm_v3_rules(frozenset(), None, obj).noun for obj in ("contacts", "companies")}
+    assert nouns == {"contacts": "contact", "companies": "company"}
+    assert plural(2, nouns["companies"]) == "companies"

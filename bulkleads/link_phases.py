@@ -37,7 +37,10 @@ class LinkWork:
 
     unit: str | None = "link"  # what its progress counts (None: the job's records)
 
-    _links: LinkStore
+    def __init__(self, links: LinkStore, to_object: str, target: Endpoint) -> None:
+        self._links = links
+        self._object = to_object
+        self.target = target
 
     def begin(self, batch: Sequence[Bundle]) -> None:
         """Finding and reading change nothing at HubSpot: nothing to mark first."""
@@ -61,10 +64,9 @@ class FindPhase(LinkWork):
     def __init__(
         self, links: LinkStore, to_object: str, target: CrmV3Target | SearchTarget, prop: str
     ) -> None:
-        self._links = links
-        self._object = to_object
+        super().__init__(links, to_object, target)
+        self.target: CrmV3Target | SearchTarget = target
         self._prop = prop
-        self.target = target
         self.pace: Limit | None = SEARCH_PACE if isinstance(target, SearchTarget) else None
 
     def pending(self) -> int:
@@ -120,11 +122,10 @@ class CheckPhase(LinkWork):
     ) -> None:
         """``kind``: the labeled type links are made with (a pair there without it still
         takes it); None: any link there counts."""
-        self._links = links
-        self._object = to_object
+        super().__init__(links, to_object, target)
+        self.target: AssociationTarget = target
         self._noun = noun
         self._type_id = kind.type_id if kind else None
-        self.target = target
 
     def pending(self) -> int:
         """Asked when the records' phases are over: each link first takes its record's id
@@ -175,9 +176,8 @@ class LinkPhase(LinkWork):
     ) -> None:
         """``unlink`` with ``existed``: remove only the labeled type from pairs that were
         linked before the job (``target`` made with that type), else whole pairs."""
-        self._links = links
-        self._object = to_object
-        self.target = target
+        super().__init__(links, to_object, target)
+        self.target: AssociationTarget = target
         self._states = (*states, State.UNCONFIRMED)  # linking again is harmless
         self._unlink = unlink
         self._existed = existed

@@ -117,9 +117,11 @@ def plan(
     columns = Columns(options, rules.key)
     allowed = frozenset(options.allow_fields)
     summary = PlanSummary(encoding=source.encoding_label)
+    linked = bool(rules.associable)  # JSON lines name their fields row by row: may link
     if source.format != "jsonl":
         check_header(source.header, columns, allowed, summary, rules)
         named = [columns.field_for(name) for name in source.header]
+        linked = linked and any(associate.target(n) is not None for n in named if n)
         associate.check_columns(
             [n for n in named if n],
             rules.associable,
@@ -150,7 +152,7 @@ def plan(
     check_names(sorted(unknown), rules, options)  # JSONL names its fields row by row
     summary.custom_fields = sorted(unknown)
     _merge(store, options.on_conflict, summary)
-    if rules.associable:  # link columns' values leave the bodies for the job's links
+    if linked:  # link columns' values leave the bodies for the job's links (one pass)
         by_id = {obj: obj not in options.link_keys for obj in rules.associable}
         summary.links = store.links.take_from_bundles(by_id, from_by_id=rules.key == "id")
     return summary

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint format bench bench-pacing bench-preflight bench-backup bench-match bench-associations clean
+.PHONY: install demo test lint format bench bench-pacing bench-preflight bench-backup bench-match bench-associations bench-startup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ format: $(STAMP)
 	$(BIN)/ruff format bulkleads tests bench scripts
 	$(BIN)/ruff check --fix bulkleads tests bench scripts
 
-bench: bench-pacing bench-preflight bench-backup bench-match bench-associations  ## the measured goals in bench/RESULTS.md
+bench: bench-pacing bench-preflight bench-backup bench-match bench-associations bench-startup  ## the measured goals in bench/RESULTS.md
 
 bench-pacing: $(STAMP)
 	$(BIN)/python bench/pacing.py
@@ -46,6 +46,9 @@ bench-match: $(STAMP)
 
 bench-associations: $(STAMP)
 	$(BIN)/python bench/associations.py
+
+bench-startup: $(STAMP)
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) .bulkleads .pytest_cache .ruff_cache .hypothesis build *.egg-info

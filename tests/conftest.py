@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import csv
+import io
 import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+
+from .forked import ForkedProcess, ForkServer, forkable
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -104,12 +110,20 @@ def bare_env(**extra: str) -> dict[str, str]:
     }
 
 
+@cache
+def fork_server() -> ForkServer:
+    """This worker's CLI fork server (see ``forked.py``), started on first use."""
+    server = ForkServer()
+    atexit.register(server.close)
+    return server
+
+
 @dataclass
 class Sandbox:
-    """A running ``bulkleads sandbox`` subprocess."""
+    """A running ``bulkleads sandbox`` process."""
 
     url: str
-    proc: subprocess.Popen[str]
+    proc: ForkedProcess
 
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/__sandbox/stats").json()
@@ -149,9 +163,18 @@ def sandbox() -> Iterator[Any]:
         command = [BULKLEADS, "sandbox", "--port", "0", *flags]
         if seed is not None:
             command += ["--seed", str(seed)]
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
+        server = fork_server()
+        assert forkable(dict(os.environ), server.env)
+        url_read, url_write = os.pipe()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            pid = server.spawn(
+                command, env=dict(os.environ), cwd=os.getcwd(), stdout=url_write, stderr=null
+            )
+        finally:
+            os.close(url_write)
+            os.close(null)
+        proc = ForkedProcess(server, pid, open(url_read, encoding="utf-8"))  # noqa: SIM115
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), url
@@ -177,16 +200,40 @@ def run_cli(
     token: str | None = TOKEN,
     timeout: float = 120,
     env: dict[str, str] | None = None,
+    fork: bool = True,
 ) -> Result:
-    """Run the installed ``bulkleads`` command as a user would."""
+    """Run the installed ``bulkleads`` command as a user would: forked from this worker's
+    fork server (``forked.py``) when its environment allows, else (or with ``fork=False``)
+    started from the script."""
     environ = {k: v for k, v in os.environ.items() if k != "HUBSPOT_ACCESS_TOKEN"}
     if token is not None:
         environ["HUBSPOT_ACCESS_TOKEN"] = token
     environ.update(env or {})
+    server = fork_server()
+    if fork and forkable(environ, server.env):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            pid = server.spawn(
+                [BULKLEADS, *args], env=environ, cwd=cwd, stdout=out.fileno(), stderr=err.fileno()
+            )
+            proc = ForkedProcess(server, pid, None)
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+            texts = []
+            for captured in (out, err):
+                captured.seek(0)
+                text = io.TextIOWrapper(captured)  # decodes as subprocess's text=True does
+                texts.append(text.read())
+                text.detach()
+            return Result(code, *texts)
     done = subprocess.run(
         [BULKLEADS, *args],
         cwd=cwd,
         env=environ,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,

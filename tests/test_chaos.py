@@ -33,7 +33,8 @@ from urllib.parse import quote
 
 import pytest
 
-from .conftest import BULKLEADS, read_report
+from .conftest import BULKLEADS, fork_server, read_report
+from .forked import STARTUP_PREFIXES, ForkedProcess, forkable
 
 # A token with the characters percent-encoding changes, so that the encoded echo differs.
 CHAOS_TOKEN = "pat-na1-3f5a+b9c2/d4e6-7a8b+9c0d/1e2f3a4b5c6d"
@@ -170,25 +171,29 @@ class Ran:
 
 
 def run_measured(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 150) -> Ran:
-    """The real CLI, and its own peak memory (``wait4``'s rusage of that one process)."""
+    """The real CLI (forked from the worker's fork server: see ``forked.py``) and its own peak
+    memory."""
+    server = fork_server()
+    assert forkable(env, server.env)
     out, err = cwd / "chaos.stdout", cwd / "chaos.stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen([BULKLEADS, *args], cwd=cwd, env=env, stdout=stdout, stderr=stderr)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"no end in {timeout} s: a wait is unbounded ({args})")
-            time.sleep(0.05)  # a poll interval
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Ran(proc.returncode, out.read_text(), err.read_text(), usage.ru_maxrss / 1024)
+        pid = server.spawn(
+            [BULKLEADS, *args], env=env, cwd=cwd, stdout=stdout.fileno(), stderr=stderr.fileno()
+        )
+        proc = ForkedProcess(server, pid, None)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"no end in {timeout} s: a wait is unbounded ({args})")
+    return Ran(code, out.read_text(), err.read_text(), proc.peak_kb / 1024)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A bare environment: the interpreter's own settings, the token and the test's folders."""
     return {
+        **{k: v for k, v in os.environ.items() if k.startswith(STARTUP_PREFIXES)},
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "BULKLEADS_STATE_DIR": str(tmp_path / "state"),

@@ -168,14 +168,13 @@ def sandbox() -> Iterator[Any]:
         url_read, url_write = os.pipe()
         null = os.open(os.devnull, os.O_WRONLY)
         try:
-            pid = server.spawn(
+            proc = server.spawn(
                 command, env=dict(os.environ), cwd=os.getcwd(), stdout=url_write, stderr=null
             )
         finally:
             os.close(url_write)
             os.close(null)
-        proc = ForkedProcess(server, pid, open(url_read, encoding="utf-8"))  # noqa: SIM115
-        assert proc.stdout is not None
+        proc.stdout = open(url_read, encoding="utf-8")  # noqa: SIM115  closed by stop()
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), url
         box = Sandbox(url, proc)
@@ -212,16 +211,9 @@ def run_cli(
     server = fork_server()
     if fork and forkable(environ, server.env):
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            pid = server.spawn(
-                [BULKLEADS, *args], env=environ, cwd=cwd, stdout=out.fileno(), stderr=err.fileno()
-            )
-            proc = ForkedProcess(server, pid, None)
-            try:
-                code = proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                raise
+            streams = {"stdout": out.fileno(), "stderr": err.fileno()}
+            proc = server.spawn([BULKLEADS, *args], env=environ, cwd=cwd, **streams)
+            code = proc.finish(timeout)
             texts = []
             for captured in (out, err):
                 captured.seek(0)

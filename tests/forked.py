@@ -56,10 +56,10 @@ def forkable(env: dict[str, str], server_env: dict[str, str]) -> bool:
 class ForkedProcess:
     """The parts of :class:`subprocess.Popen` the tests use, for a child of the server."""
 
-    def __init__(self, server: ForkServer, pid: int, stdout: IO[str] | None) -> None:
+    def __init__(self, server: ForkServer, pid: int) -> None:
         self._server = server
         self.pid = pid
-        self.stdout = stdout
+        self.stdout: IO[str] | None = None  # set by whoever holds the other end of its pipe
         self.returncode: int | None = None
         self.peak_kb = 0  # the child's peak resident memory once it has ended (ru_maxrss)
 
@@ -78,6 +78,16 @@ class ForkedProcess:
     def _ended(self, ended: tuple[int, int] | None) -> None:
         if ended is not None:
             self.returncode, self.peak_kb = ended
+
+    def finish(self, timeout: float) -> int:
+        """Wait for the end; past ``timeout`` seconds, kill the child and raise
+        :class:`subprocess.TimeoutExpired` (as :func:`subprocess.run` does)."""
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.wait()
+            raise
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
@@ -113,21 +123,19 @@ class ForkServer:
         cwd: Path | str,
         stdout: int,
         stderr: int,
-        stdin: int | None = None,
-    ) -> int:
-        """Fork a run of ``argv`` with these file descriptors as its 0, 1 and 2; its pid."""
-        null = os.open(os.devnull, os.O_RDONLY) if stdin is None else None
-        fds = [stdin if null is None else null, stdout, stderr]
+    ) -> ForkedProcess:
+        """Fork a run of ``argv`` with /dev/null, ``stdout`` and ``stderr`` (descriptors) as
+        its 0, 1 and 2."""
+        null = os.open(os.devnull, os.O_RDONLY)
         request = {"argv": argv, "env": env, "cwd": str(cwd)}
         try:
-            socket.send_fds(self._control, [json.dumps(request).encode()], fds)
+            socket.send_fds(self._control, [json.dumps(request).encode()], [null, stdout, stderr])
         finally:
-            if null is not None:
-                os.close(null)
+            os.close(null)
         while True:
             message = self._receive()
             if "started" in message:
-                return int(message["started"])
+                return ForkedProcess(self, int(message["started"]))
 
     def ended(self, pid: int, timeout: float | None) -> tuple[int, int] | None:
         """Child ``pid``'s exit code (negative: the signal that ended it) and peak resident

@@ -34,7 +34,7 @@ from urllib.parse import quote
 import pytest
 
 from .conftest import BULKLEADS, fork_server, read_report
-from .forked import STARTUP_PREFIXES, ForkedProcess, forkable
+from .forked import STARTUP_PREFIXES, forkable
 
 # A token with the characters percent-encoding changes, so that the encoded echo differs.
 CHAOS_TOKEN = "pat-na1-3f5a+b9c2/d4e6-7a8b+9c0d/1e2f3a4b5c6d"
@@ -177,17 +177,13 @@ def run_measured(args: list[str], cwd: Path, env: dict[str, str], timeout: float
     assert forkable(env, server.env)
     out, err = cwd / "chaos.stdout", cwd / "chaos.stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        pid = server.spawn(
-            [BULKLEADS, *args], env=env, cwd=cwd, stdout=stdout.fileno(), stderr=stderr.fileno()
-        )
-        proc = ForkedProcess(server, pid, None)
+        argv = [BULKLEADS, *args]
+        proc = server.spawn(argv, env=env, cwd=cwd, stdout=stdout.fileno(), stderr=stderr.fileno())
         try:
-            code = proc.wait(timeout)
+            proc.finish(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
             pytest.fail(f"no end in {timeout} s: a wait is unbounded ({args})")
-    return Ran(code, out.read_text(), err.read_text(), proc.peak_kb / 1024)
+    return Ran(proc.wait(), out.read_text(), err.read_text(), proc.peak_kb / 1024)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

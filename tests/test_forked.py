@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import BULKLEADS, fork_server, run_cli
-from .forked import ForkedProcess, forkable
+from .forked import forkable
 
 
 def _typo_file(folder: Path) -> Path:
@@ -74,13 +74,12 @@ def test_a_forked_run_is_a_process_of_its_own(tmp_path: Path) -> None:
     null = os.open(os.devnull, os.O_WRONLY)
     env = dict(os.environ)
     command = [BULKLEADS, "sandbox", "--port", "0"]
-    pid = server.spawn(command, env=env, cwd=tmp_path, stdout=write_end, stderr=null)
+    proc = server.spawn(command, env=env, cwd=tmp_path, stdout=write_end, stderr=null)
     os.close(write_end)
     os.close(null)
     with open(read_end, encoding="utf-8") as url:
-        proc = ForkedProcess(server, pid, url)
         assert url.readline().startswith("http://127.0.0.1:")
-        assert pid not in (os.getpid(), server.pid) and proc.poll() is None
+        assert proc.pid not in (os.getpid(), server.pid) and proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     assert run_cli("--version", cwd=tmp_path).code == 0

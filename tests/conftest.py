@@ -59,19 +59,27 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return self.now
 
 
+def said_until(proc: subprocess.Popen[str], words: str) -> str:
+    """What the run prints on stderr up to its first line with ``words`` (it blocks until the
+    run says something: an event, not a delay)."""
+    assert proc.stderr is not None
+    said = []
+    for line in proc.stderr:
+        said.append(line)
+        if words in line:
+            break
+    return "".join(said)
+
+
 def interrupt_twice(proc: subprocess.Popen[str], times: int = 2) -> str:
     """Ctrl-C, then Ctrl-C again once the run has said it took the previous one (signals
     sent back to back may merge into one); ``times`` in all. Returns what the run printed
     until the last."""
-    assert proc.stderr is not None
     said = []
     taken = ("finishing requests in flight", "abandoning the requests in flight")
     for n in range(times - 1):
         proc.send_signal(signal.SIGINT)
-        for line in proc.stderr:  # blocks until the run says something: an event, not a delay
-            said.append(line)
-            if taken[n] in line:
-                break
+        said.append(said_until(proc, taken[n]))
     proc.send_signal(signal.SIGINT)
     return "".join(said)
 

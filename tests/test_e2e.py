@@ -22,6 +22,7 @@ from .conftest import (
     json_lines,
     read_report,
     run_cli,
+    said_until,
     write_seed,
 )
 
@@ -366,21 +367,76 @@ def test_second_ctrl_c_abandons_open_requests_and_still_reports(tmp_path: Path, 
     assert count <= box.stats()["applied_total"] <= count + 4
 
 
-def test_a_third_ctrl_c_exits_at_once_and_the_job_stays_consistent(tmp_path: Path, sandbox) -> None:
-    """Three Ctrl-C: exit 130 without a report, whether the third comes while requests are
-    in flight or while the report is written (50,000 rows: it takes a while); no half report
-    is left; the rerun finishes with nothing lost."""
-    count, per_lead = 40, 1250
-    _box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", "300", rows=per_lead)
-    said = interrupt_twice(proc, times=3)
+def _until(condition, proc: subprocess.Popen[str], what: str) -> None:
+    """Poll ``condition`` until it holds (an event in the run's files); fails if the run
+    ends first."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"not {what} in two minutes"
+        time.sleep(0.005)  # a poll interval
+
+
+@pytest.mark.parametrize("moment", ["in flight", "writing the report"])
+def test_a_third_ctrl_c_exits_at_once_and_the_job_stays_consistent(
+    tmp_path: Path, sandbox, moment: str
+) -> None:
+    """Three Ctrl-C: exit 130 without a report, with the words that say so, whether the third
+    comes while requests are in flight or while the report is written; no half report is
+    left; the rerun finishes with nothing lost. The run is stopped (SIGSTOP) while the last
+    presses are sent, so they land at that moment however busy the machine is."""
+    count = 40
+    # In flight: answers far off. Writing the report: a long one (50,000 rows), to stop it in.
+    latency, per_lead = ("5000", 1) if moment == "in flight" else ("300", 1250)
+    box, proc = _start_job(tmp_path, sandbox, count, "--latency-ms", latency, rows=per_lead)
+    if moment == "in flight":
+        proc.send_signal(signal.SIGINT)
+        said = said_until(proc, "finishing requests in flight")  # they wait 5 s for answers
+        proc.send_signal(signal.SIGSTOP)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # another signal: two pending ones do not merge
+    else:
+        said = interrupt_twice(proc, times=2)
+        writing = tmp_path / ".big.report.csv.tmp"
+        _until(writing.exists, proc, "the report was being written")
+        proc.send_signal(signal.SIGSTOP)
+        assert writing.exists(), "the report was written between two polls"
+        proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, said + err
-    assert "exiting now" in said + err and "Traceback" not in err
+    assert "a third time: exiting now" in said + err and "Traceback" not in err
     assert not list(tmp_path.glob(".*.tmp"))  # no half-written report beside the real one
+    box.configure(latency_ms=0)
     final = run_cli(*proc.args[1:], cwd=tmp_path)
     assert final.code == 0, final.stderr
     report = read_report(tmp_path / "big.report.csv")
     assert len(report) == count * per_lead and {r["outcome"] for r in report} == {"updated"}
+
+
+def test_ctrl_c_while_planning_says_the_job_is_consistent(tmp_path: Path, sandbox) -> None:
+    """Ctrl-C before any request (the plan of a long file): exit 130 with words, not in
+    silence; nothing was sent and the same command then runs the job."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "seed.json", GUIDS[:40]))
+    leads = _big_job(tmp_path, 40, rows=2500)  # 100,000 rows: a plan long enough to stop in
+    command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "100"]
+    env = bare_env()
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    state = Path(env["BULKLEADS_STATE_DIR"])
+    _until(lambda: any(state.glob(".planning-*")), proc, "planning")
+    proc.send_signal(signal.SIGSTOP)
+    assert any(state.glob(".planning-*")), "the plan was done between two polls"
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: exiting now; the job file is consistent" in err
+    assert "Traceback" not in err and box.stats()["applied_total"] == 0
+    final = run_cli(*command[1:], cwd=tmp_path)
+    assert final.code == 0, final.stderr
+    assert box.stats()["applied_total"] == 40
 
 
 def test_kill_while_writing_a_big_report_leaves_a_whole_report(tmp_path: Path) -> None:

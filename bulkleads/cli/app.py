@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from typing import Annotated, Final
+from typing import Annotated
 
 import typer
 
@@ -14,8 +14,8 @@ from ..commands import jobs, report, retry, sandbox, undo, update
 from ..console import (
     print_error,
 )
-from ..errors import EXIT_USAGE, BulkleadsError
-from .errors import CLICK_ERRORS, fail, format_asked, scrub
+from ..errors import EXIT_ABORTED, EXIT_USAGE, BulkleadsError
+from .errors import CLICK_ERRORS, INTERRUPTED, fail, format_asked, scrub
 
 app = typer.Typer(
     help="Apply bulk updates to HubSpot leads from CSV or JSONL files: validated before anything "
@@ -32,14 +32,6 @@ app.command("undo")(undo.undo_command)
 app.command("report")(report.report_command)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("sandbox")(sandbox.sandbox_command)
-
-
-# Ctrl-C outside a run's sending (planning, writing the report): the job file is written in
-# transactions, so what it holds is whole.
-_INTERRUPTED: Final = (
-    "interrupted: exiting now; the job file is consistent, and running the same command "
-    "resumes the job"
-)
 
 
 @app.callback(invoke_without_command=True)
@@ -73,9 +65,9 @@ def main() -> None:
         code = int(error.exit_code)  # type: ignore[attr-defined]
         print_error(message, kind="usage", exit_code=code, fmt=fmt)
         raise SystemExit(code) from None
-    except (typer.Abort, KeyboardInterrupt):
-        print_error(_INTERRUPTED, kind="interrupted", exit_code=130, fmt=fmt)
-        raise SystemExit(130) from None
+    except (typer.Abort, KeyboardInterrupt):  # before or after a command's own handling
+        print_error(INTERRUPTED, kind="interrupted", exit_code=EXIT_ABORTED, fmt=fmt)
+        raise SystemExit(EXIT_ABORTED) from None
     except BulkleadsError as error:
         fail(error)
     except Exception as error:

@@ -7,16 +7,23 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, ParamSpec
+from typing import Final, NoReturn, ParamSpec
 
 import typer
 
 from ..console import LOG_FORMAT_VAR, LogFormat, print_error
-from ..errors import BulkleadsError
+from ..errors import EXIT_ABORTED, BulkleadsError
 from ..summary_file import write_error_summary
 from ..token import ENV_VAR
 
 P = ParamSpec("P")
+
+# Ctrl-C outside a run's sending (planning, the summary): the job file is written in
+# transactions, so what it holds is whole.
+INTERRUPTED: Final = (
+    "interrupted: exiting now; the job file is consistent, and running the same command "
+    "resumes the job"
+)
 
 
 def handles_errors(command: Callable[P, None]) -> Callable[P, None]:
@@ -25,18 +32,23 @@ def handles_errors(command: Callable[P, None]) -> Callable[P, None]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        fmt = "json" if kwargs.get("log_format") == "json" else format_asked()
+        summary = kwargs.get("summary")
         try:
             command(*args, **kwargs)
         except BulkleadsError as error:
-            fmt = "json" if kwargs.get("log_format") == "json" else format_asked()
-            kind = type(error).__name__
-            print_error(str(error), kind=kind, exit_code=error.exit_code, fmt=fmt)
-            summary = kwargs.get("summary")
-            if isinstance(summary, Path):
-                write_error_summary(summary, scrub(str(error)), kind, error.exit_code)
-            raise typer.Exit(error.exit_code) from None
+            _end(str(error), type(error).__name__, error.exit_code, fmt, summary)
+        except KeyboardInterrupt:  # typer would turn it into a silent exit 130
+            _end(INTERRUPTED, "interrupted", EXIT_ABORTED, fmt, summary)
 
     return wrapper
+
+
+def _end(message: str, kind: str, code: int, fmt: LogFormat, summary: object) -> NoReturn:
+    print_error(message, kind=kind, exit_code=code, fmt=fmt)
+    if isinstance(summary, Path):
+        write_error_summary(summary, scrub(message), kind, code)
+    raise typer.Exit(code) from None
 
 
 # click's error base class, wherever this typer takes click from (typer 0.29 vendors a copy).

@@ -9,7 +9,7 @@ import typer
 
 from ..cli.errors import fail, handles_errors
 from ..cli.options import object_files
-from ..errors import UsageError
+from ..errors import EXIT_ABORTED, UsageError
 from ..sandbox import SANDBOX_TOKEN
 
 
@@ -173,23 +173,25 @@ def sandbox_command(
         from ..sandbox.server import serve
     except ImportError:  # pragma: no cover - depends on how bulkleads was installed
         fail(UsageError("the sandbox needs its extra: pip install 'bulkleads[sandbox]'"))
-    serve(
-        SandboxConfig(
-            host=host,
-            port=port,
-            seed=seed,
-            state=state,
-            token=token,
-            limit=None if unlimited else limit,
-            window=window,
-            daily=None if unlimited else daily,
-            retry_after=retry_after,
-            fail_rate=fail_rate,
-            drop_rate=drop_rate,
-            noop_rate=noop_rate,
-            garble_rate=garble_rate,
-            latency=latency_ms / 1000,
-            crm_seeds=object_files(crm_seed, "--crm-seed"),
-            crm_properties=object_files(crm_properties, "--crm-properties"),
-        )
+    config = SandboxConfig(
+        host=host,
+        port=port,
+        seed=seed,
+        state=state,
+        token=token,
+        limit=None if unlimited else limit,
+        window=window,
+        daily=None if unlimited else daily,
+        retry_after=retry_after,
+        fail_rate=fail_rate,
+        drop_rate=drop_rate,
+        noop_rate=noop_rate,
+        garble_rate=garble_rate,
+        latency=latency_ms / 1000,
+        crm_seeds=object_files(crm_seed, "--crm-seed"),
+        crm_properties=object_files(crm_properties, "--crm-properties"),
     )
+    try:
+        serve(config)
+    except KeyboardInterrupt:  # uvicorn stopped and raised the Ctrl-C again: a stop, not a fault
+        raise typer.Exit(EXIT_ABORTED) from None

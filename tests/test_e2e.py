@@ -422,7 +422,15 @@ def test_ctrl_c_while_planning_says_the_job_is_consistent(tmp_path: Path, sandbo
     command = [BULKLEADS, "update", str(leads), "--base-url", box.url, "--rate", "100"]
     env = bare_env()
     proc = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As from a terminal: a suite run in the background (`make test &`) ignores SIGINT,
+        # and a process started so keeps ignoring it until it sets its own handlers.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     state = Path(env["BULKLEADS_STATE_DIR"])
     _until(lambda: any(state.glob(".planning-*")), proc, "planning")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -118,6 +118,16 @@ def bare_env(**extra: str) -> dict[str, str]:
     }
 
 
+def wait_until(condition: Callable[[], object], proc: Any, what: str) -> None:
+    """Poll ``condition`` (an event: a sandbox's count, a file of the run's) until it holds;
+    fails if ``proc`` ends first, or after two minutes."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"not {what} in two minutes"
+        time.sleep(0.005)  # a poll interval, not a wait for something to happen
+
+
 @cache
 def fork_server() -> ForkServer:
     """This worker's CLI fork server (see ``forked.py``), started on first use."""
@@ -148,11 +158,7 @@ class Sandbox:
         """Until the sandbox has served ``count`` of ``what`` (writes applied, or ``reads``):
         an event, not a guess at how long a busy machine takes to start a process. Fails if
         ``proc`` ends first, or after two minutes."""
-        deadline = time.monotonic() + 120
-        while self.stats()[what] < count:
-            assert proc.poll() is None, f"the run ended first: {proc.communicate()}"
-            assert time.monotonic() < deadline, f"not {count} {what} in two minutes"
-            time.sleep(0.01)  # a poll interval, not a wait for something to happen
+        wait_until(lambda: self.stats()[what] >= count, proc, f"{count} {what}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

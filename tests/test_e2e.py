@@ -23,6 +23,7 @@ from .conftest import (
     read_report,
     run_cli,
     said_until,
+    wait_until,
     write_seed,
 )
 
@@ -367,16 +368,6 @@ def test_second_ctrl_c_abandons_open_requests_and_still_reports(tmp_path: Path, 
     assert count <= box.stats()["applied_total"] <= count + 4
 
 
-def _until(condition, proc: subprocess.Popen[str], what: str) -> None:
-    """Poll ``condition`` until it holds (an event in the run's files); fails if the run
-    ends first."""
-    deadline = time.monotonic() + 120
-    while not condition():
-        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()}"
-        assert time.monotonic() < deadline, f"not {what} in two minutes"
-        time.sleep(0.005)  # a poll interval
-
-
 @pytest.mark.parametrize("moment", ["in flight", "writing the report"])
 def test_a_third_ctrl_c_exits_at_once_and_the_job_stays_consistent(
     tmp_path: Path, sandbox, moment: str
@@ -398,7 +389,7 @@ def test_a_third_ctrl_c_exits_at_once_and_the_job_stays_consistent(
     else:
         said = interrupt_twice(proc, times=2)
         writing = tmp_path / ".big.report.csv.tmp"
-        _until(writing.exists, proc, "the report was being written")
+        wait_until(writing.exists, proc, "the report was being written")
         proc.send_signal(signal.SIGSTOP)
         assert writing.exists(), "the report was written between two polls"
         proc.send_signal(signal.SIGINT)
@@ -433,7 +424,7 @@ def test_ctrl_c_while_planning_says_the_job_is_consistent(tmp_path: Path, sandbo
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     state = Path(env["BULKLEADS_STATE_DIR"])
-    _until(lambda: any(state.glob(".planning-*")), proc, "planning")
+    wait_until(lambda: any(state.glob(".planning-*")), proc, "planning")
     proc.send_signal(signal.SIGSTOP)
     assert any(state.glob(".planning-*")), "the plan was done between two polls"
     proc.send_signal(signal.SIGINT)

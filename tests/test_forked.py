@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BULKLEADS, fork_server, run_cli
+from .conftest import fork_server, run_cli
 from .forked import forkable
 
 
@@ -66,22 +66,13 @@ def test_a_forked_run_takes_the_environment_it_is_given(tmp_path: Path) -> None:
     assert [json.loads(line)["level"] for line in as_json.stderr.splitlines()] == ["error"]
 
 
-def test_a_forked_run_is_a_process_of_its_own(tmp_path: Path) -> None:
+def test_a_forked_run_is_a_process_of_its_own(tmp_path: Path, sandbox) -> None:
     """Its own pid, its end by a signal reported as Popen reports it, and the server still
     serving the next run."""
-    server = fork_server()
-    read_end, write_end = os.pipe()
-    null = os.open(os.devnull, os.O_WRONLY)
-    env = dict(os.environ)
-    command = [BULKLEADS, "sandbox", "--port", "0"]
-    proc = server.spawn(command, env=env, cwd=tmp_path, stdout=write_end, stderr=null)
-    os.close(write_end)
-    os.close(null)
-    with open(read_end, encoding="utf-8") as url:
-        assert url.readline().startswith("http://127.0.0.1:")
-        assert proc.pid not in (os.getpid(), server.pid) and proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
+    proc = sandbox(seed=None).proc
+    assert proc.pid not in (os.getpid(), fork_server().pid) and proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
     assert run_cli("--version", cwd=tmp_path).code == 0
 
 

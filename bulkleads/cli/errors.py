@@ -32,20 +32,21 @@ def handles_errors(command: Callable[P, None]) -> Callable[P, None]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
-        fmt = "json" if kwargs.get("log_format") == "json" else format_asked()
-        summary = kwargs.get("summary")
         try:
             command(*args, **kwargs)
         except BulkleadsError as error:
-            _end(str(error), type(error).__name__, error.exit_code, fmt, summary)
+            _end(str(error), type(error).__name__, error.exit_code, kwargs)
         except KeyboardInterrupt:  # typer would turn it into a silent exit 130
-            _end(INTERRUPTED, "interrupted", EXIT_ABORTED, fmt, summary)
+            _end(INTERRUPTED, "interrupted", EXIT_ABORTED, kwargs)
 
     return wrapper
 
 
-def _end(message: str, kind: str, code: int, fmt: LogFormat, summary: object) -> NoReturn:
+def _end(message: str, kind: str, code: int, flags: dict[str, object]) -> NoReturn:
+    """The command's end: its line on stderr, its ``--summary`` file, its exit code."""
+    fmt: LogFormat = "json" if flags.get("log_format") == "json" else format_asked()
     print_error(message, kind=kind, exit_code=code, fmt=fmt)
+    summary = flags.get("summary")
     if isinstance(summary, Path):
         write_error_summary(summary, scrub(message), kind, code)
     raise typer.Exit(code) from None

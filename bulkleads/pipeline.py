@@ -248,7 +248,16 @@ def open_job(
     if existing.exists() and not fresh:
         with JobStore(existing) as store:
             store.check()
+            invalid = store.invalidate_unsent(scratch)
             done, left = store.progress()
+        if invalid:
+            out.warn(
+                f"{invalid} {plural(invalid, 'row')} not sent yet {'is' if invalid == 1 else 'are'}"
+                " invalid against the portal's definitions of today: never sent, reported "
+                "invalid with the reason",
+                event="invalid_on_resume",
+                rows=invalid,
+            )
         out.info(
             f"resuming job {job}: {done} {plural(done, noun)} already updated, {left} to send "
             "(--fresh starts over)",

@@ -404,6 +404,46 @@ class JobStore:
             )
         return cursor.rowcount
 
+    def invalidate_unsent(self, plan: Path) -> int:
+        """Take from a fresh plan of the same input (``plan``, a job file) the rows it finds
+        invalid that this job has not sent yet: a resume re-checks the file against the
+        portal's definitions of today, and a value refused since (an option removed) must be
+        an invalid row, never a request. A bundle keeps only the fields its rows still set
+        validly; one left with none is invalid. Returns how many rows became invalid."""
+        # an inflight bundle may have been written: reading it back settles it, not this
+        unsent = ",".join(f"'{s}'" for s in (State.PENDING, State.DEFERRED, State.NOT_SENT))
+        self._db.execute("ATTACH DATABASE ? AS plan", (str(plan),))
+        try:
+            with self._tx():
+                newly = self._db.execute(
+                    "SELECT r.row, p.error, r.guid FROM rows r JOIN plan.rows p ON p.row = r.row "  # noqa: S608
+                    "JOIN bundles b ON b.guid = r.guid "
+                    f"WHERE r.error IS NULL AND p.error IS NOT NULL AND b.state IN ({unsent})"
+                ).fetchall()
+                self._db.executemany(
+                    "UPDATE rows SET error = ? WHERE row = ?", ((e, r) for r, e, _ in newly)
+                )
+                for guid in {g for _, _, g in newly}:
+                    kept, valid = self._db.execute(
+                        "SELECT b.body, p.body FROM bundles b "
+                        "LEFT JOIN plan.bundles p ON p.guid = b.guid WHERE b.guid = ?",
+                        (guid,),
+                    ).fetchone()
+                    still = _object(valid) or {}
+                    body = {name: still[name] for name in _object(kept) or {} if name in still}
+                    if body:
+                        self._db.execute(
+                            "UPDATE bundles SET body = ? WHERE guid = ?", (json.dumps(body), guid)
+                        )
+                    else:
+                        self._db.execute(
+                            "UPDATE bundles SET state = ?, reason = ? WHERE guid = ?",
+                            (State.INVALID, "every row of it is invalid", guid),
+                        )
+        finally:
+            self._db.execute("DETACH DATABASE plan")
+        return len(newly)
+
     # -- reading back -----------------------------------------------------------------------
     def bundle_rows(self) -> Iterator[tuple[str, int]]:
         """``(guid, first_row)`` of every bundle."""

@@ -149,6 +149,10 @@ class Sandbox:
     def state(self) -> dict[str, dict[str, Any]]:
         return httpx.get(f"{self.url}/__sandbox/state").json()
 
+    def state_of(self, crm_object: str) -> dict[str, dict[str, str]]:
+        """The sandbox's records of a CRM object, by id."""
+        return httpx.get(f"{self.url}/__sandbox/objects/{crm_object}").json()
+
     def configure(self, **changes: object) -> None:
         httpx.post(f"{self.url}/__sandbox/config", json=changes).raise_for_status()
 

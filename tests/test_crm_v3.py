@@ -559,3 +559,147 @@ def test_messages_name_one_record_of_each_object_in_english() -> None:
     nouns = {obj: crm_v3_rules(frozenset(), None, obj).noun for obj in ("contacts", "companies")}
     assert nouns == {"contacts": "contact", "companies": "company"}
     assert plural(2, nouns["companies"]) == "companies"
+
+
+def _refusing(value: str, **finding: object) -> httpx.Response:
+    """HubSpot's 400 for a batch holding one refused option value (its findings list)."""
+    details = [{"isValid": False, "name": "lifecyclestage", "error": "INVALID_OPTION", **finding}]
+    return httpx.Response(
+        400,
+        json={
+            "status": "error",
+            "category": "VALIDATION_ERROR",
+            "message": "Property values were not valid: " + json.dumps(details),
+        },
+    )
+
+
+def test_a_refused_value_fails_only_the_records_that_send_it(tmp_path: Path) -> None:
+    """3 records of 300 send an option HubSpot refuses, one in each batch of 100; the 400
+    quotes the value (and lists the allowed options, `customer` among them): those 3 fail and
+    the 297 that send `customer` are sent again and updated, 6 requests in all."""
+    ids = [str(i) for i in range(1, 301)]
+    bad = {"50", "150", "250"}
+    stage = {i: {"lifecyclestage": "vip" if i in bad else "customer"} for i in ids}
+    store = make_store(tmp_path, ids, stage)
+
+    def answer(body: dict) -> httpx.Response:
+        if any(item["properties"]["lifecyclestage"] == "vip" for item in body["inputs"]):
+            allowed = '[label: "Customer"\nvalue: "customer"\n, label: "Lead"\nvalue: "lead"]'
+            return _refusing("vip", message=f"vip was not one of the allowed options: {allowed}")
+        return updated(body)
+
+    bodies = run(store, answer)
+    assert sorted(len(b["inputs"]) for b in bodies) == [99, 99, 99, 100, 100, 100]
+    result = outcomes(store)
+    assert {result.pop(i) for i in bad} == {("failed", 400)}
+    assert set(result.values()) == {("done", 200)} and len(result) == 297
+
+
+def test_a_refusal_quoting_no_value_splits_the_batch(tmp_path: Path) -> None:
+    """An INVALID_OPTION whose message quotes no value names nobody: the batch is halved
+    until the refused record stands alone; every other record is updated."""
+    ids = [str(i) for i in range(1, 9)]
+    stage = {i: {"lifecyclestage": "vip" if i == "6" else "customer"} for i in ids}
+    store = make_store(tmp_path, ids, stage)
+
+    def answer(body: dict) -> httpx.Response:
+        if any(item["properties"]["lifecyclestage"] == "vip" for item in body["inputs"]):
+            return _refusing("vip", message="one of the values is not allowed")
+        return updated(body)
+
+    bodies = run(store, answer)
+    result = outcomes(store)
+    assert result.pop("6") == ("failed", 400)
+    assert set(result.values()) == {("done", 200)}
+    assert len(bodies) == 1 + 2 + 2 + 2  # 8, then 4+4, 2+2, 1+1
+
+
+def test_a_property_listed_without_a_value_splits_too(tmp_path: Path) -> None:
+    """A 400 naming properties under ``context.propertyName`` quotes no value: no record
+    fails for carrying the property; halving finds the one HubSpot refuses."""
+    ids = ["1", "2", "3", "4"]
+    store = make_store(tmp_path, ids, {"3": {"city": "Nowhere"}})
+
+    def answer(body: dict) -> httpx.Response:
+        if any(item["properties"]["city"] == "Nowhere" for item in body["inputs"]):
+            return httpx.Response(
+                400, json={"message": "invalid", "context": {"propertyName": ["city"]}}
+            )
+        return updated(body)
+
+    run(store, answer)
+    assert outcomes(store) == {
+        "1": ("done", 200),
+        "2": ("done", 200),
+        "3": ("failed", 400),
+        "4": ("done", 200),
+    }
+
+
+def _staged_portal(tmp_path: Path, sandbox, *flags: str) -> tuple[Any, Path]:
+    """300 contacts at `lead` on a portal whose lifecycle stages include `vip`, and a file
+    moving them to `customer`, 3 of them (one in each batch of 100) to `vip`."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": str(i), "lifecyclestage": "lead"} for i in range(1, 301)]))
+    props = tmp_path / "props.json"
+    options = [{"label": s.title(), "value": s} for s in ("lead", "customer", "vip")]
+    props.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "lifecyclestage",
+                    "type": "enumeration",
+                    "fieldType": "select",
+                    "options": options,
+                }
+            ]
+        )
+    )
+    box = sandbox(
+        "--crm-seed", f"contacts={seed}", "--crm-properties", f"contacts={props}", *flags, seed=None
+    )
+    rows = "".join(f"{i},{'vip' if i in (50, 150, 250) else 'customer'}\n" for i in range(1, 301))
+    leads = tmp_path / "stages.csv"
+    leads.write_text("id,lifecyclestage\n" + rows)
+    return box, leads
+
+
+def test_an_option_refused_after_the_plan_fails_only_its_records(tmp_path: Path, sandbox) -> None:
+    """End to end: the portal refuses `vip` on write although its definitions (read first)
+    list it. The 3 records sending it fail naming the value; the 297 good ones are updated,
+    and read back by --verify."""
+    box, leads = _staged_portal(tmp_path, sandbox)
+    box.configure(refuse_values={"lifecyclestage": ["vip"]})
+    done = run_cli(
+        "update", str(leads), "--api", "crm-v3", "--base-url", box.url, "--verify", cwd=tmp_path
+    )
+    assert done.code == 1, done.stderr
+    report = read_report(tmp_path / "stages.report.csv")
+    failed = [r for r in report if r["outcome"] == "failed"]
+    assert sorted(r["id"] for r in failed) == ["150", "250", "50"]
+    assert all("'vip' was not one of the allowed options" in r["error"] for r in failed)
+    assert Counter(r["outcome"] for r in report) == {"updated": 297, "failed": 3}
+    assert "297 contacts verified (read back as sent)" in done.stderr
+    records = box.state_of("contacts")
+    assert Counter(r["lifecyclestage"] for r in records.values()) == {"customer": 297, "lead": 3}
+
+
+def test_a_resumed_job_does_not_send_what_is_invalid_today(tmp_path: Path, sandbox) -> None:
+    """A job deferred by the daily limit resumes after `vip` left the portal's options: the
+    resumed plan and the report both count 3 invalid, and `vip` is never sent."""
+    box, leads = _staged_portal(tmp_path, sandbox, "--daily", "1")
+    args = ["update", str(leads), "--api", "crm-v3", "--base-url", box.url]
+    first = run_cli(*args, "--no-backup", cwd=tmp_path)
+    assert first.code == 3, first.stderr
+    box.configure(daily=None, remove_options={"contacts": {"lifecyclestage": ["vip"]}})
+    again = run_cli(*args, "--no-backup", cwd=tmp_path)
+    assert again.code == 1, again.stderr
+    assert "3 rows not sent yet are invalid" in again.stderr
+    report = read_report(tmp_path / "stages.report.csv")
+    invalid = [r for r in report if r["outcome"] == "invalid"]
+    assert sorted(r["id"] for r in invalid) == ["150", "250", "50"]
+    assert Counter(r["outcome"] for r in report) == {"updated": 297, "invalid": 3}
+    assert box.stats()["requests"].get("400") is None
+    records = box.state_of("contacts")
+    assert Counter(r["lifecyclestage"] for r in records.values()) == {"customer": 297, "lead": 3}

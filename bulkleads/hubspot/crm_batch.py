@@ -9,16 +9,18 @@ mapped back to each bundle:
 - 207 Multi-Status: the records named by an error (``context.ids``, or the
   ``objectWriteTraceId`` we set to the record's key) failed with its message; the rest updated;
 - 400 for a batch of several: HubSpot refused the whole request, perhaps for one record. Records
-  the error names (by id, or by carrying a property it names as invalid) fail; the sender sends
-  the others again (in halves when none is named), so one bad row cannot fail 99 good ones;
+  the error names (by id, by sending the very value it quotes as invalid, or by setting a
+  property it refuses as such) fail; the sender sends the others again (in halves when none is
+  named), so one bad value cannot fail 99 good ones;
 - 401/403, 429 and 5xx mean what they mean for Leads v1.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import httpx
 
@@ -99,9 +101,9 @@ class CrmV3Target(HttpTarget):
         if status == 400 and len(bundles) > 1:
             data = _json_object(response)
             named = self._record_errors([data], keys, response)
-            refused = _refused_properties(data)
+            refusals = _refusals(data)
             for bundle in bundles:
-                if refused & bundle.body.keys():
+                if any(refusal.refuses(bundle.body) for refusal in refusals):
                     named[bundle.guid] = Outcome("final", status, outcome.reason, outcome.headers)
             return Outcome("split", status, outcome.reason, outcome.headers), named
         return outcome, {}
@@ -271,17 +273,68 @@ def _json_object(response: httpx.Response) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-_PROPERTY_NAME: Final = re.compile(r'"name"\s*:\s*"([^"]+)"')
+# HubSpot's codes for a property refused whatever its value: every record setting it fails.
+_PROPERTY_REFUSED: Final = frozenset({"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"})
+# A refused value at the start of HubSpot's message: ``'vip' was not one of the allowed
+# options``, ``vip was not one of ...``, ``"12k" is not a valid number``. The options HubSpot
+# lists after it are allowed values, never refused ones, so only the start is read.
+_REFUSED_VALUE: Final = re.compile(
+    r"""^\s*(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)"|(?P<bare>\S(?:.*?\S)?))"""
+    r"\s+(?:was|is) not\b",
+    re.DOTALL,
+)
 
 
-def _refused_properties(data: dict[str, object]) -> set[str]:
-    """Properties a VALIDATION_ERROR names: HubSpot lists them as ``"name":"..."`` items
-    inside its message (and, in some answers, under ``context.propertyName``)."""
-    names = set(_PROPERTY_NAME.findall(str(data.get("message", ""))))
-    context = data.get("context")
-    if isinstance(context, dict) and isinstance(listed := context.get("propertyName"), list):
-        names.update(str(n) for n in listed)
-    return names
+class Refusal(NamedTuple):
+    """One property HubSpot's 400 refused, and the value it quoted (None: any value of it,
+    for a property refused as such)."""
+
+    name: str
+    value: str | None
+
+    def refuses(self, body: dict[str, object]) -> bool:
+        """Whether a record sending ``body`` is the one refused: it sets the property to the
+        quoted value (one of its ``;`` values, for a checkbox), or any value when the property
+        itself was refused."""
+        if self.name not in body:
+            return False
+        if self.value is None:
+            return True
+        sent = str(body[self.name])
+        return sent == self.value or self.value in sent.split(";")
+
+
+def _refusals(data: dict[str, object]) -> list[Refusal]:
+    """What a VALIDATION_ERROR refuses. HubSpot lists its findings as a JSON array inside its
+    message (``{"name", "error", "message"}`` items). A value error names a record only by
+    the value it quotes: one refused ``vip`` must not fail the 99 records of its batch that
+    send ``customer``. A finding that quotes no value names nobody: the batch is split, as for
+    an error naming no record."""
+    refusals = []
+    for detail in _details(str(data.get("message", ""))):
+        name = detail.get("name")
+        if not isinstance(name, str):
+            continue
+        if detail.get("error") in _PROPERTY_REFUSED:
+            refusals.append(Refusal(name, None))
+            continue
+        match = _REFUSED_VALUE.match(str(detail.get("message") or ""))
+        if match is not None:
+            quoted = (match.group(g) for g in ("single", "double", "bare"))
+            refusals.append(Refusal(name, next(v for v in quoted if v is not None)))
+    return refusals
+
+
+def _details(message: str) -> list[dict[str, object]]:
+    """The findings array in a VALIDATION_ERROR's message, or none when it holds none whole."""
+    start = message.find("[")
+    if start < 0:
+        return []
+    try:
+        found = json.loads(message[start:])
+    except ValueError:
+        return []
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
 
 
 def _named_keys(error: dict[str, object]) -> set[str]:

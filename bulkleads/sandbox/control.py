@@ -55,7 +55,9 @@ def control_routes(box: Sandbox) -> list[Route]:
         object with any of: ``daily`` (requests a day, or null for none), ``reset_daily``
         (true: the day starts again), ``fail_rate``, ``drop_rate``, ``noop_rate``,
         ``garble_rate`` (0 to 1),
-        ``latency_ms`` and ``retry_after`` (true or false)."""
+        ``latency_ms``, ``retry_after`` (true or false) and ``refuse_values`` (property name
+        to the values its writes now refuse with HubSpot's INVALID_OPTION, though its
+        definition still lists them: an option removed after a run read the definitions)."""
         changes = await request.json()
         if "daily" in changes:
             box.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
@@ -64,6 +66,10 @@ def control_routes(box: Sandbox) -> list[Route]:
         for name in ("fail_rate", "drop_rate", "noop_rate", "garble_rate", "retry_after"):
             if name in changes:
                 setattr(box.config, name, changes[name])
+        if "refuse_values" in changes:
+            box.crm.refused = {k: set(v) for k, v in changes["refuse_values"].items()}
+        for crm_object, removed in changes.get("remove_options", {}).items():
+            box.crm.remove_options(crm_object, removed)
         if "latency_ms" in changes:  # the same unit as --latency-ms
             box.config.latency = float(changes["latency_ms"]) / 1000
         return JSONResponse({"ok": True})

@@ -80,8 +80,17 @@ class CrmObjects:
             name: (definitions or {}).get(name) or default_definitions(name) for name in OBJECTS
         }
         self.applied: dict[str, int] = {}
+        # values writes refuse although the definitions list them: an option removed on the
+        # portal after a run read its definitions (set through /__sandbox/config)
+        self.refused: dict[str, set[str]] = {}
         self.created: dict[str, list[str]] = {name: [] for name in OBJECTS}
         self.archived: dict[str, list[str]] = {name: [] for name in OBJECTS}
+
+    def remove_options(self, crm_object: str, removed: dict[str, list[str]]) -> None:
+        """Take option values out of enumeration properties (a portal admin's edit)."""
+        for name, values in removed.items():
+            definition = self.definitions[crm_object][name]
+            definition["options"] = [o for o in definition["options"] if o["value"] not in values]
 
     def batch_read(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
         """Read a batch of records (their requested properties, as strings, missing ones
@@ -152,6 +161,8 @@ class CrmObjects:
         for item in inputs:
             for name, value in item["properties"].items():
                 problem = name in definitions and value_error(definitions[name], str(value))
+                if str(value) in self.refused.get(name, ()):
+                    problem = f"{str(value)!r} was not one of the allowed options"
                 if problem:
                     details.append(
                         {

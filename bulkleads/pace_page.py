@@ -22,6 +22,7 @@ from string import Template
 from typing import Final
 
 from .errors import UsageError
+from .output_path import check_regular
 from .report import RowOutcome, count_outcomes, outcome_of
 from .store import JobStore
 from .timeline import TimelineEntry
@@ -63,6 +64,7 @@ def write_html(store: JobStore, path: Path) -> int:
 def check_page_path(path: Path, ours: list[Path]) -> None:
     """The page never replaces the input, the job file, the report, or an existing file that
     is not a page of ours."""
+    check_regular(path, "--html")
     if not path.exists():
         return
     for other in ours:

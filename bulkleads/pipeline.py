@@ -205,11 +205,14 @@ def write_job_report(
     with folder.lock_for(path), JobStore(path) as store:
         store.check()
         meta = store.meta()
-        target = (report or Path(str(meta["report"]))).resolve()
+        given = report or Path(str(meta["report"]))
         source = str(meta.get("input", "-"))
         inputs = [] if source == "-" else [Path(source)]
+        check_report_path(given, inputs)  # as given: /dev/stdout resolves to no file at all
+        target = given.resolve()
         check_report_path(target, inputs)
         if page is not None:
+            check_page_path(page, [])
             page = page.resolve()
             check_page_path(page, [*inputs, path, target])
         counts = write_report(store, target)

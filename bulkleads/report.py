@@ -19,6 +19,7 @@ from typing import Final, Literal
 
 from .errors import ReportError, UsageError
 from .link_store import PREFIX, LinkRow
+from .output_path import check_regular
 from .store import JobStore, ReportRow, State
 
 Columns = tuple[str | None, ...]  # a header to recognise; None: the key, whatever its name
@@ -309,8 +310,7 @@ def check_report_path(
     The report replaces its path whole, so a path that is the input (by name, symlink or hard
     link: compared by device and inode) or any other file of the user's would be lost. An
     empty file holds nothing to lose (``mktemp`` makes one), so it may be written."""
-    if report.is_dir():
-        raise UsageError(f"--report {report} is a folder; give a file path")
+    check_regular(report, "--report" if columns is _FIRST_COLUMNS else "the diff file")
     if not report.exists():
         return
     for source in inputs:

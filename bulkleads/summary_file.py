@@ -10,12 +10,14 @@ import os
 from pathlib import Path
 
 from .errors import UsageError
+from .output_path import check_regular
 from .report import RowOutcome
 
 
 def check_summary_path(path: Path) -> None:
     """``--summary`` writes only a summary: never over the input, a job file, a report or
     any other file that is not a summary bulkleads wrote (an empty file is fine)."""
+    check_regular(path, "--summary")
     try:
         with open(path, "rb") as f:
             start = f.read(4096)

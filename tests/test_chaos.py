@@ -315,3 +315,67 @@ def test_a_damaged_file_never_breaks_a_guarantee(tmp_path: Path, hostile: str, c
     assert_guarantees(ran, tmp_path, written={tmp_path / "token"})
     assert ran.code == 2, (ran.code, ran.stderr)
     assert ran.stderr.strip(), "a refusal says why"
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _socket(path: Path) -> Path:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()  # the socket file stays
+    return path
+
+
+def _device(path: Path) -> Path:
+    """A link to /dev/null: the device itself, never replaced even if the check failed (a
+    rename replaces the link)."""
+    path.symlink_to("/dev/null")
+    return path
+
+
+# (flag, how the special path is made): every output a run writes.
+SPECIAL_OUTPUTS = {
+    "report on a fifo": ("--report", _fifo),
+    "report on a device": ("--report", _device),
+    "report on a socket": ("--report", _socket),
+    "report to -": ("--report", lambda p: p.with_name("-")),
+    "report on a folder": ("--report", lambda p: (p.mkdir(), p)[1]),
+    "summary on a fifo": ("--summary", _fifo),
+    "summary on a device": ("--summary", _device),
+    "diff on a fifo": ("diff", _fifo),
+}
+
+
+@pytest.mark.parametrize("case", list(SPECIAL_OUTPUTS))
+def test_an_output_that_is_not_a_regular_file_is_refused_first(
+    tmp_path: Path, sandbox, case: str
+) -> None:
+    """An output path that exists and is not a regular file (FIFO, device, socket, folder),
+    or `-`, is exit 2 before the first request, naming the flag; the special file is left
+    as it was."""
+    flag, make = SPECIAL_OUTPUTS[case]
+    box = sandbox()
+    leads = tmp_path / "leads.csv"
+    leads.write_text("guid,city\n8a41f2f22906b93a012906b9438f0008,Cambridge\n")
+    special = make(tmp_path / "out")
+    args = ["update", str(leads), "--base-url", box.url]
+    if flag == "diff":  # the dry run's diff file beside its report
+        _fifo(tmp_path / "leads.dry-run.diff.csv")
+        special = tmp_path / "leads.dry-run.diff.csv"
+        args += ["--dry-run"]
+    else:
+        args += [flag, str(special)]
+    kind_before = os.lstat(special).st_mode if special.name != "-" else None
+    ran = run_measured(args, tmp_path, _env(tmp_path))
+    assert ran.code == 2, (ran.code, ran.stderr)
+    assert "Traceback" not in ran.stderr
+    named = "the diff file" if flag == "diff" else flag
+    assert named in ran.stderr, ran.stderr
+    assert box.stats()["requests"] == {}, "refused before the first request"
+    if kind_before is not None:
+        assert os.lstat(special).st_mode == kind_before
+    else:
+        assert not special.exists()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any, Final
 
 from .jobs import process_running
 from .pacing import Pacer
-from .ratelimit import Limit
+from .ratelimit import Limit, RateHeaders
 from .token import Token
 
 KEEP_SECONDS: Final = 60.0  # longer than any window the pacer believes
@@ -57,24 +58,45 @@ class PortalMemory:
         return memory
 
     def _read(self) -> None:
+        """The file is another program's input as much as ours (an editor, a full disk, a
+        bad copy): what it says is checked as rate headers are, and a file that fails is set
+        aside with one warning and replaced, so it can never stop a run or mislead a plan."""
         assert self.path is not None
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self._parse(data)
+            text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            _LOG.debug("portal memory %s unreadable (%s): starting without it", self.path, exc)
-            self.limit, self.seen_at, self.requests, self._running = None, None, [], {}
+        except (OSError, UnicodeDecodeError) as exc:
+            self._forget(f"unreadable: {exc}")
+            return
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            self._forget(f"not JSON: {exc}")
+            return
+        problem = _implausible(data, time.time())
+        if problem is not None:
+            self._forget(problem)
+            return
+        self._parse(data)
+
+    def _forget(self, problem: str) -> None:
+        """Start without the file and replace it by an empty memory."""
+        _LOG.warning(
+            "the remembered pace of this portal (%s) is not plausible (%s): ignored and replaced;"
+            " this run starts at the API's documented pace until the portal's first answer",
+            self.path,
+            problem,
+        )
+        self.limit, self.seen_at, self.requests, self._running = None, None, [], {}
+        self._write({"limit": None, "seen_at": None, "requests": []})
 
     def _parse(self, data: dict[str, Any]) -> None:
         now = time.time()
         limit, seen_at = data.get("limit"), data.get("seen_at")
-        if limit is not None and isinstance(seen_at, int | float):
-            requests, window = float(limit[0]), float(limit[1])
-            if requests > 0 and window > 0 and now - seen_at <= LIMIT_FRESH_SECONDS:
-                self.limit, self.seen_at = Limit(requests, window), float(seen_at)
-        for pid, start, answer in data.get("requests", []):
+        if limit is not None and seen_at is not None and now - seen_at <= LIMIT_FRESH_SECONDS:
+            self.limit, self.seen_at = Limit(float(limit[0]), float(limit[1])), float(seen_at)
+        for pid, start, answer in data["requests"]:
             if not (now - KEEP_SECONDS < float(answer) <= now + 1):
                 continue
             if pid != os.getpid() and process_running(int(pid)):
@@ -108,6 +130,10 @@ class PortalMemory:
             "seen_at": (now if pacer.last_answer is not None else self.seen_at) if limit else None,
             "requests": entries,
         }
+        self._write(data)
+
+    def _write(self, data: dict[str, object]) -> None:
+        assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -115,3 +141,35 @@ class PortalMemory:
             os.replace(tmp, self.path)
         except OSError as exc:
             _LOG.debug("portal memory %s not written (%s)", self.path, exc)
+
+
+_MAX_PID: Final = 1 << 22  # Linux's pid_max ceiling; larger is no process id
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _implausible(data: object, now: float) -> str | None:
+    """Why ``data`` is not a memory this module could have written (None when it could): the
+    limit within what rate headers may state, times finite and not in the future, pids that
+    can be process ids."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    limit, seen_at, requests = data.get("limit"), data.get("seen_at"), data.get("requests", [])
+    if limit is not None:
+        if not (isinstance(limit, list) and len(limit) == 2 and all(map(_number, limit))):
+            return f"limit {limit!r} is not two numbers"
+        stated = RateHeaders(max=int(limit[0]), interval_ms=round(limit[1] * 1000))
+        if limit[0] != stated.max or stated.limit() is None:
+            return f"limit {limit[0]:g} per {limit[1]:g} s is not one HubSpot states"
+        if not (_number(seen_at) and seen_at <= now + 60):
+            return f"the limit's time {seen_at!r} is not a past time"
+    if not isinstance(requests, list):
+        return "its requests are not a list"
+    for entry in requests:
+        if not (isinstance(entry, list) and len(entry) == 3 and all(map(_number, entry))):
+            return f"request {entry!r} is not [pid, start, answer]"
+        if not (isinstance(entry[0], int) and 0 < entry[0] < _MAX_PID):
+            return f"{entry[0]!r} is not a process id"
+    return None

@@ -379,3 +379,43 @@ def test_an_output_that_is_not_a_regular_file_is_refused_first(
         assert os.lstat(special).st_mode == kind_before
     else:
         assert not special.exists()
+
+
+# What a damaged or hand-edited portal memory may hold, each once a traceback on every run.
+DAMAGED_MEMORY = {
+    "a top-level list": "[1, 2, 3]",
+    "a huge pid": '{"limit": null, "seen_at": null, "requests": [[1e300, 1.0, 2.0]]}',
+    "an infinite limit": '{"limit": [Infinity, 1], "seen_at": 1, "requests": []}',
+    "a tiny limit": json.dumps({"limit": [0.01, 50], "seen_at": time.time(), "requests": []}),
+    "binary bytes": "\udcff\udcfe",
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_MEMORY))
+def test_a_damaged_portal_memory_is_ignored_with_one_warning(
+    tmp_path: Path, sandbox, case: str
+) -> None:
+    """The portal memory is untrusted input: a file that fails the rate headers' plausibility
+    rules is ignored with one warning and replaced, and the run goes on at the API's pace
+    (the plan promises no 16-minute job for a 1 s one)."""
+    box = sandbox("--token", CHAOS_TOKEN)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("guid,city\n2e76d88380bc38eabb1933d3f6b8719f,Cambridge\n")
+    env = _env(tmp_path)
+    args = [
+        "update",
+        str(leads),
+        "--base-url",
+        box.url,
+        "--summary",
+        str(tmp_path / "summary.json"),
+    ]
+    assert run_measured([*args, "--dry-run"], tmp_path, env).code == 0
+    (memory,) = (tmp_path / "state" / "portals").glob("*.json")
+    memory.write_bytes(DAMAGED_MEMORY[case].encode("utf-8", "surrogateescape"))
+    ran = run_measured(args, tmp_path, env)
+    assert_guarantees(ran, tmp_path, written={leads})
+    assert ran.code == 0, ran.stderr
+    assert ran.stderr.count("is not plausible") == 1, ran.stderr
+    assert "about 0s" in ran.stderr, ran.stderr
+    assert json.loads(memory.read_text())["requests"], "replaced by this run's memory"

@@ -30,6 +30,7 @@ import platformdirs
 
 from .errors import JobError, UsageError
 from .lock import JobLock, is_locked
+from .report import WRITTEN, fingerprint
 from .store import RESUMABLE, JobStore
 
 STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
@@ -173,9 +174,9 @@ class JobFolder:
         if candidate.exists():
             resolved = str(candidate.resolve())
             infos = list(self.list())
-            for info in infos:
-                if info.meta.get("report") == resolved:
-                    return info.path
+            writers = [info for info in infos if info.meta.get("report") == resolved]
+            if writers:
+                return _last_writer(writers, candidate).path
             of_input = [info for info in infos if info.meta.get("input_path") == resolved]
             if of_input:  # the input's latest job (list() is oldest first)
                 return of_input[-1].path
@@ -228,6 +229,27 @@ class JobFolder:
                 self.lock_for(info.path).path.unlink(missing_ok=True)
             removed += ((info.job_id, freed),)
         return removed
+
+
+def _last_writer(writers: list[JobInfo], report: Path) -> JobInfo:
+    """The job that wrote ``report`` as it is now. Two jobs may have written one path
+    (``--report`` given twice); undoing, retrying or reporting the wrong one would act on
+    records the user never meant, so when the file's fingerprint names no single job (edited
+    since, or written by a version that kept none) the choice goes back to the user."""
+    if len(writers) == 1:
+        return writers[0]
+    now = fingerprint(report)
+    same = [w for w in writers if w.meta.get(WRITTEN) == {**now, "path": str(report.resolve())}]
+    if len(same) == 1:
+        return same[0]
+    listed = "; ".join(
+        f"{w.job_id} (planned {w.created}, input {w.meta.get('input', '?')})" for w in writers
+    )
+    raise JobError(
+        f"{report} was written by {len(writers)} jobs and its file no longer shows which wrote "
+        f"it last (changed since): {listed}. Name the job by its id instead, e.g. "
+        f"`bulkleads undo {writers[-1].job_id}`"
+    )
 
 
 def job_of(path: Path) -> str:

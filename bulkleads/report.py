@@ -220,6 +220,7 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
         path.parent.mkdir(parents=True, exist_ok=True)
         counts = _write_rows(store, tmp, dry_run=dry_run, as_json=_as_json(store, path))
         os.replace(tmp, path)
+        store.set_meta({WRITTEN: fingerprint(path)})
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -238,6 +239,23 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
             tmp.unlink()
         raise
     return counts
+
+
+WRITTEN: Final = "report_written"  # meta: the fingerprint of the report the job wrote last
+
+
+def fingerprint(path: Path) -> dict[str, object]:
+    """What tells this very file from any other written at the same path: a report is
+    replaced whole (a new inode), so device, inode, size and nanosecond time name one write.
+    Two jobs may write one report path; the file leads back to the one that wrote it last."""
+    info = path.stat()
+    return {
+        "path": str(path),
+        "dev": info.st_dev,
+        "ino": info.st_ino,
+        "size": info.st_size,
+        "mtime_ns": info.st_mtime_ns,
+    }
 
 
 def _as_json(store: JobStore, path: Path) -> bool:

@@ -136,15 +136,17 @@ class ReadOptions:
         return {"backup": self.backup, "only_empty": sorted(self.only_empty)}
 
     def to_meta(self) -> dict[str, object]:
-        return {"backup": self.backup, "only_empty": list(self.only_empty)}
+        return {"backup": self.backup, "only_empty": list(self.only_empty), "verify": self.verify}
 
     def of_job(self, meta: dict[str, Any]) -> ReadOptions:
         """These options with the reading a job was planned with (jobs from before reading
-        existed: off)."""
+        existed: off). Verifying is part of the job: a retry of a job run with --verify
+        reads back what it writes, or a silent no-op would be reported updated."""
         return replace(
             self,
             backup=bool(meta.get("backup", False)),
             only_empty=tuple(meta.get("only_empty", ())),
+            verify=self.verify or bool(meta.get("verify", False)),
         )
 
 

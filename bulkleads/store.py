@@ -381,11 +381,16 @@ class JobStore:
             "transient": f"state = 'unconfirmed' OR (state = 'failed' AND ({transient}))",
             "final": "state IN ('failed', 'not_found')" if all_failed else "0",
         }
+        # A write --verify found not kept (verified 0) is HubSpot's silent no-op, not a
+        # refusal: sending it again can succeed. Links are never verified.
+        unkept = " OR (state = 'failed' AND verified = 0)"
         moved: dict[str, int] = {}
         with self._tx():
             for kind, where in kinds.items():
+                bundles = where + unkept if kind == "transient" else where
                 cursor = self._db.execute(
-                    f"UPDATE bundles SET state = 'pending', reason = NULL WHERE {where}"  # noqa: S608
+                    "UPDATE bundles SET state = 'pending', reason = NULL, verified = NULL "  # noqa: S608
+                    f"WHERE {bundles}"
                 )
                 moved[kind] = cursor.rowcount
                 self._db.execute(

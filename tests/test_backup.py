@@ -384,3 +384,30 @@ def test_undo_of_a_job_with_damaged_backups_restores_the_rest(tmp_path: Path, sa
     assert "2 updated without a readable backup cannot be" in undone.stderr
     state = box.state()
     assert [state[g]["city"] for g in GUIDS[:4]] == ["New0", "New1", "Old2", "Old3"]
+
+
+def test_retry_of_a_verified_job_verifies_and_sends_the_no_ops_again(
+    tmp_path: Path, sandbox
+) -> None:
+    """Verifying is part of the job: `retry` (no flags) sends again the writes --verify found
+    not kept and reads them back, so a no-op of the retry is failed, never updated; once the
+    portal keeps the writes, the next retry finishes the job."""
+    box = sandbox("--limit", "200", "--noop-rate", "0.5", seed=seed_leads(tmp_path / "s.json", 30))
+    leads = close_file(tmp_path / "close.csv", 30)
+    first = run_cli("update", str(leads), "--base-url", box.url, "--verify", *FAST, cwd=tmp_path)
+    assert first.code == 1, first.stderr
+    report = tmp_path / "close.report.csv"
+    noops = box.stats()["noops"]
+    again = run_cli("retry", str(report), *FAST, cwd=tmp_path)
+    assert f"sending again 0 leads not sent and {noops} leads failed" in again.stderr
+    assert "verified (read back as sent)" in again.stderr
+    state = box.state()
+    held = {g for i, g in enumerate(GUIDS[:30]) if state[g]["city"] == f"New{i}"}
+    rows = read_report(report)
+    assert {r["guid"] for r in rows if r["outcome"] == "updated"} == held
+    box.configure(noop_rate=0.0)
+    last = run_cli("retry", str(report), *FAST, cwd=tmp_path)
+    assert last.code == 0, last.stderr
+    state = box.state()
+    assert [state[g]["city"] for g in GUIDS[:30]] == [f"New{i}" for i in range(30)]
+    assert {r["outcome"] for r in read_report(report)} == {"updated"}

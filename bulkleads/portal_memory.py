@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -132,7 +133,7 @@ class PortalMemory:
         }
         self._write(data)
 
-    def _write(self, data: dict[str, object]) -> None:
+    def _write(self, data: Mapping[str, object]) -> None:
         assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +164,7 @@ def _implausible(data: object, now: float) -> str | None:
         stated = RateHeaders(max=int(limit[0]), interval_ms=round(limit[1] * 1000))
         if limit[0] != stated.max or stated.limit() is None:
             return f"limit {limit[0]:g} per {limit[1]:g} s is not one HubSpot states"
-        if not (_number(seen_at) and seen_at <= now + 60):
+        if not (isinstance(seen_at, int | float) and _number(seen_at) and seen_at <= now + 60):
             return f"the limit's time {seen_at!r} is not a past time"
     if not isinstance(requests, list):
         return "its requests are not a list"

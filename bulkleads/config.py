@@ -10,6 +10,7 @@ definitions, lives beside them in :class:`Run`.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -23,8 +24,9 @@ from .hubspot.associations import AssociationType, Linker
 from .hubspot.http import Target, check_base_url
 from .hubspot.leads_v1 import LeadsV1
 from .jobs import JobFolder
+from .lock import PortalLock
 from .plan import PlanOptions
-from .portal_memory import PortalMemory
+from .portal_memory import PortalMemory, portal_key
 from .ratelimit import Limit, in_force
 from .report import ReportDialect
 from .sender import SendOptions
@@ -160,6 +162,7 @@ class JobOptions:
     fresh: bool = False
     state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
     command: str = ""  # the command line that resumes the job
+    alongside: bool = False  # write even while another job writes the same object there
 
     def folder(self) -> JobFolder:
         return JobFolder(self.state_dir)
@@ -276,6 +279,18 @@ class Run:
 
     def memory(self) -> PortalMemory:
         return self.connection.memory(self.job.state_dir)
+
+    def portal_lock(self, job: str) -> AbstractContextManager[object]:
+        """The lock a job holds while it writes its object on its portal (not yet taken):
+        another job writing the same object there would back up this one's values and an
+        undo of either would undo the other's. None to hold with --alongside-running-jobs."""
+        if self.job.alongside or self.connection.token is None:
+            return nullcontext()
+        identity = self.api.identity()
+        what = str(identity["object"] or "leads")
+        key = portal_key(self.connection.base_url, self.connection.token)
+        name = f"{key}-{identity['api']}-{what}.lock"
+        return PortalLock(self.job.folder().root / "portals" / name, job, what)
 
     def to_meta(self) -> dict[str, object]:
         """What ``retry`` needs to send to the same place the same way (never the token)."""

@@ -51,11 +51,14 @@ class JobLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise JobLocked(self.job, holder(self.path)) from None
+            raise self._busy() from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()} {self.job}\n".encode())
         self._fd = fd
         return self
+
+    def _busy(self) -> JobError:
+        return JobLocked(self.job, holder(self.path)[0])
 
     def release(self) -> None:
         if self._fd is not None:
@@ -69,13 +72,40 @@ class JobLock:
         self.release()
 
 
-def holder(path: Path) -> int | None:
-    """The PID that wrote the lock file last (the holder while it is locked), if readable."""
+def holder(path: Path) -> tuple[int | None, str | None]:
+    """The PID and job that wrote the lock file last (the holder while it is locked), if
+    readable."""
     try:
-        text = path.read_text(encoding="ascii").strip()
+        words = path.read_text(encoding="ascii").split()
     except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() else None
+        return None, None
+    pid = int(words[0]) if words and words[0].isdigit() else None
+    return pid, words[1] if len(words) > 1 else None
+
+
+class PortalBusy(JobError):
+    """Another job writes the same object on the same portal right now."""
+
+    def __init__(self, what: str, job: str | None, pid: int | None) -> None:
+        other = f"job {job} (process {pid})" if job and pid else "another job"
+        super().__init__(
+            f"{other} is writing {what} on this portal right now. Two jobs writing the same "
+            "records at once back up each other's values, so an undo of one could put back "
+            "what the other removed. Wait for it to finish (`bulkleads jobs` shows it "
+            "running), or pass --alongside-running-jobs when the two share no record"
+        )
+
+
+class PortalLock(JobLock):
+    """Held by a job while it writes one object type of one portal (base URL and token)."""
+
+    def __init__(self, path: Path, job: str, what: str) -> None:
+        super().__init__(path, job)
+        self.what = what
+
+    def _busy(self) -> JobError:
+        pid, job = holder(self.path)
+        return PortalBusy(self.what, job, pid)
 
 
 def is_locked(path: Path) -> bool:

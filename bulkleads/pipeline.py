@@ -281,7 +281,7 @@ def send_and_report(
     path: Path, run: Run, report: Path, states: tuple[str, ...], out: Reporter
 ) -> int:
     target = run.connection.target()
-    with JobStore(path) as store:
+    with run.portal_lock(job_of(path)), JobStore(path) as store:
         store.set_meta(run.pace.to_meta())  # the latest run's pace is the one a retry reuses
         phases = phases_for(store, run, states, target)
         todo = any(phase.pending() for phase in phases)

@@ -53,8 +53,7 @@ class PortalMemory:
         """The memory of the portal at ``base_url`` for ``token`` (empty without a token)."""
         if token is None:
             return cls(None)
-        key = hashlib.sha256(f"{base_url}\n{token.reveal()}".encode()).hexdigest()[:24]
-        memory = cls(folder / "portals" / f"{key}.json")
+        memory = cls(folder / "portals" / f"{portal_key(base_url, token)}.json")
         memory._read()
         return memory
 
@@ -142,6 +141,11 @@ class PortalMemory:
             os.replace(tmp, self.path)
         except OSError as exc:
             _LOG.debug("portal memory %s not written (%s)", self.path, exc)
+
+
+def portal_key(base_url: str, token: Token) -> str:
+    """A portal's name in the state directory: a hash, so no file name holds the token."""
+    return hashlib.sha256(f"{base_url}\n{token.reveal()}".encode()).hexdigest()[:24]
 
 
 _MAX_PID: Final = 1 << 22  # Linux's pid_max ceiling; larger is no process id

@@ -5,9 +5,12 @@ silently replaced by a new one."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
-from .conftest import read_report, run_cli
+from .conftest import BULKLEADS, bare_env, read_report, run_cli
 from .test_backup import FAST, GUIDS, seed_leads
 
 
@@ -54,3 +57,35 @@ def test_a_report_changed_since_names_the_candidate_jobs(tmp_path: Path, sandbox
     assert len(ids) == 2 and all(i in undone.stderr for i in ids), (ids, undone.stderr)
     assert "planned 20" in undone.stderr  # each with its time
     assert box.stats()["applied_total"] == applied
+
+
+def test_a_second_job_on_the_same_portal_and_object_waits_its_turn(tmp_path: Path, sandbox) -> None:
+    """While job A writes leads on a portal, job B (another file) exits 2 at once
+    naming A's job and process, and send nothing; --alongside-running-jobs lets B go."""
+    box = sandbox("--limit", "10", seed=seed_leads(tmp_path / "seed.json", 100))
+    slow = tmp_path / "a.csv"
+    slow.write_text("guid,city\n" + "".join(f"{g},A\n" for g in GUIDS[:90]))
+    other = tmp_path / "b.csv"
+    other.write_text("guid,city\n" + "".join(f"{g},B\n" for g in GUIDS[90:100]))
+    proc = subprocess.Popen(
+        [BULKLEADS, "update", str(slow), "--base-url", box.url, "--rate", "10", "--no-backup"],
+        cwd=tmp_path,
+        env=bare_env(),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        box.wait_for(1, proc)  # A writes: it holds the portal's leads
+        (job,) = (p.name[:16] for p in Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite"))
+        refused = run_cli("update", str(other), "--base-url", box.url, *FAST, cwd=tmp_path)
+        assert refused.code == 2, refused.stderr
+        assert f"job {job} (process {proc.pid}) is writing leads" in refused.stderr
+        assert "--alongside-running-jobs" in refused.stderr
+        assert all(box.state()[g]["city"] != "B" for g in GUIDS[90:100])
+        beside = run_cli(
+            "update", str(other), "--base-url", box.url, "--alongside-running-jobs", cwd=tmp_path
+        )
+        assert beside.code == 0, beside.stderr
+        assert all(box.state()[g]["city"] == "B" for g in GUIDS[90:100])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

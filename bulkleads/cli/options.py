@@ -252,6 +252,17 @@ def delimiter_char(value: str | None) -> str | None:
     return value
 
 
+Alongside = Annotated[
+    bool,
+    typer.Option(
+        "--alongside-running-jobs",
+        help="Send even while another job writes the same object on this portal (by default "
+        "a job waits for none: it exits 2 naming the running one). Only for files that share "
+        "no record: two jobs writing one record back up each other's values.",
+        rich_help_panel=PANEL_JOB,
+        metavar="",
+    ),
+]
 Profile = Annotated[
     str | None,
     typer.Option(
@@ -280,6 +291,7 @@ class SendFlags:
     daily_reserve: DailyReserve = 0
     timeout: Timeout = 30.0
     profile: Profile = None
+    alongside: Alongside = False
 
     def with_profile(self, ctx: typer.Context) -> tuple[SendFlags, str]:
         """These flags over ``--profile``'s settings (a flag given wins), and the environment

@@ -41,6 +41,6 @@ def retry_command(
     run = Run(
         Connection(token=token),  # the job's API and URL: retry sends where the job went
         pace=send.pace(),
-        job=JobOptions(state_dir=output.state_dir),
+        job=JobOptions(state_dir=output.state_dir, alongside=send.alongside),
     )
     raise typer.Exit(retry(job, run, output.reporter(token), all_failed=all_failed))

@@ -81,6 +81,7 @@ def undo_command(
             fresh=fresh,
             state_dir=output.state_dir,
             command=resume_command(),
+            alongside=send.alongside,
         ),
     )
     raise typer.Exit(undo(job, run, output.reporter(token)))

@@ -455,6 +455,7 @@ def update_command(
         fresh=fresh,
         state_dir=output.state_dir,
         command=resume_command(),
+        alongside=send.alongside,
     )
     run = Run(connection, send.pace(), reading, job)
     raise typer.Exit(update(run, spec, output.reporter(token)))

@@ -126,14 +126,14 @@ class LinkStore:
                 "WHERE b.guid = links.guid) WHERE from_id IS NULL"
             )
             self._db.execute(
-                "UPDATE links SET state = 'not_found', reason = ? WHERE from_id IS NULL "
-                "AND state = 'pending' AND guid IN (SELECT guid FROM bundles "
+                "UPDATE links SET state = 'not_found', reason = ? WHERE from_id IS NULL "  # noqa: S608
+                f"AND {_UNSENT} AND guid IN (SELECT guid FROM bundles "
                 "WHERE state = 'not_found')",
                 (f"no {noun} has this row's key, so there is nothing to link",),
             )
             self._db.execute(
-                "UPDATE links SET state = 'failed', reason = ? WHERE from_id IS NULL "
-                "AND state = 'pending' AND guid IN (SELECT guid FROM bundles "
+                "UPDATE links SET state = 'failed', reason = ? WHERE from_id IS NULL "  # noqa: S608
+                f"AND {_UNSENT} AND guid IN (SELECT guid FROM bundles "
                 "WHERE state IN ('failed', 'invalid', 'skipped'))",
                 (f"the {noun}'s id is unknown (it could not be read or made)",),
             )
@@ -170,13 +170,13 @@ class LinkStore:
                 ((to_object, from_id) for from_id in existing),
             )
             self._db.executemany(
-                "UPDATE links SET state = 'skipped', reason = 'already there' "
-                "WHERE to_object = ? AND from_id = ? AND to_id = ? AND state = 'pending'",
+                "UPDATE links SET state = 'skipped', reason = 'already there' "  # noqa: S608
+                f"WHERE to_object = ? AND from_id = ? AND to_id = ? AND {_UNSENT}",
                 there,
             )
             self._db.executemany(
-                "UPDATE links SET existed = 1 "
-                "WHERE to_object = ? AND from_id = ? AND to_id = ? AND state = 'pending'",
+                "UPDATE links SET existed = 1 "  # noqa: S608
+                f"WHERE to_object = ? AND from_id = ? AND to_id = ? AND {_UNSENT}",
                 paired,
             )
 
@@ -184,8 +184,8 @@ class LinkStore:
         """``(state, reason, from_id)``: the links of records whose links could not be read."""
         with self._tx():
             self._db.executemany(
-                "UPDATE links SET state = ?, reason = ? WHERE to_object = ? AND from_id = ? "
-                "AND checked IS NULL AND state = 'pending'",
+                "UPDATE links SET state = ?, reason = ? WHERE to_object = ? AND from_id = ? "  # noqa: S608
+                f"AND checked IS NULL AND {_UNSENT}",
                 ((s, r, to_object, f) for s, r, f in marks),
             )
 
@@ -275,9 +275,13 @@ class LinkStore:
 
 
 # Each queue's condition, shared by the query that takes from it and the one that counts it.
+# A link not yet made is in any of the unconfirmed states a stop leaves (pending, deferred,
+# not_sent, inflight): each queue takes them all, so a rerun takes up whatever a signal, the
+# daily limit or a refused token left, at whichever step it stopped.
+_UNSENT: Final = "state IN (" + ",".join(f"'{s}'" for s in RESUMABLE) + ")"
 _TO_CHECK: Final = (
     "to_object = ? AND checked IS NULL AND from_id IS NOT NULL AND to_id IS NOT NULL "
-    "AND state = 'pending' AND action IS NULL"
+    f"AND {_UNSENT} AND action IS NULL"
 )
 
 

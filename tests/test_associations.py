@@ -4,12 +4,14 @@ against the real sandbox."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from .conftest import read_report, run_cli
+from .conftest import BULKLEADS, bare_env, read_report, run_cli
 
 KNOWN, NEW, COMPANIES = 800, 200, 50
 CRM = ["--api", "crm-v3", "--object", "contacts"]
@@ -231,3 +233,41 @@ def test_retry_sends_links_that_failed_on_a_passing_fault(tmp_path: Path, sandbo
         "added"
     }
     assert box.stats()["links_added"] == 20 and len(_links(box)) == 20
+
+
+def test_links_found_before_a_signal_are_made_by_the_rerun(tmp_path: Path, sandbox) -> None:
+    """Ctrl-C while companies are still being found by domain (10 searches, stopped after 2)
+    leaves the links found so far with their target known; the same command makes every
+    link, where it used to leave them "not sent yet" for good."""
+    count = 1000
+    contacts = [{"id": str(i), "email": f"c{i}@x.io"} for i in range(1, count + 1)]
+    companies = [{"id": str(5000 + i), "domain": f"d{i}.io"} for i in range(1, count + 1)]
+    (tmp_path / "contacts.json").write_text(json.dumps(contacts))
+    (tmp_path / "companies.json").write_text(json.dumps(companies))
+    box = sandbox(
+        "--limit", "1000", "--window", "10", "--latency-ms", "100",
+        "--crm-seed", f"contacts={tmp_path / 'contacts.json'}",
+        "--crm-seed", f"companies={tmp_path / 'companies.json'}",
+        seed=None,
+    )  # fmt: skip
+    rows = ["email,associate:companies"] + [f"c{i}@x.io,d{i}.io" for i in range(1, count + 1)]
+    (tmp_path / "links.csv").write_text("\n".join(rows) + "\n")
+    command = ["update", str(tmp_path / "links.csv"), *CRM, "--base-url", box.url]
+    command += ["--match", "email", "--associate-by", "companies=domain"]
+    proc = subprocess.Popen(
+        [BULKLEADS, *command], cwd=tmp_path, env=bare_env(), stderr=subprocess.PIPE, text=True
+    )
+    box.wait_for(2, proc, "searches")
+    proc.send_signal(signal.SIGINT)
+    _, said = proc.communicate(timeout=60)
+    assert proc.returncode == 3, said
+    assert box.stats()["searches"] < 10, "stopped while still finding"
+    for _ in range(2):  # the same command: the second finds nothing left to do
+        again = run_cli(*command, cwd=tmp_path)
+        assert again.code == 0, again.stderr
+    assert box.stats()["links_added"] == count and len(_links(box)) == count
+    cells = Counter(
+        r["associations"].split(": ", 1)[1].split(" (")[0]
+        for r in read_report(tmp_path / "links.report.csv")
+    )
+    assert cells == {"added": count}

@@ -60,7 +60,8 @@ class XlsxFile:
                 f"{path} has no sheet {sheet!r}; its sheets: {', '.join(map(repr, names))}"
             )
         self.sheet = sheet or names[0]
-        self._rows = self._book[self.sheet].iter_rows(values_only=True)
+        # cells, not values: a number's format says what the sheet shows (02139 for 2139)
+        self._rows = self._book[self.sheet].iter_rows()
         self._formulas = self._formula_rows(path)
         self.bytes_read = 0
         self.header = self._read_header()
@@ -96,10 +97,10 @@ class XlsxFile:
         except (ParseError, zipfile.BadZipFile, KeyError, ValueError) as exc:
             self.close()
             raise InputError(f"the workbook {self.path} is damaged: {exc}") from None
-        if first is None or not any(cell not in (None, "") for cell in first):
+        if first is None or not any(cell.value not in (None, "") for cell in first):
             self.close()
             raise InputError(f"sheet {self.sheet!r} of {self.path} is empty: it needs a header row")
-        header = [cell_text(cell) for cell in first]
+        header = [cell_text(cell.value) for cell in first]
         while header and not header[-1]:
             header.pop()  # Excel's used range often runs past the last named column
         blank = [i + 1 for i, name in enumerate(header) if not name.strip()]
@@ -124,15 +125,31 @@ class XlsxFile:
         row = 0
         for line, cells in enumerate(self._rows, start=2):
             formulas = next(self._formulas, ()) if self._formulas is not None else ()
-            values = [cell_text(cell) for cell in cells]
+            raw = [cell.value for cell in cells]
+            values = [cell_text(v, cell.number_format) for v, cell in zip(raw, cells, strict=True)]
             uncomputed = [
                 i
-                for i, (value, formula) in enumerate(zip(cells, formulas, strict=False))
+                for i, (value, formula) in enumerate(zip(raw, formulas, strict=False))
                 if value is None and isinstance(formula, str) and formula.startswith("=")
             ]
             if not any(v.strip() for v in values) and not uncomputed:
                 continue
             row += 1
+            inexact = [i for i, value in enumerate(raw) if _beyond_precision(value)]
+            if inexact:
+                i = inexact[0]
+                name = self.header[i] if i < width else f"column {i + 1}"
+                yield Record(
+                    row,
+                    line,
+                    None,
+                    f"{name!r} holds a {len(values[i].lstrip('-'))}-digit number, longer "
+                    "than the 15 digits a spreadsheet number keeps (Excel shows "
+                    f"{float(raw[i]):.15g}): the digits after the 15th are not the ones typed. "
+                    "Format the column as text and enter the values again (or export them as "
+                    "text from their source)",
+                )
+                continue
             if uncomputed:
                 i = uncomputed[0]
                 name = self.header[i] if i < width else f"column {i + 1}"
@@ -159,10 +176,15 @@ class XlsxFile:
         self.bytes_read = self.total_bytes or 0
 
 
-def cell_text(cell: Any) -> str:
-    """A cell as the text a CSV export would hold (dates in ISO 8601, 3.0 as 3)."""
+def cell_text(cell: Any, number_format: str | None = None) -> str:
+    """A cell as the text a CSV export would hold (dates in ISO 8601, 3.0 as 3); a whole
+    number under a format of zero placeholders (``00000``, ``00000-0000``, ``000-00-0000``)
+    as the sheet shows it, leading zeros and separators included: what the sheet shows is
+    what the user means."""
     if cell is None:
         return ""
+    if number_format and _whole(cell) and (shown := _zero_padded(int(cell), number_format)):
+        return shown
     if isinstance(cell, bool):
         return "true" if cell else "false"
     if isinstance(cell, datetime):
@@ -172,6 +194,47 @@ def cell_text(cell: Any) -> str:
     if isinstance(cell, float) and cell.is_integer():
         return str(int(cell))
     return str(cell)
+
+
+# 0 placeholders and literal separators only ("." is the decimal point, not a separator)
+_ZERO_FORMAT: Final = re.compile(r"(?:0|\\.|[-\s/()])+")
+_SIGNIFICANT: Final = 15  # digits a spreadsheet number keeps (Excel's precision)
+
+
+def _whole(value: object) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()
+    )
+
+
+def _zero_padded(number: int, number_format: str) -> str | None:
+    """``number`` as a format made only of ``0`` placeholders and literal separators shows
+    it (None for any other format: #, decimals, sections, text are shown as General)."""
+    if number < 0 or "0" not in number_format or not _ZERO_FORMAT.fullmatch(number_format):
+        return None
+    slots = number_format.count("0")
+    digits = str(number).rjust(slots, "0")
+    if len(digits) > slots:  # wider than the format: Excel shows the extra digits first
+        number_format = "0" * (len(digits) - slots) + number_format
+    out, taken, escaped = [], iter(digits), False
+    for char in number_format:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append(next(taken) if char == "0" else char)
+    return "".join(out)
+
+
+def _beyond_precision(value: object) -> bool:
+    """A whole number with more significant digits than a spreadsheet keeps: its last digits
+    are not the ones typed (1234567890123456789 is held as ...456800), so it cannot be sent
+    as the user's value."""
+    if not (_whole(value) and isinstance(value, int | float)):
+        return False
+    return len(str(abs(int(value))).rstrip("0")) > _SIGNIFICANT
 
 
 def _hash(path: Path) -> str:

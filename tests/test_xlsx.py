@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from bulkleads.xlsx import cell_text
+
 from .conftest import read_report, run_cli
 
 GUIDS = [f"{i:032x}" for i in range(1, 5)]
@@ -139,3 +141,54 @@ def test_shared_strings_past_the_cap_are_refused_before_they_are_read(tmp_path: 
     result = run_cli("update", str(path), "--dry-run", cwd=tmp_path, token=None)
     assert result.code == 2, result.stderr
     assert "at most 128 MiB" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "number_format", "shown"),
+    [
+        (2139, "00000", "02139"),
+        (2139.0, "00000", "02139"),
+        (21391234, "00000-0000", "02139-1234"),
+        (12345678, "000-00-0000", "012-34-5678"),
+        (2139, "0", "2139"),
+        (2139, "General", "2139"),
+        (2139, "#,##0", "2139"),  # a thousands separator is shown as General: no padding
+        (2139, "0.00", "2139"),  # decimals likewise
+        (123456, "00000", "123456"),  # wider than the format: every digit
+        (-5, "00000", "-5"),
+    ],
+)
+def test_a_whole_number_under_a_zero_format_reads_as_the_sheet_shows_it(
+    value: float, number_format: str, shown: str
+) -> None:
+    """What the sheet shows is what the user means: a zip stored as 2139 under 00000."""
+    assert cell_text(value, number_format) == shown
+
+
+def test_sheet_numbers_go_as_excel_shows_them_or_not_at_all(tmp_path: Path, sandbox) -> None:
+    """End to end: a zip stored as the number 2139 under the format 00000 is sent as 02139; a
+    number cell of 19 digits (Excel keeps 15) is an invalid row saying to format the column
+    as text, never sent with digits Excel never held; text cells keep their digits."""
+    seed = tmp_path / "seed.json"
+    seed.write_text('[{"id": "1", "zip": ""}, {"id": "2", "zip": ""}, {"id": "3", "zip": ""}]')
+    box = sandbox("--crm-seed", f"contacts={seed}", seed=None)
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["id", "zip", "phone"])
+    sheet.append(["1", 2139, "02139"])
+    sheet.append(["2", "02139", 1234567890123456789])
+    sheet.append(["3", "01001", "1234567890123456789"])
+    sheet["B2"].number_format = "00000"
+    path = tmp_path / "contacts.xlsx"
+    book.save(path)
+    result = run_cli("update", str(path), "--api", "crm-v3", "--base-url", box.url, cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    rows = read_report(tmp_path / "contacts.xlsx.report.csv")
+    assert [r["outcome"] for r in rows] == ["updated", "invalid", "updated"]
+    assert "'phone' holds a 19-digit number" in rows[1]["error"]
+    assert "Excel shows 1.23456789012346e+18" in rows[1]["error"]
+    assert "Format the column as text" in rows[1]["error"]
+    records = box.state_of("contacts")
+    assert records["1"]["zip"] == "02139" and records["1"]["phone"] == "02139"
+    assert records["2"]["zip"] == "" and "phone" not in records["2"]
+    assert records["3"]["phone"] == "1234567890123456789"

@@ -62,6 +62,7 @@ class JobInfo:
     running: bool = False
     damage: str | None = None  # why the job file cannot be read; None when it can
     archived: bool = False
+    links_left: int = 0  # links not made yet (found or not): a job is done when they are
 
     @property
     def created(self) -> str:
@@ -78,8 +79,9 @@ class JobInfo:
 
     @property
     def finished(self) -> bool:
-        """Nothing of it is left to send (archived jobs are finished by definition)."""
-        return self.archived or not any(self.states.get(s) for s in RESUMABLE)
+        """Nothing of it is left to send, records or links (archived jobs are finished by
+        definition)."""
+        return self.archived or not (any(self.states.get(s) for s in RESUMABLE) or self.links_left)
 
 
 class JobFolder:
@@ -206,6 +208,7 @@ class JobFolder:
                         store.row_count(),
                         running,
                         archived=old,
+                        links_left=store.links.left(),
                     )
             except JobError as error:
                 info = JobInfo(job, path, {}, {}, 0, running, damage=str(error), archived=old)

@@ -248,6 +248,10 @@ class LinkStore:
             links.setdefault(guid, []).append(tuple(row))
         return links
 
+    def left(self) -> int:
+        """Links a run of the job would still send (or find, or check)."""
+        return int(self._db.execute(f"SELECT count(*) FROM links WHERE {_UNSENT}").fetchone()[0])  # noqa: S608
+
     def counts(self) -> Counter[tuple[str, str | None]]:
         """Links by ``(state, action)``."""
         query = "SELECT state, action, count(*) FROM links GROUP BY state, action"

@@ -141,6 +141,12 @@ def test_links_stopped_by_the_daily_limit_resume_where_they_stopped(
         for r in read_report(tmp_path / "links.report.csv")
     )
     assert cells["added"] == 300 and cells["not sent yet"] == 200, cells
+    # every record is written, its links are not: the job is not done, and prune keeps it
+    (job,) = json.loads(run_cli("jobs", "--json", cwd=tmp_path).stdout)
+    assert job["status"] == "deferred" and job["updated"] == 0 and job["skipped"] == 500
+    assert job["links"] == "300 added, 200 not sent yet"
+    pruned = run_cli("jobs", "prune", "--older-than", "0m", cwd=tmp_path)
+    assert "pruned 0 jobs" in pruned.stdout, pruned.stdout
     box.configure(reset_daily=True)
     finished = run_cli(*command, cwd=tmp_path)
     assert finished.code == 0, finished.stderr

@@ -327,3 +327,28 @@ def test_a_profile_passes_the_checks_the_flags_do(
     ran = run_cli("update", str(leads), "--dry-run", "--profile", "p", cwd=tmp_path, env=env)
     assert ran.code == 2, ran.stderr
     assert said in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_the_jobs_table_fits_a_terminal_and_names_its_columns_once(
+    tmp_path: Path, sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At 160 columns the table shows whole cells: the job's time to the minute under
+    `planned`, the records it created under `created`, file names for paths, and only the
+    outcome columns that hold something."""
+    from bulkleads.commands.jobs import _job_row, _print_table
+    from bulkleads.jobs import JobFolder
+
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS))
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},C{i}\n" for i, g in enumerate(GUIDS[:3])))
+    assert run_cli("update", str(leads), "--base-url", box.url, cwd=tmp_path).code == 0
+    rows = [_job_row(info) for info in JobFolder().list()]
+    monkeypatch.setenv("COLUMNS", "160")
+    _print_table(rows)
+    table = capsys.readouterr().out
+    header = next(line for line in table.splitlines() if "status" in line)
+    names = [c.strip() for c in header.split("┃") if c.strip()]
+    assert names == ["job", "status", "planned", "input", "target", "rows", "updated", "report"]
+    assert "…" not in table, table
+    assert str(rows[0]["created"])[:16].replace("T", " ") in table
+    assert "close.csv" in table and "close.report.csv" in table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
@@ -18,20 +19,32 @@ from ..console import (
 from ..errors import UsageError
 from ..hubspot import from_meta as api_from_meta
 from ..jobs import JobFolder, JobInfo, parse_age
-from ..report import FAILED_OUTCOMES, RowOutcome, count_outcomes
+from ..report import (
+    FAILED_OUTCOMES,
+    LINK_PROBLEMS,
+    RowOutcome,
+    count_links,
+    count_outcomes,
+)
 from ..store import JobStore
 
 jobs_app = typer.Typer(invoke_without_command=True)
+# Each column's header and its key in a row (and in --json): "created" is the job's time
+# there, so the records it created are "created_records".
 _JOB_COLUMNS: Final = (
-    "job",
-    "status",
-    "created",
-    "input",
-    "target",
-    "rows",
-    *OUTCOMES[:-1],  # planned is a dry run's word; a job's rows are never planned
-    "report",
+    ("job", "job"),
+    ("status", "status"),
+    ("planned", "created"),
+    ("input", "input"),
+    ("target", "target"),
+    ("rows", "rows"),
+    *((str(o), "created_records" if o == "created" else str(o)) for o in OUTCOMES[:-1]),
+    ("links", "links"),
+    ("report", "report"),
 )
+# A terminal's table: columns that hold something in some row, times to the minute and
+# paths as file names, so that a 160-column terminal shows whole cells.
+_ALWAYS: Final = frozenset({"job", "status", "planned", "input", "target", "rows"})
 
 
 @jobs_app.callback()
@@ -66,17 +79,30 @@ def jobs_command(
         print(f"no jobs in {folder.root}", file=sys.stderr)
         return
     if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*_JOB_COLUMNS)
-        for row in rows:
-            table.add_row(*(str(row[c]) for c in _JOB_COLUMNS))
-        Console().print(table)
+        _print_table(rows)
         return
-    print("\t".join(_JOB_COLUMNS))
+    print("\t".join(header for header, _ in _JOB_COLUMNS))
     for row in rows:
-        print("\t".join(str(row[c]).replace("\t", " ").replace("\n", " ") for c in _JOB_COLUMNS))
+        cells = (str(row[key]).replace("\t", " ").replace("\n", " ") for _, key in _JOB_COLUMNS)
+        print("\t".join(cells))
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = [
+        (header, key)
+        for header, key in _JOB_COLUMNS
+        if header in _ALWAYS or any(row[key] not in ("", 0) for row in rows)
+    ]
+    table = Table(*(header for header, _ in shown))
+    for row in rows:
+        cells = {**row, "created": str(row["created"])[:16].replace("T", " ")}
+        for key in ("input", "report"):
+            cells[key] = Path(str(row[key])).name if row[key] else ""
+        table.add_row(*(str(cells[key]) for _, key in shown))
+    Console().print(table)
 
 
 @jobs_app.command("prune")
@@ -106,20 +132,23 @@ def prune_command(
 
 def _job_row(info: JobInfo) -> dict[str, object]:
     """One job as ``bulkleads jobs`` shows it."""
-    row: dict[str, object] = dict.fromkeys(_JOB_COLUMNS, "")
+    row: dict[str, object] = {str(key): "" for _, key in _JOB_COLUMNS}
     row.update(job=info.job_id, status="unreadable", report=info.damage or "")
     if info.damage is not None:
         return row
     meta = info.meta
     with JobStore(info.path) as store:
         counts = count_outcomes(store)
+        links = count_links(store)
     if info.archived:
         status = "archived"
     elif info.running:
         status = "running"
-    elif counts[RowOutcome.DEFERRED]:
-        status = "deferred"
-    elif any(counts[o] for o in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)):
+    elif counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT] or info.links_left:
+        status = "deferred"  # the same command (or retry) sends the rest
+    elif any(counts[o] for o in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)) or any(
+        links[word] for word in LINK_PROBLEMS
+    ):
         status = "partial"
     else:
         status = "done"
@@ -135,6 +164,7 @@ def _job_row(info: JobInfo) -> dict[str, object]:
         target=target,
         rows=sum(counts.values()),
         report=meta.get("report", ""),
+        links=", ".join(f"{n} {word}" for word, n in sorted(links.items()) if n),
         # "created" is the job's date here: the records it created are "created_records"
         **{("created_records" if k == "created" else k): counts[k] for k in OUTCOMES[:-1]},
     )

@@ -67,7 +67,54 @@ def update(run: Run, spec: InputSpec, out: Reporter) -> int:
     finally:
         if not isinstance(planned, tuple):
             remove_store(scratch)
+    try:
+        set_aside_unfinished(folder, planned[0], planned[1], inputs, run.job.fresh, out)
+    except BaseException:
+        remove_store(scratch)
+        raise
     return run_planned(folder, scratch, planned, run, out)
+
+
+def set_aside_unfinished(
+    folder: JobFolder, job: str, report: Path, inputs: list[Path], fresh: bool, out: Reporter
+) -> None:
+    """Refuse to start ``job`` over another job of the same input, or writing the same
+    report, that is not finished: a changed input (a row edited, rows appended, the file
+    replaced) is a new job, which would leave the old one unresumable and replace its report,
+    so that an undo of that report would leave the old job's writes in place. With --fresh
+    the old job is archived, and said so."""
+    source = str(inputs[0].resolve()) if inputs else None
+    others = [
+        info
+        for info in folder.list()
+        if info.job_id != job
+        and not info.finished
+        and (
+            (source is not None and info.meta.get("input_path") == source)
+            or info.meta.get("report") == str(report)
+        )
+    ]
+    for info in others:
+        done = info.states.get(State.DONE, 0)
+        left = sum(info.states.get(s, 0) for s in RESUMABLE)
+        said = f"job {info.job_id} (planned {info.created}: {done} done, {left} not sent yet)"
+        if not fresh:
+            raise UsageError(
+                f"an unfinished {said} wrote {info.meta.get('report')} from "
+                f"{info.meta.get('input')}, which has changed since (a row edited or added, "
+                "or the file replaced): this run would be a new job replacing that job's report. "
+                f"Finish that job from its own file with `bulkleads retry {info.job_id}` (it "
+                "sends what it planned, not today's file), or pass --fresh to archive it "
+                "(`bulkleads jobs --all` keeps it listed) and run this file as a new job"
+            )
+        with folder.lock(info.job_id):
+            archived = folder.archive(info.job_id)
+        out.warn(
+            f"--fresh: the unfinished {said} is archived as {archived}; its report will be "
+            "replaced by this job's",
+            event="archived_unfinished",
+            job=info.job_id,
+        )
 
 
 def run_planned(
@@ -155,13 +202,15 @@ def _plan_job(
 
 def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> int:
     """``bulkleads retry``: send again what can succeed: ``not_sent`` leads and failures whose
-    last answer was transient; with ``all_failed``, final failures (a 404 stays a 404) too."""
+    last answer was transient (with ``all_failed``, final failures, a 404 staying a 404), and
+    finish what the job has not sent yet, from its own file (its input may have changed)."""
     folder = run.job.folder()
     path = folder.find(name)
     with folder.lock_for(path):
         with JobStore(path) as store:
             store.check()
             meta = store.meta()
+            waiting = store.count(RESUMABLE)  # never sent yet: a retry finishes the job too
             moved = store.requeue(all_failed=all_failed)
             left = store.bundle_states().get(State.FAILED, 0)
         run = run.of_job(meta)
@@ -178,12 +227,14 @@ def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> in
             f"retry: sending again {_count(moved['not_sent'], noun)} not sent and "
             f"{_count(moved['transient'], noun)} failed on a transient answer"
             + (f" and {_count(moved['final'], noun)} failed for good" if all_failed else "")
+            + (f", and {_count(waiting, noun)} not sent yet" if waiting else "")
             + stays,
             event="retry",
             **moved,
+            waiting=waiting,
             final_left=left,
         )
-        return send_and_report(path, run, report, (State.PENDING,), out)
+        return send_and_report(path, run, report, RESUMABLE, out)
 
 
 def _count(count: int, noun: str) -> str:

@@ -89,3 +89,56 @@ def test_a_second_job_on_the_same_portal_and_object_waits_its_turn(tmp_path: Pat
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def _deferred_job(tmp_path: Path, sandbox) -> tuple[object, Path, list[str], str]:
+    """A 20-lead job stopped by the daily limit after 6 writes; the input then changes (a row
+    edited, a row appended)."""
+    box = sandbox("--limit", "100", "--daily", "6", seed=seed_leads(tmp_path / "seed.json", 30))
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},C{i}\n" for i, g in enumerate(GUIDS[:20])))
+    args = ["update", str(leads), "--base-url", box.url, "--no-backup", *FAST]
+    assert run_cli(*args, cwd=tmp_path).code == 3
+    (job,) = (info["job"] for info in json.loads(run_cli("jobs", "--json", cwd=tmp_path).stdout))
+    text = leads.read_text().replace(",C3\n", ",Edited\n") + f"{GUIDS[25]},New\n"
+    leads.write_text(text)
+    box.configure(daily=None)
+    return box, leads, args, job
+
+
+def test_a_changed_input_names_the_unfinished_job_and_retry_finishes_it(
+    tmp_path: Path, sandbox
+) -> None:
+    """After a stop, an edited input is refused (exit 2) naming the unfinished job, its
+    progress and how to finish it; nothing is sent and its report stays. `retry JOB` then
+    finishes that job from its own file (the rows as planned, not today's)."""
+    box, leads, args, job = _deferred_job(tmp_path, sandbox)
+    report = tmp_path / "close.report.csv"
+    before = report.read_bytes()
+    applied = box.stats()["applied_total"]
+    changed = run_cli(*args, cwd=tmp_path)
+    assert changed.code == 2, changed.stderr
+    assert f"unfinished job {job}" in changed.stderr
+    assert "6 done, 14 not sent yet" in changed.stderr
+    assert f"bulkleads retry {job}" in changed.stderr and "--fresh" in changed.stderr
+    assert box.stats()["applied_total"] == applied and report.read_bytes() == before
+    finished = run_cli("retry", job, *FAST, cwd=tmp_path)
+    assert finished.code == 0, finished.stderr
+    assert "14 leads not sent yet" in finished.stderr
+    state = box.state()
+    assert [state[g]["city"] for g in GUIDS[:20]] == [f"C{i}" for i in range(20)]
+    assert {r["outcome"] for r in read_report(report)} == {"updated"}
+
+
+def test_fresh_archives_the_unfinished_job_of_a_changed_input_and_says_so(
+    tmp_path: Path, sandbox
+) -> None:
+    """--fresh runs the changed file as a new job, archiving the unfinished one (listed by
+    `jobs --all`) and saying so."""
+    box, leads, args, job = _deferred_job(tmp_path, sandbox)
+    ran = run_cli(*args, "--fresh", cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    assert f"--fresh: the unfinished job {job}" in ran.stderr
+    every = json.loads(run_cli("jobs", "--all", "--json", cwd=tmp_path).stdout)
+    assert sorted(r["status"] for r in every) == ["archived", "done"]
+    assert box.state()[GUIDS[3]]["city"] == "Edited" and box.state()[GUIDS[25]]["city"] == "New"

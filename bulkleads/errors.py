@@ -9,6 +9,8 @@ Exceptions are for the few things that stop the whole command before anything is
     ├── InputError                 the input cannot be read as a whole
     │                              (undecodable bytes, bad header, unknown format)
     ├── JobError                   a job file that cannot be found or opened
+    ├── PortalUnavailable          exit 3: what must be read before the first write (the
+    │                              portal's definitions) did not come; run it again later
     └── ReportError                exit 4: the job ran and is kept, its report could not be
                                    written (disk full, folder gone)
 
@@ -51,6 +53,14 @@ class InputError(BulkleadsError):
 
 class JobError(BulkleadsError):
     """A job named on the command line does not exist or cannot be read."""
+
+
+class PortalUnavailable(BulkleadsError):
+    """HubSpot did not answer what a run reads before writing (5xx, 429, timeouts past
+    --max-retry-time). Planning on guesses instead would send labels unconverted and let bad
+    values through; nothing was sent, so the same command later starts cleanly."""
+
+    exit_code = EXIT_STOPPED
 
 
 class ReportError(BulkleadsError):

@@ -194,7 +194,8 @@ def test_retry_of_a_crm_job_sends_batches_again(tmp_path: Path, sandbox) -> None
     """`retry` rebuilds the CRM v3 target from the job file: after an outage, all updated."""
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps([{"id": str(i), "city": ""} for i in range(1, 6)]))
-    box = sandbox("--limit", "100", "--fail-rate", "1.0", "--crm-seed", f"contacts={seed}")
+    box = sandbox("--limit", "100", "--crm-seed", f"contacts={seed}")
+    box.configure(fail_rate=1.0, fail_definitions=False)  # the writes fail, not the plan
     leads = tmp_path / "c.csv"
     leads.write_text("id,city\n" + "".join(f"{i},T{i}\n" for i in range(1, 6)))
     first = run_cli(
@@ -336,7 +337,8 @@ def test_the_api_version_is_the_jobs_for_its_run_retry_and_undo(
     call the same paths whatever flags they are given."""
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps([{"id": str(i), "city": "Old"} for i in range(1, 4)]))
-    box = sandbox("--fail-rate", "1.0", "--crm-seed", f"contacts={seed}")
+    box = sandbox("--crm-seed", f"contacts={seed}")
+    box.configure(fail_rate=1.0, fail_definitions=False)  # the writes fail, not the plan
     leads = tmp_path / "c.csv"
     leads.write_text("id,city\n" + "".join(f"{i},New{i}\n" for i in range(1, 4)))
     args = ["--api", "crm-v3", "--base-url", box.url, "--max-attempts", "1", "-v", *flags]

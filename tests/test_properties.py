@@ -165,3 +165,31 @@ def test_columns_of_another_object_name_the_object_to_use(tmp_path: Path, sandbo
     result = run_cli("update", str(deals), *CRM, "--base-url", box.url, cwd=tmp_path)
     assert result.code == 2
     assert "they are properties of deals: pass --object deals" in result.stderr
+
+
+def test_a_passing_failure_of_the_definitions_read_stops_before_any_write(
+    tmp_path: Path, crm_box
+) -> None:
+    """A 5xx on every read of the definitions is no missing scope: the run is not planned on
+    HubSpot's defaults (the label `Customer` sent as written, `VIP` let through) but stops
+    before any write, exit 3; the same command, once HubSpot answers, converts the label and
+    refuses the bad option."""
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,lifecyclestage\n1001,Customer\n1002,VIP\n")
+    args = ("update", str(leads), *CRM, "--base-url", crm_box.url, "--max-retry-time", "1")
+    crm_box.configure(fail_rate=1.0)
+    stopped = run_cli(*args, cwd=tmp_path)
+    assert stopped.code == 3, stopped.stderr
+    assert "could not read the portal's contacts property definitions" in stopped.stderr
+    assert "defaults instead" not in stopped.stderr
+    assert crm_box.stats()["crm_applied_total"] == 0
+    assert not (tmp_path / "c.report.csv").exists()
+    crm_box.configure(fail_rate=0.0)
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.code == 1, again.stderr
+    rows = read_report(tmp_path / "c.report.csv")
+    assert [r["outcome"] for r in rows] == ["updated", "invalid"]
+    assert (
+        httpx.get(f"{crm_box.url}/__sandbox/objects/contacts").json()["1001"]["lifecyclestage"]
+        == "customer"
+    )

@@ -91,7 +91,7 @@ def test_a_second_job_on_the_same_portal_and_object_waits_its_turn(tmp_path: Pat
         proc.wait(timeout=30)
 
 
-def _deferred_job(tmp_path: Path, sandbox) -> tuple[object, Path, list[str], str]:
+def _deferred_job(tmp_path: Path, sandbox) -> tuple[object, list[str], str]:
     """A 20-lead job stopped by the daily limit after 6 writes; the input then changes (a row
     edited, a row appended)."""
     box = sandbox("--limit", "100", "--daily", "6", seed=seed_leads(tmp_path / "seed.json", 30))
@@ -103,7 +103,7 @@ def _deferred_job(tmp_path: Path, sandbox) -> tuple[object, Path, list[str], str
     text = leads.read_text().replace(",C3\n", ",Edited\n") + f"{GUIDS[25]},New\n"
     leads.write_text(text)
     box.configure(daily=None)
-    return box, leads, args, job
+    return box, args, job
 
 
 def test_a_changed_input_names_the_unfinished_job_and_retry_finishes_it(
@@ -112,7 +112,7 @@ def test_a_changed_input_names_the_unfinished_job_and_retry_finishes_it(
     """After a stop, an edited input is refused (exit 2) naming the unfinished job, its
     progress and how to finish it; nothing is sent and its report stays. `retry JOB` then
     finishes that job from its own file (the rows as planned, not today's)."""
-    box, leads, args, job = _deferred_job(tmp_path, sandbox)
+    box, args, job = _deferred_job(tmp_path, sandbox)
     report = tmp_path / "close.report.csv"
     before = report.read_bytes()
     applied = box.stats()["applied_total"]
@@ -135,7 +135,7 @@ def test_fresh_archives_the_unfinished_job_of_a_changed_input_and_says_so(
 ) -> None:
     """--fresh runs the changed file as a new job, archiving the unfinished one (listed by
     `jobs --all`) and saying so."""
-    box, leads, args, job = _deferred_job(tmp_path, sandbox)
+    box, args, job = _deferred_job(tmp_path, sandbox)
     ran = run_cli(*args, "--fresh", cwd=tmp_path)
     assert ran.code == 0, ran.stderr
     assert f"--fresh: the unfinished job {job}" in ran.stderr

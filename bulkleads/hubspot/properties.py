@@ -28,7 +28,7 @@ from tenacity import (
 )
 
 from ..crm_fields import CRM_READ_ONLY, crm_v3_rules
-from ..errors import UsageError
+from ..errors import PortalUnavailable, UsageError
 from ..fields import CLEAR, FieldError, FieldRules, Value, timestamp
 from ..token import Token
 from .http import NOT_JSON, USER_AGENT, answer_json, check_base_url
@@ -199,19 +199,15 @@ def fetch(
     version: str = VERSIONS[0],
 ) -> Portal | None:
     """The portal's properties; None when the token may not read them (403: the app lacks the
-    schema scope) or the answer is unusable, so that planning falls back to HubSpot's
-    defaults, with a warning."""
+    schema scope) or the portal has no such list (another 4xx), so that planning falls back to
+    HubSpot's defaults, with a warning. A failure that may pass (5xx, 429, no whole answer
+    within ``patience``, an answer that is not the list) stops the run before any write: a
+    plan on guesses would send labels as written and let bad values through."""
     url = f"{check_base_url(base_url)}{crm_root('properties', version)}/{crm_object}"
     try:
         status, body = get(url, token, timeout=timeout, patience=patience)
     except (Transient, httpx.HTTPError, ValueError) as exc:
-        _LOG.warning(
-            "could not read the portal's %s properties (%s); checking against HubSpot's "
-            "defaults instead",
-            crm_object,
-            token.redact(str(exc)) or type(exc).__name__,
-        )
-        return None
+        raise _unavailable(crm_object, token.redact(str(exc)) or type(exc).__name__) from None
     if status == 401:
         raise UsageError("HubSpot refused the token (401) when reading property definitions")
     if status != 200:
@@ -229,8 +225,15 @@ def fetch(
             raise ValueError("not JSON")
         return parse(crm_object, data)
     except ValueError as exc:
-        _LOG.warning("the portal's %s properties are unreadable (%s)", crm_object, exc)
-        return None
+        raise _unavailable(crm_object, f"unreadable answer: {exc}") from None
+
+
+def _unavailable(crm_object: str, why: str) -> PortalUnavailable:
+    return PortalUnavailable(
+        f"could not read the portal's {crm_object} property definitions ({why}) within "
+        "--max-retry-time; nothing was sent. Run the same command again when HubSpot answers "
+        "(a job that had started resumes)"
+    )
 
 
 def get(url: str, token: Token, *, timeout: float, patience: float) -> tuple[int, bytes]:

@@ -60,6 +60,7 @@ class SandboxConfig:
     daily: int | None = 40_000
     retry_after: bool = False
     fail_rate: float = 0.0
+    fail_definitions: bool = True  # False: faults spare the property definitions read
     drop_rate: float = 0.0
     noop_rate: float = 0.0  # share of writes answered as applied but not applied
     garble_rate: float = 0.0  # share of CRM batch writes answered 200 with a cut-short body
@@ -252,7 +253,8 @@ class Sandbox:
         crm_object = request.path_params["object"]
         if crm_object not in OBJECTS:
             return await self._off_path(request)
-        refused = self._admit(request, bearer_only=True)
+        faults = self.config.fail_definitions
+        refused = self._admit(request, bearer_only=True, faults=faults)
         if refused is not None:
             return refused
         return self._answer(200, {"results": list(self.crm.definitions[crm_object].values())})
@@ -263,8 +265,11 @@ class Sandbox:
             await asyncio.sleep(self.config.latency)
         return response
 
-    def _admit(self, request: Request, *, bearer_only: bool = False) -> Response | None:
-        """Auth, rate limits and injected faults, shared by every write; None admits."""
+    def _admit(
+        self, request: Request, *, bearer_only: bool = False, faults: bool = True
+    ) -> Response | None:
+        """Auth, rate limits and (``faults``) injected faults, shared by every request; None
+        admits."""
         self._arrive()
         if not self._authorized(request, bearer_only=bearer_only):
             return self._error(
@@ -286,7 +291,7 @@ class Sandbox:
                 errorType="RATE_LIMIT",
                 policyName="DAILY",
             )
-        if self.config.fail_rate and self._rng.random() < self.config.fail_rate:
+        if faults and self.config.fail_rate and self._rng.random() < self.config.fail_rate:
             status = self._rng.choice(_FAULT_STATUSES)
             return self._error(status, "Injected fault: nothing was applied.")
         return None

@@ -53,7 +53,8 @@ def control_routes(box: Sandbox) -> list[Route]:
     async def configure(request: Request) -> Response:
         """Change limits and faults while running (tests and benchmarks). The body is a JSON
         object with any of: ``daily`` (requests a day, or null for none), ``reset_daily``
-        (true: the day starts again), ``fail_rate``, ``drop_rate``, ``noop_rate``,
+        (true: the day starts again), ``fail_rate``, ``fail_definitions`` (false: faults
+        spare the property definitions read), ``drop_rate``, ``noop_rate``,
         ``garble_rate`` (0 to 1),
         ``latency_ms``, ``retry_after`` (true or false) and ``refuse_values`` (property name
         to the values its writes now refuse with HubSpot's INVALID_OPTION, though its
@@ -63,7 +64,8 @@ def control_routes(box: Sandbox) -> list[Route]:
             box.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
         if "reset_daily" in changes and box.daily is not None:
             box.daily.used = 0
-        for name in ("fail_rate", "drop_rate", "noop_rate", "garble_rate", "retry_after"):
+        names = ("fail_rate", "fail_definitions", "drop_rate", "noop_rate", "garble_rate")
+        for name in (*names, "retry_after"):
             if name in changes:
                 setattr(box.config, name, changes[name])
         if "refuse_values" in changes:

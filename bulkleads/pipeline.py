@@ -302,7 +302,7 @@ def open_job(
     if existing.exists() and not fresh:
         with JobStore(existing) as store:
             store.check()
-            invalid = store.invalidate_unsent(scratch)
+            invalid = store.replan_unsent(scratch)
             done, left = store.progress()
         if invalid:
             out.warn(

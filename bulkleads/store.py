@@ -409,33 +409,35 @@ class JobStore:
             )
         return cursor.rowcount
 
-    def invalidate_unsent(self, plan: Path) -> int:
-        """Take from a fresh plan of the same input (``plan``, a job file) the rows it finds
-        invalid that this job has not sent yet: a resume re-checks the file against the
-        portal's definitions of today, and a value refused since (an option removed) must be
-        an invalid row, never a request. A bundle keeps only the fields its rows still set
-        validly; one left with none is invalid. Returns how many rows became invalid."""
+    def replan_unsent(self, plan: Path) -> int:
+        """Take from a fresh plan of the same input (``plan``, a job file) what it decides
+        for what this job has not sent yet: a resume re-checks the file against the portal's
+        definitions of today. A value refused since (an option removed) makes an invalid row,
+        never a request; a value converted otherwise (a label planned on HubSpot's defaults,
+        sent as written, is now its option's value) is sent converted. A bundle keeps only the
+        fields its rows still set validly; one left with none is invalid. Returns how many
+        rows became invalid."""
         # an inflight bundle may have been written: reading it back settles it, not this
         unsent = ",".join(f"'{s}'" for s in (State.PENDING, State.DEFERRED, State.NOT_SENT))
         self._db.execute("ATTACH DATABASE ? AS plan", (str(plan),))
         try:
             with self._tx():
                 newly = self._db.execute(
-                    "SELECT r.row, p.error, r.guid FROM rows r JOIN plan.rows p ON p.row = r.row "  # noqa: S608
+                    "SELECT r.row, p.error FROM rows r JOIN plan.rows p ON p.row = r.row "  # noqa: S608
                     "JOIN bundles b ON b.guid = r.guid "
                     f"WHERE r.error IS NULL AND p.error IS NOT NULL AND b.state IN ({unsent})"
                 ).fetchall()
                 self._db.executemany(
-                    "UPDATE rows SET error = ? WHERE row = ?", ((e, r) for r, e, _ in newly)
+                    "UPDATE rows SET error = ? WHERE row = ?", ((e, r) for r, e in newly)
                 )
-                for guid in {g for _, _, g in newly}:
-                    kept, valid = self._db.execute(
-                        "SELECT b.body, p.body FROM bundles b "
-                        "LEFT JOIN plan.bundles p ON p.guid = b.guid WHERE b.guid = ?",
-                        (guid,),
-                    ).fetchone()
-                    still = _object(valid) or {}
-                    body = {name: still[name] for name in _object(kept) or {} if name in still}
+                changed = self._db.execute(
+                    "SELECT b.guid, b.body, p.body FROM bundles b "  # noqa: S608
+                    "LEFT JOIN plan.bundles p ON p.guid = b.guid "
+                    f"WHERE b.state IN ({unsent}) AND p.body IS NOT b.body"
+                ).fetchall()
+                for guid, kept, planned in changed:
+                    fresh = _object(planned) or {}
+                    body = {name: fresh[name] for name in _object(kept) or {} if name in fresh}
                     if body:
                         self._db.execute(
                             "UPDATE bundles SET body = ? WHERE guid = ?", (json.dumps(body), guid)

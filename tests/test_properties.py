@@ -193,3 +193,28 @@ def test_a_passing_failure_of_the_definitions_read_stops_before_any_write(
         httpx.get(f"{crm_box.url}/__sandbox/objects/contacts").json()["1001"]["lifecyclestage"]
         == "customer"
     )
+
+
+def test_a_job_planned_on_defaults_is_checked_again_when_it_resumes(
+    tmp_path: Path, crm_box
+) -> None:
+    """Planned while the token lacked the schema scope (403: HubSpot's defaults, the label
+    `Customer` kept as written) and deferred by the daily limit before its first write: once
+    the definitions can be read, the resumed job sends `customer`, and the option the portal
+    lacks is an invalid row, counted so by the plan and the report."""
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,lifecyclestage\n1001,Customer\n1002,VIP\n")
+    args = ("update", str(leads), *CRM, "--base-url", crm_box.url, "--no-backup")
+    crm_box.configure(definitions_forbidden=True, daily=1)  # the read, then nothing
+    deferred = run_cli(*args, cwd=tmp_path)
+    assert deferred.code == 3, deferred.stderr
+    assert "defaults instead" in deferred.stderr
+    crm_box.configure(definitions_forbidden=False, daily=None)
+    resumed = run_cli(*args, cwd=tmp_path)
+    assert resumed.code == 1, resumed.stderr
+    assert "resuming job" in resumed.stderr and "1 row not sent yet is invalid" in resumed.stderr
+    rows = read_report(tmp_path / "c.report.csv")
+    assert [r["outcome"] for r in rows] == ["updated", "invalid"]
+    records = httpx.get(f"{crm_box.url}/__sandbox/objects/contacts").json()
+    assert records["1001"]["lifecyclestage"] == "customer"
+    assert crm_box.stats()["requests"].get("400") is None  # nothing refused: nothing guessed

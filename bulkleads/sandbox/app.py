@@ -61,6 +61,7 @@ class SandboxConfig:
     retry_after: bool = False
     fail_rate: float = 0.0
     fail_definitions: bool = True  # False: faults spare the property definitions read
+    definitions_forbidden: bool = False  # True: the token lacks the schema scope (403)
     drop_rate: float = 0.0
     noop_rate: float = 0.0  # share of writes answered as applied but not applied
     garble_rate: float = 0.0  # share of CRM batch writes answered 200 with a cut-short body
@@ -257,6 +258,12 @@ class Sandbox:
         refused = self._admit(request, bearer_only=True, faults=faults)
         if refused is not None:
             return refused
+        if self.config.definitions_forbidden:
+            return self._error(
+                403,
+                "This app hasn't been granted all required scopes to make this call.",
+                category="MISSING_SCOPES",
+            )
         return self._answer(200, {"results": list(self.crm.definitions[crm_object].values())})
 
     async def _slowly(self, response: Response) -> Response:

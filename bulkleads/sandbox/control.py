@@ -54,7 +54,8 @@ def control_routes(box: Sandbox) -> list[Route]:
         """Change limits and faults while running (tests and benchmarks). The body is a JSON
         object with any of: ``daily`` (requests a day, or null for none), ``reset_daily``
         (true: the day starts again), ``fail_rate``, ``fail_definitions`` (false: faults
-        spare the property definitions read), ``drop_rate``, ``noop_rate``,
+        spare the property definitions read), ``definitions_forbidden`` (true: that read
+        answers 403, the token lacking the scope), ``drop_rate``, ``noop_rate``,
         ``garble_rate`` (0 to 1),
         ``latency_ms``, ``retry_after`` (true or false) and ``refuse_values`` (property name
         to the values its writes now refuse with HubSpot's INVALID_OPTION, though its
@@ -65,7 +66,7 @@ def control_routes(box: Sandbox) -> list[Route]:
         if "reset_daily" in changes and box.daily is not None:
             box.daily.used = 0
         names = ("fail_rate", "fail_definitions", "drop_rate", "noop_rate", "garble_rate")
-        for name in (*names, "retry_after"):
+        for name in (*names, "retry_after", "definitions_forbidden"):
             if name in changes:
                 setattr(box.config, name, changes[name])
         if "refuse_values" in changes:

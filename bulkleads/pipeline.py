@@ -216,6 +216,8 @@ def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> in
         run = run.of_job(meta)
         run = replace(run, job=replace(run.job, command=str(meta.get("command", ""))))
         report = Path(str(meta["report"]))
+        if meta.get("properties") is None:  # planned on HubSpot's defaults, or no CRM job
+            _recheck_on_definitions(path, run, out)
         noun = run.rules().noun
         stays = (
             f"; {_count(left, noun)} failed for good {'is' if left == 1 else 'are'} left alone "
@@ -235,6 +237,27 @@ def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> in
             final_left=left,
         )
         return send_and_report(path, run, report, RESUMABLE, out)
+
+
+def _recheck_on_definitions(path: Path, run: Run, out: Reporter) -> None:
+    """A job planned without the portal's definitions (the token lacked the scope) is
+    checked against them when its retry can read them: what it has not sent is converted
+    (labels to values), and what they refuse is invalid, never sent."""
+    run.read_portal(out)
+    if run.portal is None:
+        return
+    rules = run.rules()
+    with JobStore(path) as store:
+        invalid = store.recheck_unsent(lambda name, value: rules.coerce(name, value, UTC))
+        store.set_meta({"properties": run.portal.to_meta()})
+    if invalid:
+        out.warn(
+            f"{invalid} {plural(invalid, 'row')} not sent yet "
+            f"{'is' if invalid == 1 else 'are'} invalid against the portal's definitions: "
+            "never sent, reported invalid with the reason",
+            event="invalid_on_retry",
+            rows=invalid,
+        )
 
 
 def _count(count: int, noun: str) -> str:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from .diff import same
+from .fields import FieldError
 from .job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
 
 if TYPE_CHECKING:
@@ -450,6 +451,38 @@ class JobStore:
         finally:
             self._db.execute("DETACH DATABASE plan")
         return len(newly)
+
+    def recheck_unsent(self, convert: Callable[[str, object], object]) -> int:
+        """Convert what the job has not sent yet again with ``convert`` (a portal's rules,
+        which take the values they give back unchanged): a job planned without the portal's
+        definitions sends labels as their values once it can read them, and a bundle holding
+        a value they refuse becomes invalid, its rows saying why. Returns how many rows
+        became invalid."""
+        unsent = ",".join(f"'{s}'" for s in (State.PENDING, State.DEFERRED, State.NOT_SENT))
+        rows = 0
+        with self._tx():
+            bundles = self._db.execute(
+                f"SELECT guid, body FROM bundles WHERE state IN ({unsent})"  # noqa: S608
+            ).fetchall()
+            for guid, cell in bundles:
+                body = _object(cell) or {}
+                try:
+                    fresh = {name: convert(name, value) for name, value in body.items()}
+                except FieldError as error:
+                    why = f"{error} (checked against the portal's definitions on retry)"
+                    self._db.execute(
+                        "UPDATE bundles SET state = ?, reason = ? WHERE guid = ?",
+                        (State.INVALID, why, guid),
+                    )
+                    rows += self._db.execute(
+                        "UPDATE rows SET error = ? WHERE guid = ? AND error IS NULL", (why, guid)
+                    ).rowcount
+                    continue
+                if fresh != body:
+                    self._db.execute(
+                        "UPDATE bundles SET body = ? WHERE guid = ?", (json.dumps(fresh), guid)
+                    )
+        return rows
 
     # -- reading back -----------------------------------------------------------------------
     def bundle_rows(self) -> Iterator[tuple[str, int]]:

@@ -218,3 +218,27 @@ def test_a_job_planned_on_defaults_is_checked_again_when_it_resumes(
     records = httpx.get(f"{crm_box.url}/__sandbox/objects/contacts").json()
     assert records["1001"]["lifecyclestage"] == "customer"
     assert crm_box.stats()["requests"].get("400") is None  # nothing refused: nothing guessed
+
+
+def test_a_retry_of_a_job_planned_on_defaults_checks_it_against_the_definitions(
+    tmp_path: Path, crm_box
+) -> None:
+    """Planned without the schema scope, its writes lost to 5xx: `retry` (no flags) reads the
+    definitions it can now read, sends the label as its value and never sends the option the
+    portal lacks (an invalid row)."""
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,lifecyclestage\n1001,Customer\n1002,VIP\n")
+    crm_box.configure(definitions_forbidden=True, fail_rate=1.0, fail_definitions=False)
+    args = ("update", str(leads), *CRM, "--base-url", crm_box.url, "--no-backup")
+    failed = run_cli(*args, "--max-attempts", "1", cwd=tmp_path)
+    assert failed.code == 1, failed.stderr
+    crm_box.configure(definitions_forbidden=False, fail_rate=0.0)
+    retried = run_cli("retry", str(tmp_path / "c.report.csv"), cwd=tmp_path)
+    assert retried.code == 1, retried.stderr
+    assert "1 row not sent yet is invalid against the portal's definitions" in retried.stderr
+    rows = read_report(tmp_path / "c.report.csv")
+    assert [r["outcome"] for r in rows] == ["updated", "invalid"]
+    assert "'VIP' is not one of its options" in rows[1]["error"]
+    records = httpx.get(f"{crm_box.url}/__sandbox/objects/contacts").json()
+    assert records["1001"]["lifecyclestage"] == "customer"
+    assert crm_box.stats()["requests"].get("400") is None

@@ -705,3 +705,38 @@ def test_a_resumed_job_does_not_send_what_is_invalid_today(tmp_path: Path, sandb
     assert box.stats()["requests"].get("400") is None
     records = box.state_of("contacts")
     assert Counter(r["lifecyclestage"] for r in records.values()) == {"customer": 297, "lead": 3}
+
+
+def test_a_refusal_in_the_report_names_the_property_and_value_and_ends_on_a_word(
+    tmp_path: Path,
+) -> None:
+    """HubSpot's findings put the property's name last, after a message listing every
+    allowed option: the report's reason names the property first and is cut at a word's end
+    with an ellipsis, never mid-word (it used to end in `"name":"dealsta`)."""
+    options = ", ".join(f'label: "Stage {i}" value: "stage{i}"' for i in range(40))
+    message = f"Won! was not one of the allowed options: [{options}]"
+    store = make_store(tmp_path, ["1"], {"1": {"dealstage": "Won!"}})
+
+    def answer(body: dict) -> httpx.Response:
+        return _refusing("Won!", message=message, name="dealstage")
+
+    run(store, answer)
+    (row,) = store.report_rows()
+    assert row.state == "failed"
+    reason = row.reason or ""
+    assert reason.startswith(
+        "Property values were not valid: dealstage: Won! was not one of the allowed options"
+    )
+    assert len(reason) <= 300 and reason.endswith("…")
+    whole = f"Property values were not valid: dealstage: {message} (INVALID_OPTION)"
+    kept = reason[:-1]
+    assert whole.startswith(kept) and whole[len(kept)] in " ,;:"  # cut between words
+
+
+def test_shorten_cuts_only_between_words() -> None:
+    """Short text is kept whole; long text ends at a word's end with an ellipsis."""
+    from bulkleads.hubspot.http import shorten
+
+    assert shorten("a few words", 300) == "a few words"
+    cut = shorten("alpha beta gamma delta epsilon", 17)
+    assert cut == "alpha beta gamma…"

@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..ratelimit import Limit
 from ..store import Bundle
 from ..token import Token
-from .http import HttpTarget, Outcome, answer_json, unreadable
+from .http import HttpTarget, Outcome, answer_json, shorten, unreadable
 from .options import crm_root
 from .properties import Transient, get
 
@@ -179,7 +179,7 @@ class AssociationTarget(HttpTarget):
             context = error.get("context") if isinstance(error.get("context"), dict) else {}
             for ids in (context or {}).values():
                 for rid in ids if isinstance(ids, list) else []:
-                    named.setdefault(str(rid), message[:300])
+                    named.setdefault(str(rid), shorten(message))
         others: dict[str, Outcome] = {}
         for bundle in bundles:
             pair = (str(bundle.body["from"]), str(bundle.body["to"]))

@@ -17,7 +17,6 @@ mapped back to each bundle:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Final, Literal, NamedTuple
@@ -26,7 +25,7 @@ import httpx
 
 from ..store import Bundle
 from ..token import Token
-from .http import HttpTarget, Outcome, answer_json, unreadable
+from .http import HttpTarget, Outcome, answer_json, findings, readable, shorten, unreadable
 from .options import VERSIONS, crm_root
 
 CrmObject = Literal["contacts", "companies", "deals", "leads"]
@@ -244,7 +243,7 @@ class CrmV3Target(HttpTarget):
         for error in errors if isinstance(errors, list) else []:
             if not isinstance(error, dict):
                 continue
-            message = self.redact(str(error.get("message") or "record refused"))[:300]
+            message = shorten(self.redact(readable(str(error.get("message") or "refused"))))
             category = error.get("category")
             reason = f"{category}: {message}" if category else message
             for name in _named_keys(error):
@@ -311,7 +310,7 @@ def _refusals(data: dict[str, object]) -> list[Refusal]:
     send ``customer``. A finding that quotes no value names nobody: the batch is split, as for
     an error naming no record."""
     refusals = []
-    for detail in _details(str(data.get("message", ""))):
+    for detail in findings(str(data.get("message", ""))):
         name = detail.get("name")
         if not isinstance(name, str):
             continue
@@ -323,18 +322,6 @@ def _refusals(data: dict[str, object]) -> list[Refusal]:
             quoted = (match.group(g) for g in ("single", "double", "bare"))
             refusals.append(Refusal(name, next(v for v in quoted if v is not None)))
     return refusals
-
-
-def _details(message: str) -> list[dict[str, object]]:
-    """The findings array in a VALIDATION_ERROR's message, or none when it holds none whole."""
-    start = message.find("[")
-    if start < 0:
-        return []
-    try:
-        found = json.loads(message[start:])
-    except ValueError:
-        return []
-    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
 
 
 def _named_keys(error: dict[str, object]) -> set[str]:

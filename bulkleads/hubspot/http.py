@@ -27,7 +27,8 @@ AuthMode = Literal["query", "bearer"]
 RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 AUTH_STATUSES: Final = frozenset({401, 403})
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
-_MAX_REASON: Final = 300
+_MAX_REASON: Final = 300  # characters of a server's words kept in a report cell
+_MAX_KEPT: Final = 4000  # read of them before redacting and shortening
 USER_AGENT: Final = f"bulkleads/{__version__}"
 
 
@@ -136,7 +137,7 @@ class HttpTarget:
         headers = response.headers
         if 200 <= status < 300:
             return Outcome("ok", status, None, headers)
-        reason = self.redact(server_message(response))
+        reason = shorten(self.redact(server_message(response)))
         if status == 429:
             if _policy(response) == "DAILY":
                 return Outcome("daily", status, reason or "daily limit reached", headers)
@@ -158,7 +159,7 @@ class HttpTarget:
     def transport_failure(self, exc: httpx.HTTPError) -> Outcome:
         """A request that got no answer; always worth another attempt (updates are idempotent)."""
         kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection error"
-        detail = self.redact(str(exc))[:_MAX_REASON] if str(exc) else type(exc).__name__
+        detail = shorten(self.redact(str(exc))) if str(exc) else type(exc).__name__
         return Outcome("retry", None, f"{kind}: {detail}")
 
     def post_json(self, path: str, body: object) -> httpx.Request:
@@ -184,18 +185,59 @@ def answer_json(body: bytes | str) -> object:
 
 
 def server_message(response: httpx.Response) -> str:
-    """The human part of an error body: ``message`` from JSON, else a short text excerpt."""
+    """The human part of an error body: ``message`` from JSON (its findings readable), else
+    a text excerpt; bounded, to be redacted and then :func:`shortened <shorten>`."""
     try:
         text = response.text
     except (UnicodeDecodeError, httpx.ResponseNotRead):
         return ""
     data = answer_json(text)
     if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return data["message"][:_MAX_REASON]
+        return readable(data["message"])[:_MAX_KEPT]
     text = " ".join(text.split())
     if text.lower().startswith(("<!doctype", "<html")):
         return f"HTTP {response.status_code} with an HTML page instead of a JSON error"
-    return text[:_MAX_REASON]
+    return text[:_MAX_KEPT]
+
+
+def findings(message: str) -> list[dict[str, object]]:
+    """The findings of a VALIDATION_ERROR: HubSpot lists them as a JSON array inside its
+    message (``{"name", "error", "message"}`` items); none when it holds no whole array."""
+    start = message.find("[")
+    if start < 0:
+        return []
+    try:
+        found = json.loads(message[start:])
+    except ValueError:
+        return []
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
+
+def readable(message: str) -> str:
+    """HubSpot's message with its findings as ``name: what (ERROR)``, the property first: in
+    the raw JSON the name comes last, after a message that may list every allowed option,
+    and a cut report cell lost it."""
+    found = findings(message)
+    if not found:
+        return message
+    head = message[: message.find("[")].rstrip(" :")
+    parts = [
+        f"{d.get('name', '?')}: {d.get('message', '')} ({d.get('error', 'invalid')})".strip()
+        for d in found
+    ]
+    return f"{head}: {'; '.join(parts)}"
+
+
+def shorten(text: str, limit: int = _MAX_REASON) -> str:
+    """``text`` within ``limit`` characters, cut at a word's end and marked with an ellipsis,
+    never in the middle of a name or a value."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace():  # the cut fell inside a word: back to its start
+        space = cut.rfind(" ")
+        cut = cut[:space] if space > limit // 2 else cut
+    return cut.rstrip(" ,;:") + "…"
 
 
 def unreadable(response: httpx.Response) -> str:

@@ -351,3 +351,17 @@ def test_associations_link_both_ways_read_archive_and_search_by_domain() -> None
         for _ in range(6)
     ]
     assert statuses.count(429) >= 1  # six in the same second: past its own 5 a second
+
+
+def test_the_sandbox_says_what_it_holds_of_every_object(tmp_path: Path) -> None:
+    """Its start line counts the records it holds, CRM objects included (it said `0 leads`
+    holding thousands of contacts)."""
+    from bulkleads.sandbox.app import SandboxConfig
+    from bulkleads.sandbox.server import build, holdings
+
+    seeds = {}
+    for name, count in (("contacts", 24), ("companies", 4), ("deals", 6)):
+        seeds[name] = tmp_path / f"{name}.json"
+        seeds[name].write_text(json.dumps([{"id": str(i)} for i in range(1, count + 1)]))
+    assert holdings(build(SandboxConfig(crm_seeds=seeds))) == "24 contacts, 4 companies, 6 deals"
+    assert holdings(build(SandboxConfig())) == "0 leads"

@@ -241,6 +241,17 @@ def iso_millis(text: str, tz: tzinfo) -> int | None:
     return (parsed - _EPOCH) // timedelta(milliseconds=1)
 
 
+_BRIEF: Final = 120  # characters of a value the plan shows before saying its length
+
+
+def brief(value: object) -> object:
+    """A value as the plan's example shows it: a long text cut, with its length said (a
+    1 MiB cell printed whole buries the plan)."""
+    if isinstance(value, str) and len(value) > _BRIEF:
+        return f"{value[:_BRIEF]}… ({len(value):,} characters in all)"
+    return value
+
+
 def shown(raw: object) -> str:
     """A value as an error message quotes it: its repr, cut to 60 characters."""
     text = repr(raw)

@@ -22,6 +22,7 @@ from .config import InputSpec, Run, default_report
 from .console import Reporter, plural
 from .dry_run import describe_existing, dry_run_report
 from .errors import UsageError
+from .fields import brief
 from .interrupts import Interrupts
 from .jobs import JobFolder, job_id, job_of, remove_store
 from .pace_page import check_page_path, write_html
@@ -431,8 +432,9 @@ def print_plan(
 
 
 def _examples(run: Run, summary: PlanSummary) -> list[str]:
-    """Two request lines with their bodies, the token shown as ``***``."""
-    return run.api.examples(run.connection.base_url, summary.examples)
+    """Two request lines with their bodies, the token shown as ``***`` and long values cut."""
+    bodies = [{name: brief(value) for name, value in body.items()} for body in summary.examples]
+    return run.api.examples(run.connection.base_url, bodies)
 
 
 def _summary_meta(summary: PlanSummary) -> dict[str, object]:

@@ -491,3 +491,15 @@ def test_a_signal_under_json_logs_is_a_json_event(tmp_path: Path, sandbox) -> No
     assert all("event" in e for e in events)
     (taken,) = [e for e in events if e["event"] == "signal"]
     assert taken["signal"] == "SIGTERM" and taken["again"] is False
+
+
+def test_a_dry_run_shows_a_huge_value_cut_with_its_length(tmp_path: Path) -> None:
+    """A 1,000,000-character cell is shown cut, with its length, never printed whole."""
+    huge = "x" * 1_000_000
+    leads = tmp_path / "big.csv"
+    leads.write_text(f"guid,message\n8a41f2f22906b93a012906b9438f0008,{huge}\n")
+    args = ("update", str(leads), "--dry-run", "--custom-field", "message")
+    result = run_cli(*args, cwd=tmp_path, token=None)  # offline: nothing read
+    assert result.code == 0, result.stderr[:2000]
+    assert "(1,000,000 characters in all)" in result.stderr
+    assert max(len(line) for line in result.stderr.splitlines()) < 2_000

@@ -273,8 +273,9 @@ class Reporter:
         if stats is not None:
             achieved = stats.requests / stats.elapsed if stats.elapsed else 0.0
             statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items()))
+            before = f"{stats.before} before sending; " if stats.before else ""
             line += (
-                f"; {stats.requests} requests ({statuses or 'no answers'}), "
+                f"; {stats.requests} requests ({before}{statuses or 'no answers'}), "
                 f"{stats.retries} retries, {stats.rate_limited} rate-limited (429), "
                 f"error responses {stats.error_share:.1%} of requests, "
                 f"{_duration(stats.elapsed)} at {achieved:.2f} requests/s"
@@ -294,6 +295,7 @@ class Reporter:
                 )
             data.update(
                 requests=stats.requests,
+                requests_before_sending=stats.before,
                 statuses=dict(stats.statuses),
                 retries=stats.retries,
                 rate_limited=stats.rate_limited,

@@ -63,7 +63,8 @@ class SendOptions:
 class SendStats:
     """Counts the console summary reconciles against the store."""
 
-    requests: int = 0
+    requests: int = 0  # every request of the run, those before sending included
+    before: int = 0  # made before sending: the portal's definitions, link types and keys
     statuses: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     rate_limited: int = 0

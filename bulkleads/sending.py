@@ -181,6 +181,8 @@ async def send_phases(
     finally:
         memory.save(pacer, loop.time())
     total.elapsed = loop.time() - started  # phases beside each other overlap
+    total.before = len(run.made)  # the portal counted them: so does the run's summary
+    total.requests += total.before
     total.limit, total.utilization = pacer.limit(), pacer.utilization()
     if total.requests:  # what the page of `report --html` draws this run against
         runs = store.meta().get("runs")

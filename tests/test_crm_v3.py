@@ -740,3 +740,22 @@ def test_shorten_cuts_only_between_words() -> None:
     assert shorten("a few words", 300) == "a few words"
     cut = shorten("alpha beta gamma delta epsilon", 17)
     assert cut == "alpha beta gamma…"
+
+
+def test_the_summary_counts_every_request_the_portal_counted(tmp_path: Path, sandbox) -> None:
+    """The done line and the summary count the property read before the writes too: what the
+    portal counted is what the run says it made."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": str(i), "city": ""} for i in range(1, 251)]))
+    box = sandbox("--crm-seed", f"contacts={seed}", seed=None)
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,city\n" + "".join(f"{i},T{i}\n" for i in range(1, 251)))
+    summary = tmp_path / "summary.json"
+    args = ["update", str(leads), "--api", "crm-v3", "--base-url", box.url]
+    done = run_cli(*args, "--summary", str(summary), cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    counted = sum(box.stats()["requests"].values())
+    assert counted == 1 + 3 + 3  # the definitions, 3 reads, 3 writes
+    said = json.loads(summary.read_text())
+    assert said["requests"] == counted and said["requests_before_sending"] == 1
+    assert f"{counted} requests (1 before sending; 200: 6)" in done.stderr

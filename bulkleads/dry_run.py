@@ -45,15 +45,17 @@ def dry_run_report(
         sample = store.sample(RESUMABLE, run.reading.sample) if run.reading.sample else None
         reading = read_phase(store, run, RESUMABLE, target, only=sample)
         stats = asyncio.run(send_phases(store, run, [reading], target, out, interrupts))
-        fields = write_diff(store, diff)
+        fields = write_diff(store, diff, sample)
         tried = summary.bundles if sample is None else len(sample)
-        read = store.count(tuple(State), read=True)  # those whose current values came back
+        # those whose current values came back, among what was asked (records to archive
+        # hold no values to read)
+        read = store.count(tuple(State), read=True, among=sample)
         scale = summary.bundles / read if read and sample is not None else 1.0
         noun = plural(summary.bundles, run.rules().noun)
         if sample is not None and tried < summary.bundles:
             missed = f"; {tried - read} could not be read (see the report)" if read < tried else ""
             out.info(
-                f"  read {tried} of {summary.bundles} {noun}, spread evenly through the file"
+                f"  read {tried} of {summary.bundles} {noun}, drawn at random through the file"
                 f"{missed}; the counts below are projected from the {read} read "
                 "(--sample all reads every one)",
                 event="sample",
@@ -62,7 +64,7 @@ def dry_run_report(
                 bundles=summary.bundles,
             )
         projected = "~" if scale != 1.0 else ""
-        creating = store.count(tuple(State), action="create")
+        creating = store.count(tuple(State), action="create", among=sample)
         if creating:
             out.info(
                 f"  {projected}{round(creating * scale)} {plural(creating, run.rules().noun)} "

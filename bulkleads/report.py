@@ -379,17 +379,20 @@ def diff_path(report: Path) -> Path:
     return report.with_name(report.name.removesuffix(".csv").removesuffix(".report") + ".diff.csv")
 
 
-def write_diff(store: JobStore, path: Path) -> dict[str, tuple[int, int, int]]:
+def write_diff(
+    store: JobStore, path: Path, among: frozenset[str] | None = None
+) -> dict[str, tuple[int, int, int]]:
     """One line per field a read record would change (key, field, current, new), in input
     order; returns ``{field: (to change, already so, changed since the job)}`` over every lead
-    read (the last for an undo: leads it skips, which hold neither value)."""
+    read (the last for an undo: leads it skips, which hold neither value), or over those
+    ``among`` a dry run's sample: a projection counts exactly what the sample read."""
     counts: dict[str, list[int]] = {}
     changed = store.changed_since()
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow((columns_of(store)[_KEY_AT], *DIFF_COLUMNS[1:]))
-        for guid, body, before in store.reads():
+        for guid, body, before in store.reads(among):
             for name, current in (before or {}).items():
                 changing = name in body
                 bucket = 2 if guid in changed else 0 if changing else 1

@@ -15,6 +15,7 @@ bundles are sent again, which is harmless because a PUT of the same fields is id
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class State(StrEnum):
 
 
 RESUMABLE: Final = (State.PENDING, State.INFLIGHT, State.DEFERRED, State.NOT_SENT)
+SAMPLE_SEED: Final = 20261207  # a dry run's draw: fixed, so the same file projects the same
 Mark = tuple[str, int | None, int | None, str | None, str]
 Read = tuple[str | None, str, str, str | None, str | None, str | None, str]
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
@@ -227,13 +229,22 @@ class JobStore:
         ]
 
     def count(
-        self, states: tuple[str, ...], *, read: bool | None = None, action: str | None = None
+        self,
+        states: tuple[str, ...],
+        *,
+        read: bool | None = None,
+        action: str | None = None,
+        among: frozenset[str] | None = None,
     ) -> int:
         """How many bundles :meth:`to_send` would give for the same arguments."""
         marks = ",".join("?" * len(states))
         where = _READ_FILTER[read] + _ACTION_FILTER[action]
+        keys: tuple[str, ...] = ()
+        if among is not None:
+            keys = tuple(among)
+            where += f" AND guid IN ({','.join('?' * len(keys))})"
         query = f"SELECT count(*) FROM bundles WHERE state IN ({marks}){where}"  # noqa: S608
-        return int(self._db.execute(query, states).fetchone()[0])
+        return int(self._db.execute(query, (*states, *keys)).fetchone()[0])
 
     def count_unverified(self) -> int:
         query = (
@@ -307,9 +318,13 @@ class JobStore:
                 items,
             )
 
-    def reads(self) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
-        """``(guid, body, before)`` of every bundle whose current values were read."""
-        return self._bodies("before IS NOT NULL")
+    def reads(
+        self, among: frozenset[str] | None = None
+    ) -> Iterator[tuple[str, dict[str, object], dict[str, object] | None]]:
+        """``(guid, body, before)`` of every bundle whose current values were read (of those
+        ``among`` when given: a dry run's sample)."""
+        rows = self._bodies("before IS NOT NULL")
+        return rows if among is None else (row for row in rows if row[0] in among)
 
     def changed_since(self) -> set[str]:
         """Undo: the bundles read and found changed since their job (no longer holding what
@@ -345,20 +360,27 @@ class JobStore:
             self._db.execute("SELECT count(*) FROM bundles WHERE verified = 1").fetchone()[0]
         )
 
-    def sample(self, states: tuple[str, ...], count: int) -> frozenset[str]:
-        """About ``count`` bundles in ``states``, spread evenly through the input: every
-        k-th in input order (a file sorted by anything still gives a fair sample)."""
+    def sample(
+        self, states: tuple[str, ...], count: int, *, seed: int = SAMPLE_SEED
+    ) -> frozenset[str]:
+        """``count`` updates in ``states`` drawn at random (seeded, so a dry run shows the same
+        projection twice), by reservoir over the bundles in input order: memory holds the
+        sample only. Not every k-th: on generated files and sorted exports a stride falls in
+        step with the pattern. Records to create or archive need no reading: never drawn."""
         marks = ",".join("?" * len(states))
-        (total,) = self._db.execute(
-            f"SELECT COUNT(*) FROM bundles WHERE state IN ({marks})",  # noqa: S608
-            states,
-        ).fetchone()
-        every = max(1, -(-total // count))
         cursor = self._db.execute(
-            f"SELECT guid FROM bundles WHERE state IN ({marks}) ORDER BY first_row",  # noqa: S608
+            f"SELECT guid FROM bundles WHERE state IN ({marks}) AND action IS NULL "  # noqa: S608
+            "ORDER BY first_row",
             states,
         )
-        return frozenset(guid for i, (guid,) in enumerate(cursor) if i % every == 0)
+        draw = random.Random(seed)
+        kept: list[str] = []
+        for seen, (guid,) in enumerate(cursor):
+            if seen < count:
+                kept.append(guid)
+            elif (slot := draw.randrange(seen + 1)) < count:
+                kept[slot] = guid
+        return frozenset(kept)
 
     def mark(self, updates: Iterable[Mark], *, keep_status: bool = True) -> None:
         """Record ``(state, status, attempts, reason, guid)`` results in one transaction,

@@ -130,6 +130,9 @@ def _plan_undo(
         store.set_expect(source.expectations())
         created = _plan_archives(done, store, after=summary.records)
         unlinks = _plan_unlinks(done, store, after=summary.records + len(created))
+        # the plan counts the rows the report will have: records to archive and records
+        # with only links to remove are rows of the undo too
+        summary.records = store.row_count()
         store.set_meta({"report_dialect": meta.get("report_dialect")})  # like the job's report
         identity = {
             "undo_of": original,

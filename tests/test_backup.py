@@ -302,10 +302,10 @@ def test_dry_run_with_a_token_shows_the_diff_and_without_stays_offline(
     assert outcomes == {"planned": 3, "skipped": 1}
 
 
-def test_a_dry_run_reads_an_even_sample_and_projects_from_it(tmp_path: Path, sandbox) -> None:
-    """100 leads, a quarter already up to date: --sample 20 reads 20 spread through the file
-    (every fifth) and projects 75 to change and 25 already so, saying so; --sample all reads
-    every lead and counts exactly."""
+def test_a_dry_run_reads_a_random_sample_and_projects_from_it(tmp_path: Path, sandbox) -> None:
+    """100 leads, every fourth already up to date: --sample 20 reads 20 drawn at random and
+    projects from exactly those (its diff file lists the ones that change), saying so; the
+    draw is seeded (the same twice); --sample all reads every lead and counts exactly."""
     box = sandbox("--limit", "200", seed=seed_leads(tmp_path / "seed.json", 100))
     leads = tmp_path / "close.csv"
     leads.write_text(
@@ -318,12 +318,18 @@ def test_a_dry_run_reads_an_even_sample_and_projects_from_it(tmp_path: Path, san
     assert box.stats()["reads"] == 20
     events = {e["event"]: e for e in json_lines(sampled.stderr)}
     assert events["sample"]["read"] == 20 and events["sample"]["bundles"] == 100
+    with (tmp_path / "close.dry-run.diff.csv").open(newline="") as f:
+        changing = len(list(csv.DictReader(f)))
     field = events["diff_field"]
-    assert field["projected"] and (field["change"], field["already"]) == (75, 25)
-    assert "~75 leads would change" in field["message"]
+    assert field["projected"]
+    assert (field["change"], field["already"]) == (changing * 5, (20 - changing) * 5)
+    assert f"~{changing * 5} leads would change" in field["message"]
+    again = run_cli(*args, "--sample", "20", cwd=tmp_path)
+    twice = next(e for e in json_lines(again.stderr) if e["event"] == "diff_field")
+    assert (twice["change"], twice["already"]) == (field["change"], field["already"])
     every = run_cli(*args, "--sample", "all", cwd=tmp_path)
     assert every.code == 0, every.stderr
-    assert box.stats()["reads"] == 20 + 100
+    assert box.stats()["reads"] == 20 + 20 + 100
     field = next(e for e in json_lines(every.stderr) if e["event"] == "diff_field")
     assert not field["projected"] and (field["change"], field["already"]) == (75, 25)
     refused = run_cli(*args, "--sample", "0", cwd=tmp_path)
@@ -411,3 +417,24 @@ def test_retry_of_a_verified_job_verifies_and_sends_the_no_ops_again(
     state = box.state()
     assert [state[g]["city"] for g in GUIDS[:30]] == [f"New{i}" for i in range(30)]
     assert {r["outcome"] for r in read_report(report)} == {"updated"}
+
+
+def test_a_sample_does_not_fall_in_step_with_a_patterned_file(tmp_path: Path, sandbox) -> None:
+    """A generated file where every 15th lead already holds its value: a stride of 15 read
+    only those (projecting nothing to change); the random draw reads both kinds and projects
+    near the truth (280 of 300 change)."""
+    count = 300
+    guids = [f"{i:032x}" for i in range(1, count + 1)]
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"guid": g, "city": f"Old{i}"} for i, g in enumerate(guids)]))
+    box = sandbox("--limit", "500", seed=seed)
+    leads = tmp_path / "gen.csv"
+    leads.write_text(
+        "guid,city\n"
+        + "".join(f"{g},{'Old' if i % 15 == 0 else 'New'}{i}\n" for i, g in enumerate(guids))
+    )
+    args = ("update", str(leads), "--base-url", box.url, "--dry-run", "--log-format", "json")
+    sampled = run_cli(*args, "--sample", "20", cwd=tmp_path)
+    assert sampled.code == 0, sampled.stderr
+    field = next(e for e in json_lines(sampled.stderr) if e["event"] == "diff_field")
+    assert 200 <= field["change"] <= 300 and field["change"] + field["already"] == count

@@ -759,3 +759,23 @@ def test_the_summary_counts_every_request_the_portal_counted(tmp_path: Path, san
     said = json.loads(summary.read_text())
     assert said["requests"] == counted and said["requests_before_sending"] == 1
     assert f"{counted} requests (1 before sending; 200: 6)" in done.stderr
+
+
+def test_an_undo_preview_projects_from_its_sample_alone(tmp_path: Path, sandbox) -> None:
+    """The undo of a migration that updated 1,000 contacts and created 500: its dry run reads
+    200 of the 1,000 and projects exactly 1,000 to put back (the records to archive are
+    neither drawn nor counted as read), and its plan counts the rows its report will have."""
+    box, leads, _ = _migration(tmp_path, sandbox, 1000)
+    args = ["--api", "crm-v3", "--base-url", box.url, "--match", "email", "--create"]
+    assert run_cli("update", str(leads), *args, cwd=tmp_path).code == 0
+    report = str(tmp_path / "migration.report.csv")
+    preview = run_cli("undo", report, "--dry-run", "--log-format", "json", cwd=tmp_path)
+    assert preview.code == 0, preview.stderr
+    events = [json.loads(line) for line in preview.stderr.splitlines()]
+    sample = next(e for e in events if e["event"] == "sample")
+    assert (sample["read"], sample["bundles"]) == (200, 1000)
+    field = next(e for e in events if e["event"] == "diff_field")
+    assert (field["field"], field["change"], field["already"]) == ("city", 1000, 0)
+    plan = next(e for e in events if e["event"] == "plan")
+    done = next(e for e in events if e["event"] == "summary")
+    assert plan["records"] == done["rows"] == 1500

@@ -136,16 +136,19 @@ class Reporter:
         verify: bool = False,
         noun: str = "lead",
         left: tuple[int, int] | None = None,
+        links: tuple[int, int, int] = (0, 0, 0),
     ) -> None:
         """``reads_per_request`` None: reading (backup) is off. ``left`` (resuming a job):
         how many records are still to write and to read; the cost is theirs, not the job's.
-        The time counts reads, writes and verify reads at ``limit``, spent as the pacer
-        spends it: a window's budget at once when the window is longer than a second."""
+        ``links``: the requests of finding, reading links and linking. The time counts every
+        request at ``limit``, spent as the pacer spends it: a window's budget at once when the
+        window is longer than a second."""
         to_write, to_read = left if left is not None else (summary.bundles, summary.bundles)
         requests = -(-to_write // per_request)
         reads = -(-to_read // reads_per_request) if reads_per_request else 0
         checks = requests if verify else 0
-        total = requests + reads + checks
+        linking = sum(links)
+        total = requests + reads + checks + linking
         eta = limit.minimum_seconds(total) if limit.window > 1 else total / limit.rate
         cost = (
             f" plus {reads} {plural(reads, 'read')} to back up current values and skip what "
@@ -155,6 +158,12 @@ class Reporter:
         )
         if checks:
             cost += f" plus {checks} {plural(checks, 'read')} to verify (--verify)"
+        if linking:
+            finding, reading, making = links
+            cost += (
+                f" plus {linking} for links ({finding} finding, {reading} reading links, "
+                f"{making} linking)"
+            )
         still = " left" if left is not None else ""
         self.info(
             f"plan: {summary.records} {plural(summary.records, 'row')} read, "
@@ -180,6 +189,7 @@ class Reporter:
             requests=requests,
             reads=reads,
             verify_reads=checks,
+            link_requests=linking,
             estimated_seconds=round(eta, 1),
             limit=limit.requests,
             window_seconds=limit.window,

@@ -248,6 +248,27 @@ class LinkStore:
             links.setdefault(guid, []).append(tuple(row))
         return links
 
+    def requests_left(self, find: int, check: int, link: int) -> tuple[int, int, int]:
+        """The requests the links not yet made still need, as ``(finding, reading links,
+        linking)``, at batches of ``find`` keys, ``check`` records and ``link`` links: the
+        plan counts them, and they are a third of a migration's requests."""
+        finding = self._db.execute(
+            f"SELECT count(DISTINCT value) FROM links WHERE to_id IS NULL AND {_UNSENT} "  # noqa: S608
+            "GROUP BY to_object"
+        ).fetchall()
+        checking = self._db.execute(
+            "SELECT count(DISTINCT guid) FROM links "  # noqa: S608
+            f"WHERE checked IS NULL AND action IS NULL AND {_UNSENT} GROUP BY to_object"
+        ).fetchall()
+        linking = self._db.execute(
+            f"SELECT count(*) FROM links WHERE {_UNSENT} GROUP BY to_object, action"  # noqa: S608
+        ).fetchall()
+        return (
+            sum(-(-n // find) for (n,) in finding),
+            sum(-(-n // check) for (n,) in checking),
+            sum(-(-n // link) for (n,) in linking),
+        )
+
     def left(self) -> int:
         """Links a run of the job would still send (or find, or check)."""
         return int(self._db.execute(f"SELECT count(*) FROM links WHERE {_UNSENT}").fetchone()[0])  # noqa: S608

@@ -23,6 +23,7 @@ from .console import Reporter, plural
 from .dry_run import describe_existing, dry_run_report
 from .errors import UsageError
 from .fields import brief
+from .hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
 from .interrupts import Interrupts
 from .jobs import JobFolder, job_id, job_of, remove_store
 from .pace_page import check_page_path, write_html
@@ -181,7 +182,7 @@ def _plan_job(
         report = (run.job.report or default).resolve()
         check_report_path(report, inputs)  # stdin's default name is known only now
         if run.job.dry_run:
-            print_plan(out, run, summary, _examples(run, summary))
+            print_plan(out, run, summary, _examples(run, summary), scratch)
             describe_existing(run.job.folder(), job, report, out, run.rules().noun)
             return dry_run_report(store, run, report, summary, out, job)
         store.set_meta(
@@ -405,11 +406,13 @@ def print_plan(
     left of that job, not the whole input."""
     limit, pace = run.pace.choice(run.api, run.memory())
     left = None
+    links = (0, 0, 0)
     if job is not None:
         with JobStore(job) as store:
             states = store.bundle_states()
             if any(states.get(s) for s in (State.DONE, State.FAILED, State.NOT_SENT)):
                 left = (store.count(RESUMABLE), store.count(RESUMABLE, read=False))
+            links = store.links.requests_left(SEARCH_BATCH, READ_BATCH, LINK_BATCH)
     for name, pairs in sorted((run.portal.labels if run.portal else {}).items()):
         shown = ", ".join(f"{label!r} as {value!r}" for label, value in sorted(pairs)[:5])
         out.info(
@@ -428,6 +431,7 @@ def print_plan(
         verify=run.reading.verify,
         noun=run.rules().noun,
         left=left,
+        links=links,
     )
 
 

@@ -277,3 +277,24 @@ def test_links_found_before_a_signal_are_made_by_the_rerun(tmp_path: Path, sandb
         for r in read_report(tmp_path / "links.report.csv")
     )
     assert cells == {"added": count}
+
+
+def test_the_plan_counts_the_requests_of_the_links(tmp_path: Path, sandbox) -> None:
+    """A migration's plan counts finding, reading links and linking beside the records'
+    reads and writes: what it promises is what the run makes (where it said 30 + 30 for a
+    run of 90)."""
+    box = _portal(tmp_path, sandbox)
+    rows = ["email,jobtitle,associate:companies"]
+    rows += [f"c{i}@x.io,CTO,d{i % 50 + 1}.io" for i in range(1, 301)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    args = ["update", str(tmp_path / "m.csv"), *CRM, "--base-url", box.url, "--match", "email"]
+    args += ["--associate-by", "companies=domain", "--log-format", "json"]
+    ran = run_cli(*args, cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    events = [json.loads(line) for line in ran.stderr.splitlines()]
+    plan = next(e for e in events if e["event"] == "plan")
+    done = next(e for e in events if e["event"] == "summary")
+    assert plan["link_requests"] == 1 + 1 + 3  # 50 domains, 300 records' links, 300 links
+    assert "plus 5 for links (1 finding, 1 reading links, 3 linking)" in plan["message"]
+    promised = plan["requests"] + plan["reads"] + plan["link_requests"]
+    assert done["requests"] - done["requests_before_sending"] == promised

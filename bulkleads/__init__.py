@@ -1,7 +1,7 @@
 """bulkleads: apply bulk updates to HubSpot leads from CSV or JSONL files, without losing a row."""
 
-from .errors import BulkleadsError, InputError, InsecureURLError, JobError, UsageError
-from .token import Token
+from bulkleads.errors import BulkleadsError, InputError, InsecureURLError, JobError, UsageError
+from bulkleads.token import Token
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """``python -m bulkleads`` runs the command line."""
 
-from .cli import main
+from bulkleads.cli import main
 
 main()

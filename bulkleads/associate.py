@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from .errors import UsageError
-from .fields import FieldError
-from .link_store import PREFIX, SEPARATOR
+from bulkleads.errors import UsageError
+from bulkleads.fields import FieldError
+from bulkleads.link_store import PREFIX, SEPARATOR
 
 _RECORD_ID: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
 _MAX_VALUES: Final = 100  # links from one cell

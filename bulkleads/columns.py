@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from .crm_fields import CRM_DEFAULT_PROPERTIES, singular
-from .errors import InputError, UsageError
-from .fields import FieldRules, suggestion
+from bulkleads.crm_fields import CRM_DEFAULT_PROPERTIES, singular
+from bulkleads.errors import InputError, UsageError
+from bulkleads.fields import FieldRules, suggestion
 
 if TYPE_CHECKING:
-    from .plan import PlanOptions, PlanSummary
+    from bulkleads.plan import PlanOptions, PlanSummary
 
 KEY: Final = "\x00key"  # the key column, whatever the API calls it
 

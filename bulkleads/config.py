@@ -15,24 +15,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from .console import Reporter
-from .errors import UsageError
-from .fields import FieldRules
-from .hubspot import Api, Portal
-from .hubspot import from_meta as api_from_meta
-from .hubspot.associations import AssociationType, Linker
-from .hubspot.http import Target, check_base_url
-from .hubspot.leads_v1 import LeadsV1
-from .jobs import JobFolder
-from .lock import PortalLock
-from .plan import PlanOptions
-from .portal_memory import PortalMemory, portal_key
-from .ratelimit import Limit, in_force
-from .report import ReportDialect
-from .sender import SendOptions
-from .sources import Format, InputFile
-from .token import Token
-from .xlsx import XlsxFile
+from bulkleads.console import Reporter
+from bulkleads.errors import UsageError
+from bulkleads.fields import FieldRules
+from bulkleads.hubspot import Api, Portal
+from bulkleads.hubspot import from_meta as api_from_meta
+from bulkleads.hubspot.associations import AssociationType, Linker
+from bulkleads.hubspot.http import Target, check_base_url
+from bulkleads.hubspot.leads_v1 import LeadsV1
+from bulkleads.jobs import JobFolder
+from bulkleads.lock import PortalLock
+from bulkleads.plan import PlanOptions
+from bulkleads.portal_memory import PortalMemory, portal_key
+from bulkleads.ratelimit import Limit, in_force
+from bulkleads.report import ReportDialect
+from bulkleads.sender import SendOptions
+from bulkleads.sources import Format, InputFile
+from bulkleads.token import Token
+from bulkleads.xlsx import XlsxFile
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 DEFAULT_SAMPLE: Final = 200  # records a dry run with a token reads, unless --sample says

@@ -31,12 +31,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .plan import PlanSummary
-from .ratelimit import Limit
-from .report import RowOutcome
-from .sender import SendStats
-from .summary_file import write_summary
-from .token import RedactingFilter, Token
+from bulkleads.plan import PlanSummary
+from bulkleads.ratelimit import Limit
+from bulkleads.report import RowOutcome
+from bulkleads.sender import SendStats
+from bulkleads.summary_file import write_summary
+from bulkleads.token import RedactingFilter, Token
 
 LogFormat = Literal["text", "json"]
 LOG_FORMAT_VAR: Final = "BULKLEADS_LOG_FORMAT"

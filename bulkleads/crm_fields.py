@@ -10,7 +10,7 @@ import re
 from datetime import UTC, tzinfo
 from typing import Final
 
-from .fields import CLEAR, FieldError, FieldRules, Value, shown, timestamp
+from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, shown, timestamp
 
 # Properties HubSpot maintains itself on every CRM object; writing them fails the request.
 CRM_READ_ONLY: Final = frozenset(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Final
 
-from .fields import iso_millis
+from bulkleads.fields import iso_millis
 
 ALL: Final = "all"  # --only-empty all
 _NUMBER: Final = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")

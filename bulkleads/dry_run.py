@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from .config import Run
-from .console import Reporter, plural
-from .errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
-from .interrupts import Interrupts
-from .jobs import JobFolder
-from .plan import PlanSummary
-from .report import (
+from bulkleads.config import Run
+from bulkleads.console import Reporter, plural
+from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
+from bulkleads.interrupts import Interrupts
+from bulkleads.jobs import JobFolder
+from bulkleads.plan import PlanSummary
+from bulkleads.report import (
     DIFF_COLUMNS,
     RowOutcome,
     check_report_path,
@@ -19,9 +19,9 @@ from .report import (
     write_diff,
     write_report,
 )
-from .sender import SendStats
-from .sending import read_phase, send_phases
-from .store import RESUMABLE, JobStore, State
+from bulkleads.sender import SendStats
+from bulkleads.sending import read_phase, send_phases
+from bulkleads.store import RESUMABLE, JobStore, State
 
 
 def dry_run_report(

@@ -28,10 +28,10 @@ from typing import Final
 
 import platformdirs
 
-from .errors import JobError, UsageError
-from .lock import JobLock, is_locked
-from .report import WRITTEN, fingerprint
-from .store import RESUMABLE, JobStore
+from bulkleads.errors import JobError, UsageError
+from bulkleads.lock import JobLock, is_locked
+from bulkleads.report import WRITTEN, fingerprint
+from bulkleads.store import RESUMABLE, JobStore
 
 STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
 LEGACY_STATE_DIR: Final = Path(".bulkleads")  # the default before jobs moved to the state dir

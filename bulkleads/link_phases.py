@@ -14,14 +14,19 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
-from .crm_fields import singular
-from .hubspot.associations import SEARCH_PACE, AssociationTarget, AssociationType, SearchTarget
-from .hubspot.crm_batch import CrmV3Target
-from .hubspot.http import Endpoint, Outcome
-from .link_store import LinkStore
-from .phases import Result, StopReason
-from .ratelimit import Limit
-from .store import RESUMABLE, Bundle, State
+from bulkleads.crm_fields import singular
+from bulkleads.hubspot.associations import (
+    SEARCH_PACE,
+    AssociationTarget,
+    AssociationType,
+    SearchTarget,
+)
+from bulkleads.hubspot.crm_batch import CrmV3Target
+from bulkleads.hubspot.http import Endpoint, Outcome
+from bulkleads.link_store import LinkStore
+from bulkleads.phases import Result, StopReason
+from bulkleads.ratelimit import Limit
+from bulkleads.store import RESUMABLE, Bundle, State
 
 
 @runtime_checkable

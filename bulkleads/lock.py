@@ -15,7 +15,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .errors import JobError
+from bulkleads.errors import JobError
 
 
 class JobLocked(JobError):

@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import UsageError
+from bulkleads.errors import UsageError
 
 
 def check_regular(path: Path, flag: str) -> None:

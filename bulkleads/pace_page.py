@@ -21,11 +21,11 @@ from pathlib import Path
 from string import Template
 from typing import Final
 
-from .errors import UsageError
-from .output_path import check_regular
-from .report import RowOutcome, count_outcomes, outcome_of
-from .store import JobStore
-from .timeline import TimelineEntry
+from bulkleads.errors import UsageError
+from bulkleads.output_path import check_regular
+from bulkleads.report import RowOutcome, count_outcomes, outcome_of
+from bulkleads.store import JobStore
+from bulkleads.timeline import TimelineEntry
 
 _WIDTH: Final = 900
 _HEIGHT: Final = 260

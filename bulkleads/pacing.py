@@ -48,7 +48,7 @@ from typing import Final
 
 from aiolimiter import AsyncLimiter
 
-from .ratelimit import Limit, RateHeaders, in_force
+from bulkleads.ratelimit import Limit, RateHeaders, in_force
 
 DEFAULT_MARGIN: Final = 0.01  # of the spacing rate; the window guard holds the limit exactly
 _MIN_FRACTION: Final = 0.05  # never slower than 5 % of the limit

@@ -15,9 +15,9 @@ from typing import Final, Literal, Protocol
 
 import httpx
 
-from .diff import decide, same
-from .hubspot.http import Outcome, RecordMaker, Target
-from .store import RESUMABLE, Bundle, JobStore, Mark, Read, State
+from bulkleads.diff import decide, same
+from bulkleads.hubspot.http import Outcome, RecordMaker, Target
+from bulkleads.store import RESUMABLE, Bundle, JobStore, Mark, Read, State
 
 StopReason = Literal["auth", "daily", "signal"]
 Result = tuple[Bundle, Outcome, Mark]

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import InputSpec, Run, default_report
-from .console import Reporter, plural
-from .dry_run import describe_existing, dry_run_report
-from .errors import UsageError
-from .fields import brief
-from .hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
-from .interrupts import Interrupts
-from .jobs import JobFolder, job_id, job_of, remove_store
-from .pace_page import check_page_path, write_html
-from .plan import PlanSummary, plan
-from .report import (
+from bulkleads.config import InputSpec, Run, default_report
+from bulkleads.console import Reporter, plural
+from bulkleads.dry_run import describe_existing, dry_run_report
+from bulkleads.errors import UsageError
+from bulkleads.fields import brief
+from bulkleads.hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
+from bulkleads.interrupts import Interrupts
+from bulkleads.jobs import JobFolder, job_id, job_of, remove_store
+from bulkleads.pace_page import check_page_path, write_html
+from bulkleads.plan import PlanSummary, plan
+from bulkleads.report import (
     RowOutcome,
     check_report_path,
     count_links,
@@ -36,8 +36,8 @@ from .report import (
     is_report,
     write_report,
 )
-from .sending import exit_code, phases_for, send_phases
-from .store import RESUMABLE, JobStore, State
+from bulkleads.sending import exit_code, phases_for, send_phases
+from bulkleads.store import RESUMABLE, JobStore, State
 
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 

@@ -23,19 +23,12 @@ from functools import lru_cache
 from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
-from . import associate
-from .columns import KEY, Columns, check_header, check_names
-from .fields import (
-    CLEAR,
-    LEADS_V1,
-    FieldError,
-    FieldRules,
-    Value,
-    local_date,
-)
-from .link_store import PREFIX
-from .sources import Record, Source
-from .store import JobStore, RowRecord, State
+from bulkleads import associate
+from bulkleads.columns import KEY, Columns, check_header, check_names
+from bulkleads.fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, local_date
+from bulkleads.link_store import PREFIX
+from bulkleads.sources import Record, Source
+from bulkleads.store import JobStore, RowRecord, State
 
 ConflictPolicy = Literal["last", "first", "error"]
 _BATCH: Final = 5000

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .jobs import process_running
-from .pacing import Pacer
-from .ratelimit import Limit, RateHeaders
-from .token import Token
+from bulkleads.jobs import process_running
+from bulkleads.pacing import Pacer
+from bulkleads.ratelimit import Limit, RateHeaders
+from bulkleads.token import Token
 
 KEEP_SECONDS: Final = 60.0  # longer than any window the pacer believes
 LIMIT_FRESH_SECONDS: Final = 24 * 3600.0  # a limit seen longer ago is not taken on trust

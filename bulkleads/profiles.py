@@ -26,7 +26,7 @@ from typing import Final, Literal
 
 import platformdirs
 
-from .errors import UsageError
+from bulkleads.errors import UsageError
 
 CONFIG_VAR: Final = "BULKLEADS_CONFIG"
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {

@@ -17,10 +17,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final, Literal
 
-from .errors import ReportError, UsageError
-from .link_store import PREFIX, LinkRow
-from .output_path import check_regular
-from .store import JobStore, ReportRow, State
+from bulkleads.errors import ReportError, UsageError
+from bulkleads.link_store import PREFIX, LinkRow
+from bulkleads.output_path import check_regular
+from bulkleads.store import JobStore, ReportRow, State
 
 Columns = tuple[str | None, ...]  # a header to recognise; None: the key, whatever its name
 COLUMNS: Final = (

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 
 import httpx
 
-from .config import Run
-from .console import Reporter, plural
-from .errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
-from .hubspot.associations import AssociationType, Linker
-from .hubspot.http import RecordMaker, Target
-from .interrupts import Interrupts
-from .link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
-from .pacing import Pacer
-from .phases import (
+from bulkleads.config import Run
+from bulkleads.console import Reporter, plural
+from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
+from bulkleads.hubspot.associations import AssociationType, Linker
+from bulkleads.hubspot.http import RecordMaker, Target
+from bulkleads.interrupts import Interrupts
+from bulkleads.link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
+from bulkleads.pacing import Pacer
+from bulkleads.phases import (
     ArchivePhase,
     CreatePhase,
     Phase,
@@ -26,11 +26,11 @@ from .phases import (
     VerifyPhase,
     WritePhase,
 )
-from .ratelimit import Limit
-from .report import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome
-from .sender import Sender, SendStats
-from .store import JobStore, State
-from .timeline import Timeline
+from bulkleads.ratelimit import Limit
+from bulkleads.report import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome
+from bulkleads.sender import Sender, SendStats
+from bulkleads.store import JobStore, State
+from bulkleads.timeline import Timeline
 
 
 def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Target) -> list[Phase]:

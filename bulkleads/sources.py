@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final, Literal, Protocol
 
-from .errors import InputError
+from bulkleads.errors import InputError
 
 Format = Literal["csv", "tsv", "jsonl", "xlsx"]
 _SUFFIXES: Final[dict[str, Format]] = {

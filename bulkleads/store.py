@@ -23,13 +23,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from .diff import same
-from .fields import FieldError
-from .job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
+from bulkleads.diff import same
+from bulkleads.fields import FieldError
+from bulkleads.job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
 
 if TYPE_CHECKING:
-    from .link_store import LinkStore
-    from .timeline import RequestLog
+    from bulkleads.link_store import LinkStore
+    from bulkleads.timeline import RequestLog
 
 
 class State(StrEnum):
@@ -531,14 +531,14 @@ class JobStore:
     @property
     def requests(self) -> RequestLog:
         """Every request the job made (:mod:`.timeline`)."""
-        from .timeline import RequestLog
+        from bulkleads.timeline import RequestLog
 
         return RequestLog(self._db, self._tx)
 
     @property
     def links(self) -> LinkStore:
         """The associations the job makes (:mod:`.link_store`, which builds on this module)."""
-        from .link_store import LinkStore
+        from bulkleads.link_store import LinkStore
 
         return LinkStore(self._db, self._tx)
 

@@ -9,9 +9,9 @@ import json
 import os
 from pathlib import Path
 
-from .errors import UsageError
-from .output_path import check_regular
-from .report import RowOutcome
+from bulkleads.errors import UsageError
+from bulkleads.output_path import check_regular
+from bulkleads.report import RowOutcome
 
 
 def check_summary_path(path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote, quote_plus
 
-from .errors import UsageError
+from bulkleads.errors import UsageError
 
 ENV_VAR = "HUBSPOT_ACCESS_TOKEN"
 MASK = "***"

@@ -19,16 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from .config import InputSpec, Run
-from .console import Reporter, plural
-from .dry_run import dry_run_report
-from .errors import UsageError
-from .jobs import job_id, remove_store
-from .pipeline import print_plan, run_planned
-from .plan import PlanOptions, PlanSummary, plan
-from .report import check_report_path
-from .sources import Format, Record
-from .store import JobStore, State
+from bulkleads.config import InputSpec, Run
+from bulkleads.console import Reporter, plural
+from bulkleads.dry_run import dry_run_report
+from bulkleads.errors import UsageError
+from bulkleads.jobs import job_id, remove_store
+from bulkleads.pipeline import print_plan, run_planned
+from bulkleads.plan import PlanOptions, PlanSummary, plan
+from bulkleads.report import check_report_path
+from bulkleads.sources import Format, Record
+from bulkleads.store import JobStore, State
 
 # An undo reads no file; its job id has always counted an input read with no flags.
 _UNDO_INPUT: Final = InputSpec(path="").identity()

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Final
 from xml.etree.ElementTree import ParseError
 
-from .errors import InputError
-from .sources import Format, Record
+from bulkleads.errors import InputError
+from bulkleads.sources import Format, Record
 
 _CHUNK: Final = 1 << 20
 MAX_SHARED_STRINGS: Final = 128 << 20  # bytes of sharedStrings.xml, uncompressed

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from .forked import ForkedProcess, ForkServer, forkable
+from tests.forked import ForkedProcess, ForkServer, forkable
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"

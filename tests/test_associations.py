@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import BULKLEADS, bare_env, read_report, run_cli
+from tests.conftest import BULKLEADS, bare_env, read_report, run_cli
 
 KNOWN, NEW, COMPANIES = 800, 200, 50
 CRM = ["--api", "crm-v3", "--object", "contacts"]

@@ -14,8 +14,7 @@ import httpx
 from bulkleads.diff import decide, same
 from bulkleads.fields import LEADS_V1
 from bulkleads.store import JobStore
-
-from .conftest import SAMPLE, json_lines, read_report, run_cli
+from tests.conftest import SAMPLE, json_lines, read_report, run_cli
 
 GUIDS = [f"{i:032x}" for i in range(1, 101)]
 FAST = ("--rate", "200")

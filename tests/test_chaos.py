@@ -33,8 +33,8 @@ from urllib.parse import quote
 
 import pytest
 
-from .conftest import BULKLEADS, fork_server, read_report
-from .forked import STARTUP_PREFIXES, forkable
+from tests.conftest import BULKLEADS, fork_server, read_report
+from tests.forked import STARTUP_PREFIXES, forkable
 
 # A token with the characters percent-encoding changes, so that the encoded echo differs.
 CHAOS_TOKEN = "pat-na1-3f5a+b9c2/d4e6-7a8b+9c0d/1e2f3a4b5c6d"

@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 
 from bulkleads.cli import app
 from bulkleads.token import RedactingFilter, Token
-
-from .conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli
 
 SECRET = "pat-na1-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 runner = CliRunner()

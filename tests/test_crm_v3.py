@@ -24,8 +24,7 @@ from bulkleads.sandbox.crm import CrmObjects, schema_errors
 from bulkleads.sender import Sender, SendOptions
 from bulkleads.store import Bundle, JobStore
 from bulkleads.token import Token
-
-from .conftest import read_report, run_cli, run_virtual
+from tests.conftest import read_report, run_cli, run_virtual
 
 BASE = "https://api.example.test"
 BATCH = "/crm/objects/2026-09/contacts/batch/update"

@@ -14,8 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bulkleads.cli import app
-
-from .conftest import json_lines, read_report, run_cli, write_seed
+from tests.conftest import json_lines, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 41)]
 OUTCOMES = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")

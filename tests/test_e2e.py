@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (
+from tests.conftest import (
     BULKLEADS,
     SAMPLE,
     TOKEN,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import fork_server, run_cli
-from .forked import forkable
+from tests.conftest import fork_server, run_cli
+from tests.forked import forkable
 
 
 def _typo_file(folder: Path) -> Path:

@@ -21,10 +21,9 @@ from bulkleads.plan import PlanOptions, plan
 from bulkleads.report import write_report
 from bulkleads.sources import InputFile
 from bulkleads.store import JobStore
-
-from .conftest import BULKLEADS, read_report, run_cli, write_seed
-from .test_sender import SECRET as SENDER_SECRET
-from .test_sender import make_store, send
+from tests.conftest import BULKLEADS, read_report, run_cli, write_seed
+from tests.test_sender import SECRET as SENDER_SECRET
+from tests.test_sender import make_store, send
 
 SECRET = "pat-na1-99999999-8888-7777-6666-555555555555"
 fixture_ok = settings(

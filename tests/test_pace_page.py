@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import json_lines, run_cli, write_seed
+from tests.conftest import json_lines, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 31)]
 _CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

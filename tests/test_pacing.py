@@ -16,8 +16,7 @@ import pytest
 from bulkleads.pacing import Pacer
 from bulkleads.ratelimit import Limit, RateHeaders, retry_after_seconds
 from bulkleads.sandbox.limits import RollingWindow
-
-from .conftest import run_virtual
+from tests.conftest import run_virtual
 
 
 async def _drive(

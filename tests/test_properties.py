@@ -14,8 +14,7 @@ from bulkleads.fields import FieldError
 from bulkleads.hubspot.properties import parse
 from bulkleads.sandbox.crm import schema_errors
 from bulkleads.sandbox.properties import default_definitions, load_definitions
-
-from .conftest import SAMPLE, read_report, run_cli
+from tests.conftest import SAMPLE, read_report, run_cli
 
 CRM = ("--api", "crm-v3", "--object", "contacts")
 

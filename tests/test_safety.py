@@ -20,8 +20,7 @@ from bulkleads.plan import PlanOptions, plan
 from bulkleads.report import COLUMNS, check_report_path, write_report
 from bulkleads.sources import InputFile
 from bulkleads.store import JobStore
-
-from .conftest import BULKLEADS, bare_env, interrupt_twice, read_report, run_cli, write_seed
+from tests.conftest import BULKLEADS, bare_env, interrupt_twice, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 201)]
 

@@ -16,8 +16,7 @@ from bulkleads.pacing import Pacer
 from bulkleads.sender import MAX_ANSWER, Sender, SendOptions, SendStats
 from bulkleads.store import JobStore
 from bulkleads.token import Token
-
-from .conftest import run_virtual
+from tests.conftest import run_virtual
 
 BASE = "https://api.example.test"
 SECRET = "pat-na1-11111111-2222-3333-4444-555555555555"

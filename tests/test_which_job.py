@@ -10,8 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from .conftest import BULKLEADS, bare_env, read_report, run_cli
-from .test_backup import FAST, GUIDS, seed_leads
+from tests.conftest import BULKLEADS, bare_env, read_report, run_cli
+from tests.test_backup import FAST, GUIDS, seed_leads
 
 
 def _two_jobs_one_report(tmp_path: Path, box) -> Path:

@@ -11,8 +11,7 @@ import pytest
 from openpyxl import Workbook
 
 from bulkleads.xlsx import cell_text
-
-from .conftest import read_report, run_cli
+from tests.conftest import read_report, run_cli
 
 GUIDS = [f"{i:032x}" for i in range(1, 5)]
 FORMULA = '<f>CONCATENATE("Bos","ton")</f><v />'

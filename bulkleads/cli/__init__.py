@@ -1,6 +1,6 @@
 """The command line: the Typer app (``app``), flags several commands share (``options``), and
 one error, one line (``errors``). Each command lives in :mod:`bulkleads.commands`."""
 
-from .app import app, main
+from bulkleads.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -9,13 +9,11 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
-from ..commands import jobs, report, retry, sandbox, undo, update
-from ..console import (
-    print_error,
-)
-from ..errors import EXIT_ABORTED, EXIT_USAGE, BulkleadsError
-from .errors import CLICK_ERRORS, INTERRUPTED, fail, format_asked, scrub
+from bulkleads import __version__
+from bulkleads.cli.errors import CLICK_ERRORS, INTERRUPTED, fail, format_asked, scrub
+from bulkleads.commands import jobs, report, retry, sandbox, undo, update
+from bulkleads.console import print_error
+from bulkleads.errors import EXIT_ABORTED, EXIT_USAGE, BulkleadsError
 
 app = typer.Typer(
     help="Apply bulk updates to HubSpot leads from CSV or JSONL files: validated before anything "

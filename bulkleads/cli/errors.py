@@ -11,10 +11,10 @@ from typing import Final, NoReturn, ParamSpec
 
 import typer
 
-from ..console import LOG_FORMAT_VAR, LogFormat, print_error
-from ..errors import EXIT_ABORTED, BulkleadsError
-from ..summary_file import write_error_summary
-from ..token import ENV_VAR
+from bulkleads.console import LOG_FORMAT_VAR, LogFormat, print_error
+from bulkleads.errors import EXIT_ABORTED, BulkleadsError
+from bulkleads.summary_file import write_error_summary
+from bulkleads.token import ENV_VAR
 
 P = ParamSpec("P")
 

@@ -12,14 +12,14 @@ from typing import Annotated, Any, Final, Literal, TypeVar, cast, get_type_hints
 
 import typer
 
-from ..config import Pace
-from ..console import LOG_FORMAT_VAR, LogFormat, Reporter, setup_logging
-from ..errors import UsageError
-from ..jobs import STATE_DIR_VAR
-from ..profiles import load_profile
-from ..sender import SendOptions
-from ..summary_file import check_summary_path
-from ..token import ENV_VAR, Token
+from bulkleads.config import Pace
+from bulkleads.console import LOG_FORMAT_VAR, LogFormat, Reporter, setup_logging
+from bulkleads.errors import UsageError
+from bulkleads.jobs import STATE_DIR_VAR
+from bulkleads.profiles import load_profile
+from bulkleads.sender import SendOptions
+from bulkleads.summary_file import check_summary_path
+from bulkleads.token import ENV_VAR, Token
 
 PANEL_INPUT = "Input (how the file is read)"
 PANEL_FIELDS = "Fields (what the columns mean)"

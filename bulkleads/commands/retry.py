@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from ..cli.errors import handles_errors
-from ..cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from ..config import Connection, JobOptions, Run
-from ..pipeline import retry
-from ..token import load_token
+from bulkleads.cli.errors import handles_errors
+from bulkleads.cli.options import JobArg, OutputFlags, SendFlags, flag_groups
+from bulkleads.config import Connection, JobOptions, Run
+from bulkleads.pipeline import retry
+from bulkleads.token import load_token
 
 
 @handles_errors

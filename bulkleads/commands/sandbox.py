@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..cli.errors import fail, handles_errors
-from ..cli.options import object_files
-from ..errors import EXIT_ABORTED, UsageError
-from ..sandbox import SANDBOX_TOKEN
+from bulkleads.cli.errors import fail, handles_errors
+from bulkleads.cli.options import object_files
+from bulkleads.errors import EXIT_ABORTED, UsageError
+from bulkleads.sandbox import SANDBOX_TOKEN
 
 
 @handles_errors
@@ -169,8 +169,8 @@ def sandbox_command(
     Example: bulkleads sandbox --seed sample_data/seed.json --limit 100 --window 10
     """
     try:
-        from ..sandbox.app import SandboxConfig
-        from ..sandbox.server import serve
+        from bulkleads.sandbox.app import SandboxConfig
+        from bulkleads.sandbox.server import serve
     except ImportError:  # pragma: no cover - depends on how bulkleads was installed
         fail(UsageError("the sandbox needs its extra: pip install 'bulkleads[sandbox]'"))
     config = SandboxConfig(

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from ..cli.errors import handles_errors
-from ..cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from ..config import Connection, JobOptions, ReadOptions, Run
-from ..pipeline import resume_command
-from ..token import load_token
-from ..undo import undo
+from bulkleads.cli.errors import handles_errors
+from bulkleads.cli.options import JobArg, OutputFlags, SendFlags, flag_groups
+from bulkleads.config import Connection, JobOptions, ReadOptions, Run
+from bulkleads.pipeline import resume_command
+from bulkleads.token import load_token
+from bulkleads.undo import undo
 
 
 @handles_errors

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from ..cli.errors import handles_errors
-from ..cli.options import (
+from bulkleads.cli.errors import handles_errors
+from bulkleads.cli.options import (
     PANEL_FIELDS,
     PANEL_INPUT,
     PANEL_JOB,
@@ -23,7 +23,7 @@ from ..cli.options import (
     pair,
     sample_count,
 )
-from ..config import (
+from bulkleads.config import (
     DEFAULT_BASE_URL,
     DEFAULT_SAMPLE,
     Connection,
@@ -32,12 +32,12 @@ from ..config import (
     ReadOptions,
     Run,
 )
-from ..hubspot import ApiOptions, refuse_foreign_flags
-from ..hubspot import choose as choose_api
-from ..pipeline import resume_command, update
-from ..plan import PlanOptions
-from ..report import ReportDialect
-from ..token import load_token, optional_token
+from bulkleads.hubspot import ApiOptions, refuse_foreign_flags
+from bulkleads.hubspot import choose as choose_api
+from bulkleads.pipeline import resume_command, update
+from bulkleads.plan import PlanOptions
+from bulkleads.report import ReportDialect
+from bulkleads.token import load_token, optional_token
 
 
 @handles_errors

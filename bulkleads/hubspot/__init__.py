@@ -18,15 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
-from ..errors import UsageError
-from ..fields import FieldRules
-from ..ratelimit import Limit
-from ..token import Token
-from .crm import Crm
-from .http import AuthMode, Target
-from .leads_v1 import LeadsV1
-from .options import ApiOptions
-from .properties import Portal
+from bulkleads.errors import UsageError
+from bulkleads.fields import FieldRules
+from bulkleads.hubspot.crm import Crm
+from bulkleads.hubspot.http import AuthMode, Target
+from bulkleads.hubspot.leads_v1 import LeadsV1
+from bulkleads.hubspot.options import ApiOptions
+from bulkleads.hubspot.properties import Portal
+from bulkleads.ratelimit import Limit
+from bulkleads.token import Token
 
 
 class Api(Protocol):

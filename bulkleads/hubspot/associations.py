@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 import httpx
 
-from ..errors import UsageError
-from ..ratelimit import Limit
-from ..store import Bundle
-from ..token import Token
-from .http import HttpTarget, Outcome, answer_json, shorten, unreadable
-from .options import crm_root
-from .properties import Transient, get
+from bulkleads.errors import UsageError
+from bulkleads.hubspot.http import HttpTarget, Outcome, answer_json, shorten, unreadable
+from bulkleads.hubspot.options import crm_root
+from bulkleads.hubspot.properties import Transient, get
+from bulkleads.ratelimit import Limit
+from bulkleads.store import Bundle
+from bulkleads.token import Token
 
 if TYPE_CHECKING:
-    from .crm_batch import CrmV3Target
+    from bulkleads.hubspot.crm_batch import CrmV3Target
 
 # Objects linked by a property no definition marks unique, found by search (as HubSpot's
 # importer finds a company by its domain).

@@ -14,12 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final, cast
 
-from ..crm_fields import crm_v3_rules
-from ..errors import UsageError
-from ..fields import FieldRules
-from ..ratelimit import Limit
-from ..token import Token
-from .associations import (
+from bulkleads.crm_fields import crm_v3_rules
+from bulkleads.errors import UsageError
+from bulkleads.fields import FieldRules
+from bulkleads.hubspot.associations import (
     READ_BATCH,
     SEARCHED,
     AssociationTarget,
@@ -28,11 +26,13 @@ from .associations import (
     SearchTarget,
     fetch_type,
 )
-from .crm_batch import MAX_BATCH, CrmObject, CrmV3Target
-from .http import AuthMode
-from .options import VERSIONS, ApiOptions, crm_root
-from .properties import Portal
-from .properties import fetch as fetch_properties
+from bulkleads.hubspot.crm_batch import MAX_BATCH, CrmObject, CrmV3Target
+from bulkleads.hubspot.http import AuthMode
+from bulkleads.hubspot.options import VERSIONS, ApiOptions, crm_root
+from bulkleads.hubspot.properties import Portal
+from bulkleads.hubspot.properties import fetch as fetch_properties
+from bulkleads.ratelimit import Limit
+from bulkleads.token import Token
 
 # What HubSpot's guides say a record needs to be created, by object (developers.hubspot.com,
 # api-reference/2026-03/crm/objects/*/guide): a deal "should include dealname, dealstage"; a

@@ -23,10 +23,18 @@ from typing import Final, Literal, NamedTuple
 
 import httpx
 
-from ..store import Bundle
-from ..token import Token
-from .http import HttpTarget, Outcome, answer_json, findings, readable, shorten, unreadable
-from .options import VERSIONS, crm_root
+from bulkleads.hubspot.http import (
+    HttpTarget,
+    Outcome,
+    answer_json,
+    findings,
+    readable,
+    shorten,
+    unreadable,
+)
+from bulkleads.hubspot.options import VERSIONS, crm_root
+from bulkleads.store import Bundle
+from bulkleads.token import Token
 
 CrmObject = Literal["contacts", "companies", "deals", "leads"]
 MAX_BATCH: Final = 100

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .. import __version__
-from ..errors import InsecureURLError, UsageError
-from ..store import Bundle
-from ..token import Token
+from bulkleads import __version__
+from bulkleads.errors import InsecureURLError, UsageError
+from bulkleads.store import Bundle
+from bulkleads.token import Token
 
 # split: the whole batch was refused, perhaps for one record; send it again in smaller parts.
 # unconfirmed: a 2xx answer that does not say the record was written (unreadable, or silent).

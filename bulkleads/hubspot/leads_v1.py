@@ -17,13 +17,13 @@ from urllib.parse import quote
 
 import httpx
 
-from ..fields import LEADS_V1, FieldRules, is_valid_guid
-from ..ratelimit import Limit
-from ..store import Bundle
-from ..token import Token
-from .http import NOT_JSON, AuthMode, HttpTarget, Outcome, answer_json, unreadable
-from .options import ApiOptions
-from .properties import Portal
+from bulkleads.fields import LEADS_V1, FieldRules, is_valid_guid
+from bulkleads.hubspot.http import NOT_JSON, AuthMode, HttpTarget, Outcome, answer_json, unreadable
+from bulkleads.hubspot.options import ApiOptions
+from bulkleads.hubspot.properties import Portal
+from bulkleads.ratelimit import Limit
+from bulkleads.store import Bundle
+from bulkleads.token import Token
 
 # The limit the legacy API documented; the portal's own answer replaces it (see pacing.py).
 DEFAULT_PACE: Final = Limit(10, 1.0)

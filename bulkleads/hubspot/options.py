@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from .http import AuthMode
+from bulkleads.hubspot.http import AuthMode
 
 # HubSpot's CRM API versions, the default first: date versions since March 2026; the legacy v3
 # paths are unsupported from September 2027.

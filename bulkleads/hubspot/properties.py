@@ -27,12 +27,12 @@ from tenacity import (
     wait_exponential,
 )
 
-from ..crm_fields import CRM_READ_ONLY, crm_v3_rules
-from ..errors import PortalUnavailable, UsageError
-from ..fields import CLEAR, FieldError, FieldRules, Value, timestamp
-from ..token import Token
-from .http import NOT_JSON, USER_AGENT, answer_json, check_base_url
-from .options import VERSIONS, crm_root
+from bulkleads.crm_fields import CRM_READ_ONLY, crm_v3_rules
+from bulkleads.errors import PortalUnavailable, UsageError
+from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, timestamp
+from bulkleads.hubspot.http import NOT_JSON, USER_AGENT, answer_json, check_base_url
+from bulkleads.hubspot.options import VERSIONS, crm_root
+from bulkleads.token import Token
 
 MAX_DEFINITIONS: Final = 16 << 20  # bytes; a portal with thousands of properties sends a few MB
 _DAY_MS: Final = 86_400_000

@@ -28,13 +28,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from . import SANDBOX_TOKEN
-from .associations import Associations
-from .control import control_routes
-from .crm import OBJECTS, CrmObjects
-from .leads import LeadRules, save_leads
-from .limits import DailyCap, RollingWindow
-from .link_routes import link_routes
+from bulkleads.sandbox import SANDBOX_TOKEN
+from bulkleads.sandbox.associations import Associations
+from bulkleads.sandbox.control import control_routes
+from bulkleads.sandbox.crm import OBJECTS, CrmObjects
+from bulkleads.sandbox.leads import LeadRules, save_leads
+from bulkleads.sandbox.limits import DailyCap, RollingWindow
+from bulkleads.sandbox.link_routes import link_routes
 
 _FAULT_STATUSES = (500, 502, 503, 504)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from .crm import CrmObjects
+from bulkleads.sandbox.crm import CrmObjects
 
 _HUBSPOT: Final = "HUBSPOT_DEFINED"
 _USER: Final = "USER_DEFINED"

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .limits import DailyCap
+from bulkleads.sandbox.limits import DailyCap
 
 if TYPE_CHECKING:
-    from .app import Sandbox
+    from bulkleads.sandbox.app import Sandbox
 
 
 def control_routes(box: Sandbox) -> list[Route]:

@@ -15,8 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .leads import load_records
-from .properties import REQUIRED_TO_CREATE, default_definitions, value_error
+from bulkleads.sandbox.leads import load_records
+from bulkleads.sandbox.properties import REQUIRED_TO_CREATE, default_definitions, value_error
 
 if TYPE_CHECKING:
     from openapi_schema_validator import OAS30Validator

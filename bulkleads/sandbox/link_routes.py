@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .crm import OBJECTS
-from .limits import RollingWindow
+from bulkleads.sandbox.crm import OBJECTS
+from bulkleads.sandbox.limits import RollingWindow
 
 if TYPE_CHECKING:
-    from .app import Sandbox
+    from bulkleads.sandbox.app import Sandbox
 
 SEARCH_PER_SECOND: Final = 5
 # The 2026-09 association root and the legacy v4 one, the same bodies (as for objects).

@@ -8,10 +8,10 @@ import sys
 
 import uvicorn
 
-from .app import DropConnection, Sandbox, SandboxConfig
-from .crm import CrmObjects, load_objects
-from .leads import load_leads
-from .properties import load_definitions
+from bulkleads.sandbox.app import DropConnection, Sandbox, SandboxConfig
+from bulkleads.sandbox.crm import CrmObjects, load_objects
+from bulkleads.sandbox.leads import load_leads
+from bulkleads.sandbox.properties import load_definitions
 
 __all__ = ["SandboxConfig", "serve"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bulkleads.bundle import RESUMABLE, State
 from bulkleads.config import Run
 from bulkleads.console import Reporter, plural
 from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
@@ -21,7 +22,7 @@ from bulkleads.report import (
 )
 from bulkleads.sender import SendStats
 from bulkleads.sending import read_phase, send_phases
-from bulkleads.store import RESUMABLE, JobStore, State
+from bulkleads.store import JobStore
 
 
 def dry_run_report(

@@ -8,6 +8,7 @@ since the epoch (``closedAt`` is 0 while a lead is open), booleans are JSON bool
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -320,3 +321,41 @@ LEADS_V1: Final = FieldRules(
     is_empty=_empty_lead_field,
     is_date=is_timestamp,
 )
+
+
+# -- the same value, as HubSpot shows it --------------------------------------------------------
+# Values are compared as HubSpot shows them, not as Python types: Leads v1 answers with typed
+# JSON (``true``, ``1709251200000``), CRM v3 with strings (``"true"``,
+# ``"2024-03-01T00:00:00Z"``), and a missing value equals an empty one. So ``True`` equals
+# ``"true"``, ``5`` equals ``"5.0"``, and a date equals its epoch milliseconds.
+_NUMBER: Final = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def same(a: object, b: object) -> bool:
+    """Equal as HubSpot shows them (see the module's docstring)."""
+    return (a == b and type(a) is type(b)) or canonical(a) == canonical(b)
+
+
+def canonical(value: object) -> str:
+    """One text per value as HubSpot stores it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number(float(value)) if value == value else str(value)
+    if not isinstance(value, str):
+        return json.dumps(value, sort_keys=True)
+    text = value.strip()
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered
+    if _NUMBER.fullmatch(text):  # "5.0" is 5, but "02134" (a zip code) stays text
+        return _number(float(text))
+    looks_dated = len(text) >= 10 and text[:4].isdigit() and text[4] == "-"
+    millis = iso_millis(text, UTC) if looks_dated else None
+    return text if millis is None else str(millis)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)

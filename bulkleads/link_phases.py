@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from bulkleads.bundle import RESUMABLE, Bundle, State
 from bulkleads.crm_fields import singular
 from bulkleads.hubspot.associations import (
     SEARCH_PACE,
@@ -26,7 +27,6 @@ from bulkleads.hubspot.http import Endpoint, Outcome
 from bulkleads.link_store import LinkStore
 from bulkleads.phases import Result, StopReason
 from bulkleads.ratelimit import Limit
-from bulkleads.store import RESUMABLE, Bundle, State
 
 
 @runtime_checkable

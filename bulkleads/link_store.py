@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from bulkleads.bundle import RESUMABLE, Bundle, Mark, State
 from bulkleads.job_file import Transaction
-from bulkleads.store import RESUMABLE, Bundle, Mark, State
 
 PREFIX: Final = "associate:"  # a column that links each record to records of an object
 SEPARATOR: Final = ";"  # several records in one cell

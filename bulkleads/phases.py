@@ -15,9 +15,11 @@ from typing import Final, Literal, Protocol
 
 import httpx
 
-from bulkleads.diff import decide, same
+from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
+from bulkleads.diff import decide
+from bulkleads.fields import same
 from bulkleads.hubspot.http import Outcome, RecordMaker, Target
-from bulkleads.store import RESUMABLE, Bundle, JobStore, Mark, Read, State
+from bulkleads.store import JobStore
 
 StopReason = Literal["auth", "daily", "signal"]
 Result = tuple[Bundle, Outcome, Mark]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bulkleads.bundle import RESUMABLE, State
 from bulkleads.config import InputSpec, Run, default_report
 from bulkleads.console import Reporter, plural
 from bulkleads.dry_run import describe_existing, dry_run_report
@@ -37,7 +38,7 @@ from bulkleads.report import (
     write_report,
 )
 from bulkleads.sending import exit_code, phases_for, send_phases
-from bulkleads.store import RESUMABLE, JobStore, State
+from bulkleads.store import JobStore
 
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 

@@ -24,11 +24,12 @@ from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
 from bulkleads import associate
+from bulkleads.bundle import State
 from bulkleads.columns import KEY, Columns, check_header, check_names
 from bulkleads.fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, local_date
 from bulkleads.link_store import PREFIX
 from bulkleads.sources import Record, Source
-from bulkleads.store import JobStore, RowRecord, State
+from bulkleads.store import JobStore, RowRecord
 
 ConflictPolicy = Literal["last", "first", "error"]
 _BATCH: Final = 5000

@@ -17,10 +17,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final, Literal
 
+from bulkleads.bundle import State
 from bulkleads.errors import ReportError, UsageError
 from bulkleads.link_store import PREFIX, LinkRow
 from bulkleads.output_path import check_regular
-from bulkleads.store import JobStore, ReportRow, State
+from bulkleads.store import JobStore, ReportRow
 
 Columns = tuple[str | None, ...]  # a header to recognise; None: the key, whatever its name
 COLUMNS: Final = (

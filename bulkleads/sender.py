@@ -34,11 +34,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from bulkleads.bundle import RESUMABLE, Bundle, Mark, State
 from bulkleads.hubspot.http import Endpoint, Outcome, Target
 from bulkleads.pacing import Pacer
 from bulkleads.phases import Phase, StopReason, WritePhase
 from bulkleads.ratelimit import Limit, RateHeaders, retry_after_seconds
-from bulkleads.store import RESUMABLE, Bundle, JobStore, Mark, State
+from bulkleads.store import JobStore
 from bulkleads.timeline import Timeline
 
 MAX_ANSWER: Final = 1 << 20  # bytes of an answer read; HubSpot's largest errors are a few KiB

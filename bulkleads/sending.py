@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from bulkleads.bundle import State
 from bulkleads.config import Run
 from bulkleads.console import Reporter, plural
 from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
@@ -29,7 +30,7 @@ from bulkleads.phases import (
 from bulkleads.ratelimit import Limit
 from bulkleads.report import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome
 from bulkleads.sender import Sender, SendStats
-from bulkleads.store import JobStore, State
+from bulkleads.store import JobStore
 from bulkleads.timeline import Timeline
 
 

@@ -18,13 +18,11 @@ import json
 import random
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from bulkleads.diff import same
-from bulkleads.fields import FieldError
+from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
+from bulkleads.fields import FieldError, same
 from bulkleads.job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
 
 if TYPE_CHECKING:
@@ -32,27 +30,7 @@ if TYPE_CHECKING:
     from bulkleads.timeline import RequestLog
 
 
-class State(StrEnum):
-    """A bundle's state in the job file (its SQL value is the word). ``pending``,
-    ``inflight``, ``deferred`` and ``not_sent`` are all "not confirmed": running the same
-    command again sends them. ``done`` is confirmed and never sent again."""
-
-    PENDING = "pending"
-    INFLIGHT = "inflight"
-    DONE = "done"
-    FAILED = "failed"
-    DEFERRED = "deferred"
-    NOT_SENT = "not_sent"
-    SKIPPED = "skipped"
-    INVALID = "invalid"
-    UNCONFIRMED = "unconfirmed"  # HubSpot answered 2xx without saying the record was written
-    NOT_FOUND = "not_found"  # reading found no record with the key (CRM: id or --match value)
-
-
-RESUMABLE: Final = (State.PENDING, State.INFLIGHT, State.DEFERRED, State.NOT_SENT)
 SAMPLE_SEED: Final = 20261207  # a dry run's draw: fixed, so the same file projects the same
-Mark = tuple[str, int | None, int | None, str | None, str]
-Read = tuple[str | None, str, str, str | None, str | None, str | None, str]
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
 
 # to_send/count ``read``: None any bundle, True those read (backed up), False those not yet
@@ -64,18 +42,6 @@ _ACTION_FILTER: Final = {
     "create": " AND action = 'create'",
     "archive": " AND action = 'archive'",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Bundle:
-    """One lead's merged update, as the sender takes it from the store."""
-
-    guid: str
-    body: dict[str, object]
-    first_row: int
-    attempts: int
-    expect: dict[str, object] | None = None  # undo: what the lead must still hold
-    record_id: str | None = None  # CRM --match: the record's id, found by reading its key
 
 
 class ReportRow(NamedTuple):

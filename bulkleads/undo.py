@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from bulkleads.bundle import State
 from bulkleads.config import InputSpec, Run
 from bulkleads.console import Reporter, plural
 from bulkleads.dry_run import dry_run_report
@@ -28,7 +29,7 @@ from bulkleads.pipeline import print_plan, run_planned
 from bulkleads.plan import PlanOptions, PlanSummary, plan
 from bulkleads.report import check_report_path
 from bulkleads.sources import Format, Record
-from bulkleads.store import JobStore, State
+from bulkleads.store import JobStore
 
 # An undo reads no file; its job id has always counted an input read with no flags.
 _UNDO_INPUT: Final = InputSpec(path="").identity()

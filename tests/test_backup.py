@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from bulkleads.diff import decide, same
-from bulkleads.fields import LEADS_V1
+from bulkleads.diff import decide
+from bulkleads.fields import LEADS_V1, same
 from bulkleads.store import JobStore
 from tests.conftest import SAMPLE, json_lines, read_report, run_cli
 

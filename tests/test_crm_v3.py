@@ -16,13 +16,14 @@ import httpx
 import pytest
 import respx
 
+from bulkleads.bundle import Bundle
 from bulkleads.crm_fields import crm_v3_rules
 from bulkleads.fields import CLEAR, FieldError
 from bulkleads.hubspot.crm_batch import CrmV3Target
 from bulkleads.pacing import Pacer
 from bulkleads.sandbox.crm import CrmObjects, schema_errors
 from bulkleads.sender import Sender, SendOptions
-from bulkleads.store import Bundle, JobStore
+from bulkleads.store import JobStore
 from bulkleads.token import Token
 from tests.conftest import read_report, run_cli, run_virtual
 

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 import httpx
 
+from bulkleads.bundle import Bundle
 from bulkleads.errors import UsageError
 from bulkleads.hubspot.http import HttpTarget, Outcome, answer_json, shorten, unreadable
 from bulkleads.hubspot.options import crm_root
 from bulkleads.hubspot.properties import Transient, get
 from bulkleads.ratelimit import Limit
-from bulkleads.store import Bundle
 from bulkleads.token import Token
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from typing import Final, Literal, NamedTuple
 
 import httpx
 
+from bulkleads.bundle import Bundle
 from bulkleads.hubspot.http import (
     HttpTarget,
     Outcome,
@@ -33,7 +34,6 @@ from bulkleads.hubspot.http import (
     unreadable,
 )
 from bulkleads.hubspot.options import VERSIONS, crm_root
-from bulkleads.store import Bundle
 from bulkleads.token import Token
 
 CrmObject = Literal["contacts", "companies", "deals", "leads"]

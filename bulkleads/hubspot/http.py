@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from bulkleads import __version__
+from bulkleads.bundle import Bundle
 from bulkleads.errors import InsecureURLError, UsageError
-from bulkleads.store import Bundle
 from bulkleads.token import Token
 
 # split: the whole batch was refused, perhaps for one record; send it again in smaller parts.

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from bulkleads.diff import decide
 from bulkleads.fields import LEADS_V1, same
-from bulkleads.store import JobStore
+from bulkleads.jobstore.store import JobStore
+from bulkleads.send.decide import decide
 from tests.conftest import SAMPLE, json_lines, read_report, run_cli
 
 GUIDS = [f"{i:032x}" for i in range(1, 101)]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bulkleads.console import Reporter, _LogSink, setup_logging
+from bulkleads.report.screen import Reporter, _LogSink, setup_logging
 
 
 class Clock:

@@ -17,13 +17,13 @@ import pytest
 import respx
 
 from bulkleads.bundle import Bundle
-from bulkleads.crm_fields import crm_v3_rules
 from bulkleads.fields import CLEAR, FieldError
 from bulkleads.hubspot.crm_batch import CrmV3Target
-from bulkleads.pacing import Pacer
+from bulkleads.hubspot.crm_fields import crm_v3_rules
+from bulkleads.jobstore.store import JobStore
 from bulkleads.sandbox.crm import CrmObjects, schema_errors
-from bulkleads.sender import Sender, SendOptions
-from bulkleads.store import JobStore
+from bulkleads.send.pacing import Pacer
+from bulkleads.send.pool import Sender, SendOptions
 from bulkleads.token import Token
 from tests.conftest import read_report, run_cli, run_virtual
 
@@ -556,7 +556,7 @@ def test_hubspots_own_client_round_trips_upsert_and_read_by_email(sandbox) -> No
 
 def test_messages_name_one_record_of_each_object_in_english() -> None:
     """One company, two companies: the rules' noun is the singular of the object."""
-    from bulkleads.console import plural
+    from bulkleads.report.screen import plural
 
     nouns = {obj: crm_v3_rules(frozenset(), None, obj).noun for obj in ("contacts", "companies")}
     assert nouns == {"contacts": "contact", "companies": "company"}

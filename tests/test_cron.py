@@ -335,7 +335,7 @@ def test_the_jobs_table_fits_a_terminal_and_names_its_columns_once(
     `planned`, the records it created under `created`, file names for paths, and only the
     outcome columns that hold something."""
     from bulkleads.commands.jobs import _job_row, _print_table
-    from bulkleads.jobs import JobFolder
+    from bulkleads.jobstore.folder import JobFolder
 
     box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS))
     leads = tmp_path / "close.csv"

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from bulkleads import cli
 from bulkleads.errors import BulkleadsError
-from bulkleads.plan import PlanOptions, plan
-from bulkleads.report import write_report
-from bulkleads.sources import InputFile
-from bulkleads.store import JobStore
+from bulkleads.input.text import InputFile
+from bulkleads.jobstore.store import JobStore
+from bulkleads.plan.planner import PlanOptions, plan
+from bulkleads.report.rows import write_report
 from tests.conftest import BULKLEADS, read_report, run_cli, write_seed
 from tests.test_sender import SECRET as SENDER_SECRET
 from tests.test_sender import make_store, send
@@ -225,7 +225,11 @@ def test_token_appears_nowhere(tmp_path: Path, sandbox) -> None:
 
 @pytest.mark.parametrize(
     "stage",
-    ["bulkleads.pipeline.plan", "bulkleads.sending.Sender.run", "bulkleads.pipeline.write_report"],
+    [
+        "bulkleads.pipeline.lifecycle.plan",
+        "bulkleads.send.runner.Sender.run",
+        "bulkleads.pipeline.lifecycle.write_report",
+    ],
 )
 def test_internal_errors_at_any_stage_do_not_leak_the_token(
     tmp_path: Path,

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bulkleads.pacing import Pacer
-from bulkleads.ratelimit import Limit, RateHeaders, retry_after_seconds
+from bulkleads.hubspot.limits import Limit, RateHeaders, retry_after_seconds
 from bulkleads.sandbox.limits import RollingWindow
+from bulkleads.send.pacing import Pacer
 from tests.conftest import run_virtual
 
 

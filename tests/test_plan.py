@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkleads.errors import InputError, UsageError
-from bulkleads.plan import PlanOptions, plan
-from bulkleads.report import outcome_of, write_report
-from bulkleads.sources import InputFile
-from bulkleads.store import JobStore
+from bulkleads.input.text import InputFile
+from bulkleads.jobstore.store import JobStore
+from bulkleads.plan.planner import PlanOptions, plan
+from bulkleads.report.rows import outcome_of, write_report
 
 
 def run_plan(tmp_path: Path, text: str, name: str = "in.csv", **options: object):

@@ -15,11 +15,11 @@ import pytest
 
 from bulkleads.errors import UsageError
 from bulkleads.fields import LEADS_V1, suggestion
-from bulkleads.lock import JobLock, JobLocked, is_locked
-from bulkleads.plan import PlanOptions, plan
-from bulkleads.report import COLUMNS, check_report_path, write_report
-from bulkleads.sources import InputFile
-from bulkleads.store import JobStore
+from bulkleads.input.text import InputFile
+from bulkleads.jobstore.lock import JobLock, JobLocked, is_locked
+from bulkleads.jobstore.store import JobStore
+from bulkleads.plan.planner import PlanOptions, plan
+from bulkleads.report.rows import COLUMNS, check_report_path, write_report
 from tests.conftest import BULKLEADS, bare_env, interrupt_twice, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 201)]
@@ -565,7 +565,7 @@ def test_a_full_disk_after_sending_keeps_the_job_and_says_how_to_report_it(
 def test_a_full_state_disk_is_said_as_such_not_as_a_damaged_job(tmp_path: Path) -> None:
     """SQLite's "database or disk is full" (made real here by capping the file's pages) is
     the disk's fault, not the job file's: the error says so and keeps what was recorded."""
-    from bulkleads.store import StateDiskFull
+    from bulkleads.jobstore.store import StateDiskFull
 
     with JobStore(tmp_path / "job.sqlite") as store:
         store.add_rows([(1, 2, "g1x", "{}", "city", None)])

@@ -12,9 +12,9 @@ import pytest
 import respx
 
 from bulkleads.hubspot.leads_v1 import LeadsV1Target
-from bulkleads.pacing import Pacer
-from bulkleads.sender import MAX_ANSWER, Sender, SendOptions, SendStats
-from bulkleads.store import JobStore
+from bulkleads.jobstore.store import JobStore
+from bulkleads.send.pacing import Pacer
+from bulkleads.send.pool import MAX_ANSWER, Sender, SendOptions, SendStats
 from bulkleads.token import Token
 from tests.conftest import run_virtual
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bulkleads.errors import InputError
-from bulkleads.sources import InputFile
+from bulkleads.input.text import InputFile
 
 
 def records(path: Path, **options: object) -> list:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from bulkleads.xlsx import cell_text
+from bulkleads.input.xlsx import cell_text
 from tests.conftest import read_report, run_cli
 
 GUIDS = [f"{i:032x}" for i in range(1, 5)]

@@ -12,8 +12,8 @@ import typer
 from bulkleads import __version__
 from bulkleads.cli.errors import CLICK_ERRORS, INTERRUPTED, fail, format_asked, scrub
 from bulkleads.commands import jobs, report, retry, sandbox, undo, update
-from bulkleads.console import print_error
 from bulkleads.errors import EXIT_ABORTED, EXIT_USAGE, BulkleadsError
+from bulkleads.report.screen import print_error
 
 app = typer.Typer(
     help="Apply bulk updates to HubSpot leads from CSV or JSONL files: validated before anything "

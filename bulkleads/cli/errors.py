@@ -11,9 +11,9 @@ from typing import Final, NoReturn, ParamSpec
 
 import typer
 
-from bulkleads.console import LOG_FORMAT_VAR, LogFormat, print_error
 from bulkleads.errors import EXIT_ABORTED, BulkleadsError
-from bulkleads.summary_file import write_error_summary
+from bulkleads.report.screen import LOG_FORMAT_VAR, LogFormat, print_error
+from bulkleads.report.summary import write_error_summary
 from bulkleads.token import ENV_VAR
 
 P = ParamSpec("P")

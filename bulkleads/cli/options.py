@@ -12,13 +12,13 @@ from typing import Annotated, Any, Final, Literal, TypeVar, cast, get_type_hints
 
 import typer
 
-from bulkleads.config import Pace
-from bulkleads.console import LOG_FORMAT_VAR, LogFormat, Reporter, setup_logging
+from bulkleads.cli.profiles import load_profile
 from bulkleads.errors import UsageError
-from bulkleads.jobs import STATE_DIR_VAR
-from bulkleads.profiles import load_profile
-from bulkleads.sender import SendOptions
-from bulkleads.summary_file import check_summary_path
+from bulkleads.jobstore.folder import STATE_DIR_VAR
+from bulkleads.pipeline.settings import Pace
+from bulkleads.report.screen import LOG_FORMAT_VAR, LogFormat, Reporter, setup_logging
+from bulkleads.report.summary import check_summary_path
+from bulkleads.send.pool import SendOptions
 from bulkleads.token import ENV_VAR, Token
 
 PANEL_INPUT = "Input (how the file is read)"

@@ -1,2 +1,2 @@
 """One module per command: its own flags, then a short body that turns them into config values
-and hands them to the library (:mod:`bulkleads.run`, :mod:`bulkleads.undo`, ...)."""
+and hands them to the library (:mod:`bulkleads.run`, :mod:`bulkleads.pipeline.undo`, ...)."""

@@ -12,12 +12,18 @@ import typer
 
 from bulkleads.cli.errors import handles_errors
 from bulkleads.cli.options import StateDir
-from bulkleads.console import OUTCOMES, plural
 from bulkleads.errors import UsageError
 from bulkleads.hubspot import from_meta as api_from_meta
-from bulkleads.jobs import JobFolder, JobInfo, parse_age
-from bulkleads.report import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome, count_links, count_outcomes
-from bulkleads.store import JobStore
+from bulkleads.jobstore.folder import JobFolder, JobInfo, parse_age
+from bulkleads.jobstore.store import JobStore
+from bulkleads.report.rows import (
+    FAILED_OUTCOMES,
+    LINK_PROBLEMS,
+    RowOutcome,
+    count_links,
+    count_outcomes,
+)
+from bulkleads.report.screen import OUTCOMES, plural
 
 jobs_app = typer.Typer(invoke_without_command=True)
 # Each column's header and its key in a row (and in --json): "created" is the job's time

@@ -9,7 +9,7 @@ import typer
 
 from bulkleads.cli.errors import handles_errors
 from bulkleads.cli.options import JobArg, LogFmt, Quiet, StateDir, SummaryFile, make_reporter
-from bulkleads.pipeline import write_job_report
+from bulkleads.pipeline.lifecycle import write_job_report
 
 
 @handles_errors

@@ -8,8 +8,8 @@ import typer
 
 from bulkleads.cli.errors import handles_errors
 from bulkleads.cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from bulkleads.config import Connection, JobOptions, Run
-from bulkleads.pipeline import retry
+from bulkleads.pipeline.lifecycle import retry
+from bulkleads.pipeline.settings import Connection, JobOptions, Run
 from bulkleads.token import load_token
 
 

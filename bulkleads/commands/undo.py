@@ -9,10 +9,10 @@ import typer
 
 from bulkleads.cli.errors import handles_errors
 from bulkleads.cli.options import JobArg, OutputFlags, SendFlags, flag_groups
-from bulkleads.config import Connection, JobOptions, ReadOptions, Run
-from bulkleads.pipeline import resume_command
+from bulkleads.pipeline.lifecycle import resume_command
+from bulkleads.pipeline.settings import Connection, JobOptions, ReadOptions, Run
+from bulkleads.pipeline.undo import undo
 from bulkleads.token import load_token
-from bulkleads.undo import undo
 
 
 @handles_errors

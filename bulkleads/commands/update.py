@@ -23,7 +23,10 @@ from bulkleads.cli.options import (
     pair,
     sample_count,
 )
-from bulkleads.config import (
+from bulkleads.hubspot import ApiOptions, refuse_foreign_flags
+from bulkleads.hubspot import choose as choose_api
+from bulkleads.pipeline.lifecycle import resume_command, update
+from bulkleads.pipeline.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_SAMPLE,
     Connection,
@@ -32,11 +35,8 @@ from bulkleads.config import (
     ReadOptions,
     Run,
 )
-from bulkleads.hubspot import ApiOptions, refuse_foreign_flags
-from bulkleads.hubspot import choose as choose_api
-from bulkleads.pipeline import resume_command, update
-from bulkleads.plan import PlanOptions
-from bulkleads.report import ReportDialect
+from bulkleads.plan.planner import PlanOptions
+from bulkleads.report.rows import ReportDialect
 from bulkleads.token import load_token, optional_token
 
 

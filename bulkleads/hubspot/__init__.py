@@ -23,9 +23,9 @@ from bulkleads.fields import FieldRules
 from bulkleads.hubspot.crm import Crm
 from bulkleads.hubspot.http import AuthMode, Target
 from bulkleads.hubspot.leads_v1 import LeadsV1
+from bulkleads.hubspot.limits import Limit
 from bulkleads.hubspot.options import ApiOptions
 from bulkleads.hubspot.properties import Portal
-from bulkleads.ratelimit import Limit
 from bulkleads.token import Token
 
 

@@ -25,9 +25,9 @@ import httpx
 from bulkleads.bundle import Bundle
 from bulkleads.errors import UsageError
 from bulkleads.hubspot.http import HttpTarget, Outcome, answer_json, shorten, unreadable
+from bulkleads.hubspot.limits import Limit
 from bulkleads.hubspot.options import crm_root
 from bulkleads.hubspot.properties import Transient, get
-from bulkleads.ratelimit import Limit
 from bulkleads.token import Token
 
 if TYPE_CHECKING:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final, cast
 
-from bulkleads.crm_fields import crm_v3_rules
 from bulkleads.errors import UsageError
 from bulkleads.fields import FieldRules
 from bulkleads.hubspot.associations import (
@@ -27,11 +26,12 @@ from bulkleads.hubspot.associations import (
     fetch_type,
 )
 from bulkleads.hubspot.crm_batch import MAX_BATCH, CrmObject, CrmV3Target
+from bulkleads.hubspot.crm_fields import crm_v3_rules
 from bulkleads.hubspot.http import AuthMode
+from bulkleads.hubspot.limits import Limit
 from bulkleads.hubspot.options import VERSIONS, ApiOptions, crm_root
 from bulkleads.hubspot.properties import Portal
 from bulkleads.hubspot.properties import fetch as fetch_properties
-from bulkleads.ratelimit import Limit
 from bulkleads.token import Token
 
 # What HubSpot's guides say a record needs to be created, by object (developers.hubspot.com,

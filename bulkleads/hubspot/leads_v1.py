@@ -20,9 +20,9 @@ import httpx
 from bulkleads.bundle import Bundle
 from bulkleads.fields import LEADS_V1, FieldRules, is_valid_guid
 from bulkleads.hubspot.http import NOT_JSON, AuthMode, HttpTarget, Outcome, answer_json, unreadable
+from bulkleads.hubspot.limits import Limit
 from bulkleads.hubspot.options import ApiOptions
 from bulkleads.hubspot.properties import Portal
-from bulkleads.ratelimit import Limit
 from bulkleads.token import Token
 
 # The limit the legacy API documented; the portal's own answer replaces it (see pacing.py).

@@ -27,9 +27,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from bulkleads.crm_fields import CRM_READ_ONLY, crm_v3_rules
 from bulkleads.errors import PortalUnavailable, UsageError
 from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, timestamp
+from bulkleads.hubspot.crm_fields import CRM_READ_ONLY, crm_v3_rules
 from bulkleads.hubspot.http import NOT_JSON, USER_AGENT, answer_json, check_base_url
 from bulkleads.hubspot.options import VERSIONS, crm_root
 from bulkleads.token import Token

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, State
-from bulkleads.job_file import Transaction
+from bulkleads.jobstore.schema import Transaction
 
 PREFIX: Final = "associate:"  # a column that links each record to records of an object
 SEPARATOR: Final = ";"  # several records in one cell

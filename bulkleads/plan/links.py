@@ -17,7 +17,7 @@ from typing import Final
 
 from bulkleads.errors import UsageError
 from bulkleads.fields import FieldError
-from bulkleads.link_store import PREFIX, SEPARATOR
+from bulkleads.jobstore.links import PREFIX, SEPARATOR
 
 _RECORD_ID: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
 _MAX_VALUES: Final = 100  # links from one cell

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from bulkleads.job_file import Transaction
-from bulkleads.store import JobStore
+from bulkleads.jobstore.schema import Transaction
+from bulkleads.jobstore.store import JobStore
 
 _FLUSH_EVERY: Final = 256  # entries buffered before they go to the store in one transaction
 # run, start, answer (seconds since the epoch), status (None: no answer), phase, attempt, others

@@ -2,7 +2,7 @@
 
 HubSpot has no undo for an API update; bulkleads keeps each lead's previous values (the read
 phase's backup) in the job store, and undo turns them into a job of its own. The backup is a
-:class:`~bulkleads.sources.Source` like an input file, so the undo job is planned, locked, paced,
+:class:`~bulkleads.input.text.Source` like an input file, so the undo job is planned, locked, paced,
 resumed and reported exactly like any other. Before writing, the undo job reads each lead: one
 that no longer holds what the job wrote (someone or something changed it since) is skipped with
 a note naming the field and both values, unless ``--force``. An undo is a job with backups too,
@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Final
 
 from bulkleads.bundle import State
-from bulkleads.config import InputSpec, Run
-from bulkleads.console import Reporter, plural
-from bulkleads.dry_run import dry_run_report
 from bulkleads.errors import UsageError
-from bulkleads.jobs import job_id, remove_store
-from bulkleads.pipeline import print_plan, run_planned
-from bulkleads.plan import PlanOptions, PlanSummary, plan
-from bulkleads.report import check_report_path
-from bulkleads.sources import Format, Record
-from bulkleads.store import JobStore
+from bulkleads.input.text import Format, Record
+from bulkleads.jobstore.folder import job_id, remove_store
+from bulkleads.jobstore.store import JobStore
+from bulkleads.pipeline.dry_run import dry_run_report
+from bulkleads.pipeline.lifecycle import print_plan, run_planned
+from bulkleads.pipeline.settings import InputSpec, Run
+from bulkleads.plan.planner import PlanOptions, PlanSummary, plan
+from bulkleads.report.rows import check_report_path
+from bulkleads.report.screen import Reporter, plural
 
 # An undo reads no file; its job id has always counted an input read with no flags.
 _UNDO_INPUT: Final = InputSpec(path="").identity()

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from bulkleads.crm_fields import CRM_DEFAULT_PROPERTIES, singular
 from bulkleads.errors import InputError, UsageError
 from bulkleads.fields import FieldRules, suggestion
+from bulkleads.hubspot.crm_fields import CRM_DEFAULT_PROPERTIES, singular
 
 if TYPE_CHECKING:
-    from bulkleads.plan import PlanOptions, PlanSummary
+    from bulkleads.plan.planner import PlanOptions, PlanSummary
 
 KEY: Final = "\x00key"  # the key column, whatever the API calls it
 

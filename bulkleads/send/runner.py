@@ -10,15 +10,19 @@ from collections.abc import Sequence
 import httpx
 
 from bulkleads.bundle import State
-from bulkleads.config import Run
-from bulkleads.console import Reporter, plural
 from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
 from bulkleads.hubspot.associations import AssociationType, Linker
 from bulkleads.hubspot.http import RecordMaker, Target
-from bulkleads.interrupts import Interrupts
-from bulkleads.link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
-from bulkleads.pacing import Pacer
-from bulkleads.phases import (
+from bulkleads.hubspot.limits import Limit
+from bulkleads.jobstore.requests import Timeline
+from bulkleads.jobstore.store import JobStore
+from bulkleads.pipeline.settings import Run
+from bulkleads.report.rows import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome
+from bulkleads.report.screen import Reporter, plural
+from bulkleads.send.interrupts import Interrupts
+from bulkleads.send.link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
+from bulkleads.send.pacing import Pacer
+from bulkleads.send.phases import (
     ArchivePhase,
     CreatePhase,
     Phase,
@@ -27,11 +31,7 @@ from bulkleads.phases import (
     VerifyPhase,
     WritePhase,
 )
-from bulkleads.ratelimit import Limit
-from bulkleads.report import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome
-from bulkleads.sender import Sender, SendStats
-from bulkleads.store import JobStore
-from bulkleads.timeline import Timeline
+from bulkleads.send.pool import Sender, SendStats
 
 
 def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Target) -> list[Phase]:

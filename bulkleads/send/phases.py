@@ -16,10 +16,10 @@ from typing import Final, Literal, Protocol
 import httpx
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
-from bulkleads.diff import decide
 from bulkleads.fields import same
 from bulkleads.hubspot.http import Outcome, RecordMaker, Target
-from bulkleads.store import JobStore
+from bulkleads.jobstore.store import JobStore
+from bulkleads.send.decide import decide
 
 StopReason = Literal["auth", "daily", "signal"]
 Result = tuple[Bundle, Outcome, Mark]
@@ -141,7 +141,7 @@ class WritePhase(_Unsent):
 
 class ReadPhase(_Reading, _Unsent):
     """Read the current values of the fields each bundle changes, back them up, and decide
-    (:func:`bulkleads.diff.decide`) what is still to send."""
+    (:func:`bulkleads.send.decide.decide`) what is still to send."""
 
     label = "reading"
 

@@ -1,7 +1,7 @@
 """The job file's tables, the columns later versions added, and what SQLite's errors mean.
 
-:mod:`bulkleads.store` reads and writes through these; kept apart so that the store's module
-is its queries.
+:mod:`bulkleads.jobstore.store` reads and writes through these; kept apart so that the
+store's module is its queries.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ import platformdirs
 
 from bulkleads.bundle import RESUMABLE
 from bulkleads.errors import JobError, UsageError
-from bulkleads.lock import JobLock, is_locked
-from bulkleads.report import WRITTEN, fingerprint
-from bulkleads.store import JobStore
+from bulkleads.jobstore.lock import JobLock, is_locked
+from bulkleads.jobstore.store import JobStore
+from bulkleads.report.rows import WRITTEN, fingerprint
 
 STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
 LEGACY_STATE_DIR: Final = Path(".bulkleads")  # the default before jobs moved to the state dir

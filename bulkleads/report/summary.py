@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from bulkleads.errors import UsageError
-from bulkleads.output_path import check_regular
-from bulkleads.report import RowOutcome
+from bulkleads.report.paths import check_regular
+from bulkleads.report.rows import RowOutcome
 
 
 def check_summary_path(path: Path) -> None:

@@ -23,13 +23,13 @@ from functools import lru_cache
 from itertools import groupby, islice
 from typing import Final, Literal, TypeVar
 
-from bulkleads import associate
 from bulkleads.bundle import State
-from bulkleads.columns import KEY, Columns, check_header, check_names
 from bulkleads.fields import CLEAR, LEADS_V1, FieldError, FieldRules, Value, local_date
-from bulkleads.link_store import PREFIX
-from bulkleads.sources import Record, Source
-from bulkleads.store import JobStore, RowRecord
+from bulkleads.input.text import Record, Source
+from bulkleads.jobstore.links import PREFIX
+from bulkleads.jobstore.store import JobStore, RowRecord
+from bulkleads.plan import links as link_columns
+from bulkleads.plan.columns import KEY, Columns, check_header, check_names
 
 ConflictPolicy = Literal["last", "first", "error"]
 _BATCH: Final = 5000
@@ -115,15 +115,15 @@ def plan(
     if source.format != "jsonl":
         check_header(source.header, columns, allowed, summary, rules)
         named = [columns.field_for(name) for name in source.header]
-        linked = linked and any(associate.target(n) is not None for n in named if n)
-        associate.check_columns(
+        linked = linked and any(link_columns.target(n) is not None for n in named if n)
+        link_columns.check_columns(
             [n for n in named if n],
             rules.associable,
             rules.noun,
             {**options.link_keys, **dict(options.association_labels)},
         )
         check_names(
-            [n for n in named if n and n != KEY and associate.target(n) is None], rules, options
+            [n for n in named if n and n != KEY and link_columns.target(n) is None], rules, options
         )
     unknown: set[str] = set()
     coerce = _cached_coerce(rules, tz)
@@ -176,14 +176,14 @@ def _validate(
         if name == KEY:
             guid = rules.normalize_key(str(raw).strip()) if raw is not None else None
             continue
-        if (linked := associate.target(name)) is not None:
+        if (linked := link_columns.target(name)) is not None:
             if raw is None or not str(raw).strip():
                 continue
             if linked not in rules.associable:
                 errors.append(f"{name}: a {rules.noun} cannot be linked to {linked}")
                 continue
             try:
-                changes[name] = associate.cell(linked, raw, options.link_keys)
+                changes[name] = link_columns.cell(linked, raw, options.link_keys)
             except FieldError as exc:
                 errors.append(str(exc))
             continue

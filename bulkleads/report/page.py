@@ -22,10 +22,10 @@ from string import Template
 from typing import Final
 
 from bulkleads.errors import UsageError
-from bulkleads.output_path import check_regular
-from bulkleads.report import RowOutcome, count_outcomes, outcome_of
-from bulkleads.store import JobStore
-from bulkleads.timeline import TimelineEntry
+from bulkleads.jobstore.requests import TimelineEntry
+from bulkleads.jobstore.store import JobStore
+from bulkleads.report.paths import check_regular
+from bulkleads.report.rows import RowOutcome, count_outcomes, outcome_of
 
 _WIDTH: Final = 900
 _HEIGHT: Final = 260

@@ -6,13 +6,12 @@ import asyncio
 from pathlib import Path
 
 from bulkleads.bundle import RESUMABLE, State
-from bulkleads.config import Run
-from bulkleads.console import Reporter, plural
 from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
-from bulkleads.interrupts import Interrupts
-from bulkleads.jobs import JobFolder
-from bulkleads.plan import PlanSummary
-from bulkleads.report import (
+from bulkleads.jobstore.folder import JobFolder
+from bulkleads.jobstore.store import JobStore
+from bulkleads.pipeline.settings import Run
+from bulkleads.plan.planner import PlanSummary
+from bulkleads.report.rows import (
     DIFF_COLUMNS,
     RowOutcome,
     check_report_path,
@@ -20,9 +19,10 @@ from bulkleads.report import (
     write_diff,
     write_report,
 )
-from bulkleads.sender import SendStats
-from bulkleads.sending import read_phase, send_phases
-from bulkleads.store import JobStore
+from bulkleads.report.screen import Reporter, plural
+from bulkleads.send.interrupts import Interrupts
+from bulkleads.send.pool import SendStats
+from bulkleads.send.runner import read_phase, send_phases
 
 
 def dry_run_report(

@@ -1,6 +1,6 @@
 """What a command was asked to do, as small frozen values, one per concern.
 
-A command turns its flags into these; :mod:`bulkleads.pipeline` takes them through a job's
+A command turns its flags into these; :mod:`bulkleads.pipeline.lifecycle` takes them through a job's
 life. Each value owns its part of a job's identity (what makes two runs one job) and of the
 job's metadata (what ``retry`` and ``undo`` rebuild it from), so that no other module has to
 know which flag belongs where. The one thing learnt during a run, the portal's property
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from bulkleads.console import Reporter
 from bulkleads.errors import UsageError
 from bulkleads.fields import FieldRules
 from bulkleads.hubspot import Api, Portal
@@ -23,16 +22,17 @@ from bulkleads.hubspot import from_meta as api_from_meta
 from bulkleads.hubspot.associations import AssociationType, Linker
 from bulkleads.hubspot.http import Target, check_base_url
 from bulkleads.hubspot.leads_v1 import LeadsV1
-from bulkleads.jobs import JobFolder
-from bulkleads.lock import PortalLock
-from bulkleads.plan import PlanOptions
-from bulkleads.portal_memory import PortalMemory, portal_key
-from bulkleads.ratelimit import Limit, in_force
-from bulkleads.report import ReportDialect
-from bulkleads.sender import SendOptions
-from bulkleads.sources import Format, InputFile
+from bulkleads.hubspot.limits import Limit, in_force
+from bulkleads.input.text import Format, InputFile
+from bulkleads.input.xlsx import XlsxFile
+from bulkleads.jobstore.folder import JobFolder
+from bulkleads.jobstore.lock import PortalLock
+from bulkleads.plan.planner import PlanOptions
+from bulkleads.report.rows import ReportDialect
+from bulkleads.report.screen import Reporter
+from bulkleads.send.pool import SendOptions
+from bulkleads.send.portal_memory import PortalMemory, portal_key
 from bulkleads.token import Token
-from bulkleads.xlsx import XlsxFile
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 DEFAULT_SAMPLE: Final = 200  # records a dry run with a token reads, unless --sample says

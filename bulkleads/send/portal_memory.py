@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from bulkleads.jobs import process_running
-from bulkleads.pacing import Pacer
-from bulkleads.ratelimit import Limit, RateHeaders
+from bulkleads.hubspot.limits import Limit, RateHeaders
+from bulkleads.jobstore.folder import process_running
+from bulkleads.send.pacing import Pacer
 from bulkleads.token import Token
 
 KEEP_SECONDS: Final = 60.0  # longer than any window the pacer believes
 LIMIT_FRESH_SECONDS: Final = 24 * 3600.0  # a limit seen longer ago is not taken on trust
-_LOG: Final = logging.getLogger("bulkleads.portal_memory")
+_LOG: Final = logging.getLogger("bulkleads.send.portal_memory")
 Request = tuple[float, float]  # (start, answer), seconds since the epoch
 
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any, Final
 
-from bulkleads.console import Reporter
 from bulkleads.errors import EXIT_ABORTED
-from bulkleads.sender import Sender, SendStats
+from bulkleads.report.screen import Reporter
+from bulkleads.send.pool import Sender, SendStats
 
 _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 

@@ -15,7 +15,6 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from bulkleads.bundle import RESUMABLE, Bundle, State
-from bulkleads.crm_fields import singular
 from bulkleads.hubspot.associations import (
     SEARCH_PACE,
     AssociationTarget,
@@ -23,10 +22,11 @@ from bulkleads.hubspot.associations import (
     SearchTarget,
 )
 from bulkleads.hubspot.crm_batch import CrmV3Target
+from bulkleads.hubspot.crm_fields import singular
 from bulkleads.hubspot.http import Endpoint, Outcome
-from bulkleads.link_store import LinkStore
-from bulkleads.phases import Result, StopReason
-from bulkleads.ratelimit import Limit
+from bulkleads.hubspot.limits import Limit
+from bulkleads.jobstore.links import LinkStore
+from bulkleads.send.phases import Result, StopReason
 
 
 @runtime_checkable

@@ -31,11 +31,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bulkleads.plan import PlanSummary
-from bulkleads.ratelimit import Limit
-from bulkleads.report import RowOutcome
-from bulkleads.sender import SendStats
-from bulkleads.summary_file import write_summary
+from bulkleads.hubspot.limits import Limit
+from bulkleads.plan.planner import PlanSummary
+from bulkleads.report.rows import RowOutcome
+from bulkleads.report.summary import write_summary
+from bulkleads.send.pool import SendStats
 from bulkleads.token import RedactingFilter, Token
 
 LogFormat = Literal["text", "json"]

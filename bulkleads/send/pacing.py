@@ -5,7 +5,8 @@ HubSpot counts requests in a *rolling* window (``TEN_SECONDLY_ROLLING``: 100 or 
 facts, all kept over the portal's own window:
 
 1. **The limit.** The portal's own (``X-HubSpot-RateLimit-Max`` per ``-Interval-Milliseconds``)
-   from its first answer on (or remembered from the run before, see :mod:`bulkleads.portal_memory`);
+   from its first answer on (or remembered from the run before, see
+   :mod:`bulkleads.send.portal_memory`);
    until then the configured pace. A pace the user set (``--rate``) caps it, compared as a rate
    over the portal's window: 10 per 1 s and 100 per 10 s are the same pace. Until the portal
    has answered once, one request at a time: its answer says what the window is.
@@ -48,7 +49,7 @@ from typing import Final
 
 from aiolimiter import AsyncLimiter
 
-from bulkleads.ratelimit import Limit, RateHeaders, in_force
+from bulkleads.hubspot.limits import Limit, RateHeaders, in_force
 
 DEFAULT_MARGIN: Final = 0.01  # of the spacing rate; the window guard holds the limit exactly
 _MIN_FRACTION: Final = 0.05  # never slower than 5 % of the limit
@@ -59,7 +60,7 @@ _OTHERS_MARGIN: Final = 1.0  # requests per window kept free when another client
 _YIELD: Final = 0.9  # spacing kept when a shared window is found full
 _WHOLE_WINDOWS: Final = 10  # windows a run spends whole before it leaves a newcomer room
 _BURST_FROM: Final = 1.0  # seconds: a window this short or shorter is a per-second policy
-_LOG: Final = logging.getLogger("bulkleads.pacing")
+_LOG: Final = logging.getLogger("bulkleads.send.pacing")
 
 
 Made = float | tuple[float, float]  # an earlier request: its answer time, or (start, answer)

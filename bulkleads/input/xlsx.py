@@ -24,7 +24,7 @@ from typing import Any, Final
 from xml.etree.ElementTree import ParseError
 
 from bulkleads.errors import InputError
-from bulkleads.sources import Format, Record
+from bulkleads.input.text import Format, Record
 
 _CHUNK: Final = 1 << 20
 MAX_SHARED_STRINGS: Final = 128 << 20  # bytes of sharedStrings.xml, uncompressed
@@ -32,7 +32,7 @@ _FORMULA: Final = re.compile(rb"<(?:\w+:)?f[\s>/]")
 
 
 class XlsxFile:
-    """An open workbook sheet, shaped like :class:`bulkleads.sources.InputFile`."""
+    """An open workbook sheet, shaped like :class:`bulkleads.input.text.InputFile`."""
 
     format: Format = "xlsx"
     encoding = "utf-8-sig"  # what the report is written in when it follows the input

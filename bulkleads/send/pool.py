@@ -36,17 +36,17 @@ from tenacity import (
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, State
 from bulkleads.hubspot.http import Endpoint, Outcome, Target
-from bulkleads.pacing import Pacer
-from bulkleads.phases import Phase, StopReason, WritePhase
-from bulkleads.ratelimit import Limit, RateHeaders, retry_after_seconds
-from bulkleads.store import JobStore
-from bulkleads.timeline import Timeline
+from bulkleads.hubspot.limits import Limit, RateHeaders, retry_after_seconds
+from bulkleads.jobstore.requests import Timeline
+from bulkleads.jobstore.store import JobStore
+from bulkleads.send.pacing import Pacer
+from bulkleads.send.phases import Phase, StopReason, WritePhase
 
 MAX_ANSWER: Final = 1 << 20  # bytes of an answer read; HubSpot's largest errors are a few KiB
 _FRAMING: Final = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 _PAGE: Final = 500
 _SAY_PAUSES_FROM: Final = 30.0  # seconds: a pause this long is said, not waited in silence
-_LOG: Final = logging.getLogger("bulkleads.sender")
+_LOG: Final = logging.getLogger("bulkleads.send.pool")
 
 
 @dataclass

@@ -19,9 +19,9 @@ from typing import Final, Literal
 
 from bulkleads.bundle import State
 from bulkleads.errors import ReportError, UsageError
-from bulkleads.link_store import PREFIX, LinkRow
-from bulkleads.output_path import check_regular
-from bulkleads.store import JobStore, ReportRow
+from bulkleads.jobstore.links import PREFIX, LinkRow
+from bulkleads.jobstore.store import JobStore, ReportRow
+from bulkleads.report.paths import check_regular
 
 Columns = tuple[str | None, ...]  # a header to recognise; None: the key, whatever its name
 COLUMNS: Final = (

@@ -1,10 +1,10 @@
 """A planned job's life: plan into the job store, send what is not yet confirmed, write the
 report.
 
-A command turns its flags into the frozen values of :mod:`bulkleads.config` and calls
-:func:`update`, :func:`retry` or (through :mod:`bulkleads.undo`) :func:`run_planned`; all wiring
-between sources, plan, store, pacing, target, sender and report happens here, so the commands
-stay thin and these functions can be driven from tests directly.
+A command turns its flags into the frozen values of :mod:`bulkleads.pipeline.settings` and
+calls :func:`update`, :func:`retry` or (through :mod:`bulkleads.pipeline.undo`)
+:func:`run_planned`; all wiring between input, plan, job store, sending and report happens
+here, so the commands stay thin and these functions can be driven from tests directly.
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bulkleads.bundle import RESUMABLE, State
-from bulkleads.config import InputSpec, Run, default_report
-from bulkleads.console import Reporter, plural
-from bulkleads.dry_run import describe_existing, dry_run_report
 from bulkleads.errors import UsageError
 from bulkleads.fields import brief
 from bulkleads.hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
-from bulkleads.interrupts import Interrupts
-from bulkleads.jobs import JobFolder, job_id, job_of, remove_store
-from bulkleads.pace_page import check_page_path, write_html
-from bulkleads.plan import PlanSummary, plan
-from bulkleads.report import (
+from bulkleads.jobstore.folder import JobFolder, job_id, job_of, remove_store
+from bulkleads.jobstore.store import JobStore
+from bulkleads.pipeline.dry_run import describe_existing, dry_run_report
+from bulkleads.pipeline.settings import InputSpec, Run, default_report
+from bulkleads.plan.planner import PlanSummary, plan
+from bulkleads.report.page import check_page_path, write_html
+from bulkleads.report.rows import (
     RowOutcome,
     check_report_path,
     count_links,
@@ -37,8 +36,9 @@ from bulkleads.report import (
     is_report,
     write_report,
 )
-from bulkleads.sending import exit_code, phases_for, send_phases
-from bulkleads.store import JobStore
+from bulkleads.report.screen import Reporter, plural
+from bulkleads.send.interrupts import Interrupts
+from bulkleads.send.runner import exit_code, phases_for, send_phases
 
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
 from bulkleads.fields import FieldError, same
-from bulkleads.job_file import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
+from bulkleads.jobstore.schema import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
 
 if TYPE_CHECKING:
-    from bulkleads.link_store import LinkStore
-    from bulkleads.timeline import RequestLog
+    from bulkleads.jobstore.links import LinkStore
+    from bulkleads.jobstore.requests import RequestLog
 
 
 SAMPLE_SEED: Final = 20261207  # a dry run's draw: fixed, so the same file projects the same
@@ -497,14 +497,14 @@ class JobStore:
     @property
     def requests(self) -> RequestLog:
         """Every request the job made (:mod:`.timeline`)."""
-        from bulkleads.timeline import RequestLog
+        from bulkleads.jobstore.requests import RequestLog
 
         return RequestLog(self._db, self._tx)
 
     @property
     def links(self) -> LinkStore:
         """The associations the job makes (:mod:`.link_store`, which builds on this module)."""
-        from bulkleads.link_store import LinkStore
+        from bulkleads.jobstore.links import LinkStore
 
         return LinkStore(self._db, self._tx)
 

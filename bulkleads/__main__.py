@@ -1,5 +1,5 @@
 """``python -m bulkleads`` runs the command line."""
 
-from bulkleads.cli import main
+from bulkleads.commands.app import main
 
 main()

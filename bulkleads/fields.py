@@ -359,3 +359,10 @@ def canonical(value: object) -> str:
 
 def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
+
+
+def plural(count: int, noun: str) -> str:
+    """``noun`` as ``count`` of it reads: 1 row, 2 rows; 1 company, 2 companies."""
+    if count == 1:
+        return noun
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"

@@ -239,6 +239,6 @@ if __name__ == "__main__":
     if forked is not None:  # the child, out of the server's frames and its except block
         forked.become()
         del forked
-        from bulkleads.cli import main
+        from bulkleads.commands.app import main
 
         sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bulkleads.cli import app
+from bulkleads.commands.app import app
 from bulkleads.token import RedactingFilter, Token
 from tests.conftest import ROOT, run_cli
 

@@ -556,7 +556,7 @@ def test_hubspots_own_client_round_trips_upsert_and_read_by_email(sandbox) -> No
 
 def test_messages_name_one_record_of_each_object_in_english() -> None:
     """One company, two companies: the rules' noun is the singular of the object."""
-    from bulkleads.report.screen import plural
+    from bulkleads.fields import plural
 
     nouns = {obj: crm_v3_rules(frozenset(), None, obj).noun for obj in ("contacts", "companies")}
     assert nouns == {"contacts": "contact", "companies": "company"}

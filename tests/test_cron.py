@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bulkleads.cli import app
+from bulkleads.commands.app import app
 from tests.conftest import json_lines, read_report, run_cli, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 41)]

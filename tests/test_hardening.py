@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkleads import cli
+from bulkleads.commands import app as cli
 from bulkleads.errors import BulkleadsError
 from bulkleads.input.text import InputFile
 from bulkleads.jobstore.store import JobStore
-from bulkleads.plan.planner import PlanOptions, plan
+from bulkleads.plan.options import PlanOptions
+from bulkleads.plan.planner import plan
 from bulkleads.report.rows import write_report
 from tests.conftest import BULKLEADS, read_report, run_cli, write_seed
 from tests.test_sender import SECRET as SENDER_SECRET

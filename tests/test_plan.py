@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from bulkleads.errors import InputError, UsageError
 from bulkleads.input.text import InputFile
 from bulkleads.jobstore.store import JobStore
-from bulkleads.plan.planner import PlanOptions, plan
+from bulkleads.plan.options import PlanOptions
+from bulkleads.plan.planner import plan
 from bulkleads.report.rows import outcome_of, write_report
 
 

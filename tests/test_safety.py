@@ -18,7 +18,8 @@ from bulkleads.fields import LEADS_V1, suggestion
 from bulkleads.input.text import InputFile
 from bulkleads.jobstore.lock import JobLock, JobLocked, is_locked
 from bulkleads.jobstore.store import JobStore
-from bulkleads.plan.planner import PlanOptions, plan
+from bulkleads.plan.options import PlanOptions
+from bulkleads.plan.planner import plan
 from bulkleads.report.rows import COLUMNS, check_report_path, write_report
 from tests.conftest import BULKLEADS, bare_env, interrupt_twice, read_report, run_cli, write_seed
 
@@ -526,7 +527,7 @@ def open_(file, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
     return real_open(file, *args, **kwargs)
 builtins.open = open_
-from bulkleads.cli.app import main
+from bulkleads.commands.app import main
 sys.argv = ["bulkleads", *sys.argv[1:]]
 main()
 """

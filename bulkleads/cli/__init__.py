@@ -1,6 +1,3 @@
-"""The command line: the Typer app (``app``), flags several commands share (``options``), and
-one error, one line (``errors``). Each command lives in :mod:`bulkleads.commands`."""
-
-from bulkleads.cli.app import app, main
-
-__all__ = ["app", "main"]
+"""What every command shares: flag groups declared once (``options``), profiles
+(``profiles``), and one error, one line (``errors``). The Typer app and the commands live in
+:mod:`bulkleads.commands`."""

@@ -15,9 +15,9 @@ import typer
 from bulkleads.cli.profiles import load_profile
 from bulkleads.errors import UsageError
 from bulkleads.jobstore.folder import STATE_DIR_VAR
-from bulkleads.pipeline.settings import Pace
 from bulkleads.report.screen import LOG_FORMAT_VAR, LogFormat, Reporter, setup_logging
 from bulkleads.report.summary import check_summary_path
+from bulkleads.send.options import Pace
 from bulkleads.send.pool import SendOptions
 from bulkleads.token import ENV_VAR, Token
 

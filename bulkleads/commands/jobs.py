@@ -13,6 +13,7 @@ import typer
 from bulkleads.cli.errors import handles_errors
 from bulkleads.cli.options import StateDir
 from bulkleads.errors import UsageError
+from bulkleads.fields import plural
 from bulkleads.hubspot import from_meta as api_from_meta
 from bulkleads.jobstore.folder import JobFolder, JobInfo, parse_age
 from bulkleads.jobstore.store import JobStore
@@ -23,7 +24,7 @@ from bulkleads.report.rows import (
     count_links,
     count_outcomes,
 )
-from bulkleads.report.screen import OUTCOMES, plural
+from bulkleads.report.screen import OUTCOMES
 
 jobs_app = typer.Typer(invoke_without_command=True)
 # Each column's header and its key in a row (and in --json): "created" is the job's time

@@ -10,8 +10,9 @@ import typer
 from bulkleads.cli.errors import handles_errors
 from bulkleads.cli.options import JobArg, OutputFlags, SendFlags, flag_groups
 from bulkleads.pipeline.lifecycle import resume_command
-from bulkleads.pipeline.settings import Connection, JobOptions, ReadOptions, Run
+from bulkleads.pipeline.settings import Connection, JobOptions, Run
 from bulkleads.pipeline.undo import undo
+from bulkleads.send.options import ReadOptions
 from bulkleads.token import load_token
 
 

@@ -26,17 +26,10 @@ from bulkleads.cli.options import (
 from bulkleads.hubspot import ApiOptions, refuse_foreign_flags
 from bulkleads.hubspot import choose as choose_api
 from bulkleads.pipeline.lifecycle import resume_command, update
-from bulkleads.pipeline.settings import (
-    DEFAULT_BASE_URL,
-    DEFAULT_SAMPLE,
-    Connection,
-    InputSpec,
-    JobOptions,
-    ReadOptions,
-    Run,
-)
-from bulkleads.plan.planner import PlanOptions
+from bulkleads.pipeline.settings import DEFAULT_BASE_URL, Connection, InputSpec, JobOptions, Run
+from bulkleads.plan.options import PlanOptions
 from bulkleads.report.rows import ReportDialect
+from bulkleads.send.options import DEFAULT_SAMPLE, ReadOptions
 from bulkleads.token import load_token, optional_token
 
 

@@ -32,7 +32,6 @@ from bulkleads.bundle import RESUMABLE
 from bulkleads.errors import JobError, UsageError
 from bulkleads.jobstore.lock import JobLock, is_locked
 from bulkleads.jobstore.store import JobStore
-from bulkleads.report.rows import WRITTEN, fingerprint
 
 STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
 LEGACY_STATE_DIR: Final = Path(".bulkleads")  # the default before jobs moved to the state dir
@@ -233,6 +232,23 @@ class JobFolder:
                 self.lock_for(info.path).path.unlink(missing_ok=True)
             removed += ((info.job_id, freed),)
         return removed
+
+
+WRITTEN: Final = "report_written"  # meta: the fingerprint of the report the job wrote last
+
+
+def fingerprint(path: Path) -> dict[str, object]:
+    """What tells this very file from any other written at the same path: a report is
+    replaced whole (a new inode), so device, inode, size and nanosecond time name one write.
+    Two jobs may write one report path; the file leads back to the one that wrote it last."""
+    info = path.stat()
+    return {
+        "path": str(path),
+        "dev": info.st_dev,
+        "ino": info.st_ino,
+        "size": info.st_size,
+        "mtime_ns": info.st_mtime_ns,
+    }
 
 
 def _last_writer(writers: list[JobInfo], report: Path) -> JobInfo:

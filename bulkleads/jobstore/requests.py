@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from bulkleads.jobstore.schema import Transaction
-from bulkleads.jobstore.store import JobStore
 
 _FLUSH_EVERY: Final = 256  # entries buffered before they go to the store in one transaction
 # run, start, answer (seconds since the epoch), status (None: no answer), phase, attempt, others
@@ -41,11 +40,11 @@ class RequestLog:
 
 
 class Timeline:
-    """One run's requests, written to its job store in batches (``store`` None: kept
+    """One run's requests, written to its job's request log in batches (``log`` None: kept
     nowhere, for callers that drive a sender without a job)."""
 
-    def __init__(self, store: JobStore | None = None, run: int = 0) -> None:
-        self._store = store
+    def __init__(self, log: RequestLog | None = None, run: int = 0) -> None:
+        self._log = log
         self.run = run
         loop = asyncio.get_running_loop()
         self._wall = time.time() - loop.time()  # loop time + this = seconds since the epoch
@@ -59,7 +58,7 @@ class Timeline:
         self, started: float, status: int | None, phase: str, attempt: int, others: float
     ) -> None:
         """One answered (or failed) request; ``status`` None: no answer came."""
-        if self._store is None:
+        if self._log is None:
             return
         answered = self._loop.time()
         self._buffer.append(
@@ -77,6 +76,6 @@ class Timeline:
             self.flush()
 
     def flush(self) -> None:
-        if self._store is not None and self._buffer:
-            self._store.requests.add(self._buffer)
+        if self._log is not None and self._buffer:
+            self._log.add(self._buffer)
             self._buffer.clear()

@@ -19,16 +19,13 @@ import random
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
 from bulkleads.fields import FieldError, same
+from bulkleads.jobstore.links import LinkStore
+from bulkleads.jobstore.requests import RequestLog
 from bulkleads.jobstore.schema import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
-
-if TYPE_CHECKING:
-    from bulkleads.jobstore.links import LinkStore
-    from bulkleads.jobstore.requests import RequestLog
-
 
 SAMPLE_SEED: Final = 20261207  # a dry run's draw: fixed, so the same file projects the same
 RowRecord = tuple[int, int, str | None, str | None, str | None, str | None]
@@ -497,15 +494,11 @@ class JobStore:
     @property
     def requests(self) -> RequestLog:
         """Every request the job made (:mod:`.timeline`)."""
-        from bulkleads.jobstore.requests import RequestLog
-
         return RequestLog(self._db, self._tx)
 
     @property
     def links(self) -> LinkStore:
         """The associations the job makes (:mod:`.link_store`, which builds on this module)."""
-        from bulkleads.jobstore.links import LinkStore
-
         return LinkStore(self._db, self._tx)
 
     def _tx(self) -> Transaction:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from bulkleads.bundle import RESUMABLE, State
 from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
+from bulkleads.fields import plural
 from bulkleads.jobstore.folder import JobFolder
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.settings import Run
-from bulkleads.plan.planner import PlanSummary
+from bulkleads.plan.options import PlanSummary
 from bulkleads.report.rows import (
     DIFF_COLUMNS,
     RowOutcome,
@@ -19,7 +20,7 @@ from bulkleads.report.rows import (
     write_diff,
     write_report,
 )
-from bulkleads.report.screen import Reporter, plural
+from bulkleads.report.screen import Reporter
 from bulkleads.send.interrupts import Interrupts
 from bulkleads.send.pool import SendStats
 from bulkleads.send.runner import read_phase, send_phases
@@ -44,8 +45,9 @@ def dry_run_report(
         check_report_path(diff, columns=DIFF_COLUMNS)
         target = run.connection.target()
         sample = store.sample(RESUMABLE, run.reading.sample) if run.reading.sample else None
-        reading = read_phase(store, run, RESUMABLE, target, only=sample)
-        stats = asyncio.run(send_phases(store, run, [reading], target, out, interrupts))
+        sending = run.sending()
+        reading = read_phase(store, sending, RESUMABLE, target, only=sample)
+        stats = asyncio.run(send_phases(store, sending, [reading], target, out, interrupts))
         fields = write_diff(store, diff, sample)
         tried = summary.bundles if sample is None else len(sample)
         # those whose current values came back, among what was asked (records to archive

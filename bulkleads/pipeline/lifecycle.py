@@ -20,25 +20,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bulkleads.bundle import RESUMABLE, State
 from bulkleads.errors import UsageError
-from bulkleads.fields import brief
+from bulkleads.fields import brief, plural
 from bulkleads.hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
 from bulkleads.jobstore.folder import JobFolder, job_id, job_of, remove_store
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import describe_existing, dry_run_report
 from bulkleads.pipeline.settings import InputSpec, Run, default_report
-from bulkleads.plan.planner import PlanSummary, plan
+from bulkleads.plan.options import PlanSummary
+from bulkleads.plan.planner import plan
 from bulkleads.report.page import check_page_path, write_html
 from bulkleads.report.rows import (
     RowOutcome,
     check_report_path,
     count_links,
     dialect_for,
+    exit_code,
     is_report,
     write_report,
 )
-from bulkleads.report.screen import Reporter, plural
+from bulkleads.report.screen import Reporter
 from bulkleads.send.interrupts import Interrupts
-from bulkleads.send.runner import exit_code, phases_for, send_phases
+from bulkleads.send.runner import phases_for, send_phases
 
 _SHOW_READING_FROM: Final = 8 * 1024 * 1024  # bytes; smaller files are read in a blink
 
@@ -360,12 +362,13 @@ def send_and_report(
     target = run.connection.target()
     with run.portal_lock(job_of(path)), JobStore(path) as store:
         store.set_meta(run.pace.to_meta())  # the latest run's pace is the one a retry reuses
-        phases = phases_for(store, run, states, target)
+        sending = run.sending()
+        phases = phases_for(store, sending, states, target)
         todo = any(phase.pending() for phase in phases)
         interrupts = Interrupts(out, run.job.command)
         try:
             stats = (
-                asyncio.run(send_phases(store, run, phases, target, out, interrupts))
+                asyncio.run(send_phases(store, sending, phases, target, out, interrupts))
                 if todo
                 else None
             )

@@ -22,20 +22,18 @@ from bulkleads.hubspot import from_meta as api_from_meta
 from bulkleads.hubspot.associations import AssociationType, Linker
 from bulkleads.hubspot.http import Target, check_base_url
 from bulkleads.hubspot.leads_v1 import LeadsV1
-from bulkleads.hubspot.limits import Limit, in_force
 from bulkleads.input.text import Format, InputFile
 from bulkleads.input.xlsx import XlsxFile
 from bulkleads.jobstore.folder import JobFolder
 from bulkleads.jobstore.lock import PortalLock
-from bulkleads.plan.planner import PlanOptions
+from bulkleads.plan.options import PlanOptions
 from bulkleads.report.rows import ReportDialect
 from bulkleads.report.screen import Reporter
-from bulkleads.send.pool import SendOptions
+from bulkleads.send.options import Pace, ReadOptions, Sending
 from bulkleads.send.portal_memory import PortalMemory, portal_key
 from bulkleads.token import Token
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
-DEFAULT_SAMPLE: Final = 200  # records a dry run with a token reads, unless --sample says
 
 
 @dataclass(frozen=True)
@@ -69,87 +67,6 @@ class Connection:
     def from_meta(cls, meta: dict[str, Any], token: Token | None) -> Connection:
         """The connection a job was planned for (``retry``, ``undo``), with today's token."""
         return cls(api_from_meta(meta), str(meta.get("base_url", DEFAULT_BASE_URL)), token)
-
-
-@dataclass(frozen=True)
-class Pace:
-    """How fast and how patiently requests go out."""
-
-    rate: float | None = None  # None: the portal's stated limit, else the API's default
-    rate_window: float | None = None
-    timeout: float = 30.0
-    send: SendOptions = field(default_factory=SendOptions)
-
-    @property
-    def explicit(self) -> bool:
-        return self.rate is not None
-
-    def asked(self, api: Api) -> Limit:
-        """The pace asked for, else the API's documented default."""
-        default = api.default_pace
-        return Limit(self.rate or default.requests, self.rate_window or default.window)
-
-    def choice(self, api: Api, memory: PortalMemory) -> tuple[Limit, str]:
-        """The limit a run starts at, and why: the pace asked for, else the portal's own as
-        it last stated it, else the API's documented default until its first answer."""
-        asked = self.asked(api)
-        limit = in_force(asked, memory.limit, explicit=self.explicit)
-        if self.explicit and memory.limit is not None and memory.limit.rate < asked.rate:
-            window = memory.limit.window
-            return limit, (
-                f"{Limit(asked.rate * window, window)} asked (--rate), held to the "
-                f"portal's {memory.limit} as it last stated it"
-            )
-        if self.explicit:
-            return asked, f"{asked} (--rate / --rate-window, or the profile)"
-        if memory.limit is not None:
-            ago = _duration_words(time.time() - (memory.seen_at or time.time()))
-            return limit, f"{limit}, the portal's limit as it stated it {ago} ago"
-        return asked, (
-            f"{asked}, the API's documented default until the portal's first answer states "
-            "its limit (--rate sets one)"
-        )
-
-    def to_meta(self) -> dict[str, object]:
-        """Kept so that ``retry`` keeps it; written by every run that sends, so it is always
-        the latest run's (None: the API's default)."""
-        return {"rate": self.rate, "rate_window": self.rate_window}
-
-    def or_meta(self, meta: dict[str, Any]) -> Pace:
-        """This pace, or when none was asked the job's: a pace set to spare the portal's
-        other apps must hold for a retry too."""
-        if self.rate is not None or self.rate_window is not None:
-            return self
-        return replace(self, rate=meta.get("rate"), rate_window=meta.get("rate_window"))
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """What is read from the portal around the writes."""
-
-    backup: bool = True  # read each record's current values before writing it
-    only_empty: tuple[str, ...] = ()
-    force: bool = False  # undo: write back even where another client changed a value since
-    verify: bool = False
-    sample: int | None = DEFAULT_SAMPLE  # a dry run's reads; None: every record
-
-    def identity(self) -> dict[str, object]:
-        # Reading decides what is sent: a record already up to date is skipped.
-        return {"backup": self.backup, "only_empty": sorted(self.only_empty)}
-
-    def to_meta(self) -> dict[str, object]:
-        return {"backup": self.backup, "only_empty": list(self.only_empty), "verify": self.verify}
-
-    def of_job(self, meta: dict[str, Any]) -> ReadOptions:
-        """These options with the reading a job was planned with (jobs from before reading
-        existed: off). Verifying is part of the job: a retry of a job run with --verify
-        reads back what it writes, or a silent no-op would be reported updated."""
-        return replace(
-            self,
-            backup=bool(meta.get("backup", False)),
-            only_empty=tuple(meta.get("only_empty", ())),
-            verify=self.verify or bool(meta.get("verify", False)),
-        )
 
 
 @dataclass(frozen=True)
@@ -280,6 +197,21 @@ class Run:
     def memory(self) -> PortalMemory:
         return self.connection.memory(self.job.state_dir)
 
+    def sending(self) -> Sending:
+        """What sending needs of this run, as one frozen value (the portal's memory read
+        now: the window the runs just before left)."""
+        return Sending(
+            api=self.api,
+            base_url=self.connection.base_url,
+            token=self.connection.token,
+            rules=self.rules(),
+            pace=self.pace,
+            reading=self.reading,
+            memory=self.memory(),
+            made=tuple(self.made),
+            command=self.job.command,
+        )
+
     def portal_lock(self, job: str) -> AbstractContextManager[object]:
         """The lock a job holds while it writes its object on its portal (not yet taken):
         another job writing the same object there would back up this one's values and an
@@ -313,12 +245,3 @@ def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:
     path = Path(input_path)
     name = path.name[:-4] if path.name.lower().endswith(".csv") else path.name
     return path.with_name(f"{name}{ending}")
-
-
-def _duration_words(seconds: float) -> str:
-    """``42 s``, ``3 min``, ``2 h``: how long ago, roughly."""
-    if seconds < 90:
-        return f"{max(0, round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{round(seconds / 3600)} h"

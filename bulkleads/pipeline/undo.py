@@ -21,15 +21,17 @@ from typing import Final
 
 from bulkleads.bundle import State
 from bulkleads.errors import UsageError
+from bulkleads.fields import plural
 from bulkleads.input.text import Format, Record
 from bulkleads.jobstore.folder import job_id, remove_store
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import dry_run_report
 from bulkleads.pipeline.lifecycle import print_plan, run_planned
 from bulkleads.pipeline.settings import InputSpec, Run
-from bulkleads.plan.planner import PlanOptions, PlanSummary, plan
+from bulkleads.plan.options import PlanOptions, PlanSummary
+from bulkleads.plan.planner import plan
 from bulkleads.report.rows import check_report_path
-from bulkleads.report.screen import Reporter, plural
+from bulkleads.report.screen import Reporter
 
 # An undo reads no file; its job id has always counted an input read with no flags.
 _UNDO_INPUT: Final = InputSpec(path="").identity()

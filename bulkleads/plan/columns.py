@@ -12,7 +12,7 @@ from bulkleads.fields import FieldRules, suggestion
 from bulkleads.hubspot.crm_fields import CRM_DEFAULT_PROPERTIES, singular
 
 if TYPE_CHECKING:
-    from bulkleads.plan.planner import PlanOptions, PlanSummary
+    from bulkleads.plan.options import PlanOptions, PlanSummary
 
 KEY: Final = "\x00key"  # the key column, whatever the API calls it
 

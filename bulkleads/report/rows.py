@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Final, Literal
 
 from bulkleads.bundle import State
-from bulkleads.errors import ReportError, UsageError
+from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, ReportError, UsageError
+from bulkleads.jobstore.folder import WRITTEN, fingerprint
 from bulkleads.jobstore.links import PREFIX, LinkRow
 from bulkleads.jobstore.store import JobStore, ReportRow
 from bulkleads.report.paths import check_regular
+from bulkleads.send.pool import SendStats
 
 Columns = tuple[str | None, ...]  # a header to recognise; None: the key, whatever its name
 COLUMNS: Final = (
@@ -242,23 +244,6 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
     return counts
 
 
-WRITTEN: Final = "report_written"  # meta: the fingerprint of the report the job wrote last
-
-
-def fingerprint(path: Path) -> dict[str, object]:
-    """What tells this very file from any other written at the same path: a report is
-    replaced whole (a new inode), so device, inode, size and nanosecond time name one write.
-    Two jobs may write one report path; the file leads back to the one that wrote it last."""
-    info = path.stat()
-    return {
-        "path": str(path),
-        "dev": info.st_dev,
-        "ino": info.st_ino,
-        "size": info.st_size,
-        "mtime_ns": info.st_mtime_ns,
-    }
-
-
 def _as_json(store: JobStore, path: Path) -> bool:
     dialect = store.meta().get("report_dialect") or {}
     assert isinstance(dialect, dict)
@@ -419,3 +404,22 @@ def _inert(value: str | None) -> str:
 def _join(*parts: str | None) -> str | None:
     text = "; ".join(p for p in parts if p)
     return text or None
+
+
+def exit_code(
+    counts: Counter[str], stats: SendStats | None, links: Counter[str] | None = None
+) -> int:
+    """3 when anything is left to send (rows or links), else 1 when a row or link failed,
+    was not found or stays unconfirmed, else 0."""
+    links = links or Counter()
+    if (
+        counts[RowOutcome.DEFERRED]
+        or links["not sent yet"]
+        or (stats is not None and stats.stop_reason in ("daily", "signal"))
+    ):
+        return EXIT_STOPPED
+    if any(counts[outcome] for outcome in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)) or any(
+        links[word] for word in LINK_PROBLEMS
+    ):
+        return EXIT_ROWS_FAILED
+    return EXIT_OK

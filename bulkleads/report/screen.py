@@ -31,8 +31,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from bulkleads.fields import plural
 from bulkleads.hubspot.limits import Limit
-from bulkleads.plan.planner import PlanSummary
+from bulkleads.plan.options import PlanSummary
 from bulkleads.report.rows import RowOutcome
 from bulkleads.report.summary import write_summary
 from bulkleads.send.pool import SendStats
@@ -399,13 +400,6 @@ class _LogSink(ProgressSink):
             total=self._total,
             rate=round(rate, 2),
         )
-
-
-def plural(count: int, noun: str) -> str:
-    """``noun`` as ``count`` of it reads: 1 row, 2 rows; 1 company, 2 companies."""
-    if count == 1:
-        return noun
-    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
 
 
 def _duration(seconds: float) -> str:

@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any, Final
 
 from bulkleads.errors import EXIT_ABORTED
-from bulkleads.report.screen import Reporter
+from bulkleads.send.options import Say
 from bulkleads.send.pool import Sender, SendStats
 
 _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
@@ -27,7 +27,7 @@ _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 class Interrupts:
     """One run's count of Ctrl-C and SIGTERM, and the senders they stop."""
 
-    def __init__(self, out: Reporter, command: str) -> None:
+    def __init__(self, out: Say, command: str) -> None:
         self._out = out
         self._command = command
         self.taken = 0

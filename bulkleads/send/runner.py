@@ -1,26 +1,23 @@
-"""A run's phases (read, write, verify) through one pacer, one transport and one timeline; the
-signals that stop them; the exit code their counts make."""
+"""A run's phases (read, write, verify, links) through one pacer, one transport and one
+timeline, and the signals that stop them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Sequence
 
 import httpx
 
 from bulkleads.bundle import State
-from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED
+from bulkleads.fields import plural
 from bulkleads.hubspot.associations import AssociationType, Linker
 from bulkleads.hubspot.http import RecordMaker, Target
 from bulkleads.hubspot.limits import Limit
 from bulkleads.jobstore.requests import Timeline
 from bulkleads.jobstore.store import JobStore
-from bulkleads.pipeline.settings import Run
-from bulkleads.report.rows import FAILED_OUTCOMES, LINK_PROBLEMS, RowOutcome
-from bulkleads.report.screen import Reporter, plural
 from bulkleads.send.interrupts import Interrupts
 from bulkleads.send.link_phases import CheckPhase, FindPhase, LinkPhase, LinkWork, OwnEndpoint
+from bulkleads.send.options import Say, Sending
 from bulkleads.send.pacing import Pacer
 from bulkleads.send.phases import (
     ArchivePhase,
@@ -34,7 +31,9 @@ from bulkleads.send.phases import (
 from bulkleads.send.pool import Sender, SendStats
 
 
-def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Target) -> list[Phase]:
+def phases_for(
+    store: JobStore, run: Sending, states: tuple[str, ...], target: Target
+) -> list[Phase]:
     """Read (back up and diff) unless --no-backup, write, then verify when asked."""
     backup = run.reading.backup
     phases: list[Phase] = [read_phase(store, run, states, target)] if backup else []
@@ -50,11 +49,11 @@ def phases_for(store: JobStore, run: Run, states: tuple[str, ...], target: Targe
     return phases + link_phases(store, run, states)
 
 
-def link_phases(store: JobStore, run: Run, states: tuple[str, ...]) -> list[Phase]:
+def link_phases(store: JobStore, run: Sending, states: tuple[str, ...]) -> list[Phase]:
     """For each object the job links to: find the records (by key), read the links there
     are, link; an undo's unlinks. None when the job makes no links."""
     links, api = store.links, run.api
-    if not links.any() or run.connection.token is None or not isinstance(api, Linker):
+    if not links.any() or run.token is None or not isinstance(api, Linker):
         return []  # only an API that links has links in its jobs: planning refuses them
     meta = store.meta()
     by, types = meta.get("associate_by") or {}, meta.get("association_types") or {}
@@ -62,13 +61,11 @@ def link_phases(store: JobStore, run: Run, states: tuple[str, ...]) -> list[Phas
     phases: list[Phase] = []
     for to_object in links.objects():
         prop, kind = by.get(to_object), AssociationType.from_meta(types.get(to_object))
-        ends = api.link_targets(
-            run.connection.base_url, run.connection.token, to_object, prop, kind
-        )
+        ends = api.link_targets(run.base_url, run.token, to_object, prop, kind)
         if ends.finder is not None and prop is not None:
             phases.append(FindPhase(links, to_object, ends.finder, prop))
         phases += [
-            CheckPhase(links, to_object, ends.reader, run.rules().noun, kind),
+            CheckPhase(links, to_object, ends.reader, run.rules.noun, kind),
             LinkPhase(links, to_object, ends.writer, states),
             LinkPhase(links, to_object, ends.remover, states, unlink=True),
             LinkPhase(links, to_object, ends.writer, states, unlink=True, existed=True),
@@ -78,7 +75,7 @@ def link_phases(store: JobStore, run: Run, states: tuple[str, ...]) -> list[Phas
 
 def read_phase(
     store: JobStore,
-    run: Run,
+    run: Sending,
     states: tuple[str, ...],
     target: Target,
     *,
@@ -90,19 +87,19 @@ def read_phase(
         states,
         only_empty=run.reading.only_empty,
         force=run.reading.force,
-        is_empty=run.rules().is_empty,
+        is_empty=run.rules.is_empty,
         create=run.api.creates,
-        required=run.rules().required,
+        required=run.rules.required,
         only=only,
     )
 
 
 async def send_phases(
     store: JobStore,
-    run: Run,
+    run: Sending,
     phases: list[Phase],
     target: Target,
-    out: Reporter,
+    out: Say,
     interrupts: Interrupts | None = None,
 ) -> SendStats:
     """Each phase in turn through one pacer, so reads and writes together keep the pace
@@ -112,7 +109,7 @@ async def send_phases(
     ``interrupts``: the run's count of Ctrl-C, which its caller keeps on while it writes the
     report (a new one when None)."""
     loop = asyncio.get_running_loop()
-    memory = run.memory()
+    memory = run.memory
     pace = run.pace
     asked = pace.asked(run.api)
     pacer = Pacer(
@@ -122,19 +119,19 @@ async def send_phases(
         explicit=pace.explicit,
         portal=memory.limit,
     )
-    timeline = Timeline(store, store.requests.next_run())
+    timeline = Timeline(store.requests, store.requests.next_run())
     limits = httpx.Limits(
         max_connections=pace.send.concurrency, max_keepalive_connections=pace.send.concurrency
     )
     total = SendStats()
-    interrupts = interrupts or Interrupts(out, run.job.command)
+    interrupts = interrupts or Interrupts(out, run.command)
     active = interrupts.active  # the senders a signal stops
 
     async def one(phase: Phase, transport: httpx.AsyncBaseTransport, *, shown: bool) -> None:
         todo = phase.pending()
         if not todo or total.stop_reason is not None:
             return
-        noun = (phase.unit if isinstance(phase, LinkWork) else None) or run.rules().noun
+        noun = (phase.unit if isinstance(phase, LinkWork) else None) or run.rules.noun
         progress = out.progress(todo, phase.label, unit=plural(todo, noun)) if shown else None
         own = phase if isinstance(phase, OwnEndpoint) else None
         sender = Sender(
@@ -206,22 +203,3 @@ async def send_phases(
 def _own_pacer(pace: Limit) -> Pacer:
     """An endpoint with a limit of its own that states none (search): kept from the start."""
     return Pacer(pace.requests, pace.window, portal=pace)
-
-
-def exit_code(
-    counts: Counter[str], stats: SendStats | None, links: Counter[str] | None = None
-) -> int:
-    """3 when anything is left to send (rows or links), else 1 when a row or link failed,
-    was not found or stays unconfirmed, else 0."""
-    links = links or Counter()
-    if (
-        counts[RowOutcome.DEFERRED]
-        or links["not sent yet"]
-        or (stats is not None and stats.stop_reason in ("daily", "signal"))
-    ):
-        return EXIT_STOPPED
-    if any(counts[outcome] for outcome in (*FAILED_OUTCOMES, RowOutcome.UNCONFIRMED)) or any(
-        links[word] for word in LINK_PROBLEMS
-    ):
-        return EXIT_ROWS_FAILED
-    return EXIT_OK

@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check bulkleads tests bench scripts
 	$(BIN)/ruff format --check bulkleads tests bench scripts
 	$(BIN)/mypy bulkleads
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format bulkleads tests bench scripts

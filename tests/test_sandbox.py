@@ -12,6 +12,7 @@ import pytest
 from bulkleads.sandbox.app import Sandbox, SandboxConfig
 from bulkleads.sandbox.leads import load_leads
 from bulkleads.sandbox.limits import RollingWindow
+from bulkleads.sandbox.server import ROUTES
 
 TOKEN = "sandbox-token"
 GUID = "8a41f2f22906b93a012906b9438f0008"
@@ -27,7 +28,7 @@ class Clock:
 
 def make(clock: Clock | None = None, **config: object) -> Sandbox:
     leads = {GUID: {"guid": GUID, "city": "Boston", "closedAt": 0, "isCustomer": False}}
-    return Sandbox(SandboxConfig(**config), leads, clock=clock or Clock())
+    return Sandbox(SandboxConfig(**config), leads, clock=clock or Clock(), routes=ROUTES)
 
 
 def put(
@@ -278,7 +279,7 @@ def test_associations_link_both_ways_read_archive_and_search_by_domain() -> None
             "companies": {"10": {"domain": "acme.io"}, "11": {"domain": "beta.io"}},
         }
     )
-    box = Sandbox(SandboxConfig(limit=None), {}, clock=Clock(), crm=crm)
+    box = Sandbox(SandboxConfig(limit=None), {}, clock=Clock(), crm=crm, routes=ROUTES)
     root = "/crm/associations/2026-09"
     made = _call(
         box,

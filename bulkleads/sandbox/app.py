@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +30,9 @@ from starlette.types import Receive, Scope, Send
 
 from bulkleads.sandbox import SANDBOX_TOKEN
 from bulkleads.sandbox.associations import Associations
-from bulkleads.sandbox.control import control_routes
 from bulkleads.sandbox.crm import OBJECTS, CrmObjects
 from bulkleads.sandbox.leads import LeadRules, save_leads
 from bulkleads.sandbox.limits import DailyCap, RollingWindow
-from bulkleads.sandbox.link_routes import link_routes
 
 _FAULT_STATUSES = (500, 502, 503, 504)
 
@@ -95,7 +93,11 @@ class Sandbox:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         crm: CrmObjects | None = None,
+        routes: Sequence[Callable[[Sandbox], list[Route]]] = (),
     ) -> None:
+        """``routes``: the route tables served beside HubSpot's own paths (the association
+        endpoints and the sandbox's ``/__sandbox/`` ones, in :mod:`.server`): given, so that
+        their modules, which take this object, are not imported by it."""
         self.config = config
         self.leads = leads
         self.crm = crm or CrmObjects({})
@@ -149,8 +151,7 @@ class Sandbox:
                         Route(f"{objects}/{{object}}/{{id}}", self._get_record, methods=["GET"]),
                     )
                 ),
-                *link_routes(self),
-                *control_routes(self),
+                *(route for table in routes for route in table(self)),
                 Route(
                     "/{path:path}",
                     self._off_path,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from typing import Final
 
 import uvicorn
 
 from bulkleads.sandbox.app import DropConnection, Sandbox, SandboxConfig
+from bulkleads.sandbox.control import control_routes
 from bulkleads.sandbox.crm import CrmObjects, load_objects
 from bulkleads.sandbox.leads import load_leads
+from bulkleads.sandbox.link_routes import link_routes
 from bulkleads.sandbox.properties import load_definitions
 
 __all__ = ["SandboxConfig", "serve"]
@@ -21,6 +24,10 @@ class _HideDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
+
+
+# The route tables beside HubSpot's paths: its association endpoints, the sandbox's own.
+ROUTES: Final = (link_routes, control_routes)
 
 
 def build(config: SandboxConfig) -> Sandbox:
@@ -34,7 +41,7 @@ def build(config: SandboxConfig) -> Sandbox:
         {name: load_objects(path) for name, path in config.crm_seeds.items()},
         {name: load_definitions(name, path) for name, path in config.crm_properties.items()},
     )
-    return Sandbox(config, leads, crm=crm)
+    return Sandbox(config, leads, crm=crm, routes=ROUTES)
 
 
 def holdings(sandbox: Sandbox) -> str:

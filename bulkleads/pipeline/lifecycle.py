@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bulkleads.bundle import RESUMABLE, State
@@ -25,6 +25,7 @@ from bulkleads.hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
 from bulkleads.jobstore.folder import JobFolder, job_id, job_of, remove_store
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import describe_existing, dry_run_report
+from bulkleads.pipeline.portal import check_links, read_portal
 from bulkleads.pipeline.settings import InputSpec, Run, default_report
 from bulkleads.plan.options import PlanSummary
 from bulkleads.plan.planner import plan
@@ -61,22 +62,22 @@ def update(run: Run, spec: InputSpec, out: Reporter) -> int:
             run.job.report or default_report(spec.path, "", dry_run=run.job.dry_run), inputs
         )
     folder = run.job.folder()
-    run.read_portal(out)
-    run.check_links(spec.plan)
+    run = check_links(read_portal(run, out), spec.plan)
     scratch = folder.scratch()
-    planned = None
     try:
         planned = _plan_job(run, spec, scratch, inputs, tz, out)
-        if isinstance(planned, int):
-            return planned  # a dry run: planned and reported, nothing kept
-    finally:
-        if not isinstance(planned, tuple):
-            remove_store(scratch)
-    try:
-        set_aside_unfinished(folder, planned[0], planned[1], inputs, run.job.fresh, out)
+        if run.job.dry_run:  # planned and reported from the scratch file, nothing kept
+            with JobStore(scratch) as store:
+                print_plan(out, run, planned.summary, _examples(run, planned.summary), scratch)
+                describe_existing(folder, planned.job, planned.report, out, run.rules().noun)
+                return dry_run_report(store, run, planned.report, planned.summary, out, planned.job)
+        set_aside_unfinished(folder, planned.job, planned.report, inputs, run.job.fresh, out)
     except BaseException:
         remove_store(scratch)
         raise
+    finally:
+        if run.job.dry_run:
+            remove_store(scratch)
     return run_planned(folder, scratch, planned, run, out)
 
 
@@ -122,13 +123,15 @@ def set_aside_unfinished(
         )
 
 
-def run_planned(
-    folder: JobFolder,
-    scratch: Path,
-    planned: tuple[str, Path, PlanSummary],
-    run: Run,
-    out: Reporter,
-) -> int:
+class Planned(NamedTuple):
+    """A job planned into a scratch file: its id, its report's path and what planning found."""
+
+    job: str
+    report: Path
+    summary: PlanSummary
+
+
+def run_planned(folder: JobFolder, scratch: Path, planned: Planned, run: Run, out: Reporter) -> int:
     """Take a job planned into ``scratch`` (a new one, or the one it resumes) and send it."""
     job, report, summary = planned
     with folder.lock(job):  # one process per job, from here until its report is written
@@ -149,9 +152,9 @@ def _plan_job(
     inputs: list[Path],
     tz: ZoneInfo,
     out: Reporter,
-) -> tuple[str, Path, PlanSummary] | int:
-    """Plan the input into ``scratch``: the job's id, report and plan, or, for a dry run, its
-    exit code once the plan is printed and reported."""
+) -> Planned:
+    """Plan the input into ``scratch``: the job's id, report and plan (a dry run's plan stays
+    there; a job's carries its metadata, ready to be adopted)."""
     with spec.open() as source, JobStore(scratch) as store:
         big = source.total_bytes is None or source.total_bytes > _SHOW_READING_FROM
         reading = out.progress(source.total_bytes, "reading", unit="bytes") if big else None
@@ -185,9 +188,7 @@ def _plan_job(
         report = (run.job.report or default).resolve()
         check_report_path(report, inputs)  # stdin's default name is known only now
         if run.job.dry_run:
-            print_plan(out, run, summary, _examples(run, summary), scratch)
-            describe_existing(run.job.folder(), job, report, out, run.rules().noun)
-            return dry_run_report(store, run, report, summary, out, job)
+            return Planned(job, report, summary)
         store.set_meta(
             {
                 "job": job,
@@ -198,11 +199,11 @@ def _plan_job(
                 **run.to_meta(),
                 "plan": _summary_meta(summary),
                 "associate_by": spec.plan.link_keys,
-                "association_types": {o: k.to_meta() for o, k in run.link_types.items()},
+                "association_types": {o: k.to_meta() for o, k in run.link_types},
                 "properties": run.portal.to_meta() if run.portal else None,
             }
         )
-    return job, report, summary
+    return Planned(job, report, summary)
 
 
 def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> int:
@@ -222,7 +223,7 @@ def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> in
         run = replace(run, job=replace(run.job, command=str(meta.get("command", ""))))
         report = Path(str(meta["report"]))
         if meta.get("properties") is None:  # planned on HubSpot's defaults, or no CRM job
-            _recheck_on_definitions(path, run, out)
+            run = _recheck_on_definitions(path, run, out)
         noun = run.rules().noun
         stays = (
             f"; {_count(left, noun)} failed for good {'is' if left == 1 else 'are'} left alone "
@@ -244,13 +245,14 @@ def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> in
         return send_and_report(path, run, report, RESUMABLE, out)
 
 
-def _recheck_on_definitions(path: Path, run: Run, out: Reporter) -> None:
+def _recheck_on_definitions(path: Path, run: Run, out: Reporter) -> Run:
     """A job planned without the portal's definitions (the token lacked the scope) is
     checked against them when its retry can read them: what it has not sent is converted
-    (labels to values), and what they refuse is invalid, never sent."""
-    run.read_portal(out)
+    (labels to values), and what they refuse is invalid, never sent. Returns the run with
+    the definitions."""
+    run = read_portal(run, out)
     if run.portal is None:
-        return
+        return run
     rules = run.rules()
     with JobStore(path) as store:
         invalid = store.recheck_unsent(lambda name, value: rules.coerce(name, value, UTC))
@@ -263,6 +265,7 @@ def _recheck_on_definitions(path: Path, run: Run, out: Reporter) -> None:
             event="invalid_on_retry",
             rows=invalid,
         )
+    return run
 
 
 def _count(count: int, noun: str) -> str:

@@ -9,7 +9,6 @@ definitions, lives beside them in :class:`Run`.
 
 from __future__ import annotations
 
-import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from bulkleads.errors import UsageError
 from bulkleads.fields import FieldRules
 from bulkleads.hubspot import Api, Portal
 from bulkleads.hubspot import from_meta as api_from_meta
-from bulkleads.hubspot.associations import AssociationType, Linker
+from bulkleads.hubspot.associations import AssociationType
 from bulkleads.hubspot.http import Target, check_base_url
 from bulkleads.hubspot.leads_v1 import LeadsV1
 from bulkleads.input.text import Format, InputFile
@@ -28,7 +27,6 @@ from bulkleads.jobstore.folder import JobFolder
 from bulkleads.jobstore.lock import PortalLock
 from bulkleads.plan.options import PlanOptions
 from bulkleads.report.rows import ReportDialect
-from bulkleads.report.screen import Reporter
 from bulkleads.send.options import Pace, ReadOptions, Sending
 from bulkleads.send.portal_memory import PortalMemory, portal_key
 from bulkleads.token import Token
@@ -116,19 +114,20 @@ class InputSpec:
         return InputFile(self.path, fmt=self.fmt, encoding=self.encoding, delimiter=self.delimiter)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
-    """One command's settings, and what it learns from the portal once: the property
-    definitions the rules check against, and when it asked (the pacer counts that request
-    as its own)."""
+    """One command's settings, and what it learned from the portal before sending (see
+    :mod:`bulkleads.pipeline.portal`, which returns a new Run): the property definitions the
+    rules check against, the link types, and when it asked (the pacer counts those requests
+    as its own). Frozen, and it does no I/O."""
 
     connection: Connection
     pace: Pace = field(default_factory=Pace)
     reading: ReadOptions = field(default_factory=ReadOptions)
     job: JobOptions = field(default_factory=JobOptions)
     portal: Portal | None = None
-    made: list[float] = field(default_factory=list)  # monotonic starts of requests outside pacing
-    link_types: dict[str, AssociationType] = field(default_factory=dict)  # by linked object
+    made: tuple[float, ...] = ()  # monotonic starts of requests outside pacing
+    link_types: tuple[tuple[str, AssociationType], ...] = ()  # by linked object
 
     @property
     def api(self) -> Api:
@@ -136,51 +135,6 @@ class Run:
 
     def rules(self) -> FieldRules:
         return self.api.rules(self.portal)
-
-    def read_portal(self, out: Reporter) -> None:
-        """With a token: what the API must read from the portal first, once per run."""
-        if self.connection.token is None or self.portal is not None:
-            return
-        self.portal = self.api.read_portal(
-            self.connection.base_url,
-            self.connection.token,
-            timeout=self.pace.timeout,
-            patience=self.pace.send.max_retry_seconds,
-        )
-        if self.api.reads_portal:
-            self.made.append(time.monotonic())  # the loop's clock: the pacer counts it as ours
-        if self.portal is not None:
-            out.info(
-                f"checked against the portal's {len(self.portal.properties)} "
-                f"{self.portal.crm_object} properties",
-                event="properties",
-                count=len(self.portal.properties),
-            )
-
-    def check_links(self, plan: PlanOptions) -> None:
-        """With a token, before the first request that writes: refuse link keys that cannot
-        find records, and resolve link labels to their type ids once (:attr:`link_types`).
-        Without a backup, a record matched by a key has no id to link from."""
-        by, labels = plan.link_keys, dict(plan.association_labels)
-        if by and not self.reading.backup and self.rules().key != "id":
-            raise UsageError(
-                "associate: columns with --match need the records' ids, which reading gives: "
-                "drop --no-backup"
-            )
-        if self.connection.token is None or not (by or labels):
-            return
-        if not isinstance(self.api, Linker):
-            raise UsageError("--associate-by and --association-label need --api crm-v3")
-        started = time.monotonic()
-        made, self.link_types = self.api.check_links(
-            self.connection.base_url,
-            self.connection.token,
-            by,
-            labels,
-            timeout=self.pace.timeout,
-            patience=self.pace.send.max_retry_seconds,
-        )
-        self.made.extend([started] * made)  # the pacer counts them as ours
 
     def of_job(self, meta: dict[str, Any]) -> Run:
         """This run's flags over the job it continues: its API, URL, reading, and its pace
@@ -191,7 +145,7 @@ class Run:
             pace=self.pace.or_meta(meta),
             reading=self.reading.of_job(meta),
             portal=None,
-            made=[],
+            made=(),
         )
 
     def memory(self) -> PortalMemory:
@@ -208,7 +162,7 @@ class Run:
             pace=self.pace,
             reading=self.reading,
             memory=self.memory(),
-            made=tuple(self.made),
+            made=self.made,
             command=self.job.command,
         )
 

@@ -26,9 +26,10 @@ from bulkleads.input.text import Format, Record
 from bulkleads.jobstore.folder import job_id, remove_store
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import dry_run_report
-from bulkleads.pipeline.lifecycle import print_plan, run_planned
+from bulkleads.pipeline.lifecycle import Planned, print_plan, run_planned
+from bulkleads.pipeline.portal import read_portal
 from bulkleads.pipeline.settings import InputSpec, Run
-from bulkleads.plan.options import PlanOptions, PlanSummary
+from bulkleads.plan.options import PlanOptions
 from bulkleads.plan.planner import plan
 from bulkleads.report.rows import check_report_path
 from bulkleads.report.screen import Reporter
@@ -89,16 +90,22 @@ def undo(name: str, run: Run, out: Reporter) -> int:
     folder = run.job.folder()
     original = folder.find(name)
     scratch = folder.scratch()
-    planned = None
     try:
         with folder.lock_for(original), JobStore(original) as done:
             done.check()
-            run = _of_job(run, done)
+            run = read_portal(_of_job(run, done), out)
             planned = _plan_undo(done, scratch, run, out)
-        if isinstance(planned, int):
-            return planned
+            if run.job.dry_run:  # a preview: read and reported from the scratch file
+                with JobStore(scratch) as store:
+                    print_plan(out, run, planned.summary, [])
+                    return dry_run_report(
+                        store, run, planned.report, planned.summary, out, planned.job
+                    )
+    except BaseException:
+        remove_store(scratch)
+        raise
     finally:
-        if not isinstance(planned, tuple):
+        if run.job.dry_run:
             remove_store(scratch)
     return run_planned(folder, scratch, planned, run, out)
 
@@ -118,14 +125,10 @@ def _of_job(run: Run, done: JobStore) -> Run:
     return replace(run, reading=replace(run.reading, backup=True, only_empty=()))
 
 
-def _plan_undo(
-    done: JobStore, scratch: Path, run: Run, out: Reporter
-) -> tuple[str, Path, PlanSummary] | int:
-    """The undo job planned into ``scratch``: its id, report and plan; for a dry run, the
-    exit code of its preview."""
+def _plan_undo(done: JobStore, scratch: Path, run: Run, out: Reporter) -> Planned:
+    """The undo job planned into ``scratch``: its id, report and plan."""
     meta = done.meta()
     original = str(meta.get("job", done.path.name))
-    run.read_portal(out)
     rules = run.rules()
     source = UndoSource(done, rules.key)
     with JobStore(scratch) as store:
@@ -176,8 +179,7 @@ def _plan_undo(
             unrestorable=source.unrestorable,
         )
         if run.job.dry_run:
-            print_plan(out, run, summary, [])
-            return dry_run_report(store, run, report, summary, out, job)
+            return Planned(job, report, summary)
         store.set_meta(
             {
                 "job": job,
@@ -189,7 +191,7 @@ def _plan_undo(
                 **run.to_meta(),
             }
         )
-    return job, report, summary
+    return Planned(job, report, summary)
 
 
 def _plan_unlinks(done: JobStore, store: JobStore, *, after: int) -> int:

@@ -6,7 +6,7 @@ which on 2 cores was most of its time. So each test worker keeps one fork server
 that imports what the ``bulkleads`` script imports (and the sandbox's server) once, then
 forks a child per run. A child is a process of its own, with its own pid, file descriptors 0-2,
 working directory, environment, ``argv``, signals and exit code, and it runs
-``sys.exit(bulkleads.cli.main())`` as the installed script does.
+``sys.exit(bulkleads.commands.app.main())`` as the installed script does.
 
 What a fork does not redo is the interpreter's own start, which reads the ``PYTHON*``, ``LANG``
 and ``LC_*`` variables: a run whose environment differs from the server's in one of those is
@@ -36,7 +36,7 @@ from typing import IO, Any
 # What the installed script imports, what `bulkleads sandbox` imports to serve, and what a run
 # imports on its way to the network (httpx's transport, its CA bundle, anyio's event loop).
 PRELOADED = (
-    "bulkleads.cli",
+    "bulkleads.commands.app",
     "bulkleads.sandbox.server",
     "httpcore",
     "certifi",

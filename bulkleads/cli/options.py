@@ -379,6 +379,17 @@ _PROFILE_FLAGS: Final = {
 }
 
 
+G = TypeVar("G")
+
+
+def profiled(ctx: typer.Context, name: str | None, group: G) -> G:
+    """A flag group with profile ``name``'s settings where no flag was given (a flag wins)."""
+    assert dataclasses.is_dataclass(group) and not isinstance(group, type)
+    values = {f.name: getattr(group, f.name) for f in dataclasses.fields(group)}
+    apply_profile(ctx, name, values)
+    return cast(G, dataclasses.replace(group, **values))
+
+
 def apply_profile(ctx: typer.Context, name: str | None, values: dict[str, Any]) -> str:
     """Fill ``values`` (flag name -> value) from profile ``name`` where no flag was given
     (a flag wins); returns the environment variable that holds the token."""

@@ -1,9 +1,15 @@
-"""``bulkleads update``: plan a file into a job and send it."""
+"""``bulkleads update``: plan a file into a job and send it.
+
+Its flags come in groups, each a frozen dataclass declared once and shown to typer by
+:func:`~bulkleads.cli.options.flag_groups`; each group turns itself into the settings it
+stands for, so the command's body only joins them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 
@@ -15,12 +21,12 @@ from bulkleads.cli.options import (
     PANEL_TARGET,
     OutputFlags,
     SendFlags,
-    apply_profile,
     backup_on,
     delimiter_char,
     flag_groups,
     given_flags,
     pair,
+    profiled,
     sample_count,
 )
 from bulkleads.hubspot import ApiOptions, refuse_foreign_flags
@@ -30,21 +36,13 @@ from bulkleads.pipeline.settings import DEFAULT_BASE_URL, Connection, InputSpec,
 from bulkleads.plan.options import PlanOptions
 from bulkleads.report.rows import ReportDialect
 from bulkleads.send.options import DEFAULT_SAMPLE, ReadOptions
-from bulkleads.token import load_token, optional_token
+from bulkleads.token import Token, load_token, optional_token
 
 
-@handles_errors
-@flag_groups
-def update_command(
-    ctx: typer.Context,
-    input: Annotated[
-        str,
-        typer.Argument(
-            help="CSV, TSV or JSONL file (optionally .gz), or - for stdin.",
-            show_default=False,
-            metavar="INPUT",
-        ),
-    ],
+@dataclass(frozen=True)
+class InputFlags:
+    """How the file is read."""
+
     fmt: Annotated[
         Literal["csv", "tsv", "jsonl", "xlsx"] | None,
         typer.Option(
@@ -52,7 +50,7 @@ def update_command(
             help="csv, tsv, jsonl or xlsx (default: from the file name).",
             rich_help_panel=PANEL_INPUT,
         ),
-    ] = None,
+    ] = None
     sheet: Annotated[
         str | None,
         typer.Option(
@@ -61,7 +59,7 @@ def update_command(
             rich_help_panel=PANEL_INPUT,
             metavar="NAME",
         ),
-    ] = None,
+    ] = None
     delimiter: Annotated[
         str | None,
         typer.Option(
@@ -70,7 +68,7 @@ def update_command(
             rich_help_panel=PANEL_INPUT,
             metavar="CHAR",
         ),
-    ] = None,
+    ] = None
     encoding: Annotated[
         str,
         typer.Option(
@@ -80,7 +78,23 @@ def update_command(
             rich_help_panel=PANEL_INPUT,
             metavar="NAME",
         ),
-    ] = "auto",
+    ] = "auto"
+
+    def spec(self, path: str, plan: PlanOptions) -> InputSpec:
+        return InputSpec(
+            path,
+            fmt=self.fmt,
+            sheet=self.sheet,
+            encoding=self.encoding,
+            delimiter=delimiter_char(self.delimiter),
+            plan=plan,
+        )
+
+
+@dataclass(frozen=True)
+class FieldFlags:
+    """What the columns mean: the key, renames, values, which fields may be sent."""
+
     guid_column: Annotated[
         str | None,
         typer.Option(
@@ -89,7 +103,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="TEXT",
         ),
-    ] = None,
+    ] = None
     renames: Annotated[
         list[str] | None,
         typer.Option(
@@ -98,7 +112,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="COLUMN=FIELD",
         ),
-    ] = None,
+    ] = None
     ignore: Annotated[
         list[str] | None,
         typer.Option(
@@ -107,7 +121,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="NAME",
         ),
-    ] = None,
+    ] = None
     date_format: Annotated[
         list[str] | None,
         typer.Option(
@@ -117,7 +131,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="FORMAT",
         ),
-    ] = None,
+    ] = None
     clear_token: Annotated[
         str | None,
         typer.Option(
@@ -126,7 +140,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="TEXT",
         ),
-    ] = None,
+    ] = None
     timezone: Annotated[
         str,
         typer.Option(
@@ -135,7 +149,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="ZONE",
         ),
-    ] = "UTC",
+    ] = "UTC"
     on_conflict: Annotated[
         Literal["last", "first", "error"],
         typer.Option(
@@ -143,7 +157,7 @@ def update_command(
             help="Two rows set one field of a lead differently: last, first or error.",
             rich_help_panel=PANEL_FIELDS,
         ),
-    ] = "last",
+    ] = "last"
     allow_field: Annotated[
         list[str] | None,
         typer.Option(
@@ -152,7 +166,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="NAME",
         ),
-    ] = None,
+    ] = None
     custom_field: Annotated[
         list[str] | None,
         typer.Option(
@@ -162,7 +176,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="NAME",
         ),
-    ] = None,
+    ] = None
     allow_custom_fields: Annotated[
         bool,
         typer.Option(
@@ -172,7 +186,35 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="",
         ),
-    ] = False,
+    ] = False
+
+    def plan(self, target: TargetFlags) -> PlanOptions:
+        return PlanOptions(
+            guid_column=self.guid_column,
+            renames=tuple(pair(m) for m in self.renames or ()),
+            ignore=tuple(self.ignore or ()),
+            clear_token=self.clear_token,
+            timezone=self.timezone,
+            on_conflict=self.on_conflict,
+            allow_fields=tuple(self.allow_field or ()),
+            custom_fields=tuple(self.custom_field or ()),
+            date_formats=tuple(self.date_format or ()),
+            allow_custom_fields=self.allow_custom_fields,
+            associate_by=_by_object(
+                target.associate_by, "--associate-by", "OBJECT=PROPERTY, e.g. companies=domain"
+            ),
+            association_labels=_by_object(
+                target.association_label,
+                "--association-label",
+                'OBJECT=LABEL, e.g. companies="Billing"',
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class TargetFlags:
+    """Where updates go: the API, its object, how records are matched, created, linked."""
+
     base_url: Annotated[
         str,
         typer.Option(
@@ -182,7 +224,7 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
             metavar="URL",
         ),
-    ] = DEFAULT_BASE_URL,
+    ] = DEFAULT_BASE_URL
     api: Annotated[
         Literal["leads-v1", "crm-v3"],
         typer.Option(
@@ -191,7 +233,7 @@ def update_command(
             "of --object, up to 100 records a request).",
             rich_help_panel=PANEL_TARGET,
         ),
-    ] = "leads-v1",
+    ] = "leads-v1"
     api_version: Annotated[
         Literal["2026-09", "v3"],
         typer.Option(
@@ -200,7 +242,7 @@ def update_command(
             "default) or v3 (the legacy /crm/v3/... paths, unsupported from September 2027).",
             rich_help_panel=PANEL_TARGET,
         ),
-    ] = "2026-09",
+    ] = "2026-09"
     crm_object: Annotated[
         Literal["contacts", "companies", "deals", "leads"],
         typer.Option(
@@ -208,7 +250,7 @@ def update_command(
             help="crm-v3: contacts, companies, deals or leads.",
             rich_help_panel=PANEL_TARGET,
         ),
-    ] = "contacts",
+    ] = "contacts"
     batch_size: Annotated[
         int,
         typer.Option(
@@ -219,7 +261,7 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
             metavar="N",
         ),
-    ] = 100,
+    ] = 100
     id_property: Annotated[
         str | None,
         typer.Option(
@@ -231,7 +273,7 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
             metavar="PROPERTY",
         ),
-    ] = None,
+    ] = None
     create: Annotated[
         bool,
         typer.Option(
@@ -242,7 +284,7 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
             metavar="",
         ),
-    ] = False,
+    ] = False
     associate_by: Annotated[
         list[str] | None,
         typer.Option(
@@ -253,7 +295,7 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
             metavar="OBJECT=PROPERTY",
         ),
-    ] = None,
+    ] = None
     association_label: Annotated[
         list[str] | None,
         typer.Option(
@@ -264,7 +306,7 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
             metavar="OBJECT=LABEL",
         ),
-    ] = None,
+    ] = None
     date_field: Annotated[
         list[str] | None,
         typer.Option(
@@ -274,7 +316,7 @@ def update_command(
             rich_help_panel=PANEL_FIELDS,
             metavar="NAME",
         ),
-    ] = None,
+    ] = None
     auth: Annotated[
         Literal["query", "bearer"] | None,
         typer.Option(
@@ -284,7 +326,78 @@ def update_command(
             rich_help_panel=PANEL_TARGET,
             show_default=False,
         ),
-    ] = None,
+    ] = None
+
+    def connection(self, token: Token | None) -> Connection:
+        options = ApiOptions(
+            auth=self.auth,
+            object=self.crm_object,
+            batch_size=self.batch_size,
+            id_property=self.id_property,
+            date_fields=tuple(self.date_field) if self.date_field else ("closedate",),
+            version=self.api_version,
+            create=self.create,
+        )
+        return Connection(choose_api(self.api, options), self.base_url, token)
+
+
+@dataclass(frozen=True)
+class ReadFlags:
+    """What is read around the writes: the backup, --only-empty, --verify, the sample."""
+
+    no_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-backup",
+            help="Do not read leads before writing them: no backup (so no undo), no skipping "
+            "of values already so, no --only-empty; saves one read per lead (CRM: per 100).",
+            rich_help_panel=PANEL_JOB,
+            metavar="",
+        ),
+    ] = False
+    only_empty: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only-empty",
+            help="Write this field only where the lead has no value for it today (all: every "
+            "field). Repeatable.",
+            rich_help_panel=PANEL_FIELDS,
+            metavar="FIELD",
+        ),
+    ] = None
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Read every updated lead back; one whose values did not stick is failed.",
+            rich_help_panel=PANEL_JOB,
+            metavar="",
+        ),
+    ] = False
+    sample: Annotated[
+        str,
+        typer.Option(
+            "--sample",
+            help="--dry-run with a token: read this many records, spread evenly through the "
+            "file, and project what would change from them; 'all' reads every record.",
+            rich_help_panel=PANEL_JOB,
+            metavar="N|all",
+        ),
+    ] = str(DEFAULT_SAMPLE)
+
+    def options(self) -> ReadOptions:
+        return ReadOptions(
+            backup=backup_on(self.no_backup, self.only_empty),
+            only_empty=tuple(self.only_empty or ()),
+            verify=self.verify,
+            sample=sample_count(self.sample),
+        )
+
+
+@dataclass(frozen=True)
+class ReportFlags:
+    """The job and its report: where it is written, a dry run, starting over."""
+
     report: Annotated[
         Path | None,
         typer.Option(
@@ -295,7 +408,7 @@ def update_command(
             rich_help_panel=PANEL_JOB,
             metavar="PATH",
         ),
-    ] = None,
+    ] = None
     report_dialect: Annotated[
         ReportDialect | None,
         typer.Option(
@@ -305,7 +418,7 @@ def update_command(
             rich_help_panel=PANEL_JOB,
             show_default=False,
         ),
-    ] = None,
+    ] = None
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -314,7 +427,7 @@ def update_command(
             rich_help_panel=PANEL_JOB,
             metavar="",
         ),
-    ] = False,
+    ] = False
     fresh: Annotated[
         bool,
         typer.Option(
@@ -323,134 +436,57 @@ def update_command(
             rich_help_panel=PANEL_JOB,
             metavar="",
         ),
-    ] = False,
-    no_backup: Annotated[
-        bool,
-        typer.Option(
-            "--no-backup",
-            help="Do not read leads before writing them: no backup (so no undo), no skipping "
-            "of values already so, no --only-empty; saves one read per lead (CRM: per 100).",
-            rich_help_panel=PANEL_JOB,
-            metavar="",
-        ),
-    ] = False,
-    only_empty: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--only-empty",
-            help="Write this field only where the lead has no value for it today (all: every "
-            "field). Repeatable.",
-            rich_help_panel=PANEL_FIELDS,
-            metavar="FIELD",
-        ),
-    ] = None,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify",
-            help="Read every updated lead back; one whose values did not stick is failed.",
-            rich_help_panel=PANEL_JOB,
-            metavar="",
-        ),
-    ] = False,
-    sample: Annotated[
+    ] = False
+
+    def options(self, output: OutputFlags, send: SendFlags) -> JobOptions:
+        return JobOptions(
+            report=self.report,
+            report_dialect=self.report_dialect,
+            dry_run=self.dry_run,
+            fresh=self.fresh,
+            state_dir=output.state_dir,
+            command=resume_command(),
+            alongside=send.alongside,
+        )
+
+
+@handles_errors
+@flag_groups
+def update_command(
+    ctx: typer.Context,
+    input: Annotated[
         str,
-        typer.Option(
-            "--sample",
-            help="--dry-run with a token: read this many records, spread evenly through the "
-            "file, and project what would change from them; 'all' reads every record.",
-            rich_help_panel=PANEL_JOB,
-            metavar="N|all",
+        typer.Argument(
+            help="CSV, TSV or JSONL file (optionally .gz), an .xlsx workbook, or - for stdin.",
+            show_default=False,
+            metavar="INPUT",
         ),
-    ] = str(DEFAULT_SAMPLE),
+    ],
     *,
+    file: InputFlags,
+    fields: FieldFlags,
+    target: TargetFlags,
+    reading: ReadFlags,
+    report: ReportFlags,
     send: SendFlags,
     output: OutputFlags,
 ) -> None:
-    """Update the leads listed in INPUT; running the same command again resumes the job.
+    """Update the records listed in INPUT; running the same command again resumes the job.
 
     Examples: bulkleads update closes.csv --dry-run (validate, plan, show what would change);
     bulkleads update closes.csv (back up, send, report); bulkleads update contacts.xlsx --api
     crm-v3 --object contacts --sheet Export
     """
     send, var = send.with_profile(ctx)
-    target: dict[str, Any] = {
-        "base_url": base_url,
-        "api": api,
-        "crm_object": crm_object,
-        "api_version": api_version,
-        "auth": auth,
-        "report_dialect": report_dialect,
-        "renames": renames,
-        "custom_field": custom_field,
-        "date_format": date_format,
-    }
-    apply_profile(ctx, send.profile, target)  # a flag given wins over the profile
-    refuse_foreign_flags(target["api"], given_flags(ctx))
-    base_url, api, crm_object, auth, api_version = (
-        target[k] for k in ("base_url", "api", "crm_object", "auth", "api_version")
-    )
-    report_dialect, renames = target["report_dialect"], target["renames"]
-    custom_field, date_format = target["custom_field"], target["date_format"]
-    file = send.token_file
-    token = optional_token(file, var=var) if dry_run else load_token(file, var=var)
-    connection = Connection(
-        choose_api(
-            api,
-            ApiOptions(
-                auth=auth,
-                object=crm_object,
-                batch_size=batch_size,
-                id_property=id_property,
-                date_fields=tuple(date_field) if date_field else ("closedate",),
-                version=api_version,
-                create=create,
-            ),
-        ),
-        base_url,
-        token,
-    )
-    spec = InputSpec(
-        input,
-        fmt=fmt,
-        sheet=sheet,
-        encoding=encoding,
-        delimiter=delimiter_char(delimiter),
-        plan=PlanOptions(
-            guid_column=guid_column,
-            renames=tuple(pair(m) for m in renames or ()),
-            ignore=tuple(ignore or ()),
-            clear_token=clear_token,
-            timezone=timezone,
-            on_conflict=on_conflict,
-            allow_fields=tuple(allow_field or ()),
-            custom_fields=tuple(custom_field or ()),
-            date_formats=tuple(date_format or ()),
-            allow_custom_fields=allow_custom_fields,
-            associate_by=_by_object(
-                associate_by, "--associate-by", "OBJECT=PROPERTY, e.g. companies=domain"
-            ),
-            association_labels=_by_object(
-                association_label, "--association-label", 'OBJECT=LABEL, e.g. companies="Billing"'
-            ),
-        ),
-    )
-    reading = ReadOptions(
-        backup=backup_on(no_backup, only_empty),
-        only_empty=tuple(only_empty or ()),
-        verify=verify,
-        sample=sample_count(sample),
-    )
-    job = JobOptions(
-        report=report,
-        report_dialect=report_dialect,
-        dry_run=dry_run,
-        fresh=fresh,
-        state_dir=output.state_dir,
-        command=resume_command(),
-        alongside=send.alongside,
-    )
-    run = Run(connection, send.pace(), reading, job)
+    target = profiled(ctx, send.profile, target)  # a flag given wins over the profile
+    fields = profiled(ctx, send.profile, fields)
+    report = profiled(ctx, send.profile, report)
+    refuse_foreign_flags(target.api, given_flags(ctx))
+    path = send.token_file
+    token = optional_token(path, var=var) if report.dry_run else load_token(path, var=var)
+    job = report.options(output, send)
+    run = Run(target.connection(token), send.pace(), reading.options(), job)
+    spec = file.spec(input, fields.plan(target))
     raise typer.Exit(update(run, spec, output.reporter(token)))
 
 

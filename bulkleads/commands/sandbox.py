@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bulkleads.cli.errors import fail, handles_errors
-from bulkleads.cli.options import object_files
+from bulkleads.cli.options import flag_groups, object_files
 from bulkleads.errors import EXIT_ABORTED, UsageError
 from bulkleads.sandbox import SANDBOX_TOKEN
 
 
-@handles_errors
-def sandbox_command(
+@dataclass(frozen=True)
+class SandboxFlags:
+    """The sandbox's flags: where it listens, what it holds, its limits and its faults."""
+
     host: Annotated[
         str,
         typer.Option(
             help="Address to listen on.",
             metavar="TEXT",
         ),
-    ] = "127.0.0.1",
+    ] = "127.0.0.1"
     port: Annotated[
         int,
         typer.Option(
@@ -30,28 +33,28 @@ def sandbox_command(
             max=65535,
             metavar="N",
         ),
-    ] = 0,
+    ] = 0
     seed: Annotated[
         Path | None,
         typer.Option(
             help="Leads to start with: JSON, JSONL or CSV with a guid column.",
             metavar="PATH",
         ),
-    ] = None,
+    ] = None
     state: Annotated[
         Path | None,
         typer.Option(
             help="Load at start if present, save on exit.",
             metavar="PATH",
         ),
-    ] = None,
+    ] = None
     token: Annotated[
         str,
         typer.Option(
             help="The token the sandbox accepts (a sandbox credential, not a real one).",
             metavar="TEXT",
         ),
-    ] = SANDBOX_TOKEN,
+    ] = SANDBOX_TOKEN
     limit: Annotated[
         int,
         typer.Option(
@@ -59,7 +62,7 @@ def sandbox_command(
             min=1,
             metavar="N",
         ),
-    ] = 10,
+    ] = 10
     window: Annotated[
         float,
         typer.Option(
@@ -67,7 +70,7 @@ def sandbox_command(
             min=0.001,
             metavar="SECONDS",
         ),
-    ] = 1.0,
+    ] = 1.0
     daily: Annotated[
         int,
         typer.Option(
@@ -75,7 +78,7 @@ def sandbox_command(
             min=0,
             metavar="N",
         ),
-    ] = 40_000,
+    ] = 40_000
     retry_after: Annotated[
         bool,
         typer.Option(
@@ -83,7 +86,7 @@ def sandbox_command(
             help="Send Retry-After on 429.",
             metavar="",
         ),
-    ] = False,
+    ] = False
     fail_rate: Annotated[
         float,
         typer.Option(
@@ -92,7 +95,7 @@ def sandbox_command(
             max=1,
             metavar="SHARE",
         ),
-    ] = 0.0,
+    ] = 0.0
     drop_rate: Annotated[
         float,
         typer.Option(
@@ -101,7 +104,7 @@ def sandbox_command(
             max=1,
             metavar="SHARE",
         ),
-    ] = 0.0,
+    ] = 0.0
     noop_rate: Annotated[
         float,
         typer.Option(
@@ -111,7 +114,7 @@ def sandbox_command(
             max=1,
             metavar="SHARE",
         ),
-    ] = 0.0,
+    ] = 0.0
     garble_rate: Annotated[
         float,
         typer.Option(
@@ -121,7 +124,7 @@ def sandbox_command(
             max=1,
             metavar="SHARE",
         ),
-    ] = 0.0,
+    ] = 0.0
     latency_ms: Annotated[
         float,
         typer.Option(
@@ -129,7 +132,7 @@ def sandbox_command(
             min=0,
             metavar="MS",
         ),
-    ] = 0.0,
+    ] = 0.0
     crm_seed: Annotated[
         list[str] | None,
         typer.Option(
@@ -138,7 +141,7 @@ def sandbox_command(
             "contacts=contacts.json; an id column plus properties). Repeatable.",
             metavar="OBJECT=FILE",
         ),
-    ] = None,
+    ] = None
     crm_properties: Annotated[
         list[str] | None,
         typer.Option(
@@ -148,7 +151,7 @@ def sandbox_command(
             "Repeatable.",
             metavar="OBJECT=FILE",
         ),
-    ] = None,
+    ] = None
     unlimited: Annotated[
         bool,
         typer.Option(
@@ -156,15 +159,22 @@ def sandbox_command(
             help="No rate or daily limit (benchmarks).",
             metavar="",
         ),
-    ] = False,
-) -> None:
+    ] = False
+
+
+@handles_errors
+@flag_groups
+def sandbox_command(*, flags: SandboxFlags) -> None:
     """Run a local server that behaves like HubSpot (Leads v1 and CRM v3), for rehearsals
     and tests. Its first line on stdout is its URL.
 
     While it runs, POST /__sandbox/config takes a JSON object with any of: daily (requests a
     day, null for no cap), reset_daily (true), fail_rate, drop_rate, noop_rate, garble_rate
-    (0 to 1), latency_ms (milliseconds) and retry_after (true or false). GET /__sandbox/stats and
-    GET /__sandbox/state show what it received and holds.
+    (0 to 1), fail_definitions (false: faults spare the property read), definitions_forbidden
+    (true: that read answers 403), refuse_values (property to values writes refuse),
+    remove_options (object to property to option values removed), latency_ms (milliseconds)
+    and retry_after (true or false). GET /__sandbox/stats and GET /__sandbox/state show what it
+    received and holds.
 
     Example: bulkleads sandbox --seed sample_data/seed.json --limit 100 --window 10
     """
@@ -174,22 +184,22 @@ def sandbox_command(
     except ImportError:  # pragma: no cover - depends on how bulkleads was installed
         fail(UsageError("the sandbox needs its extra: pip install 'bulkleads[sandbox]'"))
     config = SandboxConfig(
-        host=host,
-        port=port,
-        seed=seed,
-        state=state,
-        token=token,
-        limit=None if unlimited else limit,
-        window=window,
-        daily=None if unlimited else daily,
-        retry_after=retry_after,
-        fail_rate=fail_rate,
-        drop_rate=drop_rate,
-        noop_rate=noop_rate,
-        garble_rate=garble_rate,
-        latency=latency_ms / 1000,
-        crm_seeds=object_files(crm_seed, "--crm-seed"),
-        crm_properties=object_files(crm_properties, "--crm-properties"),
+        host=flags.host,
+        port=flags.port,
+        seed=flags.seed,
+        state=flags.state,
+        token=flags.token,
+        limit=None if flags.unlimited else flags.limit,
+        window=flags.window,
+        daily=None if flags.unlimited else flags.daily,
+        retry_after=flags.retry_after,
+        fail_rate=flags.fail_rate,
+        drop_rate=flags.drop_rate,
+        noop_rate=flags.noop_rate,
+        garble_rate=flags.garble_rate,
+        latency=flags.latency_ms / 1000,
+        crm_seeds=object_files(flags.crm_seed, "--crm-seed"),
+        crm_properties=object_files(flags.crm_properties, "--crm-properties"),
     )
     try:
         serve(config)

@@ -41,62 +41,7 @@ def dry_run_report(
     store.set_meta({"key_column": run.rules().key})
     backup = run.reading.backup
     if run.connection.token is not None and backup and summary.bundles:
-        diff = diff_path(report)
-        check_report_path(diff, columns=DIFF_COLUMNS)
-        target = run.connection.target()
-        sample = store.sample(RESUMABLE, run.reading.sample) if run.reading.sample else None
-        sending = run.sending()
-        reading = read_phase(store, sending, RESUMABLE, target, only=sample)
-        stats = asyncio.run(send_phases(store, sending, [reading], target, out, interrupts))
-        fields = write_diff(store, diff, sample)
-        tried = summary.bundles if sample is None else len(sample)
-        # those whose current values came back, among what was asked (records to archive
-        # hold no values to read)
-        read = store.count(tuple(State), read=True, among=sample)
-        scale = summary.bundles / read if read and sample is not None else 1.0
-        noun = plural(summary.bundles, run.rules().noun)
-        if sample is not None and tried < summary.bundles:
-            missed = f"; {tried - read} could not be read (see the report)" if read < tried else ""
-            out.info(
-                f"  read {tried} of {summary.bundles} {noun}, drawn at random through the file"
-                f"{missed}; the counts below are projected from the {read} read "
-                "(--sample all reads every one)",
-                event="sample",
-                read=read,
-                tried=tried,
-                bundles=summary.bundles,
-            )
-        projected = "~" if scale != 1.0 else ""
-        creating = store.count(tuple(State), action="create", among=sample)
-        if creating:
-            out.info(
-                f"  {projected}{round(creating * scale)} {plural(creating, run.rules().noun)} "
-                f"would be created (no record has the {run.rules().key}: --create)",
-                event="create",
-                count=round(creating * scale),
-                projected=scale != 1.0,
-            )
-        for name, (change, same, moved) in sorted(fields.items()):
-            since = (
-                f", {projected}{round(moved * scale)} changed since the job (skipped; --force "
-                "writes them)"
-                if moved
-                else ""
-            )
-            out.info(
-                f"  {name}: {projected}{round(change * scale)} {noun} would change, "
-                f"{projected}{round(same * scale)} already hold the new value{since}",
-                event="diff_field",
-                field=name,
-                change=round(change * scale),
-                already=round(same * scale),
-                changed_since=round(moved * scale),
-                projected=scale != 1.0,
-            )
-        key = run.rules().key
-        out.info(f"diff: {diff} ({key}, field, current, new)", event="diff", path=str(diff))
-        if stats.stop_reason is not None:
-            out.warn(f"reading stopped: {stats.stop_detail}", event="stopped")
+        stats = _read_and_show(store, run, report, summary, out, interrupts)
     elif backup and summary.bundles:
         out.info(
             "no token: the dry run stays offline; with one it would read the "
@@ -117,6 +62,75 @@ def dry_run_report(
     code = EXIT_OK if counts[RowOutcome.INVALID] == 0 and not refused else EXIT_ROWS_FAILED
     out.summary(counts, stats, str(report), exit_code=code, job=job)
     return code
+
+
+def _read_and_show(
+    store: JobStore,
+    run: Run,
+    report: Path,
+    summary: PlanSummary,
+    out: Reporter,
+    interrupts: Interrupts,
+) -> SendStats:
+    """Read the sample (or every record), write the diff file and say, per field, how many
+    records would change: projected from exactly the records read when a sample was drawn."""
+    diff = diff_path(report)
+    check_report_path(diff, columns=DIFF_COLUMNS)
+    target = run.connection.target()
+    sample = store.sample(RESUMABLE, run.reading.sample) if run.reading.sample else None
+    sending = run.sending()
+    reading = read_phase(store, sending, RESUMABLE, target, only=sample)
+    stats = asyncio.run(send_phases(store, sending, [reading], target, out, interrupts))
+    fields = write_diff(store, diff, sample)
+    tried = summary.bundles if sample is None else len(sample)
+    # those whose current values came back, among what was asked (records to archive hold
+    # no values to read)
+    read = store.count(tuple(State), read=True, among=sample)
+    scale = summary.bundles / read if read and sample is not None else 1.0
+    noun = plural(summary.bundles, run.rules().noun)
+    if sample is not None and tried < summary.bundles:
+        missed = f"; {tried - read} could not be read (see the report)" if read < tried else ""
+        out.info(
+            f"  read {tried} of {summary.bundles} {noun}, drawn at random through the file"
+            f"{missed}; the counts below are projected from the {read} read "
+            "(--sample all reads every one)",
+            event="sample",
+            read=read,
+            tried=tried,
+            bundles=summary.bundles,
+        )
+    projected = "~" if scale != 1.0 else ""
+    creating = store.count(tuple(State), action="create", among=sample)
+    if creating:
+        out.info(
+            f"  {projected}{round(creating * scale)} {plural(creating, run.rules().noun)} "
+            f"would be created (no record has the {run.rules().key}: --create)",
+            event="create",
+            count=round(creating * scale),
+            projected=scale != 1.0,
+        )
+    for name, (change, same, moved) in sorted(fields.items()):
+        since = (
+            f", {projected}{round(moved * scale)} changed since the job (skipped; --force "
+            "writes them)"
+            if moved
+            else ""
+        )
+        out.info(
+            f"  {name}: {projected}{round(change * scale)} {noun} would change, "
+            f"{projected}{round(same * scale)} already hold the new value{since}",
+            event="diff_field",
+            field=name,
+            change=round(change * scale),
+            already=round(same * scale),
+            changed_since=round(moved * scale),
+            projected=scale != 1.0,
+        )
+    key = run.rules().key
+    out.info(f"diff: {diff} ({key}, field, current, new)", event="diff", path=str(diff))
+    if stats.stop_reason is not None:
+        out.warn(f"reading stopped: {stats.stop_detail}", event="stopped")
+    return stats
 
 
 def describe_existing(

@@ -151,20 +151,7 @@ class Reporter:
         linking = sum(links)
         total = requests + reads + checks + linking
         eta = limit.minimum_seconds(total) if limit.window > 1 else total / limit.rate
-        cost = (
-            f" plus {reads} {plural(reads, 'read')} to back up current values and skip what "
-            "is already so (--no-backup skips them)"
-            if reads
-            else ""
-        )
-        if checks:
-            cost += f" plus {checks} {plural(checks, 'read')} to verify (--verify)"
-        if linking:
-            finding, reading, making = links
-            cost += (
-                f" plus {linking} for links ({finding} finding, {reading} reading links, "
-                f"{making} linking)"
-            )
+        cost = _cost_words(reads, checks, links)
         still = " left" if left is not None else ""
         self.info(
             f"plan: {summary.records} {plural(summary.records, 'row')} read, "
@@ -196,6 +183,11 @@ class Reporter:
             window_seconds=limit.window,
         )
         self.info(f"  pace: {pace}", event="pace", limit=limit.requests, window=limit.window)
+        self._plan_details(summary, examples)
+
+    def _plan_details(self, summary: PlanSummary, examples: list[str]) -> None:
+        """The plan's lines after its count: invalid rows, custom fields, encoding, ignored
+        columns and the example requests."""
         if summary.records == 0:
             self.warn("no data rows in the input: nothing to send", event="empty_input")
         for row, line, guid, reason in summary.invalid_examples:
@@ -400,6 +392,25 @@ class _LogSink(ProgressSink):
             total=self._total,
             rate=round(rate, 2),
         )
+
+
+def _cost_words(reads: int, checks: int, links: tuple[int, int, int]) -> str:
+    """The plan's requests besides the writes, in words."""
+    cost = (
+        f" plus {reads} {plural(reads, 'read')} to back up current values and skip what "
+        "is already so (--no-backup skips them)"
+        if reads
+        else ""
+    )
+    if checks:
+        cost += f" plus {checks} {plural(checks, 'read')} to verify (--verify)"
+    if any(links):
+        finding, reading, making = links
+        cost += (
+            f" plus {sum(links)} for links ({finding} finding, {reading} reading links, "
+            f"{making} linking)"
+        )
+    return cost
 
 
 def _duration(seconds: float) -> str:

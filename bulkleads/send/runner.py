@@ -109,95 +109,113 @@ async def send_phases(
     ``interrupts``: the run's count of Ctrl-C, which its caller keeps on while it writes the
     report (a new one when None)."""
     loop = asyncio.get_running_loop()
-    memory = run.memory
-    pace = run.pace
-    asked = pace.asked(run.api)
+    asked = run.pace.asked(run.api)
     pacer = Pacer(
         asked.requests,
         asked.window,
-        made=[*run.made, *memory.made(loop.time())],
-        explicit=pace.explicit,
-        portal=memory.limit,
+        made=[*run.made, *run.memory.made(loop.time())],
+        explicit=run.pace.explicit,
+        portal=run.memory.limit,
     )
-    timeline = Timeline(store.requests, store.requests.next_run())
-    limits = httpx.Limits(
-        max_connections=pace.send.concurrency, max_keepalive_connections=pace.send.concurrency
-    )
-    total = SendStats()
     interrupts = interrupts or Interrupts(out, run.command)
-    active = interrupts.active  # the senders a signal stops
-
-    async def one(phase: Phase, transport: httpx.AsyncBaseTransport, *, shown: bool) -> None:
-        todo = phase.pending()
-        if not todo or total.stop_reason is not None:
-            return
-        noun = (phase.unit if isinstance(phase, LinkWork) else None) or run.rules.noun
-        progress = out.progress(todo, phase.label, unit=plural(todo, noun)) if shown else None
-        own = phase if isinstance(phase, OwnEndpoint) else None
-        sender = Sender(
-            store,
-            own.target if own else target,
-            _own_pacer(own.pace) if own and own.pace else pacer,
-            transport,
-            pace.send,
-            timeout=pace.timeout,
-            on_result=progress.advance if progress else None,
-            timeline=timeline,
-        )
-        active.append(sender)
-        try:
-            stats = await sender.run(phase=phase)
-        finally:
-            active.remove(sender)
-            if progress:
-                progress.close()
-        total.add(stats)
-        if stats.stop_reason is not None:  # a stop of one phase stops those beside it
-            for other in active:
-                other.stop(stats.stop_reason, stats.stop_detail or "")
-
-    async def in_turn(
-        some: Sequence[Phase], transport: httpx.AsyncBaseTransport, *, shown: bool = True
-    ) -> None:
-        for phase in some:
-            await one(phase, transport, shown=shown)
-
+    runner = _Runner(store, run, target, out, pacer, interrupts)
     # Finding the records to link to needs only the plan: it goes beside the records' own
     # phases (a search at its own pace leaves the portal's window to them); the rest of
     # the links need both, and follow.
     beside = [p for p in phases if isinstance(p, FindPhase)]
     links = [p for p in phases if isinstance(p, LinkWork) and p not in beside]
     records = [p for p in phases if p not in beside and p not in links]
+    total = runner.total
+    concurrency = run.pace.send.concurrency
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     started = loop.time()
     try:
         with interrupts.on_loop(total):
             async with httpx.AsyncHTTPTransport(limits=limits) as transport:
                 await asyncio.gather(
-                    in_turn(records, transport), in_turn(beside, transport, shown=not records)
+                    runner.in_turn(records, transport),
+                    runner.in_turn(beside, transport, shown=not records),
                 )
-                await in_turn(links, transport)
+                await runner.in_turn(links, transport)
     finally:
-        memory.save(pacer, loop.time())
+        run.memory.save(pacer, loop.time())
     total.elapsed = loop.time() - started  # phases beside each other overlap
     total.before = len(run.made)  # the portal counted them: so does the run's summary
     total.requests += total.before
     total.limit, total.utilization = pacer.limit(), pacer.utilization()
-    if total.requests:  # what the page of `report --html` draws this run against
-        runs = store.meta().get("runs")
-        store.set_meta(
-            {
-                "runs": [
-                    *(runs if isinstance(runs, list) else []),
-                    {
-                        "run": timeline.run,
-                        "limit": total.limit.requests,
-                        "window": total.limit.window,
-                        "utilization": total.utilization,
-                    },
-                ]
-            }
-        )
+    if total.requests:
+        _remember_run(store, runner.timeline.run, total)
     return total
+
+
+class _Runner:
+    """The phases of one run, each through a sender of its own, all sharing the pacer, the
+    timeline and the count; a stop of one phase stops those beside it."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        run: Sending,
+        target: Target,
+        out: Say,
+        pacer: Pacer,
+        interrupts: Interrupts,
+    ) -> None:
+        self._store, self._run, self._target, self._out = store, run, target, out
+        self._pacer = pacer
+        self._active = interrupts.active  # the senders a signal stops
+        self.timeline = Timeline(store.requests, store.requests.next_run())
+        self.total = SendStats()
+
+    async def in_turn(
+        self, phases: Sequence[Phase], transport: httpx.AsyncBaseTransport, *, shown: bool = True
+    ) -> None:
+        for phase in phases:
+            await self._one(phase, transport, shown=shown)
+
+    async def _one(self, phase: Phase, transport: httpx.AsyncBaseTransport, *, shown: bool) -> None:
+        todo = phase.pending()
+        if not todo or self.total.stop_reason is not None:
+            return
+        noun = (phase.unit if isinstance(phase, LinkWork) else None) or self._run.rules.noun
+        progress = self._out.progress(todo, phase.label, plural(todo, noun)) if shown else None
+        own = phase if isinstance(phase, OwnEndpoint) else None
+        pace = self._run.pace
+        sender = Sender(
+            self._store,
+            own.target if own else self._target,
+            _own_pacer(own.pace) if own and own.pace else self._pacer,
+            transport,
+            pace.send,
+            timeout=pace.timeout,
+            on_result=progress.advance if progress else None,
+            timeline=self.timeline,
+        )
+        self._active.append(sender)
+        try:
+            stats = await sender.run(phase=phase)
+        finally:
+            self._active.remove(sender)
+            if progress:
+                progress.close()
+        self.total.add(stats)
+        if stats.stop_reason is not None:  # a stop of one phase stops those beside it
+            for other in self._active:
+                other.stop(stats.stop_reason, stats.stop_detail or "")
+
+
+def _remember_run(store: JobStore, run: int, total: SendStats) -> None:
+    """What the page of `report --html` draws this run against: its limit and how much of
+    it the run used."""
+    assert total.limit is not None
+    runs = store.meta().get("runs")
+    entry = {
+        "run": run,
+        "limit": total.limit.requests,
+        "window": total.limit.window,
+        "utilization": total.utilization,
+    }
+    store.set_meta({"runs": [*(runs if isinstance(runs, list) else []), entry]})
 
 
 def _own_pacer(pace: Limit) -> Pacer:

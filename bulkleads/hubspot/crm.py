@@ -105,7 +105,7 @@ class Crm:
             int(meta.get("batch_size", MAX_BATCH)),
             meta.get("id_property"),
             tuple(meta.get("date_fields", ("closedate",))),
-            str(meta.get("api_version", "v3")),  # jobs from before versions were v3
+            str(meta.get("api_version", "v3")),  # a job that names no version used v3
             bool(meta.get("create", False)),
         )
 
@@ -121,7 +121,7 @@ class Crm:
             "id_property": self.id_property,
             "date_fields": sorted(self.date_fields),
         }
-        if self.version != "v3":  # a v3 job planned before versions existed keeps its id
+        if self.version != "v3":  # v3 jobs keep the ids they had when v3 was the only root
             identity["api_version"] = self.version
         if self.creates:
             identity["create"] = True

@@ -34,7 +34,7 @@ from bulkleads.jobstore.lock import JobLock, is_locked
 from bulkleads.jobstore.store import JobStore
 
 STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
-LEGACY_STATE_DIR: Final = Path(".bulkleads")  # the default before jobs moved to the state dir
+LEGACY_STATE_DIR: Final = Path(".bulkleads")  # where jobs of older versions may still be
 _SUFFIX: Final = ".job.sqlite"
 _STORE_FILES: Final = ("", "-wal", "-shm")  # a job file and its WAL companions
 

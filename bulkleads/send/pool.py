@@ -233,7 +233,7 @@ class Sender:
                 return await self._attempt(batch, started, earlier + attempts)
 
         # Most batches settle at their first attempt, which is made outside tenacity (its
-        # machinery costs a fifth of our per-request CPU); tenacity takes over from the first
+        # machinery is costly per request); tenacity takes over from the first
         # retryable answer, which it sees as its own attempt 1, so its policy is unchanged.
         result = await attempt()
         if self._should_retry(result):

@@ -150,18 +150,18 @@ def _job_row(info: JobInfo) -> dict[str, object]:
         status = "partial"
     else:
         status = "done"
-    host = urlsplit(str(meta.get("base_url", ""))).hostname or ""
+    host = urlsplit(meta.base_url or "").hostname or ""
     try:
-        target = api_from_meta(meta).describe(host)
+        target = api_from_meta(meta.api_options).describe(host)
     except UsageError:  # a job made by a later version, for an API this one does not know
-        target = f"{meta.get('api')} {host}"
+        target = f"{meta.api_options.get('api')} {host}"
     row.update(
         status=status,
         created=info.created,
-        input=meta.get("input", ""),
+        input=meta.input,
         target=target,
         rows=sum(counts.values()),
-        report=meta.get("report", ""),
+        report=meta.report or "",
         links=", ".join(f"{n} {word}" for word, n in sorted(links.items()) if n),
         # "created" is the job's date here: the records it created are "created_records"
         **{("created_records" if k == "created" else k): counts[k] for k in OUTCOMES[:-1]},

@@ -15,7 +15,7 @@ metadata, and how ``bulkleads jobs`` names it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from bulkleads.errors import UsageError
@@ -84,7 +84,7 @@ APIS: Final[dict[str, Callable[[ApiOptions], Api]]] = {
     LeadsV1.name: LeadsV1.from_options,
     Crm.name: Crm.from_options,
 }
-_FROM_META: Final[dict[str, Callable[[dict[str, Any]], Api]]] = {
+_FROM_META: Final[dict[str, Callable[[Mapping[str, Any]], Api]]] = {
     LeadsV1.name: LeadsV1.from_meta,
     Crm.name: Crm.from_meta,
 }
@@ -123,12 +123,12 @@ def choose(name: str, options: ApiOptions) -> Api:
         raise UsageError(f"unknown API {name!r}; use one of {', '.join(APIS)}") from None
 
 
-def from_meta(meta: dict[str, Any]) -> Api:
-    """The API a job was planned for, rebuilt from its metadata (retry, undo, report)."""
-    name = str(meta.get("api", LeadsV1.name))
+def from_meta(saved: Mapping[str, Any]) -> Api:
+    """The API a job was planned for, rebuilt from the options it saved (retry, undo, report)."""
+    name = str(saved.get("api", LeadsV1.name))
     if name not in _FROM_META:
         raise UsageError(f"the job was made for an API this version does not know: {name!r}")
-    return _FROM_META[name](meta)
+    return _FROM_META[name](saved)
 
 
 __all__ = [

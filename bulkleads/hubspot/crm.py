@@ -10,7 +10,7 @@ to each record are :mod:`.crm_batch`'s.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final, cast
 
@@ -99,14 +99,15 @@ class Crm:
         )
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> Crm:
+    def from_meta(cls, saved: Mapping[str, Any]) -> Crm:
+        """The API as :meth:`to_meta` saved it with a job."""
         return cls(
-            meta.get("object", "contacts"),
-            int(meta.get("batch_size", MAX_BATCH)),
-            meta.get("id_property"),
-            tuple(meta.get("date_fields", ("closedate",))),
-            str(meta.get("api_version", "v3")),  # a job that names no version used v3
-            bool(meta.get("create", False)),
+            saved.get("object", "contacts"),
+            int(saved.get("batch_size", MAX_BATCH)),
+            saved.get("id_property"),
+            tuple(saved.get("date_fields", ("closedate",))),
+            str(saved.get("api_version", "v3")),  # a job that names no version used v3
+            bool(saved.get("create", False)),
         )
 
     @property

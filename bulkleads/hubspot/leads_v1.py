@@ -10,7 +10,7 @@ as the API page shows) or, with ``--auth bearer``, in the Authorization header.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
@@ -45,8 +45,9 @@ class LeadsV1:
         return cls(options.auth or "query")
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> LeadsV1:
-        return cls(meta.get("auth", "query"))
+    def from_meta(cls, saved: Mapping[str, Any]) -> LeadsV1:
+        """The API as :meth:`to_meta` saved it with a job."""
+        return cls(saved.get("auth", "query"))
 
     def identity(self) -> dict[str, object]:
         """This API's part of what makes two runs one job."""

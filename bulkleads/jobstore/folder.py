@@ -31,6 +31,7 @@ import platformdirs
 from bulkleads.bundle import RESUMABLE
 from bulkleads.errors import JobError, UsageError
 from bulkleads.jobstore.lock import JobLock, is_locked
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore
 
 STATE_DIR_VAR: Final = "BULKLEADS_STATE_DIR"
@@ -56,7 +57,7 @@ class JobInfo:
 
     job_id: str
     path: Path
-    meta: dict[str, object]
+    meta: JobMeta
     states: dict[str, int]
     rows: int
     running: bool = False
@@ -67,9 +68,8 @@ class JobInfo:
     @property
     def created(self) -> str:
         """When the job was planned (its file's time for jobs from before that was kept)."""
-        stamp = self.meta.get("created")
-        if isinstance(stamp, str):
-            return stamp
+        if self.meta.created is not None:
+            return self.meta.created
         mtime = self.path.stat().st_mtime
         return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
 
@@ -176,10 +176,10 @@ class JobFolder:
         if candidate.exists():
             resolved = str(candidate.resolve())
             infos = list(self.list())
-            writers = [info for info in infos if info.meta.get("report") == resolved]
+            writers = [info for info in infos if info.meta.report == resolved]
             if writers:
                 return _last_writer(writers, candidate).path
-            of_input = [info for info in infos if info.meta.get("input_path") == resolved]
+            of_input = [info for info in infos if info.meta.input_path == resolved]
             if of_input:  # the input's latest job (list() is oldest first)
                 return of_input[-1].path
         raise JobError(
@@ -203,7 +203,7 @@ class JobFolder:
                     info = JobInfo(
                         job,
                         path,
-                        store.meta(),
+                        JobMeta.read(store),
                         store.bundle_states(),
                         store.row_count(),
                         running,
@@ -211,7 +211,9 @@ class JobFolder:
                         links_left=store.links.left(),
                     )
             except JobError as error:
-                info = JobInfo(job, path, {}, {}, 0, running, damage=str(error), archived=old)
+                info = JobInfo(
+                    job, path, JobMeta(), {}, 0, running, damage=str(error), archived=old
+                )
             yield info
 
     def prune(self, older_than: float, *, now: float | None = None) -> tuple[tuple[str, int], ...]:
@@ -232,9 +234,6 @@ class JobFolder:
                 self.lock_for(info.path).path.unlink(missing_ok=True)
             removed += ((info.job_id, freed),)
         return removed
-
-
-WRITTEN: Final = "report_written"  # meta: the fingerprint of the report the job wrote last
 
 
 def fingerprint(path: Path) -> dict[str, object]:
@@ -259,12 +258,10 @@ def _last_writer(writers: list[JobInfo], report: Path) -> JobInfo:
     if len(writers) == 1:
         return writers[0]
     now = fingerprint(report)
-    same = [w for w in writers if w.meta.get(WRITTEN) == {**now, "path": str(report.resolve())}]
+    same = [w for w in writers if w.meta.report_written == {**now, "path": str(report.resolve())}]
     if len(same) == 1:
         return same[0]
-    listed = "; ".join(
-        f"{w.job_id} (planned {w.created}, input {w.meta.get('input', '?')})" for w in writers
-    )
+    listed = "; ".join(f"{w.job_id} (planned {w.created}, input {w.meta.input})" for w in writers)
     raise JobError(
         f"{report} was written by {len(writers)} jobs and its file no longer shows which wrote "
         f"it last (changed since): {listed}. Name the job by its id instead, e.g. "

@@ -24,6 +24,7 @@ from typing import Final, NamedTuple
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
 from bulkleads.fields import FieldError, same
 from bulkleads.jobstore.links import LinkStore
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.requests import RequestLog
 from bulkleads.jobstore.schema import ADDED, SCHEMA, DamagedJob, StateDiskFull, Transaction, no_room
 
@@ -97,7 +98,7 @@ class JobStore:
             raise DamagedJob(self.path, str(exc)) from None
         if result != ["ok"]:
             raise DamagedJob(self.path, "; ".join(result[:3]))
-        if not self.meta().get("job"):  # an empty file opens as an empty database
+        if not JobMeta.of(self.meta()).job:  # an empty file opens as an empty database
             raise DamagedJob(self.path, "it holds no planned job (empty, or not a job file)")
 
     def close(self) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 from bulkleads.bundle import RESUMABLE, State
 from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, UsageError
 from bulkleads.fields import plural
+from bulkleads.jobstore import meta as job_meta
 from bulkleads.jobstore.folder import JobFolder
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.settings import Run
 from bulkleads.plan.options import PlanSummary
@@ -38,7 +40,7 @@ def dry_run_report(
     would write (the reads only go to the scratch store) and shows what would change."""
     stats: SendStats | None = None
     interrupts = Interrupts(out, run.job.command)
-    store.set_meta({"key_column": run.rules().key})
+    job_meta.write(store, {"key_column": run.rules().key})
     backup = run.reading.backup
     if run.connection.token is not None and backup and summary.bundles:
         stats = _read_and_show(store, run, report, summary, out, interrupts)
@@ -143,7 +145,7 @@ def describe_existing(
         return
     with JobStore(path) as store:
         done, left = store.progress()
-        if store.meta().get("report") == str(report):
+        if JobMeta.read(store).report == str(report):
             raise UsageError(
                 f"{report} is the report of job {job}, which has run; a dry run writes its own "
                 "report: drop --report or give another path"

@@ -22,7 +22,9 @@ from bulkleads.bundle import RESUMABLE, State
 from bulkleads.errors import UsageError
 from bulkleads.fields import brief, plural
 from bulkleads.hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
+from bulkleads.jobstore import meta as job_meta
 from bulkleads.jobstore.folder import JobFolder, job_id, job_of, remove_store
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import describe_existing, dry_run_report
 from bulkleads.pipeline.portal import check_links, read_portal
@@ -96,8 +98,8 @@ def set_aside_unfinished(
         if info.job_id != job
         and not info.finished
         and (
-            (source is not None and info.meta.get("input_path") == source)
-            or info.meta.get("report") == str(report)
+            (source is not None and info.meta.input_path == source)
+            or info.meta.report == str(report)
         )
     ]
     for info in others:
@@ -106,8 +108,8 @@ def set_aside_unfinished(
         said = f"job {info.job_id} (planned {info.created}: {done} done, {left} not sent yet)"
         if not fresh:
             raise UsageError(
-                f"an unfinished {said} wrote {info.meta.get('report')} from "
-                f"{info.meta.get('input')}, which has changed since (a row edited or added, "
+                f"an unfinished {said} wrote {info.meta.report} from "
+                f"{info.meta.input}, which has changed since (a row edited or added, "
                 "or the file replaced): this run would be a new job replacing that job's report. "
                 f"Finish that job from its own file with `bulkleads retry {info.job_id}` (it "
                 "sends what it planned, not today's file), or pass --fresh to archive it "
@@ -183,13 +185,14 @@ def _plan_job(
             source.had_bom,
             source.encoding,
         )
-        store.set_meta({"report_dialect": dialect})
+        job_meta.write(store, {"report_dialect": dialect})
         default = default_report(spec.path, job, dry_run=run.job.dry_run)
         report = (run.job.report or default).resolve()
         check_report_path(report, inputs)  # stdin's default name is known only now
         if run.job.dry_run:
             return Planned(job, report, summary)
-        store.set_meta(
+        job_meta.write(
+            store,
             {
                 "job": job,
                 "input": spec.path,
@@ -201,7 +204,7 @@ def _plan_job(
                 "associate_by": spec.plan.link_keys,
                 "association_types": {o: k.to_meta() for o, k in run.link_types},
                 "properties": run.portal.to_meta() if run.portal else None,
-            }
+            },
         )
     return Planned(job, report, summary)
 
@@ -215,14 +218,14 @@ def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> in
     with folder.lock_for(path):
         with JobStore(path) as store:
             store.check()
-            meta = store.meta()
+            meta = JobMeta.read(store)
             waiting = store.count(RESUMABLE)  # never sent yet: a retry finishes the job too
             moved = store.requeue(all_failed=all_failed)
             left = store.bundle_states().get(State.FAILED, 0)
         run = run.of_job(meta)
-        run = replace(run, job=replace(run.job, command=str(meta.get("command", ""))))
-        report = Path(str(meta["report"]))
-        if meta.get("properties") is None:  # planned on HubSpot's defaults, or no CRM job
+        run = replace(run, job=replace(run.job, command=meta.command))
+        report = Path(meta.report or default_report(meta.input, meta.job))
+        if meta.properties is None:  # planned on HubSpot's defaults, or no CRM job
             run = _recheck_on_definitions(path, run, out)
         noun = run.rules().noun
         stays = (
@@ -256,7 +259,7 @@ def _recheck_on_definitions(path: Path, run: Run, out: Reporter) -> Run:
     rules = run.rules()
     with JobStore(path) as store:
         invalid = store.recheck_unsent(lambda name, value: rules.coerce(name, value, UTC))
-        store.set_meta({"properties": run.portal.to_meta()})
+        job_meta.write(store, {"properties": run.portal.to_meta()})
     if invalid:
         out.warn(
             f"{invalid} {plural(invalid, 'row')} not sent yet "
@@ -286,9 +289,9 @@ def write_job_report(
     path = folder.find(name)
     with folder.lock_for(path), JobStore(path) as store:
         store.check()
-        meta = store.meta()
-        given = report or Path(str(meta["report"]))
-        source = str(meta.get("input", "-"))
+        meta = JobMeta.read(store)
+        given = report or Path(meta.report or default_report(meta.input, meta.job))
+        source = meta.input
         inputs = [] if source == "-" else [Path(source)]
         check_report_path(given, inputs)  # as given: /dev/stdout resolves to no file at all
         target = given.resolve()
@@ -364,7 +367,7 @@ def send_and_report(
 ) -> int:
     target = run.connection.target()
     with run.portal_lock(job_of(path)), JobStore(path) as store:
-        store.set_meta(run.pace.to_meta())  # the latest run's pace is the one a retry reuses
+        job_meta.write(store, run.pace.to_meta())  # the latest run's pace: a retry's too
         sending = run.sending()
         phases = phases_for(store, sending, states, target)
         todo = any(phase.pending() for phase in phases)

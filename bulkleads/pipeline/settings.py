@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from bulkleads.errors import UsageError
 from bulkleads.fields import FieldRules
@@ -25,6 +25,7 @@ from bulkleads.input.text import Format, InputFile
 from bulkleads.input.xlsx import XlsxFile
 from bulkleads.jobstore.folder import JobFolder
 from bulkleads.jobstore.lock import PortalLock
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.plan.options import PlanOptions
 from bulkleads.report.rows import ReportDialect
 from bulkleads.send.options import Pace, ReadOptions, Sending
@@ -62,9 +63,9 @@ class Connection:
         return {"base_url": self.base_url, **self.api.to_meta()}
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any], token: Token | None) -> Connection:
+    def of_job(cls, meta: JobMeta, token: Token | None) -> Connection:
         """The connection a job was planned for (``retry``, ``undo``), with today's token."""
-        return cls(api_from_meta(meta), str(meta.get("base_url", DEFAULT_BASE_URL)), token)
+        return cls(api_from_meta(meta.api_options), meta.base_url or DEFAULT_BASE_URL, token)
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,13 @@ class Run:
     def rules(self) -> FieldRules:
         return self.api.rules(self.portal)
 
-    def of_job(self, meta: dict[str, Any]) -> Run:
+    def of_job(self, meta: JobMeta) -> Run:
         """This run's flags over the job it continues: its API, URL, reading, and its pace
         unless one was asked."""
         return replace(
             self,
-            connection=Connection.from_meta(meta, self.connection.token),
-            pace=self.pace.or_meta(meta),
+            connection=Connection.of_job(meta, self.connection.token),
+            pace=self.pace.of_job(meta),
             reading=self.reading.of_job(meta),
             portal=None,
             made=(),

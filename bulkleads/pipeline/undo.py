@@ -23,12 +23,14 @@ from bulkleads.bundle import State
 from bulkleads.errors import UsageError
 from bulkleads.fields import plural
 from bulkleads.input.text import Format, Record
+from bulkleads.jobstore import meta as job_meta
 from bulkleads.jobstore.folder import job_id, remove_store
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import dry_run_report
 from bulkleads.pipeline.lifecycle import Planned, print_plan, run_planned
 from bulkleads.pipeline.portal import read_portal
-from bulkleads.pipeline.settings import InputSpec, Run
+from bulkleads.pipeline.settings import InputSpec, Run, default_report
 from bulkleads.plan.options import PlanOptions
 from bulkleads.plan.planner import plan
 from bulkleads.report.rows import check_report_path
@@ -114,21 +116,22 @@ def _of_job(run: Run, done: JobStore) -> Run:
     """The undo's run: the job's API and URL, and always reading first (its own backup, and
     the check that a record still holds what the job wrote). Resuming the undo runs the undo
     again, not the job: its command stays its own."""
-    meta = done.meta()
-    if not meta.get("backup"):
-        original = str(meta.get("job", done.path.name))
+    meta = JobMeta.read(done)
+    if not meta.backup:
+        original = meta.job or done.path.name
         raise UsageError(
             f"job {original} ran with --no-backup (or before bulkleads kept backups): it holds "
             "no previous values, so there is nothing to restore"
         )
-    run = run.of_job({**meta, "create": False})  # an undo creates nothing
+    saved = {**meta.api_options, "create": False}  # an undo creates nothing
+    run = run.of_job(replace(meta, api_options=saved))
     return replace(run, reading=replace(run.reading, backup=True, only_empty=()))
 
 
 def _plan_undo(done: JobStore, scratch: Path, run: Run, out: Reporter) -> Planned:
     """The undo job planned into ``scratch``: its id, report and plan."""
-    meta = done.meta()
-    original = str(meta.get("job", done.path.name))
+    meta = JobMeta.read(done)
+    original = meta.job or done.path.name
     rules = run.rules()
     source = UndoSource(done, rules.key)
     with JobStore(scratch) as store:
@@ -139,7 +142,7 @@ def _plan_undo(done: JobStore, scratch: Path, run: Run, out: Reporter) -> Planne
         # the plan counts the rows the report will have: records to archive and records
         # with only links to remove are rows of the undo too
         summary.records = store.row_count()
-        store.set_meta({"report_dialect": meta.get("report_dialect")})  # like the job's report
+        job_meta.write(store, {"report_dialect": meta.report_dialect})  # like the job's report
         identity = {
             "undo_of": original,
             "force": run.reading.force,
@@ -152,7 +155,8 @@ def _plan_undo(done: JobStore, scratch: Path, run: Run, out: Reporter) -> Planne
         if unlinks:
             identity["unlink"] = unlinks
         job = job_id(source.content_hash, identity)
-        report = run.job.report or undo_report(Path(str(meta["report"])), dry_run=run.job.dry_run)
+        done_report = Path(meta.report or default_report(meta.input, original))
+        report = run.job.report or undo_report(done_report, dry_run=run.job.dry_run)
         report = report.resolve()
         check_report_path(report)
         missing = source.unrestorable
@@ -180,16 +184,17 @@ def _plan_undo(done: JobStore, scratch: Path, run: Run, out: Reporter) -> Planne
         )
         if run.job.dry_run:
             return Planned(job, report, summary)
-        store.set_meta(
+        job_meta.write(
+            store,
             {
                 "job": job,
                 "input": f"undo of {original}",
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "undo_of": original,
-                "association_types": meta.get("association_types"),  # to remove the same
+                "association_types": meta.association_types,  # to remove the same
                 "report": str(report),
                 **run.to_meta(),
-            }
+            },
         )
     return Planned(job, report, summary)
 

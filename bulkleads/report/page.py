@@ -22,6 +22,7 @@ from string import Template
 from typing import Final
 
 from bulkleads.errors import UsageError
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.requests import TimelineEntry
 from bulkleads.jobstore.store import JobStore
 from bulkleads.report.paths import check_regular
@@ -37,17 +38,17 @@ _PHASE_COLOURS: Final = {"reading": "#4c78a8", "updating": "#54a24b", "verifying
 
 def write_html(store: JobStore, path: Path) -> int:
     """Write the page; returns how many requests it draws (every one the job made)."""
-    meta = store.meta()
+    meta = JobMeta.read(store)
     runs: dict[int, list[TimelineEntry]] = defaultdict(list)
     for entry in store.requests.entries():
         runs[entry[0]].append(entry)
-    limits = {int(str(r["run"])): r for r in _runs(meta)}
+    limits = {int(str(r["run"])): dict(r) for r in meta.runs}
     total = sum(len(entries) for entries in runs.values())
     sections = [_chart(run, entries, limits.get(run, {})) for run, entries in sorted(runs.items())]
     page = _PAGE.substitute(
-        title=html.escape(f"bulkleads job {meta.get('job', '')}"),
-        input=html.escape(str(meta.get("input", ""))),
-        created=html.escape(str(meta.get("created", ""))),
+        title=html.escape(f"bulkleads job {meta.job}"),
+        input=html.escape(meta.input),
+        created=html.escape(meta.created or ""),
         total=total,
         charts="\n".join(sections) or "<p>This job has sent no request yet.</p>",
         outcomes=_table(("outcome", "rows"), sorted(count_outcomes(store).items())),
@@ -78,11 +79,6 @@ def check_page_path(path: Path, ours: list[Path]) -> None:
         raise UsageError(
             f"--html {path} exists and is not a bulkleads page: give another path or remove it"
         )
-
-
-def _runs(meta: dict[str, object]) -> list[dict[str, object]]:
-    runs = meta.get("runs")
-    return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
 
 
 def _chart(run: int, entries: list[TimelineEntry], info: dict[str, object]) -> str:

@@ -19,8 +19,10 @@ from typing import Final, Literal
 
 from bulkleads.bundle import State
 from bulkleads.errors import EXIT_OK, EXIT_ROWS_FAILED, EXIT_STOPPED, ReportError, UsageError
-from bulkleads.jobstore.folder import WRITTEN, fingerprint
+from bulkleads.jobstore import meta as job_meta
+from bulkleads.jobstore.folder import fingerprint
 from bulkleads.jobstore.links import PREFIX, LinkRow
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore, ReportRow
 from bulkleads.report.paths import check_regular
 from bulkleads.send.pool import SendStats
@@ -113,7 +115,7 @@ def columns_of(store: JobStore) -> tuple[str, ...]:
     """The report's header: its key column named as the job's records are keyed (``guid`` for
     Leads v1, ``id`` or the ``--match`` property for CRM objects; jobs from before keep
     ``guid``)."""
-    key = str(store.meta().get("key_column") or "guid")
+    key = JobMeta.read(store).key_column
     return (*COLUMNS[:_KEY_AT], key, *COLUMNS[_KEY_AT + 1 :])
 
 
@@ -223,11 +225,11 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
         path.parent.mkdir(parents=True, exist_ok=True)
         counts = _write_rows(store, tmp, dry_run=dry_run, as_json=_as_json(store, path))
         os.replace(tmp, path)
-        store.set_meta({WRITTEN: fingerprint(path)})
+        job_meta.write(store, {job_meta.WRITTEN: fingerprint(path)})
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        job = store.meta().get("job")
+        job = JobMeta.read(store).job
         again = (
             f"every outcome is kept in job {job}: free space (or fix the folder), then run "
             f"bulkleads report {job}"
@@ -245,8 +247,7 @@ def write_report(store: JobStore, path: Path, *, dry_run: bool = False) -> Count
 
 
 def _as_json(store: JobStore, path: Path) -> bool:
-    dialect = store.meta().get("report_dialect") or {}
-    assert isinstance(dialect, dict)
+    dialect = JobMeta.read(store).report_dialect or {}
     return path.suffix.lower() in (".jsonl", ".ndjson") or dialect.get("format") == "jsonl"
 
 
@@ -254,8 +255,7 @@ def _write_rows(store: JobStore, path: Path, *, dry_run: bool, as_json: bool) ->
     counts: Counter[str] = Counter()
     columns = columns_of(store)
     links = store.links.by_record() if store.links.any() else {}
-    dialect = store.meta().get("report_dialect") or {}
-    assert isinstance(dialect, dict)
+    dialect = JobMeta.read(store).report_dialect or {}
     encoding = "utf-8-sig" if dialect.get("bom") and not as_json else "utf-8"
     with open(path, "w", encoding=encoding, newline="") as out:
         writer = None if as_json else csv.writer(out, delimiter=str(dialect.get("delimiter", ",")))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from bulkleads.fields import FieldRules
 from bulkleads.hubspot import Api
 from bulkleads.hubspot.limits import Limit, in_force
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.send.pool import SendOptions
 from bulkleads.send.portal_memory import PortalMemory
 from bulkleads.token import Token
@@ -64,12 +65,12 @@ class Pace:
         the latest run's (None: the API's default)."""
         return {"rate": self.rate, "rate_window": self.rate_window}
 
-    def or_meta(self, meta: dict[str, Any]) -> Pace:
+    def of_job(self, meta: JobMeta) -> Pace:
         """This pace, or when none was asked the job's: a pace set to spare the portal's
         other apps must hold for a retry too."""
         if self.rate is not None or self.rate_window is not None:
             return self
-        return replace(self, rate=meta.get("rate"), rate_window=meta.get("rate_window"))
+        return replace(self, rate=meta.rate, rate_window=meta.rate_window)
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,15 @@ class ReadOptions:
     def to_meta(self) -> dict[str, object]:
         return {"backup": self.backup, "only_empty": list(self.only_empty), "verify": self.verify}
 
-    def of_job(self, meta: dict[str, Any]) -> ReadOptions:
+    def of_job(self, meta: JobMeta) -> ReadOptions:
         """These options with the reading a job was planned with (jobs from before reading
         existed: off). Verifying is part of the job: a retry of a job run with --verify
         reads back what it writes, or a silent no-op would be reported updated."""
         return replace(
             self,
-            backup=bool(meta.get("backup", False)),
-            only_empty=tuple(meta.get("only_empty", ())),
-            verify=self.verify or bool(meta.get("verify", False)),
+            backup=meta.backup,
+            only_empty=meta.only_empty,
+            verify=self.verify or meta.verify,
         )
 
 

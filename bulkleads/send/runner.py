@@ -13,6 +13,8 @@ from bulkleads.fields import plural
 from bulkleads.hubspot.associations import AssociationType, Linker
 from bulkleads.hubspot.http import RecordMaker, Target
 from bulkleads.hubspot.limits import Limit
+from bulkleads.jobstore import meta as job_meta
+from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.requests import Timeline
 from bulkleads.jobstore.store import JobStore
 from bulkleads.send.interrupts import Interrupts
@@ -55,9 +57,8 @@ def link_phases(store: JobStore, run: Sending, states: tuple[str, ...]) -> list[
     links, api = store.links, run.api
     if not links.any() or run.token is None or not isinstance(api, Linker):
         return []  # only an API that links has links in its jobs: planning refuses them
-    meta = store.meta()
-    by, types = meta.get("associate_by") or {}, meta.get("association_types") or {}
-    assert isinstance(by, dict) and isinstance(types, dict)
+    meta = JobMeta.read(store)
+    by, types = meta.associate_by, meta.association_types
     phases: list[Phase] = []
     for to_object in links.objects():
         prop, kind = by.get(to_object), AssociationType.from_meta(types.get(to_object))
@@ -208,14 +209,14 @@ def _remember_run(store: JobStore, run: int, total: SendStats) -> None:
     """What the page of `report --html` draws this run against: its limit and how much of
     it the run used."""
     assert total.limit is not None
-    runs = store.meta().get("runs")
+    runs = JobMeta.read(store).runs
     entry = {
         "run": run,
         "limit": total.limit.requests,
         "window": total.limit.window,
         "utilization": total.utilization,
     }
-    store.set_meta({"runs": [*(runs if isinstance(runs, list) else []), entry]})
+    job_meta.write(store, {"runs": [*runs, entry]})
 
 
 def _own_pacer(pace: Limit) -> Pacer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 
 class State(StrEnum):
@@ -26,8 +26,28 @@ class State(StrEnum):
 
 
 RESUMABLE: Final = (State.PENDING, State.INFLIGHT, State.DEFERRED, State.NOT_SENT)
-Mark = tuple[str, int | None, int | None, str | None, str]
-Read = tuple[str | None, str, str, str | None, str | None, str | None, str]
+
+
+class Mark(NamedTuple):
+    """An answer's mark on one bundle (or link), kept the moment it arrives."""
+
+    state: str
+    status: int | None  # the HTTP status; None keeps the one stored (or no answer came)
+    attempts: int | None  # None keeps the count stored
+    reason: str | None
+    key: str  # the bundle's key (a link's: see jobstore.links.link_key)
+
+
+class Read(NamedTuple):
+    """What reading one record found and decided: its backup, what is left to send, and why."""
+
+    before: str | None  # JSON: the record's values of the planned fields (the backup)
+    body: str  # JSON: the fields still to send
+    state: str
+    reason: str | None
+    note: str | None
+    record_id: str | None  # the id the read found (None keeps the one stored)
+    key: str
 
 
 @dataclass(frozen=True, slots=True)

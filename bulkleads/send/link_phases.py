@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
-from bulkleads.bundle import RESUMABLE, Bundle, State
+from bulkleads.bundle import RESUMABLE, Bundle, Mark, State
 from bulkleads.hubspot.associations import (
     SEARCH_PACE,
     AssociationTarget,
@@ -211,7 +211,7 @@ class LinkPhase(LinkWork):
         return self.target.classify_link(response, batch)
 
     def begin(self, batch: Sequence[Bundle]) -> None:
-        self._links.mark((State.INFLIGHT, None, None, None, b.guid) for b in batch)
+        self._links.mark(Mark(State.INFLIGHT, None, None, None, b.guid) for b in batch)
 
     def record(self, results: list[Result]) -> None:
         self._links.mark(mark for _, _, mark in results)

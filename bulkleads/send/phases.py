@@ -133,7 +133,7 @@ class WritePhase(_Unsent):
         return self._target.classify(response, batch)
 
     def begin(self, batch: Sequence[Bundle]) -> None:
-        self._store.mark((State.INFLIGHT, None, None, None, b.guid) for b in batch)
+        self._store.mark(Mark(State.INFLIGHT, None, None, None, b.guid) for b in batch)
 
     def record(self, results: list[Result]) -> None:
         self._store.mark(mark for _, _, mark in results)
@@ -194,7 +194,7 @@ class ReadPhase(_Reading, _Unsent):
                 )
                 after = State.SKIPPED if decision.skip else State.PENDING
                 reads.append(
-                    (
+                    Read(
                         _to_json(decision.before),
                         _to_json(decision.body),
                         after,
@@ -209,18 +209,18 @@ class ReadPhase(_Reading, _Unsent):
                     f"HubSpot has no record with this key, and creating one needs "
                     f"{' and '.join(self._required)}: the row has no {', '.join(lacking)}"
                 )
-                failures.append((State.FAILED, status, None, reason, guid))
+                failures.append(Mark(State.FAILED, status, None, reason, guid))
             elif outcome.kind == "ok" and self._create:
                 nothing = _to_json(dict.fromkeys(bundle.body))  # a new record holds nothing
                 creating.append(("create", None, nothing, guid))
-                failures.append((State.PENDING, status, None, None, guid))
+                failures.append(Mark(State.PENDING, status, None, None, guid))
             elif outcome.kind == "ok":
                 failures.append(
-                    (State.NOT_FOUND, status, None, "HubSpot has no record with this key", guid)
+                    Mark(State.NOT_FOUND, status, None, "HubSpot has no record with this key", guid)
                 )
             else:
                 reason = f"reading current values: {reason}"
-                failures.append((state, status, attempts, reason, guid))
+                failures.append(Mark(state, status, attempts, reason, guid))
         if reads:
             self._store.record_reads(reads)
         if creating:
@@ -259,7 +259,7 @@ class CreatePhase(_Unsent):
         return self._target.classify_create(response, batch)
 
     def begin(self, batch: Sequence[Bundle]) -> None:
-        self._store.mark((State.INFLIGHT, None, None, None, b.guid) for b in batch)
+        self._store.mark(Mark(State.INFLIGHT, None, None, None, b.guid) for b in batch)
 
     def record(self, results: list[Result]) -> None:
         self._store.mark(mark for _, _, mark in results)
@@ -326,7 +326,7 @@ class SettlePhase(_Reading):
                 continue
             lost = _lost(bundle.body, outcome.values)
             if not lost:
-                kept.append((State.DONE, None, None, None, bundle.guid))
+                kept.append(Mark(State.DONE, None, None, None, bundle.guid))
                 if outcome.record_id is not None:  # a record this job was creating: made
                     found.append(("created", outcome.record_id, None, bundle.guid))
                 continue
@@ -334,7 +334,7 @@ class SettlePhase(_Reading):
                 "HubSpot's answer did not confirm the update, and read back the record does "
                 f"not hold it ({'; '.join(lost)}); bulkleads retry sends it again"
             )
-            lost_writes.append((State.FAILED, None, None, reason, bundle.guid))
+            lost_writes.append(Mark(State.FAILED, None, None, reason, bundle.guid))
         if kept:
             self._store.mark(kept)
         if found:

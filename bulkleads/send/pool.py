@@ -397,4 +397,4 @@ class Sender:
             reason = outcome.reason
             if outcome.kind == "retry":
                 reason = f"gave up after {attempts} attempts: {outcome.reason}"
-        return (state, outcome.status, attempts, reason, bundle.guid)
+        return Mark(state, outcome.status, attempts, reason, bundle.guid)

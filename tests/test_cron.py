@@ -252,9 +252,10 @@ def test_a_profile_sets_a_portal_and_a_flag_wins_over_it(tmp_path: Path, sandbox
     assert missing.code == 2 and "profiles there: leaky, nightly" in missing.stderr
 
 
-def test_retry_and_undo_take_the_profile_too(tmp_path: Path, sandbox) -> None:
-    """A profile whose token lives in its own variable serves retry and undo (dry run and
-    real) as it serves update; without it they find no token."""
+def test_retry_and_undo_take_the_jobs_profile_with_no_flag(tmp_path: Path, sandbox) -> None:
+    """A job run with --profile (its token in the profile's own variable) is retried and
+    undone (dry run and real) with no flag at all: the job keeps its profile; a dry run
+    without any token stays offline."""
     box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
     config = tmp_path / "config.toml"
     config.write_text(
@@ -266,15 +267,40 @@ def test_retry_and_undo_take_the_profile_too(tmp_path: Path, sandbox) -> None:
     profile = ("--profile", "nightly")
     ran = run_cli("update", str(leads), *profile, cwd=tmp_path, token=None, env=env)
     assert ran.code == 0, ran.stderr
-    retried = run_cli("retry", str(leads), *profile, cwd=tmp_path, token=None, env=env)
+    retried = run_cli("retry", str(leads), cwd=tmp_path, token=None, env=env)
     assert retried.code == 0, retried.stderr
-    bare = run_cli("undo", str(leads), "--dry-run", cwd=tmp_path, token=None, env=env)
-    assert bare.code == 2 and "no access token" in bare.stderr
-    preview = run_cli("undo", str(leads), "--dry-run", *profile, cwd=tmp_path, token=None, env=env)
+    preview = run_cli("undo", str(leads), "--dry-run", cwd=tmp_path, token=None, env=env)
     assert preview.code == 0, preview.stderr
-    undone = run_cli("undo", str(leads), *profile, cwd=tmp_path, token=None, env=env)
+    assert "city: 3 leads would change" in preview.stderr  # read with the profile's token
+    offline = run_cli(
+        "undo", str(leads), "--dry-run", cwd=tmp_path, token=None, env={**env, "NIGHTLY_TOKEN": ""}
+    )
+    assert offline.code == 0, offline.stderr
+    assert "no token: the dry run stays offline" in offline.stderr
+    undone = run_cli("undo", str(leads), cwd=tmp_path, token=None, env=env)
     assert undone.code == 0, undone.stderr
     assert all(lead["city"] == "" for lead in box.state().values())
+    assert run_cli("retry", str(leads), *profile, cwd=tmp_path, token=None, env=env).code == 0
+
+
+def test_a_job_run_with_a_token_file_retries_with_no_flag(tmp_path: Path, sandbox) -> None:
+    """--token-file is kept with the job (its path, never the token): `retry REPORT` alone
+    reads the same file; the job file holds no piece of the token."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:3]))
+    box.configure(fail_rate=1.0)
+    token = tmp_path / "token.txt"
+    token.write_text("sandbox-token\n")
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},T{i}\n" for i, g in enumerate(GUIDS[:3])))
+    args = ("--base-url", box.url, "--token-file", str(token), "--max-attempts", "1")
+    failed = run_cli("update", str(leads), *args, "--no-backup", cwd=tmp_path, token=None)
+    assert failed.code == 1, failed.stderr
+    box.configure(fail_rate=0.0)
+    again = run_cli("retry", str(tmp_path / "close.report.csv"), cwd=tmp_path, token=None)
+    assert again.code == 0, again.stderr
+    assert [box.state()[g]["city"] for g in GUIDS[:3]] == ["T0", "T1", "T2"]
+    for job in Path(os.environ["BULKLEADS_STATE_DIR"]).glob("*.job.sqlite"):
+        assert b"sandbox-token" not in job.read_bytes()
 
 
 def test_the_summary_is_written_on_exit_2_and_never_over_a_file_not_ours(

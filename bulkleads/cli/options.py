@@ -13,8 +13,10 @@ from typing import Annotated, Any, Final, Literal, TypeVar, cast, get_type_hints
 import typer
 
 from bulkleads.cli.profiles import load_profile
-from bulkleads.errors import UsageError
-from bulkleads.jobstore.folder import STATE_DIR_VAR
+from bulkleads.errors import JobError, UsageError
+from bulkleads.jobstore.folder import STATE_DIR_VAR, JobFolder
+from bulkleads.jobstore.meta import JobMeta
+from bulkleads.jobstore.store import JobStore
 from bulkleads.report.screen import LOG_FORMAT_VAR, LogFormat, Reporter, setup_logging
 from bulkleads.report.summary import check_summary_path
 from bulkleads.send.options import Pace
@@ -302,6 +304,32 @@ class SendFlags:
 
     def pace(self) -> Pace:
         return Pace(self.rate, self.rate_window, self.timeout, self.options())
+
+    def token_source(self, var: str) -> dict[str, str | None]:
+        """Where this run's token and settings came from, to keep with its job: the profile,
+        and the token file or the variable (never the token)."""
+        path = str(self.token_file.resolve()) if self.token_file is not None else None
+        return {
+            "profile": self.profile,
+            "token_file": path,
+            "token_env": None if path else var,
+        }
+
+    def of_job(self, ctx: typer.Context, job: str, state_dir: Path | None) -> SendFlags:
+        """These flags, with the job's own profile and token source where none was given:
+        ``retry`` and ``undo`` of a job run with ``--profile`` or ``--token-file`` need no
+        flag again (a flag given still wins)."""
+        given = given_flags(ctx)
+        if given & {"profile", "token_file"}:
+            return self
+        try:
+            folder = JobFolder(state_dir)
+            with JobStore(folder.find(job)) as store:
+                meta = JobMeta.read(store)
+        except JobError:
+            return self  # the command says what is wrong with the job
+        token_file = Path(meta.token_file) if meta.token_file else None
+        return dataclasses.replace(self, profile=meta.profile, token_file=token_file)
 
     def options(self) -> SendOptions:
         return send_options(

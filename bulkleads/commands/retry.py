@@ -36,7 +36,7 @@ def retry_command(
 
     Example: bulkleads retry closes.report.csv   (after an outage, or a fixed token)
     """
-    send, var = send.with_profile(ctx)
+    send, var = send.of_job(ctx, job, output.state_dir).with_profile(ctx)
     token = load_token(send.token_file, var=var)
     run = Run(
         Connection(token=token),  # the job's API and URL: retry sends where the job went

@@ -13,7 +13,7 @@ from bulkleads.pipeline.lifecycle import resume_command
 from bulkleads.pipeline.settings import Connection, JobOptions, Run
 from bulkleads.pipeline.undo import undo
 from bulkleads.send.options import ReadOptions
-from bulkleads.token import load_token
+from bulkleads.token import load_token, optional_token
 
 
 @handles_errors
@@ -70,8 +70,13 @@ def undo_command(
 
     Example: bulkleads undo closes.report.csv --dry-run, then bulkleads undo closes.report.csv
     """
-    send, var = send.with_profile(ctx)
-    token = load_token(send.token_file, var=var)
+    send, var = send.of_job(ctx, job, output.state_dir).with_profile(ctx)
+    # a preview without a token stays offline: it plans and reports, reading nothing
+    token = (
+        optional_token(send.token_file, var=var)
+        if dry_run
+        else load_token(send.token_file, var=var)
+    )
     run = Run(
         Connection(token=token),  # the job's API and URL: undo sends where the job went
         pace=send.pace(),

@@ -438,7 +438,7 @@ class ReportFlags:
         ),
     ] = False
 
-    def options(self, output: OutputFlags, send: SendFlags) -> JobOptions:
+    def options(self, output: OutputFlags, send: SendFlags, var: str) -> JobOptions:
         return JobOptions(
             report=self.report,
             report_dialect=self.report_dialect,
@@ -447,6 +447,7 @@ class ReportFlags:
             state_dir=output.state_dir,
             command=resume_command(),
             alongside=send.alongside,
+            **send.token_source(var),
         )
 
 
@@ -484,7 +485,7 @@ def update_command(
     refuse_foreign_flags(target.api, given_flags(ctx))
     path = send.token_file
     token = optional_token(path, var=var) if report.dry_run else load_token(path, var=var)
-    job = report.options(output, send)
+    job = report.options(output, send, var)
     run = Run(target.connection(token), send.pace(), reading.options(), job)
     spec = file.spec(input, fields.plan(target))
     raise typer.Exit(update(run, spec, output.reporter(token)))

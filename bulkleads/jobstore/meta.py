@@ -60,6 +60,10 @@ class JobMeta:
     properties: Mapping[str, str] | None = None  # the definitions planned against (None: defaults)
     runs: tuple[Mapping[str, object], ...] = ()  # each sending run's limit and pace reached
     undo_of: str | None = None
+    # How the job was run, so that retry, undo and report need no flag again (never the token)
+    profile: str | None = None  # --profile NAME
+    token_env: str | None = None  # the variable that held the token
+    token_file: str | None = None  # the file that held it, resolved
 
     @classmethod
     def of(cls, table: Mapping[str, object]) -> JobMeta:
@@ -87,7 +91,7 @@ _MAPS: Final = frozenset(
 
 def _typed(name: str, value: object) -> object:
     """``value`` as the field's type, or None (the default) when it is not of it."""
-    if name in _TEXT or name == "undo_of":
+    if name in _TEXT or name in ("undo_of", "profile", "token_env", "token_file"):
         return value if isinstance(value, str) else None
     if name in _MAPS:
         return value if isinstance(value, dict) else None

@@ -79,6 +79,10 @@ class JobOptions:
     state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
     command: str = ""  # the command line that resumes the job
     alongside: bool = False  # write even while another job writes the same object there
+    # where the token and settings came from (kept with the job; never the token itself)
+    profile: str | None = None
+    token_env: str | None = None
+    token_file: str | None = None
 
     def folder(self) -> JobFolder:
         return JobFolder(self.state_dir)
@@ -184,6 +188,9 @@ class Run:
         return {
             **self.connection.to_meta(),
             "command": self.job.command,
+            "profile": self.job.profile,
+            "token_env": self.job.token_env,
+            "token_file": self.job.token_file,
             **self.reading.to_meta(),
             "key_column": self.rules().key,  # the report's and diff's header for the key
         }

@@ -298,3 +298,21 @@ def test_the_plan_counts_the_requests_of_the_links(tmp_path: Path, sandbox) -> N
     assert "plus 5 for links (1 finding, 1 reading links, 3 linking)" in plan["message"]
     promised = plan["requests"] + plan["reads"] + plan["link_requests"]
     assert done["requests"] - done["requests_before_sending"] == promised
+
+
+def test_associate_by_without_its_column_names_the_map_that_makes_one(
+    tmp_path: Path, sandbox
+) -> None:
+    """--associate-by companies=domain on a file whose domains sit in `company_domain` says
+    how to make it the link column, then that command links (it said only that no column
+    was there)."""
+    box = _portal(tmp_path, sandbox)
+    (tmp_path / "m.csv").write_text("email,company_domain\nc1@x.io,d1.io\nc2@x.io,d2.io\n")
+    args = ["update", str(tmp_path / "m.csv"), *CRM, "--base-url", box.url, "--match", "email"]
+    args += ["--associate-by", "companies=domain"]
+    refused = run_cli(*args, cwd=tmp_path)
+    assert refused.code == 2
+    assert '--map "company_domain=associate:companies"' in refused.stderr, refused.stderr
+    mapped = run_cli(*args, "--map", "company_domain=associate:companies", cwd=tmp_path)
+    assert mapped.code == 0, mapped.stderr
+    assert box.stats()["links_added"] == 2

@@ -149,20 +149,75 @@ def test_crm_v3_refuses_the_token_in_the_query(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "flags", [("--object", "deals"), ("--api-version", "v3"), ("--match", "email")]
 )
-def test_a_crm_flag_without_the_crm_api_is_refused_not_ignored(
+def test_a_crm_flag_with_leads_v1_named_is_refused_not_ignored(
     tmp_path: Path, flags: tuple[str, ...]
 ) -> None:
+    """A CRM flag beside an explicit --api leads-v1 is exit 2, never silently dropped."""
     leads = tmp_path / "l.csv"
     leads.write_text("guid,city\ng1x,Berlin\n")
-    result = run_cli("update", str(leads), "--dry-run", *flags, cwd=tmp_path, token=None)
+    args = ("update", str(leads), "--dry-run", "--api", "leads-v1", *flags)
+    result = run_cli(*args, cwd=tmp_path, token=None)
     assert result.code == 2
     assert f"{flags[0]} applies to the crm-v3 API" in result.stderr
     assert not (tmp_path / "l.dry-run.report.csv").exists()
 
 
-def test_an_id_column_without_the_crm_api_points_to_it(tmp_path: Path) -> None:
-    records = tmp_path / "contacts.csv"
-    records.write_text("id,city\n101,Berlin\n")
+@pytest.mark.parametrize(
+    ("header", "flags", "api"),
+    [
+        ("id,city", (), "crm-v3"),  # record ids: the CRM API
+        ("guid,city", (), "leads-v1"),
+        ("guid,city", ("--object", "contacts", "--guid-column", "guid"), "crm-v3"),
+        ("email,city", ("--match", "email"), "crm-v3"),
+        ("Record,city", ("--map", "Record=id"), "crm-v3"),
+    ],
+)
+def test_without_api_the_flags_and_the_file_choose_it(
+    tmp_path: Path, header: str, flags: tuple[str, ...], api: str
+) -> None:
+    """--object, --match, --create or an id column mean the CRM API; a guid column Leads
+    v1: the plan's example request goes to that API's path."""
+    records = tmp_path / "records.csv"
+    records.write_text(f"{header}\n101,Berlin\n")
+    result = run_cli("update", str(records), "--dry-run", *flags, cwd=tmp_path, token=None)
+    assert result.code in (0, 1), result.stderr
+    path = "/crm/objects/2026-09/contacts/batch/" if api == "crm-v3" else "/leads/v1/lead/"
+    assert path in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ("email,city", "--api crm-v3 --object contacts --match email"),
+        ("domain,name", "--api crm-v3 --object companies"),
+        ("Name,city", '--map "COLUMN=guid"'),
+    ],
+)
+def test_a_file_that_names_no_api_gets_the_command_that_would_work(
+    tmp_path: Path, header: str, words: str
+) -> None:
+    """A contacts export with an email column and no flag is exit 2 with the working command
+    (it said: no guid column)."""
+    records = tmp_path / "export.csv"
+    records.write_text(f"{header}\na@example.com,Berlin\n")
     result = run_cli("update", str(records), "--dry-run", cwd=tmp_path, token=None)
     assert result.code == 2
-    assert "add --api crm-v3 --object contacts" in result.stderr
+    assert words in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_scripts_are_typers_own(tmp_path: Path, shell: str) -> None:
+    """`bulkleads --show-completion SHELL` prints the script to source for bash, zsh and fish."""
+    shown = run_cli("--show-completion", shell, cwd=tmp_path, token=None)
+    assert shown.code == 0, shown.stderr
+    assert "_BULKLEADS_COMPLETE" in shown.stdout
+
+
+def test_completion_completes_commands_and_flags(tmp_path: Path) -> None:
+    """The completion the scripts call: a command from its start, a flag of update."""
+    env = {"_BULKLEADS_COMPLETE": "complete_bash", "COMP_CWORD": "1"}
+    command = run_cli(cwd=tmp_path, token=None, env={**env, "COMP_WORDS": "bulkleads upd"})
+    assert command.stdout.split() == ["update"]
+    env = {**env, "COMP_CWORD": "3", "COMP_WORDS": "bulkleads update x.csv --dry"}
+    flag = run_cli(cwd=tmp_path, token=None, env=env)
+    assert flag.stdout.split() == ["--dry-run"]

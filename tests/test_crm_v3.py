@@ -503,8 +503,19 @@ def test_create_needs_match_and_the_crm_api(tmp_path: Path) -> None:
         "update", str(records), "--api", "crm-v3", "--create", "--dry-run", cwd=tmp_path, token=None
     )
     assert crm.code == 2 and "--create needs --match PROPERTY" in crm.stderr
-    v1 = run_cli("update", str(records), "--create", "--dry-run", cwd=tmp_path, token=None)
+    v1 = run_cli(
+        "update",
+        str(records),
+        "--api",
+        "leads-v1",
+        "--create",
+        "--dry-run",
+        cwd=tmp_path,
+        token=None,
+    )
     assert v1.code == 2 and "--create applies to the crm-v3 API" in v1.stderr
+    implied = run_cli("update", str(records), "--create", "--dry-run", cwd=tmp_path, token=None)
+    assert implied.code == 2 and "--create needs --match PROPERTY" in implied.stderr
     leads = run_cli(
         "update", str(records), "--api", "crm-v3", "--object", "leads", "--match", "x",
         "--create", "--dry-run", cwd=tmp_path, token=None,

@@ -16,10 +16,10 @@ from bulkleads.errors import EXIT_ABORTED, EXIT_USAGE, BulkleadsError
 from bulkleads.report.screen import print_error
 
 app = typer.Typer(
-    help="Apply bulk updates to HubSpot leads from CSV or JSONL files: validated before anything "
-    "is sent, paced to the portal's rate limit, retried, resumable, with a report line per row.",
+    help="Apply bulk updates to HubSpot records (Leads v1 and the CRM objects) from CSV, TSV, "
+    "JSON Lines or .xlsx files: validated before anything is sent, backed up, paced to the "
+    "portal's rate limit, retried, resumable, undoable, with a report line per row.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 

@@ -7,9 +7,10 @@ stands for, so the command's body only joins them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import typer
 
@@ -29,6 +30,7 @@ from bulkleads.cli.options import (
     profiled,
     sample_count,
 )
+from bulkleads.errors import UsageError
 from bulkleads.hubspot import ApiOptions, refuse_foreign_flags
 from bulkleads.hubspot import choose as choose_api
 from bulkleads.pipeline.lifecycle import resume_command, update
@@ -226,14 +228,16 @@ class TargetFlags:
         ),
     ] = DEFAULT_BASE_URL
     api: Annotated[
-        Literal["leads-v1", "crm-v3"],
+        Literal["leads-v1", "crm-v3"] | None,
         typer.Option(
             "--api",
-            help="leads-v1 (PUT one lead a request) or crm-v3 (batch update "
-            "of --object, up to 100 records a request).",
+            help="leads-v1 (PUT one lead a request) or crm-v3 (batch update of --object, up to "
+            "100 records a request). Default: from the flags and the file: --object, --match, "
+            "--create or an id column mean crm-v3; a guid column means leads-v1.",
             rich_help_panel=PANEL_TARGET,
+            show_default=False,
         ),
-    ] = "leads-v1"
+    ] = None
     api_version: Annotated[
         Literal["2026-09", "v3"],
         typer.Option(
@@ -328,7 +332,29 @@ class TargetFlags:
         ),
     ] = None
 
+    def with_api(
+        self, given: set[str], fields: FieldFlags, file: InputFlags, path: str
+    ) -> TargetFlags:
+        """These flags with the API named, or else told by the flags and the file's header:
+        the first command a user types (a contacts export, no flag) should work or say what
+        would."""
+        if self.api is not None:
+            return self
+        if given & _CRM_ONLY:
+            return dataclasses.replace(self, api="crm-v3")
+        if fields.guid_column is not None or path == "-":
+            return dataclasses.replace(self, api="leads-v1")  # as before there was a choice
+        renamed = {field.strip().lower() for _, field in (pair(m) for m in fields.renames or ())}
+        with file.spec(path, PlanOptions()).open() as source:
+            header = {name.strip().lower() for name in source.header} | renamed
+        if "guid" in header:
+            return dataclasses.replace(self, api="leads-v1")
+        if header & {"id", "hs_object_id"}:
+            return dataclasses.replace(self, api="crm-v3")
+        raise UsageError(_which_api(header, path))
+
     def connection(self, token: Token | None) -> Connection:
+        assert self.api is not None  # named, or told by with_api
         options = ApiOptions(
             auth=self.auth,
             object=self.crm_object,
@@ -482,13 +508,56 @@ def update_command(
     target = profiled(ctx, send.profile, target)  # a flag given wins over the profile
     fields = profiled(ctx, send.profile, fields)
     report = profiled(ctx, send.profile, report)
-    refuse_foreign_flags(target.api, given_flags(ctx))
+    given = given_flags(ctx)
+    target = target.with_api(given, fields, file, input)
+    assert target.api is not None
+    refuse_foreign_flags(target.api, given)
     path = send.token_file
     token = optional_token(path, var=var) if report.dry_run else load_token(path, var=var)
     job = report.options(output, send, var)
     run = Run(target.connection(token), send.pace(), reading.options(), job)
     spec = file.spec(input, fields.plan(target))
     raise typer.Exit(update(run, spec, output.reporter(token)))
+
+
+# Flags only the CRM API takes: given without --api, they choose it.
+_CRM_ONLY: Final = frozenset(
+    {
+        "crm_object",
+        "id_property",
+        "create",
+        "associate_by",
+        "association_label",
+        "batch_size",
+        "api_version",
+        "date_field",
+    }
+)
+
+
+def _which_api(header: set[str], path: str) -> str:
+    """Exit 2's words when neither the flags nor the file name the API: the command that
+    would work for the columns the file has."""
+    seen = ", ".join(sorted(header)) or "none"
+    if "email" in header:
+        return (
+            f"{path} has no guid or id column but an email column (columns: {seen}): to update "
+            f"contacts by email, run: bulkleads update {path} --api crm-v3 --object contacts "
+            "--match email (add --create to make the contacts no record has yet)"
+        )
+    if "domain" in header:
+        return (
+            f"{path} has no guid or id column but a domain column (columns: {seen}): HubSpot's "
+            "company domain is not unique, so companies are updated by their record ids (an id "
+            f"column: bulkleads update {path} --api crm-v3 --object companies) or a unique "
+            "property (--match PROPERTY); a domain finds companies to link to "
+            "(--associate-by companies=domain)"
+        )
+    return (
+        f"{path} has no key column (columns: {seen}): name the column that holds each record's "
+        'key: --map "COLUMN=guid" for Leads v1, or --api crm-v3 --object OBJECT with '
+        '--map "COLUMN=id" (record ids) or --match PROPERTY (a unique property)'
+    )
 
 
 def _by_object(values: list[str] | None, flag: str, form: str) -> tuple[tuple[str, str], ...]:

@@ -17,6 +17,7 @@ from typing import Final
 
 from bulkleads.errors import UsageError
 from bulkleads.fields import FieldError
+from bulkleads.hubspot.crm_fields import singular
 from bulkleads.jobstore.links import PREFIX, SEPARATOR
 
 _RECORD_ID: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
@@ -29,10 +30,15 @@ def target(name: str) -> str | None:
 
 
 def check_columns(
-    names: Iterable[str], associable: tuple[str, ...], noun: str, by: dict[str, str]
+    names: Iterable[str],
+    associable: tuple[str, ...],
+    noun: str,
+    by: dict[str, str],
+    header: Iterable[str] = (),
 ) -> None:
     """Stop before the first request on a link column this API or object cannot make, and on
-    an ``--associate-by`` object no column links to."""
+    an ``--associate-by`` object no column links to (naming the ``--map`` that would make
+    one of the ``header``'s columns)."""
     linked = {t for name in names if (t := target(name)) is not None}
     if linked and not associable:
         raise UsageError(
@@ -49,7 +55,20 @@ def check_columns(
                 + hint
             )
     if unused := sorted(set(by) - linked):
-        raise UsageError(f"{unused[0]}=... names no associate:{unused[0]} column of the input")
+        obj = unused[0]
+        raise UsageError(
+            f"{obj}=... names no associate:{obj} column of the input; name one: "
+            + _map_hint(obj, by[obj], list(header))
+        )
+
+
+def _map_hint(obj: str, prop: str, header: list[str]) -> str:
+    """The ``--map`` that makes a link column of the column most likely meant: one whose
+    name holds the property (``company_domain`` for ``domain``) or the object."""
+    words = (prop.lower(), singular(obj))
+    meant = next((h for h in header if any(w and w in h.lower() for w in words)), None)
+    column = meant or "COLUMN"
+    return f'--map "{column}={PREFIX}{obj}"'
 
 
 def cell(to_object: str, raw: object, by: dict[str, str]) -> str:

@@ -60,6 +60,7 @@ def plan(
             rules.associable,
             rules.noun,
             {**options.link_keys, **dict(options.association_labels)},
+            source.header,
         )
         check_names(
             [n for n in named if n and n != KEY and link_columns.target(n) is None], rules, options

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bulkleads.commands.app import app
-from tests.conftest import json_lines, read_report, run_cli, write_seed
+from tests.conftest import json_lines, read_report, run_cli, wait_until, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 41)]
 OUTCOMES = ("updated", "failed", "invalid", "skipped", "not_sent", "deferred", "planned")
@@ -377,3 +377,46 @@ def test_the_jobs_table_fits_a_terminal_and_names_its_columns_once(
     assert "…" not in table, table
     assert str(rows[0]["created"])[:16].replace("T", " ") in table
     assert "close.csv" in table and "close.report.csv" in table
+
+
+def test_two_nightly_runs_tell_tonight_from_the_job_and_keep_both_reports(
+    tmp_path: Path, sandbox
+) -> None:
+    """The same nightly command twice: the second run's summary says it had nothing to do and
+    made no request (this_run), while the job's totals stay; a dated --report keeps both
+    nights' reports, and the later one leads back to the job."""
+    box = sandbox("--limit", "100", seed=write_seed(tmp_path / "s.json", GUIDS[:5]))
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},N{i}\n" for i, g in enumerate(GUIDS[:5])))
+    summary = tmp_path / "summary.json"
+    args = ("update", str(leads), "--base-url", box.url, "--summary", str(summary))
+    args += ("--report", str(tmp_path / "close-{datetime}.report.csv"))
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.code == 0, first.stderr
+    night = json.loads(summary.read_text())
+    assert night["this_run"]["updated"] == 5 and not night["this_run"]["nothing_to_do"]
+    stamp = time.strftime("%H%M%S")
+    wait_until(lambda: time.strftime("%H%M%S") != stamp, box.proc, "the next second")
+    second = run_cli(*args, cwd=tmp_path)
+    assert second.code == 0, second.stderr
+    again = json.loads(summary.read_text())
+    assert again["updated"] == 5  # the job's totals
+    assert again["this_run"] == {
+        "requests": 0,
+        "updated": 0,
+        "created": 0,
+        "archived": 0,
+        "skipped": 0,
+        "failed": 0,
+        "not_found": 0,
+        "unconfirmed": 0,
+        "invalid": 0,
+        "nothing_to_do": True,
+    }
+    assert "this run: nothing to do" in second.stderr
+    reports = sorted(tmp_path.glob("close-*.report.csv"))
+    assert len(reports) == 2, reports
+    assert all(len(read_report(r)) == 5 for r in reports)
+    undone = run_cli("undo", str(reports[-1]), cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert [box.state()[g]["city"] for g in GUIDS[:5]] == [""] * 5

@@ -34,7 +34,14 @@ from bulkleads.errors import UsageError
 from bulkleads.hubspot import ApiOptions, refuse_foreign_flags
 from bulkleads.hubspot import choose as choose_api
 from bulkleads.pipeline.lifecycle import resume_command, update
-from bulkleads.pipeline.settings import DEFAULT_BASE_URL, Connection, InputSpec, JobOptions, Run
+from bulkleads.pipeline.settings import (
+    DEFAULT_BASE_URL,
+    Connection,
+    InputSpec,
+    JobOptions,
+    Run,
+    dated,
+)
 from bulkleads.plan.options import PlanOptions
 from bulkleads.report.rows import ReportDialect
 from bulkleads.send.options import DEFAULT_SAMPLE, ReadOptions
@@ -466,7 +473,7 @@ class ReportFlags:
 
     def options(self, output: OutputFlags, send: SendFlags, var: str) -> JobOptions:
         return JobOptions(
-            report=self.report,
+            report=dated(self.report) if self.report is not None else None,
             report_dialect=self.report_dialect,
             dry_run=self.dry_run,
             fresh=self.fresh,

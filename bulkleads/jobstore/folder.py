@@ -176,7 +176,7 @@ class JobFolder:
         if candidate.exists():
             resolved = str(candidate.resolve())
             infos = list(self.list())
-            writers = [info for info in infos if info.meta.report == resolved]
+            writers = [info for info in infos if resolved in _reports(info.meta)]
             if writers:
                 return _last_writer(writers, candidate).path
             of_input = [info for info in infos if info.meta.input_path == resolved]
@@ -248,6 +248,13 @@ def fingerprint(path: Path) -> dict[str, object]:
         "size": info.st_size,
         "mtime_ns": info.st_mtime_ns,
     }
+
+
+def _reports(meta: JobMeta) -> set[str]:
+    """The report paths a job wrote: the one it was planned with and the one it wrote last
+    (a resumed run may name another, e.g. a dated one)."""
+    written = meta.report_written.get("path") if meta.report_written else None
+    return {str(p) for p in (meta.report, written) if p}
 
 
 def _last_writer(writers: list[JobInfo], report: Path) -> JobInfo:

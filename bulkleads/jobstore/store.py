@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -474,6 +475,22 @@ class JobStore:
     def bundle_rows(self) -> Iterator[tuple[str, int]]:
         """``(guid, first_row)`` of every bundle."""
         yield from self._db.execute("SELECT guid, first_row FROM bundles")
+
+    def settled(self) -> Counter[str]:
+        """Records by what became of them, in words that outlive a run (``updated``,
+        ``created``, ``archived``, ``failed``, ``skipped``, ``not_found``, ``unconfirmed``,
+        ``invalid``): two snapshots, before and after a run, tell what that run did."""
+        words = {State.FAILED: "failed", State.SKIPPED: "skipped", State.NOT_FOUND: "not_found"}
+        words |= {State.UNCONFIRMED: "unconfirmed", State.INVALID: "invalid"}
+        done = {None: "updated", "created": "created", "archive": "archived"}
+        counts: Counter[str] = Counter()
+        for state, action, n in self._db.execute(
+            "SELECT state, action, count(*) FROM bundles GROUP BY state, action"
+        ):
+            word = done.get(action, "updated") if state == State.DONE else words.get(state)
+            if word is not None:
+                counts[word] += n
+        return counts
 
     def bundle_states(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, count(*) FROM bundles GROUP BY state"))

@@ -371,6 +371,7 @@ def send_and_report(
         sending = run.sending()
         phases = phases_for(store, sending, states, target)
         todo = any(phase.pending() for phase in phases)
+        before = store.settled()
         interrupts = Interrupts(out, run.job.command)
         try:
             stats = (
@@ -383,6 +384,7 @@ def send_and_report(
             interrupts.done()  # a press during the report was counted with the run's
         links = count_links(store)
         verified = store.verified_count() if run.reading.verify else None
+        now = store.settled() - before  # what this run settled (a retry's fixes count once)
     code = exit_code(counts, stats, links)
     out.summary(
         counts,
@@ -393,6 +395,7 @@ def send_and_report(
         verified=verified,
         noun=run.rules().noun,
         links=links,
+        this_run=now,
     )
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -194,6 +195,20 @@ class Run:
             **self.reading.to_meta(),
             "key_column": self.rules().key,  # the report's and diff's header for the key
         }
+
+
+_STAMPS: Final = {"{date}": "%Y-%m-%d", "{time}": "%H%M%S", "{datetime}": "%Y-%m-%dT%H%M%S"}
+
+
+def dated(path: Path, now: datetime | None = None) -> Path:
+    """``path`` with ``{date}``, ``{time}`` or ``{datetime}`` replaced by the local time of
+    this run: a nightly job's reports side by side (``closes-{date}.report.csv``), where one
+    path would keep only the last night's."""
+    moment = now or datetime.now()
+    text = str(path)
+    for mark, form in _STAMPS.items():
+        text = text.replace(mark, moment.strftime(form))
+    return Path(text)
 
 
 def default_report(input_path: str, job: str, *, dry_run: bool = False) -> Path:

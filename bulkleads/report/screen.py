@@ -243,6 +243,7 @@ class Reporter:
         page: str | None = None,
         noun: str = "lead",
         links: Counter[str] | None = None,
+        this_run: Counter[str] | None = None,
     ) -> None:
         """The last word of a command: every count (zeros too), requests by status, retries,
         429s, elapsed time, the job, the report and the exit code."""
@@ -306,6 +307,8 @@ class Reporter:
                 elapsed_seconds=round(stats.elapsed, 2),
                 requests_per_second=round(achieved, 3),
             )
+        if this_run is not None:
+            line += _this_run(this_run, stats, data)
         LOGGER.log(logging.INFO if not self.quiet else logging.WARNING, line, extra={"data": data})
         self.info(f"report: {report}", event="report", path=report)
         if self.summary_path is not None:
@@ -392,6 +395,36 @@ class _LogSink(ProgressSink):
             total=self._total,
             rate=round(rate, 2),
         )
+
+
+_RUN_WORDS: Final = (
+    "updated",
+    "created",
+    "archived",
+    "skipped",
+    "failed",
+    "not_found",
+    "unconfirmed",
+    "invalid",
+)
+
+
+def _this_run(settled: Counter[str], stats: SendStats | None, data: dict[str, object]) -> str:
+    """What this run did, apart from the job's totals (the counts before it are a resumed or
+    nightly job's, not tonight's): its records settled and its requests, and whether it had
+    anything to do; added to ``data`` as ``this_run``."""
+    requests = stats.requests if stats is not None else 0
+    done = [(word, settled[word]) for word in _RUN_WORDS if settled[word] > 0]
+    nothing = requests == 0 and not done
+    data["this_run"] = {
+        "requests": requests,
+        **{word: settled[word] for word in _RUN_WORDS},
+        "nothing_to_do": nothing,
+    }
+    words = ", ".join(f"{n} {word.replace('_', ' ')}" for word, n in done)
+    if nothing:
+        return "; this run: nothing to do (the counts are the job's)"
+    return f"; this run: {words or 'no record settled'}, {requests} requests"
 
 
 def _cost_words(reads: int, checks: int, links: tuple[int, int, int]) -> str:

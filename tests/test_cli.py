@@ -190,7 +190,7 @@ def test_without_api_the_flags_and_the_file_choose_it(
     [
         ("email,city", "--api crm-v3 --object contacts --match email"),
         ("domain,name", "--api crm-v3 --object companies"),
-        ("Name,city", '--map "COLUMN=guid"'),
+        ("Name,city", '--map "NAME=guid"'),  # no hint of an API: Leads v1's words, as before
     ],
 )
 def test_a_file_that_names_no_api_gets_the_command_that_would_work(

@@ -349,16 +349,17 @@ class TargetFlags:
             return self
         if given & _CRM_ONLY:
             return dataclasses.replace(self, api="crm-v3")
-        if fields.guid_column is not None or path == "-":
-            return dataclasses.replace(self, api="leads-v1")  # as before there was a choice
+        leads = dataclasses.replace(self, api="leads-v1")  # as before there was a choice
+        if fields.guid_column is not None or not Path(path).is_file():
+            return leads  # stdin or a pipe is read once, by the plan: nothing to peek at
         renamed = {field.strip().lower() for _, field in (pair(m) for m in fields.renames or ())}
         with file.spec(path, PlanOptions()).open() as source:
             header = {name.strip().lower() for name in source.header} | renamed
-        if "guid" in header:
-            return dataclasses.replace(self, api="leads-v1")
-        if header & {"id", "hs_object_id"}:
+        if header & {"id", "hs_object_id"} and "guid" not in header:
             return dataclasses.replace(self, api="crm-v3")
-        raise UsageError(_which_api(header, path))
+        if header & {"email", "domain"} and "guid" not in header:
+            raise UsageError(_which_api(header, path))
+        return leads  # a guid column, JSON lines, or a file the plan will say lacks one
 
     def connection(self, token: Token | None) -> Connection:
         assert self.api is not None  # named, or told by with_api
@@ -552,18 +553,12 @@ def _which_api(header: set[str], path: str) -> str:
             f"contacts by email, run: bulkleads update {path} --api crm-v3 --object contacts "
             "--match email (add --create to make the contacts no record has yet)"
         )
-    if "domain" in header:
-        return (
-            f"{path} has no guid or id column but a domain column (columns: {seen}): HubSpot's "
-            "company domain is not unique, so companies are updated by their record ids (an id "
-            f"column: bulkleads update {path} --api crm-v3 --object companies) or a unique "
-            "property (--match PROPERTY); a domain finds companies to link to "
-            "(--associate-by companies=domain)"
-        )
     return (
-        f"{path} has no key column (columns: {seen}): name the column that holds each record's "
-        'key: --map "COLUMN=guid" for Leads v1, or --api crm-v3 --object OBJECT with '
-        '--map "COLUMN=id" (record ids) or --match PROPERTY (a unique property)'
+        f"{path} has no guid or id column but a domain column (columns: {seen}): HubSpot's "
+        "company domain is not unique, so companies are updated by their record ids (an id "
+        f"column: bulkleads update {path} --api crm-v3 --object companies) or a unique "
+        "property (--match PROPERTY); a domain finds companies to link to "
+        "(--associate-by companies=domain)"
     )
 
 

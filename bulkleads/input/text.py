@@ -58,6 +58,7 @@ class Record:
     line: int
     values: dict[str, object] | None
     error: str | None = None
+    text: str | None = None  # the record's own text, as read (only when asked: raw_records)
 
 
 class Source(Protocol):
@@ -65,6 +66,7 @@ class Source(Protocol):
 
     format: Format
     header: list[str]
+    path: str  # where it is read from ("" when it is no file)
 
     @property
     def encoding_label(self) -> str | None: ...
@@ -210,9 +212,14 @@ class InputFile:
         return self._tap.digest.hexdigest()
 
     # -- reading ----------------------------------------------------------------------------
-    def records(self) -> Iterator[Record]:
+    def raw_records(self) -> Iterator[Record]:
+        """:meth:`records`, each with its own text as read (line endings and quoting
+        included): the failed rows go back to the operator byte for byte."""
+        return self.records(keep_text=True)
+
+    def records(self, *, keep_text: bool = False) -> Iterator[Record]:
         """Every record in file order; decoding and structural errors stop with InputError."""
-        inner = self._jsonl_records() if self.format == "jsonl" else self._csv_records()
+        inner = self._jsonl_records() if self.format == "jsonl" else self._csv_records(keep_text)
         try:
             yield from inner
         except UnicodeDecodeError as exc:
@@ -272,6 +279,7 @@ class InputFile:
                 break
             first += more
         self._header_lines = first.count("\n") or 1
+        self.header_text = first  # as read, for the failed rows' file
         try:
             self.header = next(csv.reader([first], delimiter=self.delimiter, strict=True))
         except csv.Error as exc:
@@ -286,11 +294,13 @@ class InputFile:
                 line=1,
             )
 
-    def _csv_records(self) -> Iterator[Record]:
+    def _csv_records(self, keep_text: bool = False) -> Iterator[Record]:
         header = self.header
         width = len(header)
         blank = [i for i, name in enumerate(header) if not name.strip()]
-        reader = csv.reader(self._lines(), delimiter=self.delimiter or ",", strict=False)
+        taken: list[str] = []  # the lines of the record being read (csv reads no further)
+        lines = _keeping(self._lines(), taken) if keep_text else self._lines()
+        reader = csv.reader(lines, delimiter=self.delimiter or ",", strict=False)
         offset = self._header_lines
         row = 0
         prev = 0
@@ -298,12 +308,18 @@ class InputFile:
             for cells in reader:
                 line = offset + prev + 1
                 prev = reader.line_num
+                text = "".join(taken) if keep_text else None
+                taken.clear()
                 if not cells or (len(cells) == 1 and not cells[0].strip() and width > 1):
                     continue
                 row += 1
                 if len(cells) != width:
                     yield Record(
-                        row, line, None, f"has {len(cells)} cells but the header has {width}"
+                        row,
+                        line,
+                        None,
+                        f"has {len(cells)} cells but the header has {width}",
+                        text=text,
                     )
                     continue
                 if blank and any(cells[i].strip() for i in blank):
@@ -313,9 +329,10 @@ class InputFile:
                         None,
                         f"has a value in column {blank[0] + 1}, which has no header "
                         "name; name the column or remove the value",
+                        text=text,
                     )
                     continue
-                yield Record(row, line, dict(zip(header, cells, strict=True)))
+                yield Record(row, line, dict(zip(header, cells, strict=True)), text=text)
         except csv.Error as exc:
             line = offset + prev + 1
             if "field larger than field limit" in str(exc):
@@ -337,11 +354,16 @@ class InputFile:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield Record(row, line, None, f"is not valid JSON: {exc.msg} at column {exc.colno}")
+                why = f"is not valid JSON: {exc.msg} at column {exc.colno}"
+                yield Record(row, line, None, why, text=text)
                 continue
             if not isinstance(value, dict):
                 yield Record(
-                    row, line, None, f"is a JSON {type(value).__name__}, expected an object"
+                    row,
+                    line,
+                    None,
+                    f"is a JSON {type(value).__name__}, expected an object",
+                    text=text,
                 )
                 continue
             if any(isinstance(v, str) and len(v) > MAX_CELL for v in value.values()):
@@ -351,9 +373,10 @@ class InputFile:
                     None,
                     f"holds a value larger than {MAX_CELL // 1024} KiB, "
                     "far beyond any HubSpot field",
+                    text=text,
                 )
                 continue
-            yield Record(row, line, value)
+            yield Record(row, line, value, text=text)
 
     # -- decoding errors --------------------------------------------------------------------
     def _decode_message(self, exc: UnicodeDecodeError) -> str:
@@ -448,3 +471,10 @@ def _sniff_delimiter(header: str) -> str:
     counts = {d: header.count(d) for d in _DELIMITERS}
     best = max(counts, key=lambda d: (counts[d], d == ","))
     return best if counts[best] else ","
+
+
+def _keeping(lines: Iterator[str], taken: list[str]) -> Iterator[str]:
+    """``lines``, each also appended to ``taken`` as it is handed on."""
+    for line in lines:
+        taken.append(line)
+        yield line

@@ -41,6 +41,8 @@ class JobMeta:
     job: str = ""
     input: str = "-"  # as given (a path, or - for stdin; "undo of JOB" for an undo)
     input_path: str | None = None  # the input resolved, to find its jobs again
+    input_dialect: Mapping[str, object] | None = None  # format, encoding, delimiter, sheet
+    content_hash: str | None = None  # the input's bytes, to know it again
     created: str | None = None  # when the job was planned (ISO 8601)
     report: str | None = None  # the report's path, resolved
     report_dialect: Mapping[str, object] | None = None
@@ -83,9 +85,11 @@ class JobMeta:
 
 _TEXT: Final = frozenset(
     {"job", "input", "input_path", "created", "report", "command", "key_column", "base_url"}
+    | {"content_hash"}
 )
 _MAPS: Final = frozenset(
     {"report_dialect", "report_written", "plan", "associate_by", "association_types", "properties"}
+    | {"input_dialect"}
 )
 
 

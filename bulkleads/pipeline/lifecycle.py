@@ -31,6 +31,7 @@ from bulkleads.pipeline.portal import check_links, read_portal
 from bulkleads.pipeline.settings import InputSpec, Run, default_report
 from bulkleads.plan.options import PlanSummary
 from bulkleads.plan.planner import plan
+from bulkleads.report.failed import write_failed_rows
 from bulkleads.report.page import check_page_path, write_html
 from bulkleads.report.rows import (
     RowOutcome,
@@ -197,6 +198,14 @@ def _plan_job(
                 "job": job,
                 "input": spec.path,
                 "input_path": str(Path(spec.path).resolve()) if inputs else None,
+                "input_dialect": {
+                    "format": source.format,
+                    "encoding": source.encoding,
+                    "delimiter": source.delimiter,
+                    "bom": source.had_bom,
+                    "sheet": getattr(source, "sheet", None),
+                },
+                "content_hash": source.content_hash,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "report": str(report),
                 **run.to_meta(),
@@ -382,6 +391,7 @@ def send_and_report(
             counts = write_report(store, report)
         finally:
             interrupts.done()  # a press during the report was counted with the run's
+        failed, why = write_failed_rows(store, report)
         links = count_links(store)
         verified = store.verified_count() if run.reading.verify else None
         now = store.settled() - before  # what this run settled (a retry's fixes count once)
@@ -396,7 +406,9 @@ def send_and_report(
         noun=run.rules().noun,
         links=links,
         this_run=now,
+        failed_rows=str(failed) if failed else None,
     )
+    _say_failed_rows(out, failed, why, run.job.command)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
     if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT] or counts[RowOutcome.UNCONFIRMED]:
@@ -406,6 +418,20 @@ def send_and_report(
             command=run.job.command,
         )
     return code
+
+
+def _say_failed_rows(out: Reporter, failed: Path | None, why: str | None, command: str) -> None:
+    """Where the rows not done went, and the command that sends them once fixed."""
+    if failed is not None:
+        again = command.replace(shlex.quote(str(failed)), "FILE") if command else ""
+        out.warn(
+            f"failed rows: {failed}: fix them there and run it, e.g. "
+            + (f"the same command on it ({again})" if again else f"bulkleads update {failed}"),
+            event="failed_rows",
+            path=str(failed),
+        )
+    elif why is not None:
+        out.warn(f"no failed rows' file: {why}", event="failed_rows", path=None)
 
 
 def print_plan(

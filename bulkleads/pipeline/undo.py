@@ -47,6 +47,7 @@ class UndoSource:
 
     format: Format = "jsonl"
     header: list[str] = []  # noqa: RUF012 - a JSON-lines source has none
+    path = ""  # no file: a job's backups
     encoding_label = None
 
     def __init__(self, store: JobStore, key: str) -> None:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 KEY: Final = "\x00key"  # the key column, whatever the API calls it
 
 
+# What a failed rows' file adds at the end of the input's header (report/failed.py).
+FAILED_COLUMNS: Final = ("error", "outcome")
+
+
 class Columns:
     """Maps input keys (CSV headers or JSONL keys) to field names, with a cache.
 
@@ -31,6 +35,13 @@ class Columns:
         self._key_column = _key(options.guid_column) if options.guid_column else None
         self._key = key
         self._cache: dict[str, str | None] = {}
+
+    def take_header(self, header: list[str]) -> None:
+        """A header that ends with ``error`` and ``outcome`` is a failed rows' file of ours
+        (:mod:`bulkleads.report.failed`) being sent again: those two are never fields."""
+        if [_key(name) for name in header[-2:]] == list(FAILED_COLUMNS):
+            self._ignore |= set(FAILED_COLUMNS)
+            self._cache.clear()
 
     def field_for(self, name: str) -> str | None:
         """The field a column feeds (:data:`KEY` for the key column), or None if ignored."""

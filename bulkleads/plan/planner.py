@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, tzinfo
 from functools import lru_cache
 from itertools import groupby, islice
+from pathlib import Path
 from typing import Final, TypeVar
 
 from bulkleads.bundle import State
@@ -28,7 +29,7 @@ from bulkleads.input.text import Record, Source
 from bulkleads.jobstore.links import PREFIX
 from bulkleads.jobstore.store import JobStore, RowRecord
 from bulkleads.plan import links as link_columns
-from bulkleads.plan.columns import KEY, Columns, check_header, check_names
+from bulkleads.plan.columns import FAILED_COLUMNS, KEY, Columns, check_header, check_names
 from bulkleads.plan.options import ConflictPolicy, PlanOptions, PlanSummary
 
 _BATCH: Final = 5000
@@ -51,7 +52,10 @@ def plan(
     allowed = frozenset(options.allow_fields)
     summary = PlanSummary(encoding=source.encoding_label)
     linked = bool(rules.associable)  # JSON lines name their fields row by row: may link
+    if source.format == "jsonl" and ".failed." in Path(source.path).name:
+        columns.take_header(list(FAILED_COLUMNS))  # our failed rows' file, sent again
     if source.format != "jsonl":
+        columns.take_header(source.header)
         check_header(source.header, columns, allowed, summary, rules)
         named = [columns.field_for(name) for name in source.header]
         linked = linked and any(link_columns.target(n) is not None for n in named if n)

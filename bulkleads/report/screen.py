@@ -244,6 +244,7 @@ class Reporter:
         noun: str = "lead",
         links: Counter[str] | None = None,
         this_run: Counter[str] | None = None,
+        failed_rows: str | None = None,
     ) -> None:
         """The last word of a command: every count (zeros too), requests by status, retries,
         429s, elapsed time, the job, the report and the exit code."""
@@ -267,6 +268,7 @@ class Reporter:
         }
         if page is not None:
             data["page"] = page
+        data["failed_rows"] = failed_rows
         line = f"done: {rows} {plural(rows, 'row')}: {parts or 'nothing'}"
         if verified is not None:
             line += f"; {verified} {plural(verified, noun)} verified (read back as sent)"

@@ -11,9 +11,11 @@ from typing import Final, NoReturn, ParamSpec
 
 import typer
 
+from bulkleads.cli.profiles import load_profile
 from bulkleads.errors import EXIT_ABORTED, BulkleadsError
+from bulkleads.report.notify import notify
 from bulkleads.report.screen import LOG_FORMAT_VAR, LogFormat, print_error
-from bulkleads.report.summary import write_error_summary
+from bulkleads.report.summary import error_summary, write_error_summary
 from bulkleads.token import ENV_VAR
 
 P = ParamSpec("P")
@@ -49,7 +51,25 @@ def _end(message: str, kind: str, code: int, flags: dict[str, object]) -> NoRetu
     summary = flags.get("summary")
     if isinstance(summary, Path):
         write_error_summary(summary, scrub(message), kind, code)
+    if (url := _notify_url(flags)) is not None:
+        warning = notify(url, error_summary(scrub(message), kind, code))
+        if warning is not None:
+            print_error(warning, kind="notify_failed", exit_code=code, fmt=fmt)
     raise typer.Exit(code) from None
+
+
+def _notify_url(flags: dict[str, object]) -> str | None:
+    """--notify, else the profile's: an error before the profile was applied still tells."""
+    url = flags.get("notify")
+    if isinstance(url, str):
+        return url
+    profile = flags.get("profile")
+    if isinstance(profile, str):
+        try:
+            return load_profile(profile).notify
+        except BulkleadsError:
+            return None
+    return None
 
 
 # click's error base class, wherever this typer takes click from (typer 0.29 vendors a copy).

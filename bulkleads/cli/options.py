@@ -265,6 +265,18 @@ Alongside = Annotated[
         metavar="",
     ),
 ]
+Notify = Annotated[
+    str | None,
+    typer.Option(
+        "--notify",
+        help="When the run ends, on every exit code, POST its summary (JSON, with a "
+        "Slack-compatible text line) to this URL; a failed post is a warning, never the exit "
+        "code. Never carries the token.",
+        rich_help_panel=PANEL_OUT,
+        metavar="URL",
+        show_default=False,
+    ),
+]
 Profile = Annotated[
     str | None,
     typer.Option(
@@ -294,6 +306,7 @@ class SendFlags:
     timeout: Timeout = 30.0
     profile: Profile = None
     alongside: Alongside = False
+    notify: Notify = None
 
     def with_profile(self, ctx: typer.Context) -> tuple[SendFlags, str]:
         """These flags over ``--profile``'s settings (a flag given wins), and the environment
@@ -347,10 +360,12 @@ class OutputFlags:
     log_format: LogFmt = "text"
     summary: SummaryFile = None
 
-    def reporter(self, token: Token | None) -> Reporter:
+    def reporter(self, token: Token | None, notify: str | None = None) -> Reporter:
         if self.summary is not None:
             check_summary_path(self.summary)
-        return make_reporter(self.log_format, self.quiet, token, self.verbose, self.summary)
+        out = make_reporter(self.log_format, self.quiet, token, self.verbose, self.summary)
+        out.notify_url, out.token = notify, token
+        return out
 
 
 C = TypeVar("C", bound=Callable[..., None])
@@ -404,6 +419,7 @@ _PROFILE_FLAGS: Final = {
     "rate_window": "rate_window",
     "concurrency": "concurrency",
     "token_file": "token_file",
+    "notify": "notify",
 }
 
 

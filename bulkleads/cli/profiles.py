@@ -70,6 +70,7 @@ class Profile:
     concurrency: int | None = None
     token_file: str | None = None
     token_env: str | None = None
+    notify: str | None = None  # a URL the summary is posted to when a run ends
     map: dict[str, str] = field(default_factory=dict)
     custom_fields: tuple[str, ...] = ()
     date_formats: tuple[str, ...] = ()

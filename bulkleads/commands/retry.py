@@ -43,4 +43,4 @@ def retry_command(
         pace=send.pace(),
         job=JobOptions(state_dir=output.state_dir, alongside=send.alongside),
     )
-    raise typer.Exit(retry(job, run, output.reporter(token), all_failed=all_failed))
+    raise typer.Exit(retry(job, run, output.reporter(token, send.notify), all_failed=all_failed))

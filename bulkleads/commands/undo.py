@@ -90,4 +90,4 @@ def undo_command(
             alongside=send.alongside,
         ),
     )
-    raise typer.Exit(undo(job, run, output.reporter(token)))
+    raise typer.Exit(undo(job, run, output.reporter(token, send.notify)))

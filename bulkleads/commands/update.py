@@ -525,7 +525,7 @@ def update_command(
     job = report.options(output, send, var)
     run = Run(target.connection(token), send.pace(), reading.options(), job)
     spec = file.spec(input, fields.plan(target))
-    raise typer.Exit(update(run, spec, output.reporter(token)))
+    raise typer.Exit(update(run, spec, output.reporter(token, send.notify)))
 
 
 # Flags only the CRM API takes: given without --api, they choose it.

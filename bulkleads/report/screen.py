@@ -34,6 +34,7 @@ from rich.progress import (
 from bulkleads.fields import plural
 from bulkleads.hubspot.limits import Limit
 from bulkleads.plan.options import PlanSummary
+from bulkleads.report.notify import notify
 from bulkleads.report.rows import RowOutcome
 from bulkleads.report.summary import write_summary
 from bulkleads.send.pool import SendStats
@@ -116,6 +117,8 @@ class Reporter:
         self.fmt = fmt
         self.quiet = quiet
         self.summary_path = summary_path
+        self.notify_url: str | None = None  # --notify: the summary is posted there too
+        self.token: Token | None = None  # what a notification must never carry
         self._console = Console(stderr=True, highlight=False)
         self.interactive = self._console.is_terminal and fmt == "text" and not quiet
 
@@ -315,6 +318,8 @@ class Reporter:
         self.info(f"report: {report}", event="report", path=report)
         if self.summary_path is not None:
             write_summary(self.summary_path, data)
+        if self.notify_url is not None and (warning := notify(self.notify_url, data, self.token)):
+            self.warn(warning, event="notify_failed")
 
 
 class ProgressSink:

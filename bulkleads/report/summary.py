@@ -40,6 +40,14 @@ def check_summary_path(path: Path) -> None:
         )
 
 
+def error_summary(message: str, kind: str, exit_code: int) -> dict[str, object]:
+    """The summary of a command that stopped on an error: zero counts, the error, the code."""
+    data: dict[str, object] = {"event": "summary", "rows": 0, "requests": 0}
+    data.update({str(outcome): 0 for outcome in RowOutcome})
+    data.update(error=message, type=kind, exit_code=exit_code)
+    return data
+
+
 def write_error_summary(path: Path, message: str, kind: str, exit_code: int) -> None:
     """The summary of a command that stopped on an error (exit 2 included): a monitor never
     reads last night's numbers as tonight's."""
@@ -47,9 +55,7 @@ def write_error_summary(path: Path, message: str, kind: str, exit_code: int) -> 
         check_summary_path(path)
     except UsageError:
         return  # never over a file that is not a summary: the refusal is on stderr
-    data: dict[str, object] = {"event": "summary", "rows": 0, "requests": 0}
-    data.update({str(outcome): 0 for outcome in RowOutcome})
-    data.update(error=message, type=kind, exit_code=exit_code)
+    data = error_summary(message, kind, exit_code)
     try:
         write_summary(path, data)
     except OSError:

@@ -20,14 +20,16 @@ def read_portal(run: Run, out: Reporter) -> Run:
     token = run.connection.token
     if token is None or run.portal is not None:
         return run
-    started = time.monotonic()  # the loop's clock: the pacer counts the request as ours
     portal = run.api.read_portal(
         run.connection.base_url,
         token,
         timeout=run.pace.timeout,
         patience=run.pace.send.max_retry_seconds,
     )
-    made = (*run.made, started) if run.api.reads_portal else run.made
+    # The loop's clock, once the answer is in: the pacer counts the read as its own until
+    # then, as it counts its own requests until their answers (HubSpot counts their arrival;
+    # the time before the call would free its slot too early, a 429 in a full window).
+    made = (*run.made, time.monotonic()) if run.api.reads_portal else run.made
     if portal is not None:
         out.info(
             f"checked against the portal's {len(portal.properties)} {portal.crm_object} properties",

@@ -790,3 +790,17 @@ def test_an_undo_preview_projects_from_its_sample_alone(tmp_path: Path, sandbox)
     plan = next(e for e in events if e["event"] == "plan")
     done = next(e for e in events if e["event"] == "summary")
     assert plan["records"] == done["rows"] == 1500
+
+
+def test_the_property_read_keeps_its_place_in_a_full_window(tmp_path: Path, sandbox) -> None:
+    """5,000 records at 100 requests per 10 s: the property read, 50 reads and 50 writes are
+    101 requests, one over a window; the pacer counts the read as its own until its answer, so
+    the portal refuses none (timed from its start, it freed its slot early: one 429)."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": str(i), "city": ""} for i in range(1, 5001)]))
+    box = sandbox("--limit", "100", "--window", "10", "--crm-seed", f"contacts={seed}", seed=None)
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,city\n" + "".join(f"{i},T\n" for i in range(1, 5001)))
+    done = run_cli("update", str(leads), "--api", "crm-v3", "--base-url", box.url, cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    assert box.stats()["requests"] == {"200": 101}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -99,4 +100,71 @@ def test_the_page_runs_in_a_real_browser(tmp_path: Path, sandbox) -> None:
     assert "Uncaught" not in shown.stderr, shown.stderr
     assert 'data-ready="yes"' in shown.stdout
     assert f'data-requests="{requests}"' in shown.stdout
+    assert 'data-consistent="true"' in shown.stdout
+
+
+def _job_with_links(tmp_path: Path, sandbox) -> tuple[Path, int]:
+    """20 contacts linked to companies by domain, 5 of the domains unknown: its page."""
+    contacts = [{"id": str(i), "email": f"c{i}@x.io"} for i in range(1, 21)]
+    companies = [{"id": str(500 + i), "domain": f"d{i}.io"} for i in range(1, 16)]
+    (tmp_path / "contacts.json").write_text(json.dumps(contacts))
+    (tmp_path / "companies.json").write_text(json.dumps(companies))
+    box = sandbox(
+        "--limit", "100", "--window", "10",
+        "--crm-seed", f"contacts={tmp_path / 'contacts.json'}",
+        "--crm-seed", f"companies={tmp_path / 'companies.json'}",
+        seed=None,
+    )  # fmt: skip
+    rows = ["email,jobtitle,associate:companies"]
+    rows += [f"c{i}@x.io,CTO,d{i}.io" for i in range(1, 21)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    args = ["update", str(tmp_path / "m.csv"), "--api", "crm-v3", "--base-url", box.url]
+    args += ["--match", "email", "--associate-by", "companies=domain", "--log-format", "json"]
+    ran = run_cli(*args, cwd=tmp_path)
+    assert ran.code == 1, ran.stderr  # 5 links not found
+    requests = next(e for e in json_lines(ran.stderr) if e["event"] == "summary")["requests"]
+    page = tmp_path / "m.html"
+    assert run_cli("report", str(tmp_path / "m.csv"), "--html", str(page), cwd=tmp_path).code == 1
+    return page, requests
+
+
+def test_the_page_shows_the_links_phases_outcomes_and_losses(tmp_path: Path, sandbox) -> None:
+    """Finding, reading links and linking are drawn and named apart from the records' phases;
+    the links' outcomes are counted beside the rows'; each link not made is in the failures,
+    the reason the job exited 1."""
+    page, _ = _job_with_links(tmp_path, sandbox)
+    text = page.read_text()
+    for phase in ("finding", "reading links", "linking", "reading", "updating"):
+        assert f'data-phase="{phase}"' in text, phase
+    assert "<h2>Links by outcome</h2>" in text
+    assert "<tr><td>added</td><td>15</td></tr>" in text
+    assert "<tr><td>not found</td><td>5</td></tr>" in text
+    assert "link to companies d16.io" in text and "no company has domain d16.io" in text
+
+
+@pytest.mark.skipif(
+    _CHROMIUM is None,
+    reason="headless Chromium is not installed (Debian: apt-get install chromium; "
+    ".ci/run installs it)",
+)
+def test_the_page_of_a_job_with_links_runs_in_a_real_browser(tmp_path: Path, sandbox) -> None:
+    """Chromium loads it with no error and its charts hold every request the job made, the
+    links' included."""
+    page, requests = _job_with_links(tmp_path, sandbox)
+    assert _CHROMIUM is not None
+    shown = subprocess.run(
+        [
+            _CHROMIUM,
+            *_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "Uncaught" not in shown.stderr, shown.stderr
+    assert f'data-requests="{requests - 1}"' in shown.stdout  # the property read is no phase
     assert 'data-consistent="true"' in shown.stdout

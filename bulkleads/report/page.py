@@ -26,14 +26,33 @@ from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.requests import TimelineEntry
 from bulkleads.jobstore.store import JobStore
 from bulkleads.report.paths import check_regular
-from bulkleads.report.rows import RowOutcome, count_outcomes, outcome_of
+from bulkleads.report.rows import (
+    LINK_PROBLEMS,
+    RowOutcome,
+    count_links,
+    count_outcomes,
+    link_word,
+    outcome_of,
+)
 
 _WIDTH: Final = 900
 _HEIGHT: Final = 260
 _PAD: Final = 40
 _POINTS: Final = 1500  # points drawn per run at most; a busier run is drawn by its peaks
 _FAILURES_SHOWN: Final = 200
-_PHASE_COLOURS: Final = {"reading": "#4c78a8", "updating": "#54a24b", "verifying": "#b279a2"}
+# Each phase its own colour: the records' phases in cool tones, the links' in warm ones.
+_PHASE_COLOURS: Final = {
+    "reading": "#4c78a8",
+    "updating": "#54a24b",
+    "creating": "#88d27a",
+    "archiving": "#9d755d",
+    "confirming": "#72b7b2",
+    "verifying": "#b279a2",
+    "finding": "#e45756",
+    "reading links": "#f58518",
+    "linking": "#eeca3b",
+    "unlinking": "#ff9da6",
+}
 
 
 def write_html(store: JobStore, path: Path) -> int:
@@ -52,6 +71,9 @@ def write_html(store: JobStore, path: Path) -> int:
         total=total,
         charts="\n".join(sections) or "<p>This job has sent no request yet.</p>",
         outcomes=_table(("outcome", "rows"), sorted(count_outcomes(store).items())),
+        links=_table(("outcome", "links"), sorted(count_links(store).items()))
+        if store.links.any()
+        else "<p>This job makes no links.</p>",
         fields=_table(("field", "records changed"), sorted(_field_counts(store).items())),
         failures=_failures(store),
         data=json.dumps({"requests": total}),
@@ -174,18 +196,26 @@ def _field_counts(store: JobStore) -> Counter[str]:
 
 
 def _failures(store: JobStore) -> str:
+    """Every row that failed, and every link that was not made, with its reason."""
     rows: list[tuple[object, ...]] = []
     more = 0
+    links = store.links.by_record() if store.links.any() else {}
     for row in store.report_rows():
         outcome, error, _ = outcome_of(row)
-        if outcome not in (RowOutcome.FAILED, RowOutcome.INVALID, RowOutcome.NOT_SENT):
-            continue
-        if len(rows) < _FAILURES_SHOWN:
-            rows.append((row.row, row.line, row.guid or "", outcome, row.status or "", error or ""))
-        else:
-            more += 1
+        lost = [
+            (f"link to {obj} {value}", f"{word}" + (f": {reason}" if reason else ""))
+            for obj, value, _, state, reason, action in links.get(row.guid or "", [])
+            if (word := link_word(state, action)) in LINK_PROBLEMS
+        ]
+        if outcome in (RowOutcome.FAILED, RowOutcome.INVALID, RowOutcome.NOT_SENT):
+            lost.insert(0, (str(outcome), error or ""))
+        for what, why in lost:
+            if len(rows) < _FAILURES_SHOWN:
+                rows.append((row.row, row.line, row.guid or "", what, row.status or "", why))
+            else:
+                more += 1
     if not rows:
-        return "<p>No row failed.</p>"
+        return "<p>No row failed and no link was lost.</p>"
     table = _table(("row", "line", "record", "outcome", "status", "reason"), rows)
     return table + (f"<p>... and {more} more: see the report.</p>" if more else "")
 
@@ -231,6 +261,8 @@ beside the share it saw other clients use.</p>
 ${charts}
 <h2>Rows by outcome</h2>
 ${outcomes}
+<h2>Links by outcome</h2>
+${links}
 <h2>Changes by field</h2>
 ${fields}
 <h2>Failures</h2>

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint format bench bench-pacing bench-preflight bench-backup bench-match bench-associations bench-startup clean
+.PHONY: install demo test lint format mutation bench bench-pacing bench-preflight bench-backup bench-match bench-associations bench-startup clean
 
 # An editable install compiles nothing; where PYTHONDONTWRITEBYTECODE is set (as on this
 # project's machines) every process would compile bulkleads again, ~0.15 s of CPU each.
@@ -57,5 +57,11 @@ bench-associations: $(STAMP)
 bench-startup: $(STAMP)
 	$(BIN)/python bench/startup.py
 
+# Mutation testing of the core (bench/mutation.py): not part of `make test`, many minutes.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	rm -rf mutants
+	$(BIN)/python bench/mutation.py
+
 clean:
-	rm -rf $(VENV) .bulkleads .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .bulkleads mutants .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import re
 from collections import Counter
 from datetime import UTC
@@ -699,8 +700,11 @@ def test_an_option_refused_after_the_plan_fails_only_its_records(tmp_path: Path,
 
 
 def test_a_resumed_job_does_not_send_what_is_invalid_today(tmp_path: Path, sandbox) -> None:
-    """A job deferred by the daily limit resumes after `vip` left the portal's options: the
-    resumed plan and the report both count 3 invalid, and `vip` is never sent."""
+    """A job deferred by the daily limit resumes after `vip` left the portal's options. The
+    resumed plan checks against the definitions the first run read (remembered for a day):
+    the portal refuses `vip` (its 400 fails only those 3 records), the definitions are read
+    again at once, and the 3 rows are invalid in the report, the 297 updated; `vip` is never
+    written. Forgotten definitions: the resumed plan itself counts the 3 invalid."""
     box, leads = _staged_portal(tmp_path, sandbox, "--daily", "1")
     args = ["update", str(leads), "--api", "crm-v3", "--base-url", box.url]
     first = run_cli(*args, "--no-backup", cwd=tmp_path)
@@ -708,14 +712,33 @@ def test_a_resumed_job_does_not_send_what_is_invalid_today(tmp_path: Path, sandb
     box.configure(daily=None, remove_options={"contacts": {"lifecyclestage": ["vip"]}})
     again = run_cli(*args, "--no-backup", cwd=tmp_path)
     assert again.code == 1, again.stderr
-    assert "3 rows not sent yet are invalid" in again.stderr
+    assert "3 rows the portal refused are invalid" in again.stderr
     report = read_report(tmp_path / "stages.report.csv")
     invalid = [r for r in report if r["outcome"] == "invalid"]
     assert sorted(r["id"] for r in invalid) == ["150", "250", "50"]
+    assert all("'vip' is not one of its options" in r["error"] for r in invalid)
     assert Counter(r["outcome"] for r in report) == {"updated": 297, "invalid": 3}
-    assert box.stats()["requests"].get("400") is None
     records = box.state_of("contacts")
     assert Counter(r["lifecyclestage"] for r in records.values()) == {"customer": 297, "lead": 3}
+
+
+def test_a_resumed_job_with_fresh_definitions_never_sends_what_is_invalid_today(
+    tmp_path: Path, sandbox
+) -> None:
+    """The same, the remembered definitions gone (a day old): the resumed plan reads them,
+    counts the 3 invalid before sending, and the portal refuses nothing."""
+    box, leads = _staged_portal(tmp_path, sandbox, "--daily", "1")
+    args = ["update", str(leads), "--api", "crm-v3", "--base-url", box.url, "--no-backup"]
+    assert run_cli(*args, cwd=tmp_path).code == 3
+    for kept in Path(os.environ["BULKLEADS_STATE_DIR"]).glob("portals/*.definitions.json"):
+        kept.unlink()
+    box.configure(daily=None, remove_options={"contacts": {"lifecyclestage": ["vip"]}})
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.code == 1, again.stderr
+    assert "3 rows not sent yet are invalid" in again.stderr
+    assert box.stats()["requests"].get("400") is None
+    report = read_report(tmp_path / "stages.report.csv")
+    assert Counter(r["outcome"] for r in report) == {"updated": 297, "invalid": 3}
 
 
 def test_a_refusal_in_the_report_names_the_property_and_value_and_ends_on_a_word(

@@ -133,7 +133,8 @@ def test_without_a_token_a_dry_run_checks_against_hubspots_defaults(tmp_path: Pa
 
 def test_the_sample_contacts_stop_on_the_property_the_portal_lacks(tmp_path: Path, sandbox) -> None:
     """The sample's favorite_color is not a property of the sandbox's contacts: nothing is
-    sent; without the column the job runs, 100 records a request, and a rerun sends nothing."""
+    sent; without the column the job runs, 100 records a request, and a rerun sends nothing
+    (not even the property read: the definitions read a minute ago are remembered)."""
     box = sandbox(
         "--limit", "100", "--window", "10",
         "--crm-seed", f"contacts={SAMPLE / 'contacts_seed.json'}",
@@ -153,7 +154,7 @@ def test_the_sample_contacts_stop_on_the_property_the_portal_lacks(tmp_path: Pat
     assert stats["reads"] == 3 and stats["crm_applied_total"] == 240  # 1002, 1100: two rows each
     requests = sum(stats["requests"].values())
     assert run_cli(*args, cwd=tmp_path).code == 1
-    assert sum(box.stats()["requests"].values()) == requests + 1  # the property list only
+    assert sum(box.stats()["requests"].values()) == requests
 
 
 def test_columns_of_another_object_name_the_object_to_use(tmp_path: Path, sandbox) -> None:
@@ -241,3 +242,34 @@ def test_a_retry_of_a_job_planned_on_defaults_checks_it_against_the_definitions(
     records = httpx.get(f"{crm_box.url}/__sandbox/objects/contacts").json()
     assert records["1001"]["lifecyclestage"] == "customer"
     assert crm_box.stats()["requests"].get("400") is None
+
+
+def test_the_definitions_are_read_once_a_day_and_again_after_a_refusal(
+    tmp_path: Path, crm_box
+) -> None:
+    """A dry run reads the portal's definitions; the run after it takes them from the portal's
+    memory (no read, one request less). A value the portal then refuses (an option removed
+    since) makes the run read them again at once: the refused row is invalid, not failed; the
+    next run checks against the fresh list and refuses the value before sending."""
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,lifecyclestage\n1001,customer\n1002,lead\n")
+    args = ("update", str(leads), *CRM, "--base-url", crm_box.url)
+    assert run_cli(*args, "--dry-run", cwd=tmp_path).code == 0
+    assert crm_box.stats()["definition_reads"] == 1
+    ran = run_cli(*args, cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    assert "as read 0 min ago" in ran.stderr
+    assert crm_box.stats()["definition_reads"] == 1
+    crm_box.configure(remove_options={"contacts": {"lifecyclestage": ["customer"]}})
+    leads.write_text("id,lifecyclestage\n1003,customer\n")
+    refused = run_cli(*args, cwd=tmp_path)
+    assert refused.code == 1, refused.stderr  # the portal's 400: the remembered list was old
+    assert crm_box.stats()["definition_reads"] == 2  # read again at once
+    (row,) = read_report(tmp_path / "c.report.csv")
+    assert row["outcome"] == "invalid" and "'customer' is not one of its options" in row["error"]
+    four_hundreds = crm_box.stats()["requests"]["400"]
+    leads.write_text("id,lifecyclestage\n1004,customer\n")
+    checked = run_cli(*args, cwd=tmp_path)
+    assert checked.code == 1
+    assert crm_box.stats()["definition_reads"] == 2  # the fresh list, remembered
+    assert crm_box.stats()["requests"]["400"] == four_hundreds  # refused before sending

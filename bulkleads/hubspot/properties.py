@@ -63,6 +63,20 @@ class Portal:
         """``{name: type}``: what the job was checked against, kept with it."""
         return {name: prop.type for name, prop in sorted(self.properties.items())}
 
+    def definitions(self) -> list[object]:
+        """The definitions in HubSpot's own shape (what :func:`parse` reads), to keep."""
+        return [
+            {
+                "name": p.name,
+                "type": p.type,
+                "fieldType": p.field_type,
+                "options": [{"label": label, "value": value} for label, value in p.options],
+                "modificationMetadata": {"readOnlyValue": p.read_only},
+                "hasUniqueValue": p.unique,
+            }
+            for p in self.properties.values()
+        ]
+
     def rules(self, id_property: str | None, date_fields: frozenset[str]) -> FieldRules:
         """The CRM v3 rules with this portal's names, read-only properties and types."""
         if id_property is not None:

@@ -439,24 +439,29 @@ class JobStore:
             self._db.execute("DETACH DATABASE plan")
         return len(newly)
 
-    def recheck_unsent(self, convert: Callable[[str, object], object]) -> int:
+    def recheck_unsent(
+        self, convert: Callable[[str, object], object], *, refused: bool = False
+    ) -> int:
         """Convert what the job has not sent yet again with ``convert`` (a portal's rules,
         which take the values they give back unchanged): a job planned without the portal's
         definitions sends labels as their values once it can read them, and a bundle holding
-        a value they refuse becomes invalid, its rows saying why. Returns how many rows
+        a value they refuse becomes invalid, its rows saying why. ``refused``: the bundles the
+        portal refused with a 400 instead (checked against definitions it remembered), whose
+        rows become invalid when fresh definitions refuse them too. Returns how many rows
         became invalid."""
         unsent = ",".join(f"'{s}'" for s in (State.PENDING, State.DEFERRED, State.NOT_SENT))
+        where = "state = 'failed' AND status = 400" if refused else f"state IN ({unsent})"
         rows = 0
         with self._tx():
             bundles = self._db.execute(
-                f"SELECT guid, body FROM bundles WHERE state IN ({unsent})"  # noqa: S608
+                f"SELECT guid, body FROM bundles WHERE {where}"  # noqa: S608
             ).fetchall()
             for guid, cell in bundles:
                 body = _object(cell) or {}
                 try:
                     fresh = {name: convert(name, value) for name, value in body.items()}
                 except FieldError as error:
-                    why = f"{error} (checked against the portal's definitions on retry)"
+                    why = f"{error} (checked against the portal's definitions read again)"
                     self._db.execute(
                         "UPDATE bundles SET state = ?, reason = ? WHERE guid = ?",
                         (State.INVALID, why, guid),

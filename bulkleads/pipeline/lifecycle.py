@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from bulkleads.jobstore.folder import JobFolder, job_id, job_of, remove_store
 from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import describe_existing, dry_run_report
-from bulkleads.pipeline.portal import check_links, read_portal
+from bulkleads.pipeline.portal import check_links, forget_definitions, read_portal
 from bulkleads.pipeline.settings import InputSpec, Run, default_report
 from bulkleads.plan.options import PlanSummary
 from bulkleads.plan.planner import plan
@@ -280,6 +281,30 @@ def _recheck_on_definitions(path: Path, run: Run, out: Reporter) -> Run:
     return run
 
 
+def _recheck_refusals(
+    store: JobStore, run: Run, report: Path, out: Reporter
+) -> Counter[str] | None:
+    """The portal refused values (a 400) that were checked against definitions it may have
+    changed since: they are read again at once, and a refused row the fresh ones refuse too
+    is an invalid row saying why, not a failure. Returns the report's new counts, if any
+    row changed."""
+    forget_definitions(run)
+    fresh = read_portal(replace(run, portal=None), out)
+    if fresh.portal is None:
+        return None
+    rules = fresh.rules()
+    invalid = store.recheck_unsent(lambda name, value: rules.coerce(name, value, UTC), refused=True)
+    if not invalid:
+        return None
+    out.warn(
+        f"{invalid} {plural(invalid, 'row')} the portal refused {'is' if invalid == 1 else 'are'}"
+        " invalid against its definitions read again: fix them in the failed rows' file",
+        event="invalid_after_refusal",
+        rows=invalid,
+    )
+    return write_report(store, report)
+
+
 def _count(count: int, noun: str) -> str:
     return f"{count} {plural(count, noun)}"
 
@@ -391,6 +416,8 @@ def send_and_report(
             counts = write_report(store, report)
         finally:
             interrupts.done()  # a press during the report was counted with the run's
+        if stats is not None and stats.statuses.get("400") and run.portal is not None:
+            counts = _recheck_refusals(store, run, report, out) or counts
         failed, why = write_failed_rows(store, report)
         links = count_links(store)
         verified = store.verified_count() if run.reading.verify else None

@@ -9,17 +9,40 @@ from dataclasses import replace
 
 from bulkleads.errors import UsageError
 from bulkleads.hubspot.associations import Linker
+from bulkleads.hubspot.properties import parse
 from bulkleads.pipeline.settings import Run
 from bulkleads.plan.options import PlanOptions
 from bulkleads.report.screen import Reporter
+from bulkleads.send.portal_memory import Definitions
 
 
 def read_portal(run: Run, out: Reporter) -> Run:
     """With a token: what the API must read from the portal first (CRM: the object's property
-    definitions), once per run."""
+    definitions), once per run, or as a run of the last day read them (see
+    :class:`~bulkleads.send.portal_memory.Definitions`)."""
     token = run.connection.token
     if token is None or run.portal is not None:
         return run
+    kept = definitions(run)
+    key = _key(run)
+    if run.api.reads_portal and (recalled := kept.recall(key)) is not None:
+        listed, at = recalled
+        try:
+            remembered = parse(key.rsplit("/", 1)[-1], {"results": listed})
+        except ValueError:
+            kept.forget(key)
+        else:
+            ago = max(0, round((time.time() - at) / 60))
+            out.info(
+                f"checked against the portal's {len(remembered.properties)} "
+                f"{remembered.crm_object} "
+                f"properties as read {ago} min ago (kept for a day; a value the portal "
+                "refuses makes the next run read them again)",
+                event="properties",
+                count=len(remembered.properties),
+                remembered=True,
+            )
+            return replace(run, portal=remembered)
     portal = run.api.read_portal(
         run.connection.base_url,
         token,
@@ -31,6 +54,7 @@ def read_portal(run: Run, out: Reporter) -> Run:
     # the time before the call would free its slot too early, a 429 in a full window).
     made = (*run.made, time.monotonic()) if run.api.reads_portal else run.made
     if portal is not None:
+        kept.keep(key, portal.definitions())
         out.info(
             f"checked against the portal's {len(portal.properties)} {portal.crm_object} properties",
             event="properties",
@@ -66,3 +90,20 @@ def check_links(run: Run, plan: PlanOptions) -> Run:
     return replace(
         run, made=(*run.made, *[started] * made), link_types=tuple(sorted(kinds.items()))
     )
+
+
+def definitions(run: Run) -> Definitions:
+    """Where this run's portal keeps the definitions it was read with."""
+    return Definitions(run.job.folder().root, run.connection.base_url, run.connection.token)
+
+
+def _key(run: Run) -> str:
+    """The definitions' name in the portal's keeping: API, version and object."""
+    identity = run.api.identity()
+    version = run.api.to_meta().get("api_version", "")
+    return f"{identity['api']}/{version}/{identity['object']}"
+
+
+def forget_definitions(run: Run) -> None:
+    """After the portal refused a value: the next run reads the definitions again."""
+    definitions(run).forget(_key(run))

@@ -110,6 +110,7 @@ class Sandbox:
         self.statuses: Counter[int] = Counter()
         self.applied: Counter[str] = Counter()
         self.reads = 0
+        self.definition_reads = 0  # GETs of property definitions answered
         self.noops = 0
         self.ignored_content_type = 0
         self.off_path: list[str] = []
@@ -259,6 +260,7 @@ class Sandbox:
         refused = self._admit(request, bearer_only=True, faults=faults)
         if refused is not None:
             return refused
+        self.definition_reads += 1
         if self.config.definitions_forbidden:
             return self._error(
                 403,

@@ -33,6 +33,7 @@ def control_routes(box: Sandbox) -> list[Route]:
                 "applied": dict(box.applied),
                 "applied_total": sum(box.applied.values()),
                 "reads": box.reads,
+                "definition_reads": box.definition_reads,
                 "noops": box.noops,
                 "crm_applied": box.crm.applied,
                 "crm_applied_total": sum(box.crm.applied.values()),

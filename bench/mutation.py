@@ -30,8 +30,7 @@ def main() -> int:
         match = re.match(r"\s*(bulkleads\.[\w.]+?)\.x\w*__mutmut_\d+: (\w[\w ]*)", line)
         if not match:
             continue
-        name, status = match.group(1), match.group(2).strip()
-        module = name.rsplit(".", 1)[0] if "." in name else name
+        module, status = match.group(1), match.group(2).strip()
         by_module[module][status] += 1
         if status == "survived":
             survivors[module].append(line.split(":")[0].strip())

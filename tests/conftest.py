@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import csv
+import inspect
 import io
 import json
 import os
@@ -266,3 +267,22 @@ def write_seed(path: Path, guids: list[str], **fields: object) -> Path:
         )
     )
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that run the CLI or a sandbox in processes of their own ``e2e``:
+    ``make mutation`` leaves them out, since their processes run the installed code, not the
+    mutant under test."""
+    for item in items:
+        function = getattr(item, "function", None)
+        uses = set(getattr(item, "fixturenames", ()))
+        try:
+            source = inspect.getsource(function) if function is not None else ""
+        except (OSError, TypeError):
+            source = ""
+        if (
+            uses & {"sandbox", "crm_box", "monitor", "hostile"}
+            or "run_cli(" in source
+            or ("Popen(" in source or "run_measured(" in source or "subprocess.run(" in source)
+        ):
+            item.add_marker(pytest.mark.e2e)

@@ -27,6 +27,18 @@ _FLAGS = (
 )
 
 
+def _in_chromium(page: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The page as headless Chromium leaves its DOM once its script has run."""
+    assert _CHROMIUM is not None
+    return subprocess.run(
+        [_CHROMIUM, *_FLAGS, f"--user-data-dir={tmp_path / 'p'}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
 def _job_with_a_page(tmp_path: Path, sandbox) -> tuple[Path, int]:
     """A job of 30 leads (one unknown: a 404) read and written; its page; its request count."""
     box = sandbox("--limit", "100", "--window", "10", seed=write_seed(tmp_path / "s.json", GUIDS))
@@ -83,20 +95,7 @@ def test_the_page_runs_in_a_real_browser(tmp_path: Path, sandbox) -> None:
     """Chromium loads the page with no JavaScript error, its script runs to the end, and the
     charts it finds hold exactly the job's requests."""
     page, requests = _job_with_a_page(tmp_path, sandbox)
-    assert _CHROMIUM is not None
-    shown = subprocess.run(
-        [
-            _CHROMIUM,
-            *_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    shown = _in_chromium(page, tmp_path)
     assert "Uncaught" not in shown.stderr, shown.stderr
     assert 'data-ready="yes"' in shown.stdout
     assert f'data-requests="{requests}"' in shown.stdout
@@ -151,20 +150,7 @@ def test_the_page_of_a_job_with_links_runs_in_a_real_browser(tmp_path: Path, san
     """Chromium loads it with no error and its charts hold every request the job made, the
     links' included."""
     page, requests = _job_with_links(tmp_path, sandbox)
-    assert _CHROMIUM is not None
-    shown = subprocess.run(
-        [
-            _CHROMIUM,
-            *_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    shown = _in_chromium(page, tmp_path)
     assert "Uncaught" not in shown.stderr, shown.stderr
     assert f'data-requests="{requests - 1}"' in shown.stdout  # the property read is no phase
     assert 'data-consistent="true"' in shown.stdout

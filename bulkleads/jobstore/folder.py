@@ -14,6 +14,7 @@ are moved into the state directory the first time they are asked for.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -139,6 +140,19 @@ class JobFolder:
         path = self.root / f".planning-{os.getpid()}-{time.monotonic_ns()}{_SUFFIX}"
         remove_store(path)
         return path
+
+    @contextlib.contextmanager
+    def planning(self, *, keep: bool) -> Iterator[Path]:
+        """A scratch file to plan into: removed if planning fails, or once done when it is
+        not to be kept (a dry run plans, reports and keeps nothing)."""
+        scratch = self.scratch()
+        try:
+            yield scratch
+        except BaseException:
+            remove_store(scratch)
+            raise
+        if not keep:
+            remove_store(scratch)
 
     def archive(self, job: str) -> Path:
         """Move a job aside (``--fresh``); its history stays readable."""

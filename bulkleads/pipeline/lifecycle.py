@@ -67,8 +67,7 @@ def update(run: Run, spec: InputSpec, out: Reporter) -> int:
         )
     folder = run.job.folder()
     run = check_links(read_portal(run, out), spec.plan)
-    scratch = folder.scratch()
-    try:
+    with folder.planning(keep=not run.job.dry_run) as scratch:
         planned = _plan_job(run, spec, scratch, inputs, tz, out)
         if run.job.dry_run:  # planned and reported from the scratch file, nothing kept
             with JobStore(scratch) as store:
@@ -76,12 +75,6 @@ def update(run: Run, spec: InputSpec, out: Reporter) -> int:
                 describe_existing(folder, planned.job, planned.report, out, run.rules().noun)
                 return dry_run_report(store, run, planned.report, planned.summary, out, planned.job)
         set_aside_unfinished(folder, planned.job, planned.report, inputs, run.job.fresh, out)
-    except BaseException:
-        remove_store(scratch)
-        raise
-    finally:
-        if run.job.dry_run:
-            remove_store(scratch)
     return run_planned(folder, scratch, planned, run, out)
 
 
@@ -270,14 +263,7 @@ def _recheck_on_definitions(path: Path, run: Run, out: Reporter) -> Run:
     with JobStore(path) as store:
         invalid = store.recheck_unsent(lambda name, value: rules.coerce(name, value, UTC))
         job_meta.write(store, {"properties": run.portal.to_meta()})
-    if invalid:
-        out.warn(
-            f"{invalid} {plural(invalid, 'row')} not sent yet "
-            f"{'is' if invalid == 1 else 'are'} invalid against the portal's definitions: "
-            "never sent, reported invalid with the reason",
-            event="invalid_on_retry",
-            rows=invalid,
-        )
+    _say_invalid(out, invalid, "not sent yet", "never sent, reported invalid with the reason")
     return run
 
 
@@ -296,13 +282,20 @@ def _recheck_refusals(
     invalid = store.recheck_unsent(lambda name, value: rules.coerce(name, value, UTC), refused=True)
     if not invalid:
         return None
-    out.warn(
-        f"{invalid} {plural(invalid, 'row')} the portal refused {'is' if invalid == 1 else 'are'}"
-        " invalid against its definitions read again: fix them in the failed rows' file",
-        event="invalid_after_refusal",
-        rows=invalid,
-    )
+    _say_invalid(out, invalid, "the portal refused", "fix them in the failed rows' file")
     return write_report(store, report)
+
+
+def _say_invalid(out: Reporter, rows: int, which: str, then: str) -> None:
+    """Rows found invalid against definitions read again, and what becomes of them."""
+    if rows:
+        verb = "is" if rows == 1 else "are"
+        out.warn(
+            f"{rows} {plural(rows, 'row')} {which} {verb} invalid against the portal's "
+            f"definitions read again: {then}",
+            event="invalid_rechecked",
+            rows=rows,
+        )
 
 
 def _count(count: int, noun: str) -> str:

@@ -24,7 +24,7 @@ from bulkleads.errors import UsageError
 from bulkleads.fields import plural
 from bulkleads.input.text import Format, Record
 from bulkleads.jobstore import meta as job_meta
-from bulkleads.jobstore.folder import job_id, remove_store
+from bulkleads.jobstore.folder import job_id
 from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore
 from bulkleads.pipeline.dry_run import dry_run_report
@@ -92,24 +92,18 @@ def undo(name: str, run: Run, out: Reporter) -> int:
     """Plan the reverse of job ``name`` and run it (or preview it with ``--dry-run``)."""
     folder = run.job.folder()
     original = folder.find(name)
-    scratch = folder.scratch()
-    try:
-        with folder.lock_for(original), JobStore(original) as done:
-            done.check()
-            run = read_portal(_of_job(run, done), out)
-            planned = _plan_undo(done, scratch, run, out)
-            if run.job.dry_run:  # a preview: read and reported from the scratch file
-                with JobStore(scratch) as store:
-                    print_plan(out, run, planned.summary, [])
-                    return dry_run_report(
-                        store, run, planned.report, planned.summary, out, planned.job
-                    )
-    except BaseException:
-        remove_store(scratch)
-        raise
-    finally:
-        if run.job.dry_run:
-            remove_store(scratch)
+    with (
+        folder.planning(keep=not run.job.dry_run) as scratch,
+        folder.lock_for(original),
+        JobStore(original) as done,
+    ):
+        done.check()
+        run = read_portal(_of_job(run, done), out)
+        planned = _plan_undo(done, scratch, run, out)
+        if run.job.dry_run:  # a preview: read and reported from the scratch file
+            with JobStore(scratch) as store:
+                print_plan(out, run, planned.summary, [])
+                return dry_run_report(store, run, planned.report, planned.summary, out, planned.job)
     return run_planned(folder, scratch, planned, run, out)
 
 

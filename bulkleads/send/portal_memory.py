@@ -134,13 +134,19 @@ class PortalMemory:
 
     def _write(self, data: Mapping[str, object]) -> None:
         assert self.path is not None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            _LOG.debug("portal memory %s not written (%s)", self.path, exc)
+        _write_json(self.path, data)
+
+
+def _write_json(path: Path, data: Mapping[str, object]) -> None:
+    """Replace ``path`` with ``data`` whole (a reader never sees half); a machine's memory
+    that cannot be written costs a run only its first window's pace, never the run."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        _LOG.debug("%s not written (%s)", path, exc)
 
 
 def portal_key(base_url: str, token: Token) -> str:
@@ -231,10 +237,4 @@ class Definitions:
         table = {k: v for k, v in self._table().items() if k != key}
         if entry is not None:
             table[key] = entry
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(table), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            _LOG.debug("definitions %s not written (%s)", self.path, exc)
+        _write_json(self.path, table)

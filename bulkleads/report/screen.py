@@ -280,38 +280,7 @@ class Reporter:
             line += "; links: " + ", ".join(f"{n} {word}" for word, n in sorted(links.items()))
             data["links"] = dict(links)
         if stats is not None:
-            achieved = stats.requests / stats.elapsed if stats.elapsed else 0.0
-            statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items()))
-            before = f"{stats.before} before sending; " if stats.before else ""
-            line += (
-                f"; {stats.requests} requests ({before}{statuses or 'no answers'}), "
-                f"{stats.retries} retries, {stats.rate_limited} rate-limited (429), "
-                f"error responses {stats.error_share:.1%} of requests, "
-                f"{_duration(stats.elapsed)} at {achieved:.2f} requests/s"
-            )
-            if stats.limit is not None:
-                line += (
-                    f"; pace: {stats.utilization:.2f} of {stats.limit}"
-                    if stats.utilization is not None
-                    else f"; pace: every request within the first window of {stats.limit}"
-                )
-                data.update(
-                    utilization=(
-                        round(stats.utilization, 3) if stats.utilization is not None else None
-                    ),
-                    limit=stats.limit.requests,
-                    window_seconds=stats.limit.window,
-                )
-            data.update(
-                requests=stats.requests,
-                requests_before_sending=stats.before,
-                statuses=dict(stats.statuses),
-                retries=stats.retries,
-                rate_limited=stats.rate_limited,
-                error_share=round(stats.error_share, 4),
-                elapsed_seconds=round(stats.elapsed, 2),
-                requests_per_second=round(achieved, 3),
-            )
+            line += _stats_words(stats, data)
         if this_run is not None:
             line += _this_run(this_run, stats, data)
         LOGGER.log(logging.INFO if not self.quiet else logging.WARNING, line, extra={"data": data})
@@ -414,6 +383,42 @@ _RUN_WORDS: Final = (
     "unconfirmed",
     "invalid",
 )
+
+
+def _stats_words(stats: SendStats, data: dict[str, object]) -> str:
+    """The requests' part of the done line (statuses, retries, 429s, pace), added to
+    ``data`` as the summary's figures."""
+    achieved = stats.requests / stats.elapsed if stats.elapsed else 0.0
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items()))
+    before = f"{stats.before} before sending; " if stats.before else ""
+    line = (
+        f"; {stats.requests} requests ({before}{statuses or 'no answers'}), "
+        f"{stats.retries} retries, {stats.rate_limited} rate-limited (429), "
+        f"error responses {stats.error_share:.1%} of requests, "
+        f"{_duration(stats.elapsed)} at {achieved:.2f} requests/s"
+    )
+    if stats.limit is not None:
+        line += (
+            f"; pace: {stats.utilization:.2f} of {stats.limit}"
+            if stats.utilization is not None
+            else f"; pace: every request within the first window of {stats.limit}"
+        )
+        data.update(
+            utilization=round(stats.utilization, 3) if stats.utilization is not None else None,
+            limit=stats.limit.requests,
+            window_seconds=stats.limit.window,
+        )
+    data.update(
+        requests=stats.requests,
+        requests_before_sending=stats.before,
+        statuses=dict(stats.statuses),
+        retries=stats.retries,
+        rate_limited=stats.rate_limited,
+        error_share=round(stats.error_share, 4),
+        elapsed_seconds=round(stats.elapsed, 2),
+        requests_per_second=round(achieved, 3),
+    )
+    return line
 
 
 def _this_run(settled: Counter[str], stats: SendStats | None, data: dict[str, object]) -> str:

@@ -113,3 +113,52 @@ def test_failed_rows_of_json_lines_keep_each_line_and_add_two_keys(tmp_path: Pat
     done = run_cli("update", str(source), "--base-url", box.url, *CRM, "--fresh", cwd=tmp_path)
     assert done.code == 0, done.stderr
     assert not failed.exists(), "every row done: the stale file of ours is gone"
+
+
+def test_a_migration_with_creation_and_links_gets_back_its_rows_not_done(
+    tmp_path: Path, sandbox
+) -> None:
+    """A migration keyed by email, creating what is missing and linking to companies by
+    domain, from a ;-separated cp1252 file: the invalid rows and the row whose company was not
+    found come back byte for byte; two cells fixed, running the file writes exactly those two
+    records (the third is already so, its link still not found) and nothing else is sent."""
+    contacts = [{"id": str(i), "email": f"c{i}@x.io", "city": "Old"} for i in range(1, 6)]
+    companies = [{"id": "901", "domain": "d1.io"}, {"id": "902", "domain": "d2.io"}]
+    (tmp_path / "contacts.json").write_text(json.dumps(contacts))
+    (tmp_path / "companies.json").write_text(json.dumps(companies))
+    box = sandbox(
+        "--crm-seed", f"contacts={tmp_path / 'contacts.json'}",
+        "--crm-seed", f"companies={tmp_path / 'companies.json'}",
+        seed=None,
+    )  # fmt: skip
+    lines = [
+        "email;city;date_of_birth;associate:companies",
+        "c1@x.io;Zürich;1990-01-01;d1.io",
+        "c2@x.io;Genève;next Tuesday;d2.io",
+        "new@x.io;Köln;1991-03-03;d99.io",
+        "c3@x.io;Málaga;31/31/1990;d1.io",
+        "c4@x.io;Brno;1992-02-02;d2.io",
+    ]
+    source = tmp_path / "migration.csv"
+    source.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    args = ("--base-url", box.url, *CRM, "--create", "--associate-by", "companies=domain")
+    ran = run_cli("update", str(source), *args, cwd=tmp_path)
+    assert ran.code == 1, ran.stderr
+    assert box.stats()["crm_created"] == 1
+    failed = tmp_path / "migration.failed.csv"
+    raw = failed.read_bytes().split(b"\r\n")
+    kept = [lines[2], lines[3], lines[4]]
+    for got, line in zip(raw[1:4], kept, strict=True):
+        assert got.startswith(line.encode("cp1252") + b";"), (got, line)
+    assert [r.rsplit(b";", 1)[1] for r in raw[1:4]] == [b"invalid", b"links not made", b"invalid"]
+    assert b"companies d99.io: not found" in raw[2]
+    applied = box.stats()["crm_applied_total"]
+    fixed = failed.read_bytes().replace(b"next Tuesday", b"1993-05-05")
+    failed.write_bytes(fixed.replace(b"31/31/1990", b"1990-12-31"))
+    again = run_cli("update", str(failed), *args, cwd=tmp_path)
+    assert again.code == 1, again.stderr  # d99.io is still no company's
+    assert box.stats()["crm_applied_total"] == applied + 2
+    assert box.stats()["crm_created"] == 1  # nothing made twice
+    records = box.state_of("contacts")
+    assert (records["2"]["date_of_birth"], records["3"]["city"]) == ("736560000000", "Málaga")
+    assert records["1"]["city"] == "Zürich" and records["4"]["city"] == "Brno"  # sent once

@@ -1,0 +1,143 @@
+"""The CRM batch requests and how their answers map back to records, on HubSpot's shapes:
+upsert (creating), archive (an undo's), reads by a unique property, 207 errors by trace id or
+by record id, and the write answers that name records by count."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from bulkleads.bundle import Bundle
+from bulkleads.hubspot.crm_batch import CrmV3Target, Refusal
+from bulkleads.token import Token
+
+BASE = "https://api.example.test"
+
+
+def target(**options: object) -> CrmV3Target:
+    return CrmV3Target(BASE, Token("pat-secret"), "contacts", **options)  # type: ignore[arg-type]
+
+
+def body_of(request: httpx.Request) -> dict:
+    return json.loads(request.content)
+
+
+def test_the_paths_follow_the_version_and_the_object() -> None:
+    legacy = CrmV3Target(BASE, Token("t"), "deals", version="v3")
+    assert legacy.path == "/crm/v3/objects/deals/batch/update"
+    assert legacy.read_path.endswith("/deals/batch/read")
+    assert legacy.upsert_path.endswith("/deals/batch/upsert")
+    assert legacy.archive_path.endswith("/deals/batch/archive")
+    assert target().path == "/crm/objects/2026-09/contacts/batch/update"
+
+
+def test_upsert_goes_by_the_match_property_and_maps_created_ids_by_key() -> None:
+    """`--create`: each input carries the key as id and idProperty; the answer names records by
+    that property's value (emails compared ignoring case); one it does not name stays
+    unconfirmed, never created."""
+    upsert = target(id_property="email")
+    bundles = [Bundle("a@x.io", {"city": "A"}, 1, 0), Bundle("b@x.io", {"city": "B"}, 2, 0)]
+    request = upsert.build_create(bundles)
+    assert request.url.path == "/crm/objects/2026-09/contacts/batch/upsert"
+    assert body_of(request)["inputs"][0] == {
+        "id": "a@x.io",
+        "idProperty": "email",
+        "properties": {"city": "A"},
+        "objectWriteTraceId": "a@x.io",
+    }
+    answer = {"results": [{"id": "77", "new": True, "properties": {"email": "A@X.IO"}}]}
+    outcome, named = upsert.classify_create(httpx.Response(200, json=answer), bundles)
+    assert outcome.kind == "ok"
+    assert (named["a@x.io"].kind, named["a@x.io"].record_id) == ("ok", "77")
+    assert named["b@x.io"].kind == "unconfirmed"
+    refused, none = upsert.classify_create(httpx.Response(400, json={"message": "x"}), bundles)
+    assert refused.kind == "final" and none == {}
+
+
+def test_archive_sends_the_ids_and_any_2xx_archives_the_batch() -> None:
+    bundles = [Bundle("a@x.io", {}, 1, 0, record_id="77"), Bundle("9", {}, 2, 0)]
+    request = target().build_archive(bundles)
+    assert body_of(request) == {"inputs": [{"id": "77"}, {"id": "9"}]}
+    assert target().classify_archive(httpx.Response(204), bundles) == (
+        target().outcome(httpx.Response(204)),
+        {},
+    )
+
+
+def test_a_write_by_the_match_property_counts_its_results() -> None:
+    """Records written by the property (no read gave their ids) are confirmed only when the
+    answer holds as many results as records sent; fewer confirms none."""
+    by_email = target(id_property="email")
+    bundles = [Bundle("a@x.io", {"city": "A"}, 1, 0), Bundle("b@x.io", {"city": "B"}, 2, 0)]
+    sent = body_of(by_email.build(bundles))["inputs"]
+    assert [i["idProperty"] for i in sent] == ["email", "email"]
+    both = {"results": [{"id": "1"}, {"id": "2"}]}
+    _, named = by_email.classify(httpx.Response(200, json=both), bundles)
+    assert named == {}
+    one = {"results": [{"id": "1"}]}
+    _, named = by_email.classify(httpx.Response(200, json=one), bundles)
+    assert {k: o.kind for k, o in named.items()} == {
+        "a@x.io": "unconfirmed",
+        "b@x.io": "unconfirmed",
+    }
+
+
+def test_a_207_names_failed_records_by_trace_id_or_record_id() -> None:
+    """An error's objectWriteTraceId (our key) or its context ids (a record id we sent by) fail
+    that record with the error's category and message; the others are confirmed by id."""
+    bundles = [
+        Bundle("a@x.io", {"city": "A"}, 1, 0, record_id="1"),
+        Bundle("b@x.io", {"city": "B"}, 2, 0, record_id="2"),
+        Bundle("c@x.io", {"city": "C"}, 3, 0, record_id="3"),
+    ]
+    answer = {
+        "results": [{"id": "3"}],
+        "errors": [
+            {"category": "VALIDATION_ERROR", "message": "bad", "objectWriteTraceId": "a@x.io"},
+            {"category": "OBJECT_NOT_FOUND", "message": "gone", "context": {"ids": ["2"]}},
+        ],
+    }
+    outcome, named = target(id_property="email").classify(httpx.Response(207, json=answer), bundles)
+    assert outcome.kind == "ok"
+    assert named["a@x.io"].reason == "VALIDATION_ERROR: bad"
+    assert named["b@x.io"].reason == "OBJECT_NOT_FOUND: gone"
+    assert "c@x.io" not in named
+
+
+def test_a_read_by_a_unique_property_maps_results_back_and_not_found_is_no_failure() -> None:
+    by_email = target(id_property="email")
+    bundles = [Bundle("a@x.io", {"city": "X"}, 1, 0), Bundle("z@x.io", {"city": "Y"}, 2, 0)]
+    answer = {
+        "results": [{"id": "5", "properties": {"email": "A@x.io", "city": "Old"}}],
+        "errors": [{"category": "OBJECT_NOT_FOUND", "context": {"ids": ["z@x.io"]}}],
+    }
+    outcome, found = by_email.classify_read(httpx.Response(207, json=answer), bundles)
+    assert outcome.kind == "ok"
+    assert found["a@x.io"].record_id == "5"
+    assert (found["a@x.io"].values or {}).get("city") == "Old"
+    assert "z@x.io" not in found
+    failing = {"errors": [{"category": "INTERNAL", "message": "m", "context": {"ids": ["z@x.io"]}}]}
+    _, found = by_email.classify_read(httpx.Response(207, json=failing), bundles)
+    assert found["z@x.io"].kind == "final"
+    refused, nothing = by_email.classify_read(httpx.Response(429), bundles)
+    assert refused.kind == "retry" and nothing == {}
+
+
+def test_a_refusal_names_a_record_by_its_value_or_by_the_property() -> None:
+    assert Refusal("stage", "vip").refuses({"stage": "vip"})
+    assert not Refusal("stage", "vip").refuses({"stage": "customer"})
+    assert Refusal("tags", "b").refuses({"tags": "a;b"})  # a checkbox's values
+    assert not Refusal("stage", "vip").refuses({"city": "vip"})
+    assert Refusal("colour", None).refuses({"colour": "anything"})
+
+
+def test_a_400_for_one_record_is_final_and_for_several_splits() -> None:
+    one = [Bundle("1", {"city": "A"}, 1, 0)]
+    outcome, named = target().classify(httpx.Response(400, json={"message": "no"}), one)
+    assert outcome.kind == "final" and named == {}
+    several = [*one, Bundle("2", {"city": "B"}, 2, 0)]
+    outcome, named = target().classify(httpx.Response(400, json={"message": "no"}), several)
+    assert outcome.kind == "split" and named == {}
+    for status, kind in ((429, "retry"), (500, "retry"), (401, "auth")):
+        assert target().classify(httpx.Response(status), several)[0].kind == kind

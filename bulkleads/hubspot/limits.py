@@ -102,13 +102,12 @@ def retry_after_seconds(
         seconds: float | None
         try:
             seconds = float(text)
+            if MAX_PLAUSIBLE_WAIT < seconds <= MAX_PLAUSIBLE_WAIT * 1000:
+                seconds /= 1000  # a number only plausible as milliseconds (a date never is)
         except ValueError:
             seconds = _from_http_date(text, now)
-        if seconds is not None and math.isfinite(seconds):
-            if MAX_PLAUSIBLE_WAIT < seconds <= MAX_PLAUSIBLE_WAIT * 1000:
-                seconds /= 1000  # only plausible as milliseconds
-            if 0 < seconds <= MAX_PLAUSIBLE_WAIT:
-                return seconds
+        if seconds is not None and math.isfinite(seconds) and 0 < seconds <= MAX_PLAUSIBLE_WAIT:
+            return seconds
     if interval_ms:
         return min(interval_ms / 1000, MAX_PLAUSIBLE_WAIT)
     return 1.0

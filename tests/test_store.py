@@ -223,3 +223,55 @@ def test_an_older_job_file_gains_the_columns_added_since(tmp_path: Path) -> None
     with JobStore(path) as store:
         assert store.created() == []  # the action column exists now
         assert json.loads(json.dumps(store.settled())) == {"updated": 1}
+
+
+def test_a_fresh_plan_makes_unsent_rows_invalid_and_takes_its_values(
+    store: JobStore, tmp_path: Path
+) -> None:
+    """replan_unsent: a row the fresh plan finds invalid becomes invalid when its bundle is
+    not sent yet (kept when it is done or in flight); a bundle keeps only the fields still set
+    validly, with the plan's values; one left with none is invalid."""
+    store.mark([Mark(State.DONE, 200, 1, None, "g1"), Mark(State.INFLIGHT, None, 1, None, "g4")])
+    with JobStore(tmp_path / "plan.sqlite") as plan:
+        plan.add_rows(
+            [
+                (1, 2, "g1", None, None, "now invalid, but already done"),
+                (2, 3, "g2", None, None, "city: 'B' is not one of its options"),
+                (3, 4, "g3", '{"city":"c"}', "city", None),
+                (4, 5, "g3", None, None, "zip: bad"),
+                (5, 6, "g4", None, None, "in flight: left to the read"),
+                (6, 7, "g5", None, None, "closedAt: not a date"),
+            ]
+        )
+        plan.add_bundles([("g3", '{"city":"c"}', 3, State.PENDING, None)])
+    assert store.replan_unsent(tmp_path / "plan.sqlite") == 2
+    rows = {r.row: r for r in store.report_rows()}
+    assert rows[1].error is None and rows[5].error is None
+    assert rows[2].error == "city: 'B' is not one of its options" and rows[4].error == "zip: bad"
+    states = {r.guid: (r.state, r.body) for r in store.report_rows() if r.error is None}
+    assert states["g3"] == ("pending", '{"city": "c"}')
+    assert store.bundle_states()["invalid"] == 1  # g2: every row of it invalid
+
+
+def test_a_recheck_converts_what_is_unsent_and_refuses_what_it_cannot(store: JobStore) -> None:
+    """recheck_unsent: values converted by the rules given; a bundle with a refused value is
+    invalid, its rows saying why; with refused=True only the 400-failed bundles are looked at."""
+    from bulkleads.fields import FieldError
+
+    def convert(name: str, value: object) -> object:
+        if value == "B":
+            raise FieldError("city: 'B' is refused")
+        return str(value).lower()
+
+    store.mark([Mark(State.DONE, 200, 1, None, "g4")])
+    assert store.recheck_unsent(convert) == 1
+    bodies = {r.guid: (r.state, r.body, r.error) for r in store.report_rows()}
+    assert bodies["g1"][:2] == ("pending", '{"city": "a"}')
+    assert (
+        bodies["g2"][2]
+        == "city: 'B' is refused (checked against the portal's definitions read again)"
+    )
+    assert bodies["g4"][:2] == ("done", '{"city":"D"}')  # sent: untouched
+    store.mark([Mark(State.FAILED, 400, 1, "refused", "g4")])
+    assert store.recheck_unsent(lambda n, v: v, refused=True) == 0
+    assert store.recheck_unsent(convert, refused=True) == 0  # "D" converts: stays failed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from bulkleads.bundle import Bundle
 from bulkleads.hubspot.crm_batch import CrmV3Target, Refusal
@@ -141,3 +142,22 @@ def test_a_400_for_one_record_is_final_and_for_several_splits() -> None:
     assert outcome.kind == "split" and named == {}
     for status, kind in ((429, "retry"), (500, "retry"), (401, "auth")):
         assert target().classify(httpx.Response(status), several)[0].kind == kind
+
+
+def test_the_batch_size_is_1_to_100() -> None:
+    assert target(batch_size=1).batch_size == 1 and target(batch_size=100).batch_size == 100
+    for size in (0, 101):
+        with pytest.raises(ValueError, match="1 to 100"):
+            target(batch_size=size)
+
+
+def test_an_answer_without_results_leaves_every_record_unconfirmed_with_its_status() -> None:
+    """A 2xx that names nothing written: every record unconfirmed, the status kept; an error
+    item that is not an object is passed over, the next one still read."""
+    bundles = [Bundle("1", {"city": "A"}, 1, 0), Bundle("2", {"city": "B"}, 2, 0)]
+    answer = {"errors": ["junk", {"message": "no", "context": {"ids": ["2"]}}]}
+    outcome, named = target().classify(httpx.Response(200, json=answer), bundles)
+    assert outcome.kind == "ok"
+    assert (named["1"].kind, named["1"].status) == ("unconfirmed", 200)
+    assert "without saying which records it updated" in (named["1"].reason or "")
+    assert (named["2"].kind, named["2"].reason) == ("final", "no")

@@ -275,3 +275,65 @@ def test_a_recheck_converts_what_is_unsent_and_refuses_what_it_cannot(store: Job
     store.mark([Mark(State.FAILED, 400, 1, "refused", "g4")])
     assert store.recheck_unsent(lambda n, v: v, refused=True) == 0
     assert store.recheck_unsent(convert, refused=True) == 0  # "D" converts: stays failed
+
+
+def test_a_whole_job_file_passes_its_check(store: JobStore) -> None:
+    store.check()  # raises DamagedJob otherwise
+
+
+def test_settled_names_what_became_of_each_record(store: JobStore) -> None:
+    """Each state in the words a run's two snapshots are compared in; what is not settled yet
+    (pending, deferred) is not counted."""
+    store.add_bundles(
+        [
+            ("g6", "{}", 7, State.NOT_FOUND, None),
+            ("g7", "{}", 8, State.UNCONFIRMED, None),
+            ("g8", "{}", 9, State.INVALID, None),
+            ("g9", "{}", 10, State.DEFERRED, None),
+            ("g10", "{}", 11, State.DONE, None),
+        ]
+    )
+    store.mark(
+        [Mark(State.FAILED, 400, 1, "no", "g1"), Mark(State.SKIPPED, None, None, "so", "g2")]
+    )
+    store.mark([Mark(State.DONE, 200, 1, None, g) for g in ("g3", "g4")])
+    store.set_action([("created", "5", None, "g3"), ("archive", "6", None, "g4")])
+    assert store.settled() == Counter(
+        {
+            "failed": 1,
+            "skipped": 1,
+            "created": 1,
+            "archived": 1,
+            "not_found": 1,
+            "unconfirmed": 1,
+            "invalid": 1,
+            "updated": 1,
+        }
+    )
+
+
+def test_to_verify_pages_through_the_updates_in_input_order(store: JobStore) -> None:
+    store.mark([Mark(State.DONE, 200, 2, None, g) for g in ("g1", "g2", "g3", "g4")])
+    first = store.to_verify(0, 2)
+    assert guids(first) == ["g1", "g2"] and first[0].attempts == 2
+    assert first[1].body == {"city": "B"} and first[1].first_row == 2
+    assert guids(store.to_verify(2, 2)) == ["g3", "g4"]
+    store.record_verified([(1, None, "g3")])
+    assert guids(store.to_verify()) == ["g1", "g2", "g4"]
+
+
+def test_report_rows_carry_the_bundles_values_and_the_rows_own(store: JobStore) -> None:
+    store.record_reads(
+        [Read('{"city":"was"}', '{"city":"A"}', State.PENDING, None, "kept: x", "9", "g1")]
+    )
+    store.set_action([("created", None, None, "g1")])
+    row = next(store.report_rows())
+    assert (row.row, row.line, row.guid, row.names) == (1, 2, "g1", "city")
+    assert (row.body, row.before, row.bundle_note) == ('{"city":"A"}', '{"city":"was"}', "kept: x")
+    assert (row.fields, row.own_names, row.action, row.record_id) == (
+        '{"city":"A"}',
+        "city",
+        "created",
+        "9",
+    )
+    assert (row.attempts, row.status, row.reason) == (0, None, None)

@@ -191,6 +191,33 @@ def test_requests_go_through_the_pacer_per_request(tmp_path: Path) -> None:
     assert starts[2] - starts[0] >= 10
 
 
+def test_a_locked_portal_423_is_transient_and_retry_finishes_the_job(
+    tmp_path: Path, sandbox
+) -> None:
+    """The sandbox answers every write 423 Locked (HubSpot digesting a large sync), as
+    HubSpot does: nothing applied. With one attempt allowed each record fails naming the lock
+    and nothing is written; once the lock is gone, `retry` sends them all (423 is transient)."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"id": str(i), "city": ""} for i in range(1, 6)]))
+    box = sandbox("--limit", "100", "--locked-rate", "1.0", "--crm-seed", f"contacts={seed}")
+    box.configure(fail_definitions=False)  # the writes meet the lock, not the plan
+    leads = tmp_path / "c.csv"
+    leads.write_text("id,city\n" + "".join(f"{i},T{i}\n" for i in range(1, 6)))
+    args = ("--api", "crm-v3", "--base-url", box.url, "--max-attempts", "1", "--no-backup")
+    first = run_cli("update", str(leads), *args, cwd=tmp_path)
+    assert first.code == 1, first.stderr
+    report = read_report(tmp_path / "c.report.csv")
+    assert {r["outcome"] for r in report} == {"failed"}
+    assert all("portal locked (423)" in r["error"] for r in report), report
+    assert box.stats()["requests"].get("423", 0) >= 1
+    assert all(r["city"] == "" for r in box.state_of("contacts").values())
+    box.configure(locked_rate=0.0)
+    again = run_cli("retry", str(tmp_path / "c.report.csv"), cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert {r["outcome"] for r in read_report(tmp_path / "c.report.csv")} == {"updated"}
+    assert all(r["city"] == f"T{i}" for i, r in box.state_of("contacts").items())
+
+
 def test_retry_of_a_crm_job_sends_batches_again(tmp_path: Path, sandbox) -> None:
     """`retry` rebuilds the CRM v3 target from the job file: after an outage, all updated."""
     seed = tmp_path / "seed.json"

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import respx
 
 from bulkleads.fields import FieldError
-from bulkleads.hubspot.properties import parse
+from bulkleads.hubspot.properties import get, parse
 from bulkleads.sandbox.crm import schema_errors
 from bulkleads.sandbox.properties import default_definitions, load_definitions
+from bulkleads.token import Token
 from tests.conftest import SAMPLE, read_report, run_cli
 
 CRM = ("--api", "crm-v3", "--object", "contacts")
@@ -273,3 +275,23 @@ def test_the_definitions_are_read_once_a_day_and_again_after_a_refusal(
     assert checked.code == 1
     assert crm_box.stats()["definition_reads"] == 2  # the fresh list, remembered
     assert crm_box.stats()["requests"]["400"] == four_hundreds  # refused before sending
+
+
+def test_a_locked_definitions_read_waits_two_seconds_then_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 423 on the definitions read is sent again after at least the 2 s HubSpot asks (a 5xx
+    backs off from half a second): the plan still reads the portal's own definitions."""
+    slept: list[float] = []
+    monkeypatch.setattr("time.sleep", slept.append)
+    url = "https://api.example.test/crm/v3/properties/contacts"
+    answers = iter([httpx.Response(423), httpx.Response(503)])
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get(url).mock(
+            side_effect=lambda request: next(answers, httpx.Response(200, json={"results": []}))
+        )
+        status, body = get(url, Token("pat-na1-secret"), timeout=5, patience=60)
+    assert (status, json.loads(body)) == (200, {"results": []})
+    assert len(slept) == 2
+    assert slept[0] >= 2.0
+    assert slept[1] < 2.0

@@ -166,6 +166,28 @@ def test_backoff_grows_from_the_first_retry(
     assert stats.retries == 2
 
 
+def test_423_locked_waits_the_two_seconds_hubspot_asks_then_succeeds(tmp_path: Path) -> None:
+    """HubSpot answers 423 while it digests a very large sync and asks for at least 2 s: each
+    retry of a locked request waits that long, even where the backoff would be shorter."""
+    body = {"status": "error", "message": "locked", "category": "LOCKED"}
+    answers = iter([httpx.Response(423, json=body), httpx.Response(423, json=body)])
+    store = make_store(tmp_path, 1)
+    stats, times = send(store, lambda request, guid: next(answers, httpx.Response(204)))
+    assert states(store)["g1"] == ("done", 204, 3)
+    assert all(b - a >= 2.0 for a, b in pairwise(times)), times
+    assert stats.retries == 2
+
+
+def test_423_past_the_attempts_is_a_retryable_failure(tmp_path: Path) -> None:
+    """A portal locked for longer than the attempts allow: the record fails naming the lock,
+    and ``retry`` sends it again (its last answer was transient)."""
+    store = make_store(tmp_path, 1)
+    send(store, lambda request, guid: httpx.Response(423), max_attempts=3)
+    assert states(store)["g1"] == ("failed", 423, 3)
+    assert "portal locked (423)" in (next(iter(store.report_rows())).reason or "")
+    assert store.requeue() == {"not_sent": 0, "transient": 1, "final": 0}
+
+
 def test_timeouts_and_resets_are_retried(tmp_path: Path) -> None:
     """No answer (timeout, reset) is retried: a PUT of the same fields is idempotent."""
     calls = iter(

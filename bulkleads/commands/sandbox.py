@@ -125,6 +125,16 @@ class SandboxFlags:
             metavar="SHARE",
         ),
     ] = 0.0
+    locked_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of requests answered 423 Locked (HubSpot digesting a large sync; "
+            "nothing applied, send again after 2 s).",
+            min=0,
+            max=1,
+            metavar="SHARE",
+        ),
+    ] = 0.0
     latency_ms: Annotated[
         float,
         typer.Option(
@@ -169,12 +179,12 @@ def sandbox_command(*, flags: SandboxFlags) -> None:
     and tests. Its first line on stdout is its URL.
 
     While it runs, POST /__sandbox/config takes a JSON object with any of: daily (requests a
-    day, null for no cap), reset_daily (true), fail_rate, drop_rate, noop_rate, garble_rate
-    (0 to 1), fail_definitions (false: faults spare the property read), definitions_forbidden
-    (true: that read answers 403), refuse_values (property to values writes refuse),
-    remove_options (object to property to option values removed), latency_ms (milliseconds)
-    and retry_after (true or false). GET /__sandbox/stats and GET /__sandbox/state show what it
-    received and holds.
+    day, null for no cap), reset_daily (true), fail_rate, drop_rate, noop_rate, garble_rate,
+    locked_rate (0 to 1), fail_definitions (false: faults spare the property read),
+    definitions_forbidden (true: that read answers 403), refuse_values (property to values
+    writes refuse), remove_options (object to property to option values removed), latency_ms
+    (milliseconds) and retry_after (true or false). GET /__sandbox/stats and GET
+    /__sandbox/state show what it received and holds.
 
     Example: bulkleads sandbox --seed sample_data/seed.json --limit 100 --window 10
     """
@@ -197,6 +207,7 @@ def sandbox_command(*, flags: SandboxFlags) -> None:
         drop_rate=flags.drop_rate,
         noop_rate=flags.noop_rate,
         garble_rate=flags.garble_rate,
+        locked_rate=flags.locked_rate,
         latency=flags.latency_ms / 1000,
         crm_seeds=object_files(flags.crm_seed, "--crm-seed"),
         crm_properties=object_files(flags.crm_properties, "--crm-properties"),

@@ -24,7 +24,9 @@ from bulkleads.token import Token
 Kind = Literal["ok", "retry", "final", "auth", "daily", "split", "unconfirmed"]
 AuthMode = Literal["query", "bearer"]
 
-RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUSES: Final = frozenset({423, 429, 500, 502, 503, 504})
+# 423 Locked: HubSpot is digesting a very large sync and asks for at least this long a wait.
+LOCKED_WAIT_SECONDS: Final = 2.0
 AUTH_STATUSES: Final = frozenset({401, 403})
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 _MAX_REASON: Final = 300  # characters of a server's words kept in a report cell
@@ -144,6 +146,9 @@ class HttpTarget:
             return Outcome("retry", status, reason or "rate limited", headers)
         if status in AUTH_STATUSES:
             return Outcome("auth", status, reason or "token refused", headers)
+        if status == 423:
+            said = f": {reason}" if reason else ""  # HubSpot's words may not name the lock
+            return Outcome("retry", status, f"portal locked (423){said}", headers)
         if status in RETRYABLE_STATUSES:
             return Outcome("retry", status, reason or f"server error {status}", headers)
         if 300 <= status < 400:

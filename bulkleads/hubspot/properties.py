@@ -20,6 +20,7 @@ from typing import Final
 
 import httpx
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
@@ -30,7 +31,14 @@ from tenacity import (
 from bulkleads.errors import PortalUnavailable, UsageError
 from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, timestamp
 from bulkleads.hubspot.crm_fields import CRM_READ_ONLY, crm_v3_rules
-from bulkleads.hubspot.http import NOT_JSON, USER_AGENT, answer_json, check_base_url
+from bulkleads.hubspot.http import (
+    LOCKED_WAIT_SECONDS,
+    NOT_JSON,
+    RETRYABLE_STATUSES,
+    USER_AGENT,
+    answer_json,
+    check_base_url,
+)
 from bulkleads.hubspot.options import VERSIONS, crm_root
 from bulkleads.token import Token
 
@@ -257,7 +265,7 @@ def get(url: str, token: Token, *, timeout: float, patience: float) -> tuple[int
     headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
     retrying = Retrying(
         stop=stop_after_attempt(4) | stop_after_delay(patience),
-        wait=wait_exponential(multiplier=0.5, max=8),
+        wait=_pause,
         retry=retry_if_exception_type(Transient),
         reraise=True,
     )
@@ -266,7 +274,20 @@ def get(url: str, token: Token, *, timeout: float, patience: float) -> tuple[int
 
 
 class Transient(Exception):
-    """A 429, a 5xx or a lost answer: worth another attempt."""
+    """A 423, 429, a 5xx or a lost answer: worth another attempt, after ``at_least`` seconds
+    when HubSpot asked for a wait (423)."""
+
+    def __init__(self, why: str, at_least: float = 0.0) -> None:
+        super().__init__(why)
+        self.at_least = at_least
+
+
+_BACKOFF: Final = wait_exponential(multiplier=0.5, max=8)
+
+
+def _pause(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    return max(getattr(exc, "at_least", 0.0), _BACKOFF(state))
 
 
 def _get(
@@ -277,7 +298,9 @@ def _get(
     deadline = time.monotonic() + timeout
     try:
         with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 429 or response.status_code >= 500:
+            if response.status_code == 423:
+                raise Transient("HTTP 423 (portal locked)", at_least=LOCKED_WAIT_SECONDS)
+            if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
                 raise Transient(f"HTTP {response.status_code}")
             body = bytearray()
             for chunk in response.iter_bytes():

@@ -24,6 +24,7 @@ from typing import Final, NamedTuple
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
 from bulkleads.fields import FieldError, same
+from bulkleads.hubspot.http import RETRYABLE_STATUSES
 from bulkleads.jobstore.links import LinkStore
 from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.requests import RequestLog
@@ -361,9 +362,10 @@ class JobStore:
 
     def requeue(self, *, all_failed: bool = False) -> dict[str, int]:
         """Make pending again what ``retry`` sends: ``not_sent`` bundles, failures whose last
-        answer was transient (no answer, 429 or 5xx), and with ``all_failed`` every failure;
+        answer was transient (no answer, 423, 429 or 5xx), and with ``all_failed`` every failure;
         the job's links alike. Returns how many bundles of each kind."""
-        transient = "status IS NULL OR status IN (429, 500, 502, 503, 504)"
+        codes = ", ".join(str(code) for code in sorted(RETRYABLE_STATUSES))
+        transient = f"status IS NULL OR status IN ({codes})"
         kinds = {
             "not_sent": "state = 'not_sent'",
             "transient": f"state = 'unconfirmed' OR (state = 'failed' AND ({transient}))",

@@ -63,6 +63,7 @@ class SandboxConfig:
     drop_rate: float = 0.0
     noop_rate: float = 0.0  # share of writes answered as applied but not applied
     garble_rate: float = 0.0  # share of CRM batch writes answered 200 with a cut-short body
+    locked_rate: float = 0.0  # share of requests answered 423 (HubSpot digesting a large sync)
     latency: float = 0.0
     crm_seeds: dict[str, Path] = field(default_factory=dict)
     crm_properties: dict[str, Path] = field(default_factory=dict)
@@ -304,6 +305,12 @@ class Sandbox:
         if faults and self.config.fail_rate and self._rng.random() < self.config.fail_rate:
             status = self._rng.choice(_FAULT_STATUSES)
             return self._error(status, "Injected fault: nothing was applied.")
+        if faults and self.config.locked_rate and self._rng.random() < self.config.locked_rate:
+            return self._error(
+                423,
+                "The portal is processing a large sync; wait at least 2 seconds and send again.",
+                category="LOCKED",
+            )
         return None
 
     def _noop(self) -> bool:

@@ -57,7 +57,7 @@ def control_routes(box: Sandbox) -> list[Route]:
         (true: the day starts again), ``fail_rate``, ``fail_definitions`` (false: faults
         spare the property definitions read), ``definitions_forbidden`` (true: that read
         answers 403, the token lacking the scope), ``drop_rate``, ``noop_rate``,
-        ``garble_rate`` (0 to 1),
+        ``garble_rate``, ``locked_rate`` (0 to 1),
         ``latency_ms``, ``retry_after`` (true or false) and ``refuse_values`` (property name
         to the values its writes now refuse with HubSpot's INVALID_OPTION, though its
         definition still lists them: an option removed after a run read the definitions)."""
@@ -66,7 +66,14 @@ def control_routes(box: Sandbox) -> list[Route]:
             box.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
         if "reset_daily" in changes and box.daily is not None:
             box.daily.used = 0
-        names = ("fail_rate", "fail_definitions", "drop_rate", "noop_rate", "garble_rate")
+        names = (
+            "fail_rate",
+            "fail_definitions",
+            "drop_rate",
+            "noop_rate",
+            "garble_rate",
+            "locked_rate",
+        )
         for name in (*names, "retry_after", "definitions_forbidden"):
             if name in changes:
                 setattr(box.config, name, changes[name])

@@ -35,7 +35,7 @@ from tenacity import (
 )
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, State
-from bulkleads.hubspot.http import Endpoint, Outcome, Target
+from bulkleads.hubspot.http import LOCKED_WAIT_SECONDS, Endpoint, Outcome, Target
 from bulkleads.hubspot.limits import Limit, RateHeaders, retry_after_seconds
 from bulkleads.jobstore.requests import Timeline
 from bulkleads.jobstore.store import JobStore
@@ -380,6 +380,8 @@ class Sender:
         jitter = wait_random_exponential(
             multiplier=self._options.backoff_base, max=self._options.backoff_max
         )
+        if result is not None and result[0].status == 423:  # HubSpot asks for 2 s at least
+            return max(LOCKED_WAIT_SECONDS, float(jitter(state)))
         return float(jitter(state))
 
     def _settle(self, bundle: Bundle, outcome: Outcome, attempts: int) -> Mark:

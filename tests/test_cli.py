@@ -178,7 +178,8 @@ def test_without_api_the_flags_and_the_file_choose_it(
     """--object, --match, --create or an id column mean the CRM API; a guid column Leads
     v1: the plan's example request goes to that API's path."""
     records = tmp_path / "records.csv"
-    records.write_text(f"{header}\n101,Berlin\n")
+    key = "ann@example.com" if header.startswith("email") else "101"
+    records.write_text(f"{header}\n{key},Berlin\n")
     result = run_cli("update", str(records), "--dry-run", *flags, cwd=tmp_path, token=None)
     assert result.code in (0, 1), result.stderr
     path = "/crm/objects/2026-09/contacts/batch/" if api == "crm-v3" else "/leads/v1/lead/"

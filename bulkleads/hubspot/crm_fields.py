@@ -10,7 +10,17 @@ import re
 from datetime import UTC, tzinfo
 from typing import Final
 
-from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, shown, timestamp
+from bulkleads.fields import (
+    CLEAR,
+    EMAIL_FIELDS,
+    FieldError,
+    FieldRules,
+    Value,
+    checked_email,
+    email_error,
+    shown,
+    timestamp,
+)
 
 # Properties HubSpot maintains itself on every CRM object; writing them fails the request.
 CRM_READ_ONLY: Final = frozenset(
@@ -140,6 +150,8 @@ def crm_v3_rules(
             )
         if len(key) > 1000 or any(ord(c) < 32 for c in key):
             return f"{id_property} {key[:80]!r} cannot identify a record"
+        if id_property in EMAIL_FIELDS:  # no record holds it, and --create would be refused
+            return email_error(id_property, key)
         return None
 
     def to_property(field: str, raw: object, tz: tzinfo = UTC) -> Value:
@@ -150,6 +162,7 @@ def crm_v3_rules(
         if isinstance(raw, bool):
             return "true" if raw else "false"
         if isinstance(raw, str | int | float):
+            checked_email(field, str(raw))
             return str(raw)
         raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {shown(raw)}")
 

@@ -29,7 +29,7 @@ from tenacity import (
 )
 
 from bulkleads.errors import PortalUnavailable, UsageError
-from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, timestamp
+from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, checked_email, timestamp
 from bulkleads.hubspot.crm_fields import CRM_READ_ONLY, crm_v3_rules
 from bulkleads.hubspot.http import (
     LOCKED_WAIT_SECONDS,
@@ -168,6 +168,7 @@ class Portal:
             return str(millis)
         if prop.type == "datetime":
             return str(timestamp(prop.name, text, tz))
+        checked_email(prop.name, text)
         return text if isinstance(raw, str) else str(raw)
 
     def _option(self, prop: Property, text: str) -> str:

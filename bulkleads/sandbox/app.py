@@ -33,6 +33,7 @@ from bulkleads.sandbox.associations import Associations
 from bulkleads.sandbox.crm import OBJECTS, CrmObjects
 from bulkleads.sandbox.leads import LeadRules, save_leads
 from bulkleads.sandbox.limits import DailyCap, RollingWindow
+from bulkleads.sandbox.properties import EMAIL_PROPERTIES, is_email
 
 _FAULT_STATUSES = (500, 502, 503, 504)
 
@@ -415,6 +416,8 @@ class Sandbox:
                 isinstance(value, bool) or not isinstance(value, int)
             ):
                 return f"Invalid value for {name}: expected epoch milliseconds.", {}
+            if name in EMAIL_PROPERTIES and value and not is_email(str(value)):
+                return f"Invalid value for {name}: {value!r} is not a valid email address.", {}
         return None, fields
 
     async def _get_lead(self, request: Request) -> Response:

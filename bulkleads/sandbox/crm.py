@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from bulkleads.sandbox.leads import load_records
-from bulkleads.sandbox.properties import REQUIRED_TO_CREATE, default_definitions, value_error
+from bulkleads.sandbox.properties import (
+    EMAIL_PROPERTIES,
+    REQUIRED_TO_CREATE,
+    default_definitions,
+    value_error,
+)
 
 if TYPE_CHECKING:
     from openapi_schema_validator import OAS30Validator
@@ -158,27 +163,9 @@ class CrmObjects:
             for name in sorted({n for item in inputs for n in item["properties"]})
             if name not in known or name in read_only
         ]
-        for item in inputs:
-            for name, value in item["properties"].items():
-                problem = name in definitions and value_error(definitions[name], str(value))
-                if str(value) in self.refused.get(name, ()):
-                    problem = f"{str(value)!r} was not one of the allowed options"
-                if problem:
-                    details.append(
-                        {
-                            "isValid": False,
-                            "message": f"{problem} for {name}",
-                            "error": "INVALID_OPTION"
-                            if definitions[name]["type"] == "enumeration"
-                            else "INVALID_VALUE",
-                            "name": name,
-                        }
-                    )
+        details += self._value_details(crm_object, [item["properties"] for item in inputs])
         if details:
-            return 400, _error(
-                "VALIDATION_ERROR",
-                "Property values were not valid: " + json.dumps(details, separators=(",", ":")),
-            )
+            return 400, _invalid(details)
         started = _now()
         results, missing = [], []
         for item in inputs:
@@ -201,6 +188,30 @@ class CrmObjects:
             )
         return self._answer(crm_object, results, missing, started)
 
+    def _value_details(
+        self, crm_object: str, written: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """HubSpot's ``errors`` details for the values it refuses among ``written`` (each a
+        record's properties): a bad option, number, date or email, or a value refused on
+        demand (``refuse_values``)."""
+        definitions = self.definitions[crm_object]
+        details = []
+        for properties in written:
+            for name, value in properties.items():
+                problem = name in definitions and value_error(definitions[name], str(value))
+                if str(value) in self.refused.get(name, ()):
+                    problem = f"{str(value)!r} was not one of the allowed options"
+                if problem:
+                    details.append(
+                        {
+                            "isValid": False,
+                            "message": f"{problem} for {name}",
+                            "error": _error_code(name, definitions[name]),
+                            "name": name,
+                        }
+                    )
+        return details
+
     def batch_upsert(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
         """Update each record the input's ``idProperty`` value finds, else create it with that
         value; each result says ``new``. Only unique properties match (HubSpot's 400)."""
@@ -220,6 +231,9 @@ class CrmObjects:
         ]
         if (lacking := _lacking(crm_object, new_ones)) is not None:
             return 400, lacking
+        written = [{str(i["idProperty"]): str(i["id"]), **i["properties"]} for i in inputs]
+        if details := self._value_details(crm_object, written):
+            return 400, _invalid(details)
         started = _now()
         results = []
         for item in inputs:
@@ -263,6 +277,8 @@ class CrmObjects:
         assert isinstance(body, dict)
         if (lacking := _lacking(crm_object, [i["properties"] for i in body["inputs"]])) is not None:
             return 400, lacking
+        if details := self._value_details(crm_object, [i["properties"] for i in body["inputs"]]):
+            return 400, _invalid(details)
         records = self.objects[crm_object]
         started = _now()
         results = []
@@ -388,3 +404,17 @@ def _error(category: str, message: str, **extra: object) -> dict[str, Any]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _invalid(details: list[dict[str, Any]]) -> dict[str, Any]:
+    """HubSpot's 400 for a batch holding values it refuses: the whole batch, every detail."""
+    return _error(
+        "VALIDATION_ERROR",
+        "Property values were not valid: " + json.dumps(details, separators=(",", ":")),
+    )
+
+
+def _error_code(name: str, definition: dict[str, Any]) -> str:
+    if name in EMAIL_PROPERTIES:
+        return "INVALID_EMAIL"
+    return "INVALID_OPTION" if definition["type"] == "enumeration" else "INVALID_VALUE"

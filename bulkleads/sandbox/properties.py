@@ -33,6 +33,7 @@ _LEAD_STATUS: Final = (
     ("Bad Timing", "BAD_TIMING"),
 )
 _TEXT: Final = "string"
+EMAIL_PROPERTIES: Final = frozenset({"email"})  # HubSpot answers INVALID_EMAIL for a bad one
 # (name, type, options or None, flags): "ro" read-only value, "calc" calculated.
 _Spec = tuple[str, str, tuple[tuple[str, str], ...] | None, str]
 _COMMON: Final[tuple[_Spec, ...]] = (
@@ -137,6 +138,18 @@ def default_definitions(crm_object: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def is_email(value: str) -> bool:
+    """Whether HubSpot takes ``value`` for an email property (refusing it is INVALID_EMAIL).
+    HubSpot's own rule is not published; a syntax check without DNS stands in for it."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
 def load_definitions(crm_object: str, path: Path) -> dict[str, dict[str, Any]]:
     """Seeded definitions (a JSON list, HubSpot's shape; missing keys get defaults) over the
     defaults: a portal's custom, read-only or calculated properties and its options."""
@@ -151,6 +164,8 @@ def value_error(definition: dict[str, Any], value: str) -> str | None:
     """Why HubSpot would refuse ``value`` for this property, or None."""
     if value == "":
         return None
+    if definition.get("name") in EMAIL_PROPERTIES and not is_email(value):
+        return f"{value!r} is not a valid email address"
     kind = definition.get("type")
     if kind == "enumeration" and definition.get("options"):
         allowed = {o["value"] for o in definition["options"]}

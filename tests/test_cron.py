@@ -8,12 +8,15 @@ import json
 import os
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from bulkleads.commands.app import app
+from bulkleads.sandbox import SANDBOX_TOKEN
 from tests.conftest import json_lines, read_report, run_cli, wait_until, write_seed
 
 GUIDS = [f"{i:032x}" for i in range(1, 41)]
@@ -118,6 +121,29 @@ def test_the_plan_of_a_resumed_job_speaks_of_what_is_left(tmp_path: Path, sandbo
     one.write_text(f"guid,city\n{GUIDS[20]},X\n")
     single = run_cli("update", str(one), "--dry-run", cwd=tmp_path, token=None)
     assert "plan: 1 row read" in single.stderr and "1 lead to update" in single.stderr
+
+
+def test_a_job_the_daily_limit_stopped_says_when_the_limit_starts_again(
+    tmp_path: Path, sandbox
+) -> None:
+    """Deferred by the daily cap: exit 3, and the log says when the limit resets, read from
+    HubSpot's usage endpoint (the sandbox's resetsAt), and to run the same command then."""
+    box = sandbox("--limit", "100", "--daily", "3", seed=write_seed(tmp_path / "s.json", GUIDS))
+    leads = tmp_path / "close.csv"
+    leads.write_text("guid,city\n" + "".join(f"{g},C{i}\n" for i, g in enumerate(GUIDS[:10])))
+    args = ("update", str(leads), "--base-url", box.url, "--no-backup", "--log-format", "json")
+    stopped = run_cli(*args, cwd=tmp_path)
+    assert stopped.code == 3, stopped.stderr
+    usage = httpx.get(
+        f"{box.url}/account-info/2026-03/api-usage/daily/private-apps",
+        headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"},
+    ).json()["results"][0]
+    said = next(e for e in json_lines(stopped.stderr) if e["event"] == "daily_reset")
+    resets = datetime.fromisoformat(usage["resetsAt"])
+    assert datetime.fromisoformat(said["resets_at"]) == resets
+    assert f"{resets:%Y-%m-%d %H:%M} UTC" in said["message"]
+    assert "run the same command then" in said["message"]
+    assert usage["currentUsage"] == usage["usageLimit"] == 3
 
 
 def test_help_shows_choices_not_python_types() -> None:

@@ -23,6 +23,7 @@ from bulkleads.bundle import RESUMABLE, State
 from bulkleads.errors import UsageError
 from bulkleads.fields import brief, plural
 from bulkleads.hubspot.associations import LINK_BATCH, READ_BATCH, SEARCH_BATCH
+from bulkleads.hubspot.usage import daily_reset, reset_words
 from bulkleads.jobstore import meta as job_meta
 from bulkleads.jobstore.folder import JobFolder, job_id, job_of, remove_store
 from bulkleads.jobstore.meta import JobMeta
@@ -431,6 +432,8 @@ def send_and_report(
     _say_failed_rows(out, failed, why, run.job.command)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
+    if stats is not None and stats.stop_reason == "daily":
+        _say_daily_reset(out, run)
     if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT] or counts[RowOutcome.UNCONFIRMED]:
         out.warn(
             f"to resume, run the same command again: {run.job.command}",
@@ -438,6 +441,21 @@ def send_and_report(
             command=run.job.command,
         )
     return code
+
+
+def _say_daily_reset(out: Reporter, run: Run) -> None:
+    """When the daily limit starts again: the time to run the same command (or set cron)."""
+    token = run.connection.token
+    reset = (
+        daily_reset(run.connection.base_url, token, timeout=run.pace.timeout)
+        if token is not None
+        else None
+    )
+    out.warn(
+        f"the daily limit starts again {reset_words(reset)}: run the same command then",
+        event="daily_reset",
+        resets_at=reset.isoformat() if reset is not None else None,
+    )
 
 
 def _say_failed_rows(out: Reporter, failed: Path | None, why: str | None, command: str) -> None:

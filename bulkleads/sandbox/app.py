@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -156,6 +157,11 @@ class Sandbox:
                 ),
                 *(route for table in routes for route in table(self)),
                 Route(
+                    "/account-info/{version}/api-usage/daily/private-apps",
+                    self._daily_usage,
+                    methods=["GET"],
+                ),
+                Route(
                     "/{path:path}",
                     self._off_path,
                     methods=["GET", "PUT", "POST", "DELETE", "PATCH"],
@@ -270,6 +276,24 @@ class Sandbox:
                 category="MISSING_SCOPES",
             )
         return self._answer(200, {"results": list(self.crm.definitions[crm_object].values())})
+
+    async def _daily_usage(self, request: Request) -> Response:
+        """HubSpot's daily usage read, with ``resetsAt`` the next midnight in the portal's
+        time zone (the sandbox's is UTC). It counts against no limit and takes no fault, so
+        it answers after the daily cap: HubSpot does not document whether it does."""
+        if not self._authorized(request, bearer_only=True):
+            return self._error(401, "Authentication credentials not found or invalid.")
+        now = datetime.now(UTC)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        usage = {
+            "name": "private-apps-api-calls-daily",
+            "usageLimit": self.daily.limit if self.daily is not None else 0,
+            "currentUsage": self.daily.used if self.daily is not None else 0,
+            "collectedAt": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "fetchStatus": "SUCCESS",
+            "resetsAt": midnight.isoformat().replace("+00:00", "Z"),
+        }
+        return self._answer(200, {"results": [usage]})
 
     async def _slowly(self, response: Response) -> Response:
         """Every answer to a write or a read waits ``--latency-ms`` first."""

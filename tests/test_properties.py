@@ -12,7 +12,8 @@ import pytest
 import respx
 
 from bulkleads.fields import FieldError
-from bulkleads.hubspot.properties import get, parse
+from bulkleads.hubspot.properties import parse
+from bulkleads.hubspot.reads import get
 from bulkleads.sandbox.crm import schema_errors
 from bulkleads.sandbox.properties import default_definitions, load_definitions
 from bulkleads.token import Token

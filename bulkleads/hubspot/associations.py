@@ -27,7 +27,7 @@ from bulkleads.errors import UsageError
 from bulkleads.hubspot.http import HttpTarget, Outcome, answer_json, shorten, unreadable
 from bulkleads.hubspot.limits import Limit
 from bulkleads.hubspot.options import crm_root
-from bulkleads.hubspot.properties import Transient, get
+from bulkleads.hubspot.reads import Transient, get
 from bulkleads.token import Token
 
 if TYPE_CHECKING:

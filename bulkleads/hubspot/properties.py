@@ -12,37 +12,21 @@ from __future__ import annotations
 
 import difflib
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Final
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-)
 
 from bulkleads.errors import PortalUnavailable, UsageError
 from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, checked_email, timestamp
 from bulkleads.hubspot.crm_fields import CRM_READ_ONLY, crm_v3_rules
-from bulkleads.hubspot.http import (
-    LOCKED_WAIT_SECONDS,
-    NOT_JSON,
-    RETRYABLE_STATUSES,
-    USER_AGENT,
-    answer_json,
-    check_base_url,
-)
+from bulkleads.hubspot.http import NOT_JSON, answer_json, check_base_url
 from bulkleads.hubspot.options import VERSIONS, crm_root
+from bulkleads.hubspot.reads import Transient, get
 from bulkleads.token import Token
 
-MAX_DEFINITIONS: Final = 16 << 20  # bytes; a portal with thousands of properties sends a few MB
 _DAY_MS: Final = 86_400_000
 _LOG: Final = logging.getLogger("bulkleads.properties")
 
@@ -257,59 +241,3 @@ def _unavailable(crm_object: str, why: str) -> PortalUnavailable:
         "--max-retry-time; nothing was sent. Run the same command again when HubSpot answers "
         "(a job that had started resumes)"
     )
-
-
-def get(url: str, token: Token, *, timeout: float, patience: float) -> tuple[int, bytes]:
-    """A GET of what a run reads once before planning (definitions, labels): each answer
-    whole within ``timeout``, retried on 429, 5xx and lost answers within ``patience``.
-    Raises :class:`Transient` (or httpx's errors) when it never came."""
-    headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
-    retrying = Retrying(
-        stop=stop_after_attempt(4) | stop_after_delay(patience),
-        wait=_pause,
-        retry=retry_if_exception_type(Transient),
-        reraise=True,
-    )
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        return retrying(_get, client, url, headers, timeout)
-
-
-class Transient(Exception):
-    """A 423, 429, a 5xx or a lost answer: worth another attempt, after ``at_least`` seconds
-    when HubSpot asked for a wait (423)."""
-
-    def __init__(self, why: str, at_least: float = 0.0) -> None:
-        super().__init__(why)
-        self.at_least = at_least
-
-
-_BACKOFF: Final = wait_exponential(multiplier=0.5, max=8)
-
-
-def _pause(state: RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    return max(getattr(exc, "at_least", 0.0), _BACKOFF(state))
-
-
-def _get(
-    client: httpx.Client, url: str, headers: dict[str, str], timeout: float
-) -> tuple[int, bytes]:
-    """One attempt, its whole answer within ``timeout`` (httpx's own bounds each read only:
-    a body that drips a byte a second would never end)."""
-    deadline = time.monotonic() + timeout
-    try:
-        with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 423:
-                raise Transient("HTTP 423 (portal locked)", at_least=LOCKED_WAIT_SECONDS)
-            if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
-                raise Transient(f"HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_DEFINITIONS:
-                    raise ValueError("the answer is larger than any property list")
-                if time.monotonic() > deadline:
-                    raise Transient(f"no whole answer in {timeout:g} s (--timeout)")
-            return response.status_code, bytes(body)
-    except httpx.TransportError as exc:
-        raise Transient(str(exc)) from None

@@ -13,7 +13,7 @@ from typing import Final
 import httpx
 
 from bulkleads.hubspot.http import NOT_JSON, answer_json, check_base_url
-from bulkleads.hubspot.properties import Transient, get
+from bulkleads.hubspot.reads import Transient, get
 from bulkleads.token import Token
 
 USAGE_PATH: Final = "/account-info/2026-03/api-usage/daily/private-apps"

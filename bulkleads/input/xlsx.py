@@ -120,6 +120,31 @@ class XlsxFile:
         except (ParseError, zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise InputError(f"the workbook {self.path} is damaged: {exc}") from None
 
+    def _unreadable(
+        self, raw: list[object], values: list[str], uncomputed: list[int]
+    ) -> str | None:
+        """Why a row's cells do not hold what was typed, or None: a number past a spreadsheet's
+        15 digits, or a formula no program computed."""
+        i = next((i for i, value in enumerate(raw) if _beyond_precision(value)), None)
+        if i is not None:
+            return (
+                f"{self._column(i)!r} holds a {len(values[i].lstrip('-'))}-digit number, longer "
+                "than the 15 digits a spreadsheet number keeps (Excel shows "
+                f"{raw[i]:.15g}): the digits after the 15th are not the ones typed. "
+                "Format the column as text and enter the values again (or export them as "
+                "text from their source)"
+            )
+        if uncomputed:
+            return (
+                f"{self._column(uncomputed[0])!r} holds a formula with no computed value (the "
+                "workbook was written by a program and not saved in Excel since): open and save "
+                "it in Excel, or export the sheet as CSV"
+            )
+        return None
+
+    def _column(self, i: int) -> str:
+        return self.header[i] if i < len(self.header) else f"column {i + 1}"
+
     def _records(self) -> Iterator[Record]:
         width = len(self.header)
         row = 0
@@ -135,32 +160,9 @@ class XlsxFile:
             if not any(v.strip() for v in values) and not uncomputed:
                 continue
             row += 1
-            inexact = [i for i, value in enumerate(raw) if _beyond_precision(value)]
-            if inexact:
-                i = inexact[0]
-                name = self.header[i] if i < width else f"column {i + 1}"
-                yield Record(
-                    row,
-                    line,
-                    None,
-                    f"{name!r} holds a {len(values[i].lstrip('-'))}-digit number, longer "
-                    "than the 15 digits a spreadsheet number keeps (Excel shows "
-                    f"{float(raw[i]):.15g}): the digits after the 15th are not the ones typed. "
-                    "Format the column as text and enter the values again (or export them as "
-                    "text from their source)",
-                )
-                continue
-            if uncomputed:
-                i = uncomputed[0]
-                name = self.header[i] if i < width else f"column {i + 1}"
-                yield Record(
-                    row,
-                    line,
-                    None,
-                    f"{name!r} holds a formula with no computed value (the workbook was "
-                    "written by a program and not saved in Excel since): open and save it "
-                    "in Excel, or export the sheet as CSV",
-                )
+            unreadable = self._unreadable(raw, values, uncomputed)
+            if unreadable is not None:
+                yield Record(row, line, None, unreadable)
                 continue
             extra = [v for v in values[width:] if v.strip()]
             if extra:

@@ -206,21 +206,27 @@ print(time.monotonic() - started)
 """
 
 
+def _contacts(folder: Path, records: int, limit: int, city: str) -> tuple[Path, tuple[str, ...]]:
+    """A seed of ``records`` contacts with no city, a file giving each one, and the sandbox's
+    flags that serve them at ``limit`` requests per 10 s."""
+    seed_rows = [{"id": str(1000 + i), "city": ""} for i in range(records)]
+    seed = folder / "seed.json"
+    seed.write_text(json.dumps(seed_rows))
+    contacts = folder / "contacts.csv"
+    contacts.write_text(
+        "id,city\n" + "".join(f"{r['id']},{city}{i}\n" for i, r in enumerate(seed_rows))
+    )
+    return contacts, ("--crm-seed", f"contacts={seed}", "--limit", str(limit), "--window", "10")
+
+
 def against_hubspot_client(limit: int = 100, records: int = 20_000) -> list[dict[str, object]]:
     """200 batch writes of 100 contacts: bulkleads (--no-backup: writes only, as the client
     sends) beside hubspot-api-client sequential and with four threads, each on a fresh
     sandbox that sends Retry-After with its 429s."""
-    seed_rows = [{"id": str(1000 + i), "city": ""} for i in range(records)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        seed = folder / "seed.json"
-        seed.write_text(json.dumps(seed_rows))
-        contacts = folder / "contacts.csv"
-        contacts.write_text(
-            "id,city\n" + "".join(f"{r['id']},B{i}\n" for i, r in enumerate(seed_rows))
-        )
-        sandbox = ("--crm-seed", f"contacts={seed}", "--limit", str(limit), "--window", "10")
+        contacts, sandbox = _contacts(folder, records, limit, "B")
         for name, threads in (
             ("hubspot-api-client sequential", 1),
             ("hubspot-api-client 4 threads", 4),
@@ -279,16 +285,9 @@ def remembered(limit: int = 100, records: int = 20_000) -> list[dict[str, object
     """The 20,000-record run after a dry run of it (the operator's real sequence): the run
     checks against the definitions the dry run read, so its 200 writes fill two windows
     exactly, where the property read made a third."""
-    seed_rows = [{"id": str(1000 + i), "city": ""} for i in range(records)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        seed = folder / "seed.json"
-        seed.write_text(json.dumps(seed_rows))
-        contacts = folder / "contacts.csv"
-        contacts.write_text(
-            "id,city\n" + "".join(f"{r['id']},R{i}\n" for i, r in enumerate(seed_rows))
-        )
-        sandbox = ("--crm-seed", f"contacts={seed}", "--limit", str(limit), "--window", "10")
+        contacts, sandbox = _contacts(folder, records, limit, "R")
         proc, url = start_sandbox(*sandbox, "--retry-after")
         args = ["update", str(contacts), "--base-url", url, "--api", "crm-v3", "--no-backup"]
         try:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bulkleads.bundle import RESUMABLE, Mark, Read, State
-from bulkleads.jobstore.schema import DamagedJob
-from bulkleads.jobstore.store import JobStore
+from bulkleads.jobstore.schema import DamagedJob, StateDiskFull
+from bulkleads.jobstore.store import SAMPLE_SEED, JobStore
 
 
 @pytest.fixture
@@ -337,3 +337,170 @@ def test_report_rows_carry_the_bundles_values_and_the_rows_own(store: JobStore) 
         "9",
     )
     assert (row.attempts, row.status, row.reason) == (0, None, None)
+
+
+def test_a_record_created_before_its_id_was_recorded_counts_as_created(store: JobStore) -> None:
+    """A kill between the create's answer and the id's record leaves action "create" done:
+    created, with the records whose id is recorded."""
+    store.set_action([("create", None, "{}", "g1"), ("create", None, "{}", "g2")])
+    store.mark([Mark(State.DONE, 200, 1, None, g) for g in ("g1", "g2")])
+    store.settle_created([("created", "77", None, "g2")])
+    assert store.settled() == Counter({"created": 2})
+
+
+def test_a_file_that_is_no_job_file_is_refused_naming_it_and_why(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(DamagedJob) as refused:
+        JobStore(junk)
+    assert f"the job file {junk} is damaged (file is not a database)" in str(refused.value)
+    with JobStore(tmp_path / "empty.sqlite") as empty, pytest.raises(DamagedJob) as empty_one:
+        empty.check()
+    assert "(it holds no planned job (empty, or not a job file))" in str(empty_one.value)
+
+
+def test_a_job_file_that_cannot_be_opened_is_a_disk_fault_not_a_damaged_job(
+    tmp_path: Path,
+) -> None:
+    """SQLite cannot open a folder as a file (its "cannot open" code, as for a read-only or
+    missing folder): the folder is at fault, the job is not damaged."""
+    with pytest.raises(StateDiskFull) as refused:
+        JobStore(tmp_path)
+    assert f"cannot write the job file {tmp_path} (unable to open database file)" in str(
+        refused.value
+    )
+
+
+def test_a_write_refused_by_the_disk_names_the_file(store: JobStore) -> None:
+    store._db.execute("PRAGMA query_only = ON")  # writes fail as on a read-only disk
+    with pytest.raises(StateDiskFull) as refused:
+        store.mark([Mark(State.DONE, 200, 1, None, "g1")])
+    assert f"cannot write the job file {store.path} (" in str(refused.value)
+
+
+def damage(path: Path, offset: int, data: bytes) -> None:
+    with path.open("r+b") as file:
+        file.seek(offset)
+        file.write(data)
+
+
+def a_job_of_many_pages(path: Path) -> Path:
+    with JobStore(path) as job:
+        job.add_rows(
+            [(i, i + 1, f"g{i}", '{"city":"%s"}' % ("x" * 60), "city", None) for i in range(3000)]
+        )
+        job.add_bundles([(f"g{i}", '{"city":"A"}', i, State.PENDING, None) for i in range(3000)])
+        job.set_meta({"job": "abc"})
+        job.finish_plan()
+        job._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def test_check_names_the_first_three_faults_sqlite_finds(tmp_path: Path) -> None:
+    """Pages past the first zeroed under an open job: SQLite lists a hundred faults (as one
+    row of lines); the message names the first three and how many more."""
+    path = a_job_of_many_pages(tmp_path / "job.sqlite")
+    with JobStore(path) as job:
+        damage(path, 4096, bytes(path.stat().st_size - 4096))
+        (listed,) = [r[0] for r in job._db.execute("PRAGMA quick_check")]
+        faults = listed.splitlines()[1:]
+        assert listed.startswith("*** in database main ***") and len(faults) > 3
+        with pytest.raises(DamagedJob) as refused:
+            job.check()
+    shown = "; ".join(faults[:3])
+    assert f"{path} is damaged ({shown}; {len(faults) - 3} more);" in str(refused.value)
+
+
+def test_check_names_the_error_sqlite_raises(tmp_path: Path) -> None:
+    path = a_job_of_many_pages(tmp_path / "job.sqlite")
+    with JobStore(path) as job:
+        damage(path, 0, bytes([0xAB]) * 8192)
+        with pytest.raises(DamagedJob) as refused:
+            job.check()
+        assert repr(job) == "<JobStore job.sqlite>"
+    assert f"the job file {path} is damaged (database disk image is malformed);" in str(
+        refused.value
+    )
+
+
+def test_every_filter_holds_with_among_and_the_expected_values_come_back(store: JobStore) -> None:
+    store.record_reads(
+        [Read('{"city":"x"}', '{"city":"A"}', State.PENDING, None, None, None, "g1")]
+    )
+    store.set_expect([('{"city":"x"}', "g1")])
+    among = frozenset({"g1", "g2"})
+    assert guids(store.to_send(RESUMABLE, read=True, among=among)) == ["g1"]
+    assert store.count(RESUMABLE, read=True, among=among) == 1
+    assert store.count(RESUMABLE, read=False, among=among) == 1
+    g1, g2 = store.to_send(RESUMABLE, among=among)
+    assert g1.expect == {"city": "x"} and g2.expect is None
+
+
+def test_updated_gives_what_was_sent_and_no_backup_for_a_damaged_cell(store: JobStore) -> None:
+    """A body or backup cell that is not a JSON object (a damaged job file) gives no backup:
+    never a crash, never a value made up."""
+    store.record_reads(
+        [
+            Read('{"city":"was"}', '{"city":"A"}', State.PENDING, None, None, None, "g1"),
+            Read('{"city":"was"}', '["A"]', State.PENDING, None, None, None, "g2"),
+            Read("[1, 2]", '{"city":"C"}', State.PENDING, None, None, None, "g3"),
+        ]
+    )
+    store.mark([Mark(State.DONE, 200, 1, None, g) for g in ("g1", "g2", "g3")])
+    assert list(store.updated()) == [
+        ("g1", {"city": "A"}, {"city": "was"}),
+        ("g2", {}, None),
+        ("g3", {"city": "C"}, None),
+    ]
+
+
+def test_progress_of_a_job_with_nothing_done(store: JobStore) -> None:
+    assert store.progress() == (0, 4)
+
+
+def test_the_seeded_draw_gives_each_record_an_equal_chance(store: JobStore) -> None:
+    """One of two drawn: over 1,000 seeds the second is drawn about half the time (a draw
+    among three numbers for two records would give it a third)."""
+    store.set_action([("archive", "9", "{}", g) for g in ("g3", "g4")])
+    second = sum(store.sample(RESUMABLE, 1, seed=s) == {"g2"} for s in range(1000))
+    assert 450 <= second <= 550
+    assert store.sample(RESUMABLE, 1) == store.sample(RESUMABLE, 1, seed=SAMPLE_SEED)
+
+
+def test_a_recheck_of_refused_bundles_goes_through_every_one(store: JobStore) -> None:
+    """refused=True: the bundles a 400 failed, every one, by the property's name."""
+    from bulkleads.fields import FieldError
+
+    def convert(name: str, value: object) -> object:
+        if name == "city" and value in ("A", "B"):
+            raise FieldError(f"{name}: {value!r} is refused")
+        return value
+
+    store.mark([Mark(State.FAILED, 400, 1, "refused", g) for g in ("g1", "g2", "g4")])
+    store.mark([Mark(State.FAILED, 503, 1, "busy", "g3")])
+    assert store.recheck_unsent(convert, refused=True) == 2
+    errors = {r.guid: r.error for r in store.report_rows()}
+    assert errors["g1"] == (
+        "city: 'A' is refused (checked against the portal's definitions read again)"
+    )
+    assert errors["g2"] and not errors["g3"] and not errors["g4"]
+    assert store.bundle_states() == {"invalid": 2, "failed": 2}  # a 503 is no refusal
+
+
+def test_a_bundle_the_fresh_plan_leaves_empty_says_so(store: JobStore, tmp_path: Path) -> None:
+    with JobStore(tmp_path / "plan.sqlite") as plan:
+        plan.add_rows([(2, 3, "g2", None, None, "city: gone")])
+        plan.add_bundles(
+            [
+                ("g1", '{"city":"A"}', 1, State.PENDING, None),
+                ("g3", '{"city":"C","zip":"1"}', 3, State.PENDING, None),
+                ("g4", '{"city":"D"}', 5, State.PENDING, None),
+            ]
+        )
+    store.replan_unsent(tmp_path / "plan.sqlite")
+    (g2,) = [r for r in store.report_rows() if r.guid == "g2"]
+    assert g2.error == "city: gone"
+    assert store.bundle_states()["invalid"] == 1
+    with store._db:
+        reason = store._db.execute("SELECT reason FROM bundles WHERE guid = 'g2'").fetchone()[0]
+    assert reason == "every row of it is invalid"

@@ -72,7 +72,10 @@ class JobStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.DatabaseError as exc:  # a folder, or a folder that cannot be read
+            raise _open_fault(path, exc) from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -80,9 +83,7 @@ class JobStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            if no_room(exc):
-                raise StateDiskFull(path, str(exc)) from None
-            raise DamagedJob(path, str(exc)) from None
+            raise _open_fault(path, exc) from None
 
     def _migrate(self) -> None:
         for table, columns in ADDED.items():
@@ -99,7 +100,10 @@ class JobStore:
         except sqlite3.DatabaseError as exc:
             raise DamagedJob(self.path, str(exc)) from None
         if result != ["ok"]:
-            raise DamagedJob(self.path, "; ".join(result[:3]))
+            # SQLite may give its whole list as one row of lines, headed "*** in database main"
+            faults = [f for r in result for f in str(r).splitlines() if not f.startswith("***")]
+            more = f"; {len(faults) - 3} more" if len(faults) > 3 else ""
+            raise DamagedJob(self.path, "; ".join(faults[:3]) + more)
         if not JobMeta.of(self.meta()).job:  # an empty file opens as an empty database
             raise DamagedJob(self.path, "it holds no planned job (empty, or not a job file)")
 
@@ -489,12 +493,13 @@ class JobStore:
         ``invalid``): two snapshots, before and after a run, tell what that run did."""
         words = {State.FAILED: "failed", State.SKIPPED: "skipped", State.NOT_FOUND: "not_found"}
         words |= {State.UNCONFIRMED: "unconfirmed", State.INVALID: "invalid"}
-        done = {None: "updated", "created": "created", "archive": "archived"}
+        # "create" done: written, its new id not recorded yet (a kill between the two)
+        done = {None: "updated", "create": "created", "created": "created", "archive": "archived"}
         counts: Counter[str] = Counter()
         for state, action, n in self._db.execute(
             "SELECT state, action, count(*) FROM bundles GROUP BY state, action"
         ):
-            word = done.get(action, "updated") if state == State.DONE else words.get(state)
+            word = done[action] if state == State.DONE else words.get(state)
             if word is not None:
                 counts[word] += n
         return counts
@@ -528,6 +533,11 @@ class JobStore:
 
     def _tx(self) -> Transaction:
         return Transaction(self._db, self.path)
+
+
+def _open_fault(path: Path, error: sqlite3.DatabaseError) -> DamagedJob | StateDiskFull:
+    """Why a job file did not open: its folder (full, read-only, missing), or the file."""
+    return StateDiskFull(path, str(error)) if no_room(error) else DamagedJob(path, str(error))
 
 
 def _object(cell: str | None) -> dict[str, object] | None:

@@ -266,7 +266,7 @@ def test_a_long_burst_leaves_a_newcomer_a_hundredth_of_the_window(
         first = await pacer.acquire()
         pacer.observe(200, OK, first)
         pacer.release(first)
-        await at(start + windows * 10 + 10)
+        await at(start + max(windows * 10, 10))
         return await started_before_blocked(pacer, wait=1)
 
     assert on_clock(scenario) == at_once
@@ -281,6 +281,7 @@ def test_an_answer_does_not_free_a_place_before_the_window_passes() -> None:
         first = await pacer.acquire()
         await pacer.acquire()
         third = asyncio.ensure_future(pacer.acquire())
+        await asyncio.sleep(0)  # the third is waiting
         await at(1)
         pacer.release(first)
         return await asyncio.wait_for(third, 60)
@@ -478,13 +479,13 @@ def test_utilization_is_the_fastest_possible_over_the_time_taken_at_most_one() -
         await at(3)
         await pacer.acquire()
         seen: list[float | None] = []
-        await at(4)
-        for _ in range(6):  # fastest 0.5 s in 1 s
+        await at(5)
+        for _ in range(6):  # fastest 0.5 s in 2 s
             pacer.observe(200, OK)
         seen.append(pacer.utilization())
-        for _ in range(15):  # fastest 2 s in 1 s: no more than all
+        for _ in range(25):  # fastest 3 s in 2 s: no more than all
             pacer.observe(200, OK)
         seen.append(pacer.utilization())
         return seen
 
-    assert on_clock(scenario) == pytest.approx([0.5, 1.0])
+    assert on_clock(scenario) == pytest.approx([0.25, 1.0])

@@ -12,7 +12,7 @@ import pytest
 
 from bulkleads.bundle import RESUMABLE, Mark, Read, State
 from bulkleads.jobstore.schema import DamagedJob, StateDiskFull
-from bulkleads.jobstore.store import SAMPLE_SEED, JobStore
+from bulkleads.jobstore.store import SAMPLE_SEED, JobStore, faults_said
 
 
 @pytest.fixture
@@ -63,9 +63,9 @@ def test_to_send_pages_through_in_input_order_after_a_row(store: JobStore) -> No
     assert guids(store.to_send(RESUMABLE, 2, 2)) == ["g3", "g4"]
     assert guids(store.to_send(RESUMABLE, 5, 2)) == []
     store.mark([Mark(State.DONE, 200, 1, None, "g2")])
-    assert guids(store.to_send((State.PENDING,))) == ["g1", "g3", "g4"]
-    assert guids(store.to_send((State.DONE,))) == ["g2"]
-    (bundle,) = store.to_send((State.DONE,))
+    assert guids(store.to_send((State.PENDING,), 0, 10)) == ["g1", "g3", "g4"]
+    assert guids(store.to_send((State.DONE,), 0, 10)) == ["g2"]
+    (bundle,) = store.to_send((State.DONE,), 0, 10)
     assert bundle.body == {"city": "B"} and bundle.first_row == 2 and bundle.attempts == 1
 
 
@@ -84,7 +84,7 @@ def test_to_send_and_count_filter_by_read_action_and_among(store: JobStore) -> N
         ({"read": True, "action": "update"}, ["g1"]),
     ]
     for filters, expected in cases:
-        assert guids(store.to_send(RESUMABLE, **filters)) == expected, filters
+        assert guids(store.to_send(RESUMABLE, 0, 10, **filters)) == expected, filters
         assert store.count(RESUMABLE, **filters) == len(expected), filters
 
 
@@ -98,7 +98,7 @@ def test_reads_keep_the_backup_body_state_and_the_id_found(store: JobStore) -> N
     store.record_reads(
         [Read('{"city":"old"}', '{"city":"A"}', State.PENDING, None, None, None, "g1")]
     )
-    (g1,) = store.to_send((State.PENDING,), among=frozenset({"g1"}))
+    (g1,) = store.to_send((State.PENDING,), 0, 10, among=frozenset({"g1"}))
     assert g1.record_id == "101"  # None keeps the id stored
     assert dict((g, before) for g, _, before in store.reads()) == {
         "g1": {"city": "old"},
@@ -145,7 +145,7 @@ def test_verify_marks_failed_what_did_not_stick_and_counts_what_did(store: JobSt
     store.mark([Mark(State.DONE, 200, 1, None, g) for g in ("g1", "g2", "g3")])
     store.set_action([("archive", "9", "{}", "g3")])
     assert store.count_unverified() == 2  # an archive is never read back
-    assert guids(store.to_verify()) == ["g1", "g2"]
+    assert guids(store.to_verify(0, 10)) == ["g1", "g2"]
     store.record_verified([(1, None, "g1"), (0, "not kept", "g2")])
     assert store.verified_count() == 1 and store.count_unverified() == 0
     assert store.bundle_states()["failed"] == 1
@@ -319,7 +319,7 @@ def test_to_verify_pages_through_the_updates_in_input_order(store: JobStore) -> 
     assert first[1].body == {"city": "B"} and first[1].first_row == 2
     assert guids(store.to_verify(2, 2)) == ["g3", "g4"]
     store.record_verified([(1, None, "g3")])
-    assert guids(store.to_verify()) == ["g1", "g2", "g4"]
+    assert guids(store.to_verify(0, 10)) == ["g1", "g2", "g4"]
 
 
 def test_report_rows_carry_the_bundles_values_and_the_rows_own(store: JobStore) -> None:
@@ -356,7 +356,10 @@ def test_a_file_that_is_no_job_file_is_refused_naming_it_and_why(tmp_path: Path)
     assert f"the job file {junk} is damaged (file is not a database)" in str(refused.value)
     with JobStore(tmp_path / "empty.sqlite") as empty, pytest.raises(DamagedJob) as empty_one:
         empty.check()
-    assert "(it holds no planned job (empty, or not a job file))" in str(empty_one.value)
+    assert (
+        f"{tmp_path / 'empty.sqlite'} is damaged (it holds no planned job (empty, or not a"
+        in str(empty_one.value)
+    )
 
 
 def test_a_job_file_that_cannot_be_opened_is_a_disk_fault_not_a_damaged_job(
@@ -429,10 +432,10 @@ def test_every_filter_holds_with_among_and_the_expected_values_come_back(store: 
     )
     store.set_expect([('{"city":"x"}', "g1")])
     among = frozenset({"g1", "g2"})
-    assert guids(store.to_send(RESUMABLE, read=True, among=among)) == ["g1"]
+    assert guids(store.to_send(RESUMABLE, 0, 10, read=True, among=among)) == ["g1"]
     assert store.count(RESUMABLE, read=True, among=among) == 1
     assert store.count(RESUMABLE, read=False, among=among) == 1
-    g1, g2 = store.to_send(RESUMABLE, among=among)
+    g1, g2 = store.to_send(RESUMABLE, 0, 10, among=among)
     assert g1.expect == {"city": "x"} and g2.expect is None
 
 
@@ -504,3 +507,19 @@ def test_a_bundle_the_fresh_plan_leaves_empty_says_so(store: JobStore, tmp_path:
     with store._db:
         reason = store._db.execute("SELECT reason FROM bundles WHERE guid = 'g2'").fetchone()[0]
     assert reason == "every row of it is invalid"
+
+
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        (["Page 4: bad"], "Page 4: bad"),
+        (["a", "b", "c"], "a; b; c"),
+        (["a", "b", "c", "d", "e"], "a; b; c; 2 more"),
+        (
+            ["*** in database main ***\nPage 8: x\nPage 7: y\nPage 6: z\nPage 5: w"],
+            "Page 8: x; Page 7: y; Page 6: z; 1 more",
+        ),
+    ],
+)
+def test_the_integrity_check_is_said_in_a_line(result: list[str], said: str) -> None:
+    assert faults_said(result) == said

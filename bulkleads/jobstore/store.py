@@ -100,10 +100,7 @@ class JobStore:
         except sqlite3.DatabaseError as exc:
             raise DamagedJob(self.path, str(exc)) from None
         if result != ["ok"]:
-            # SQLite may give its whole list as one row of lines, headed "*** in database main"
-            faults = [f for r in result for f in str(r).splitlines() if not f.startswith("***")]
-            more = f"; {len(faults) - 3} more" if len(faults) > 3 else ""
-            raise DamagedJob(self.path, "; ".join(faults[:3]) + more)
+            raise DamagedJob(self.path, faults_said(result))
         if not JobMeta.of(self.meta()).job:  # an empty file opens as an empty database
             raise DamagedJob(self.path, "it holds no planned job (empty, or not a job file)")
 
@@ -172,8 +169,8 @@ class JobStore:
     def to_send(
         self,
         states: tuple[str, ...],
-        after_row: int = 0,
-        limit: int = 500,
+        after_row: int,
+        limit: int,
         *,
         read: bool | None = None,
         among: frozenset[str] | None = None,
@@ -223,7 +220,7 @@ class JobStore:
         )
         return int(self._db.execute(query).fetchone()[0])
 
-    def to_verify(self, after_row: int = 0, limit: int = 500) -> list[Bundle]:
+    def to_verify(self, after_row: int, limit: int) -> list[Bundle]:
         """Updated bundles not yet read back, in input order after ``after_row``."""
         cursor = self._db.execute(
             "SELECT guid, body, first_row, attempts FROM bundles WHERE first_row > ? "
@@ -533,6 +530,14 @@ class JobStore:
 
     def _tx(self) -> Transaction:
         return Transaction(self._db, self.path)
+
+
+def faults_said(result: Iterable[object]) -> str:
+    """SQLite's integrity check in a line: the first three faults and how many more (it may
+    give its whole list as one row of lines, headed "*** in database main ***")."""
+    faults = [f for r in result for f in str(r).splitlines() if not f.startswith("***")]
+    more = f"; {len(faults) - 3} more" if len(faults) > 3 else ""
+    return "; ".join(faults[:3]) + more
 
 
 def _open_fault(path: Path, error: sqlite3.DatabaseError) -> DamagedJob | StateDiskFull:

@@ -265,6 +265,17 @@ Alongside = Annotated[
         metavar="",
     ),
 ]
+WaitDaily = Annotated[
+    bool,
+    typer.Option(
+        "--wait-for-daily-reset",
+        help="When the portal's daily limit stops the job, sleep until it starts again "
+        "(the time HubSpot's usage read gives, at most a day away) and go on; Ctrl-C stops "
+        "waiting. For cron jobs that must finish.",
+        rich_help_panel=PANEL_JOB,
+        metavar="",
+    ),
+]
 Notify = Annotated[
     str | None,
     typer.Option(
@@ -306,6 +317,7 @@ class SendFlags:
     timeout: Timeout = 30.0
     profile: Profile = None
     alongside: Alongside = False
+    wait_for_daily_reset: WaitDaily = False
     notify: Notify = None
 
     def with_profile(self, ctx: typer.Context) -> tuple[SendFlags, str]:

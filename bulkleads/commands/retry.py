@@ -41,6 +41,10 @@ def retry_command(
     run = Run(
         Connection(token=token),  # the job's API and URL: retry sends where the job went
         pace=send.pace(),
-        job=JobOptions(state_dir=output.state_dir, alongside=send.alongside),
+        job=JobOptions(
+            state_dir=output.state_dir,
+            alongside=send.alongside,
+            wait_for_daily_reset=send.wait_for_daily_reset,
+        ),
     )
     raise typer.Exit(retry(job, run, output.reporter(token, send.notify), all_failed=all_failed))

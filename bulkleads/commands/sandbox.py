@@ -79,6 +79,15 @@ class SandboxFlags:
             metavar="N",
         ),
     ] = 40_000
+    day_seconds: Annotated[
+        float,
+        typer.Option(
+            help="Length of the sandbox's day: the daily limit starts again every SECONDS "
+            "(default a real day, from midnight UTC), so a test can see a reset.",
+            min=0.1,
+            metavar="SECONDS",
+        ),
+    ] = 86_400.0
     retry_after: Annotated[
         bool,
         typer.Option(
@@ -202,6 +211,7 @@ def sandbox_command(*, flags: SandboxFlags) -> None:
         limit=None if flags.unlimited else flags.limit,
         window=flags.window,
         daily=None if flags.unlimited else flags.daily,
+        day=flags.day_seconds,
         retry_after=flags.retry_after,
         fail_rate=flags.fail_rate,
         drop_rate=flags.drop_rate,

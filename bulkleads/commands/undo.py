@@ -88,6 +88,7 @@ def undo_command(
             state_dir=output.state_dir,
             command=resume_command(),
             alongside=send.alongside,
+            wait_for_daily_reset=send.wait_for_daily_reset,
         ),
     )
     raise typer.Exit(undo(job, run, output.reporter(token, send.notify)))

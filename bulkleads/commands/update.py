@@ -481,6 +481,7 @@ class ReportFlags:
             state_dir=output.state_dir,
             command=resume_command(),
             alongside=send.alongside,
+            wait_for_daily_reset=send.wait_for_daily_reset,
             **send.token_source(var),
         )
 

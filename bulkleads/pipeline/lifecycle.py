@@ -28,6 +28,7 @@ from bulkleads.jobstore import meta as job_meta
 from bulkleads.jobstore.folder import JobFolder, job_id, job_of, remove_store
 from bulkleads.jobstore.meta import JobMeta
 from bulkleads.jobstore.store import JobStore
+from bulkleads.pipeline.daily_wait import Clock, SystemClock, wait_for_reset
 from bulkleads.pipeline.dry_run import describe_existing, dry_run_report
 from bulkleads.pipeline.portal import check_links, forget_definitions, read_portal
 from bulkleads.pipeline.settings import InputSpec, Run, default_report
@@ -391,8 +392,36 @@ def open_job(
 
 
 def send_and_report(
-    path: Path, run: Run, report: Path, states: tuple[str, ...], out: Reporter
+    path: Path,
+    run: Run,
+    report: Path,
+    states: tuple[str, ...],
+    out: Reporter,
+    clock: Clock | None = None,
 ) -> int:
+    """Send the job and write its report; with ``--wait-for-daily-reset``, again after each
+    reset of the daily limit that stopped it, as long as each run gets somewhere."""
+    while True:
+        code, reset, progressed = _send_once(path, run, report, states, out)
+        if reset is None or not run.job.wait_for_daily_reset:
+            return code
+        if not progressed:
+            out.warn(
+                "--wait-for-daily-reset: not one request of this run went through before the "
+                "daily limit stopped it; not waiting again",
+                event="daily_wait_refused",
+            )
+            return code
+        if not wait_for_reset(reset, out, clock or SystemClock()):
+            return code
+
+
+def _send_once(
+    path: Path, run: Run, report: Path, states: tuple[str, ...], out: Reporter
+) -> tuple[int, datetime | None, bool]:
+    """One run of the job: its exit code, when the daily limit starts again if it stopped
+    the run (None otherwise, or when that is not known), and whether the run got anywhere
+    (a request answered 2xx, or a record settled)."""
     target = run.connection.target()
     with run.portal_lock(job_of(path)), JobStore(path) as store:
         job_meta.write(store, run.pace.to_meta())  # the latest run's pace: a retry's too
@@ -432,18 +461,20 @@ def send_and_report(
     _say_failed_rows(out, failed, why, run.job.command)
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
+    reset = None
     if stats is not None and stats.stop_reason == "daily":
-        _say_daily_reset(out, run)
+        reset = _say_daily_reset(out, run)
     if counts[RowOutcome.DEFERRED] or counts[RowOutcome.NOT_SENT] or counts[RowOutcome.UNCONFIRMED]:
         out.warn(
             f"to resume, run the same command again: {run.job.command}",
             event="resume_hint",
             command=run.job.command,
         )
-    return code
+    answered = stats is not None and any(s.startswith("2") for s in +stats.statuses)
+    return code, reset, answered or sum(now.values()) > 0
 
 
-def _say_daily_reset(out: Reporter, run: Run) -> None:
+def _say_daily_reset(out: Reporter, run: Run) -> datetime | None:
     """When the daily limit starts again: the time to run the same command (or set cron)."""
     token = run.connection.token
     reset = (
@@ -451,11 +482,16 @@ def _say_daily_reset(out: Reporter, run: Run) -> None:
         if token is not None
         else None
     )
+    waits = run.job.wait_for_daily_reset
+    then = "going on then" if waits and reset is not None else "run the same command then"
+    if waits and reset is None:
+        then += " (--wait-for-daily-reset cannot wait for a time it does not know)"
     out.warn(
-        f"the daily limit starts again {reset_words(reset)}: run the same command then",
+        f"the daily limit starts again {reset_words(reset)}: {then}",
         event="daily_reset",
         resets_at=reset.isoformat() if reset is not None else None,
     )
+    return reset
 
 
 def _say_failed_rows(out: Reporter, failed: Path | None, why: str | None, command: str) -> None:

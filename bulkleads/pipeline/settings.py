@@ -80,6 +80,7 @@ class JobOptions:
     state_dir: Path | None = None  # None: the user's state directory (see jobs.py)
     command: str = ""  # the command line that resumes the job
     alongside: bool = False  # write even while another job writes the same object there
+    wait_for_daily_reset: bool = False  # a daily-limit stop sleeps until the reset, goes on
     # where the token and settings came from (kept with the job; never the token itself)
     profile: str | None = None
     token_env: str | None = None

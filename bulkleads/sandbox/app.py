@@ -19,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -58,6 +58,7 @@ class SandboxConfig:
     limit: int | None = 10
     window: float = 1.0
     daily: int | None = 40_000
+    day: float = 86_400.0  # seconds from one daily reset to the next (from midnight UTC)
     retry_after: bool = False
     fail_rate: float = 0.0
     fail_definitions: bool = True  # False: faults spare the property definitions read
@@ -109,7 +110,7 @@ class Sandbox:
         self._rng = rng or random.Random()
         self.rules = LeadRules.load()
         self.window = RollingWindow(config.limit, config.window, clock) if config.limit else None
-        self.daily = DailyCap(config.daily) if config.daily is not None else None
+        self.daily = DailyCap(config.daily, config.day) if config.daily is not None else None
         self.statuses: Counter[int] = Counter()
         self.applied: Counter[str] = Counter()
         self.reads = 0
@@ -279,12 +280,14 @@ class Sandbox:
 
     async def _daily_usage(self, request: Request) -> Response:
         """HubSpot's daily usage read, with ``resetsAt`` the next midnight in the portal's
-        time zone (the sandbox's is UTC). It counts against no limit and takes no fault, so
-        it answers after the daily cap: HubSpot does not document whether it does."""
+        time zone (the sandbox's is UTC), or the end of a ``--day-seconds`` day. It counts
+        against no limit and takes no fault, so it answers after the daily cap: HubSpot does
+        not document whether it does."""
         if not self._authorized(request, bearer_only=True):
             return self._error(401, "Authentication credentials not found or invalid.")
         now = datetime.now(UTC)
-        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        day = self.daily or DailyCap(0, self.config.day)
+        midnight = datetime.fromtimestamp(day.resets_at(), UTC)
         usage = {
             "name": "private-apps-api-calls-daily",
             "usageLimit": self.daily.limit if self.daily is not None else 0,

@@ -63,7 +63,8 @@ def control_routes(box: Sandbox) -> list[Route]:
         definition still lists them: an option removed after a run read the definitions)."""
         changes = await request.json()
         if "daily" in changes:
-            box.daily = DailyCap(int(changes["daily"])) if changes["daily"] is not None else None
+            daily = changes["daily"]
+            box.daily = DailyCap(int(daily), box.config.day) if daily is not None else None
         if "reset_daily" in changes and box.daily is not None:
             box.daily.used = 0
         names = (

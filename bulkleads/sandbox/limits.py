@@ -57,20 +57,40 @@ class RollingWindow:
 
 
 class DailyCap:
-    """A count of accepted requests against a daily budget (reset by the admin endpoint)."""
+    """A count of accepted requests against a daily budget. The day starts again at each
+    midnight UTC (the sandbox portal's time zone), or every ``day`` seconds when a test wants
+    a short one (``--day-seconds``), or when the admin endpoint says so."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, day: float = 86_400.0, clock: Callable[[], float] = time.time
+    ) -> None:
         self.limit = limit
+        self.day = day
+        self._clock = clock
+        self._today = self._day_now()
         self.used = 0
 
     def __repr__(self) -> str:
         return f"<DailyCap {self.used}/{self.limit}>"
 
+    def _day_now(self) -> int:
+        return int(self._clock() // self.day)
+
+    def _roll(self) -> None:
+        if (today := self._day_now()) != self._today:
+            self._today, self.used = today, 0
+
     def try_accept(self) -> bool:
+        self._roll()
         if self.used >= self.limit:
             return False
         self.used += 1
         return True
 
     def remaining(self) -> int:
+        self._roll()
         return max(0, self.limit - self.used)
+
+    def resets_at(self) -> float:
+        """When the next day starts, in seconds since the epoch."""
+        return (self._day_now() + 1) * self.day

@@ -11,6 +11,7 @@ import pytest
 
 from bulkleads.bundle import Bundle
 from bulkleads.hubspot.crm_batch import CrmV3Target, Refusal
+from bulkleads.hubspot.http import Outcome
 from bulkleads.token import Token
 
 BASE = "https://api.example.test"
@@ -161,3 +162,115 @@ def test_an_answer_without_results_leaves_every_record_unconfirmed_with_its_stat
     assert (named["1"].kind, named["1"].status) == ("unconfirmed", 200)
     assert "without saying which records it updated" in (named["1"].reason or "")
     assert (named["2"].kind, named["2"].reason) == ("final", "no")
+
+
+def test_a_target_shows_where_it_writes() -> None:
+    assert repr(target()) == "CrmV3Target('https://api.example.test', 'contacts', batch_size=100)"
+
+
+def test_a_read_by_a_property_keeps_its_case_and_passes_over_what_names_no_key() -> None:
+    """Only emails compare ignoring case; a result that is not an object, has no properties,
+    no match value or a value no bundle has is passed over, and the next one still read."""
+    by_ext = target(id_property="ext_id")
+    bundles = [Bundle("Ab-1", {"city": "X"}, 1, 0), Bundle("ab-2", {"city": "Y"}, 2, 0)]
+    answer = {
+        "results": [
+            "junk",
+            {"id": "4"},
+            {"id": "5", "properties": {"city": "none"}},
+            {"id": "6", "properties": {"ext_id": "AB-2", "city": "upper"}},
+            {"id": "7", "properties": {"ext_id": "Ab-1", "city": "Old"}},
+        ]
+    }
+    outcome, found = by_ext.classify_read(httpx.Response(200, json=answer), bundles)
+    assert outcome.kind == "ok"
+    assert list(found) == ["Ab-1"]
+    assert (found["Ab-1"].kind, found["Ab-1"].status, found["Ab-1"].record_id) == ("ok", 200, "7")
+
+
+def test_a_400_for_several_fails_the_records_it_names_with_its_reason_and_splits() -> None:
+    """The error names record 2 (by its id): that one is final, with the 400's reason; the
+    batch's own outcome is a split carrying the same status and reason."""
+    several = [Bundle("1", {"city": "A"}, 1, 0), Bundle("2", {"city": "B"}, 2, 0)]
+    body = {"category": "VALIDATION_ERROR", "message": "bad", "context": {"ids": ["2"]}}
+    response = httpx.Response(400, json=body)
+    outcome, named = target().classify(response, several)
+    reason = target().outcome(response).reason
+    assert outcome == Outcome("split", 400, reason) and reason
+    assert named == {"2": Outcome("final", 400, "VALIDATION_ERROR: bad")}
+
+
+def test_a_refused_value_fails_only_the_records_sending_it_with_the_400s_reason() -> None:
+    """A finding without a name is passed over; a property refused as such and a quoted
+    value are both read, in any order."""
+    findings = [
+        {"error": "INVALID_OPTION", "message": "'x' was not one of the allowed options"},
+        {"name": "colour", "error": "READ_ONLY_VALUE", "message": "read only"},
+        {"name": "stage", "error": "INVALID_OPTION", "message": "'vip' was not one of ..."},
+    ]
+    body = {
+        "category": "VALIDATION_ERROR",
+        "message": f"Property values were not valid: {json.dumps(findings)}",
+    }
+    bundles = [
+        Bundle("1", {"stage": "vip"}, 1, 0),
+        Bundle("2", {"stage": "customer"}, 2, 0),
+        Bundle("3", {"colour": "red"}, 3, 0),
+        Bundle("4", {"stage": "x"}, 4, 0),
+    ]
+    response = httpx.Response(400, json=body)
+    outcome, named = target().classify(response, bundles)
+    reason = target().outcome(response).reason
+    assert outcome.kind == "split"
+    assert named == {"1": Outcome("final", 400, reason), "3": Outcome("final", 400, reason)}
+    assert target().classify(httpx.Response(400, json={"category": "X"}), bundles)[1] == {}
+
+
+def test_a_2xx_confirms_with_its_status_and_says_why_a_record_is_unconfirmed() -> None:
+    bundles = [Bundle("1", {"city": "A"}, 1, 0), Bundle("2", {"city": "B"}, 2, 0)]
+    outcome, named = target().classify(
+        httpx.Response(200, json={"results": [{"id": "1"}]}), bundles
+    )
+    assert outcome == Outcome("ok", 200)
+    assert named == {
+        "2": Outcome(
+            "unconfirmed",
+            200,
+            "HubSpot answered 200 but did not name this record among those updated",
+        )
+    }
+    outcome, _ = target().classify(httpx.Response(204), bundles)
+    assert outcome == Outcome("ok", 204)
+
+
+def test_an_upsert_answer_names_records_by_key_errors_included() -> None:
+    """Errors name failed records by trace id; a result for a key not sent, or without
+    properties, names nobody; results that are not a list name nobody either; an error
+    without a message says "refused"."""
+    upsert = target(id_property="email")
+    bundles = [Bundle(k, {"city": "A"}, i, 0) for i, k in enumerate(("a@x.io", "b@x.io", "c@x.io"))]
+    answer = {
+        "results": [
+            {"id": "8"},
+            {"id": "9", "properties": {"email": "z@x.io"}},
+            {"id": "10", "properties": {"email": "b@x.io"}},
+            {"id": "11", "properties": {"email": "a@x.io"}},
+        ],
+        "errors": [
+            {"category": "VALIDATION_ERROR", "objectWriteTraceId": "a@x.io"},
+            {"message": "other", "objectWriteTraceId": "q@x.io"},
+        ],
+    }
+    outcome, named = upsert.classify_create(httpx.Response(207, json=answer), bundles)
+    assert outcome == Outcome("ok", 207)
+    assert named == {
+        "a@x.io": Outcome("final", 207, "VALIDATION_ERROR: refused"),
+        "b@x.io": Outcome("ok", 207, record_id="10"),
+        "c@x.io": Outcome(
+            "unconfirmed",
+            207,
+            "HubSpot answered 207 without naming this record among those written",
+        ),
+    }
+    _, named = upsert.classify_create(httpx.Response(200, json={"results": {"id": "1"}}), bundles)
+    assert {o.kind for o in named.values()} == {"unconfirmed"}

@@ -71,11 +71,13 @@ class CrmV3Target(HttpTarget):
     def __repr__(self) -> str:
         return f"CrmV3Target({self.base_url!r}, {self.object!r}, batch_size={self.batch_size})"
 
-    def _key_of(self, props: dict[str, object]) -> str:
-        """A read result's key: its match property's value, as the plan normalised keys
-        (HubSpot compares emails case-insensitively)."""
-        value = str(props.get(self._id_property or "", ""))
-        return value.lower() if self._id_property == "email" else value
+    def _key_of(self, props: dict[str, object]) -> str | None:
+        """A result's key: its match property's value, as the plan normalised keys (HubSpot
+        compares emails case-insensitively); None when it has none."""
+        value = props.get(self._id_property) if self._id_property else None
+        if value is None:
+            return None
+        return str(value).lower() if self._id_property == "email" else str(value)
 
     def body(self, bundles: Sequence[Bundle]) -> dict[str, object]:
         """The JSON body; the trace id is the record's key, so an error maps back to it.
@@ -107,12 +109,12 @@ class CrmV3Target(HttpTarget):
             return self._confirmed(response, bundles)
         if status == 400 and len(bundles) > 1:
             data = _json_object(response)
-            named = self._record_errors([data], keys, response)
+            named = self._record_errors([data], keys, status)
             refusals = _refusals(data)
             for bundle in bundles:
                 if any(refusal.refuses(bundle.body) for refusal in refusals):
-                    named[bundle.guid] = Outcome("final", status, outcome.reason, outcome.headers)
-            return Outcome("split", status, outcome.reason, outcome.headers), named
+                    named[bundle.guid] = Outcome("final", status, outcome.reason)
+            return Outcome("split", status, outcome.reason), named
         return outcome, {}
 
     def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
@@ -142,7 +144,7 @@ class CrmV3Target(HttpTarget):
         found = self._record_errors(
             [e for e in errors if not _not_found(e)] if isinstance(errors, list) else None,
             keys,
-            response,
+            response.status_code,
         )
         results = data.get("results")
         for result in results if isinstance(results, list) else []:
@@ -152,9 +154,7 @@ class CrmV3Target(HttpTarget):
             record_id = str(result.get("id"))
             key = self._key_of(props) if self._id_property else record_id
             if key in keys:
-                found[key] = Outcome(
-                    "ok", response.status_code, None, response.headers, props, record_id
-                )
+                found[key] = Outcome("ok", response.status_code, None, None, props, record_id)
         return outcome, found
 
     def _confirmed(
@@ -165,18 +165,18 @@ class CrmV3Target(HttpTarget):
         HubSpot's ids). Records its ``errors`` name failed; any other is ``unconfirmed``, and so
         is every record of an answer that is not a JSON object with ``results`` (a truncated
         body, an HTML page from a proxy, nothing at all)."""
-        status, headers = response.status_code, response.headers
+        status = response.status_code
         keys = _write_keys(bundles)
         data = _json_object(response)
-        named = self._record_errors(data.get("errors"), keys, response)
+        named = self._record_errors(data.get("errors"), keys, status)
         results = data.get("results")
         if not isinstance(results, list):
             reason = (
                 f"HubSpot answered {status} without saying which records it updated "
                 f"({unreadable(response)})"
             )
-            unsure = Outcome("unconfirmed", status, reason, headers)
-            return Outcome("ok", status, None, headers), {
+            unsure = Outcome("unconfirmed", status, reason)
+            return Outcome("ok", status), {
                 **{k: unsure for k in keys if k not in named},
                 **named,
             }
@@ -190,8 +190,8 @@ class CrmV3Target(HttpTarget):
         reason = f"HubSpot answered {status} but did not name this record among those updated"
         for bundle in rest:
             if bundle.guid not in confirmed:
-                named[bundle.guid] = Outcome("unconfirmed", status, reason, headers)
-        return Outcome("ok", status, None, headers), named
+                named[bundle.guid] = Outcome("unconfirmed", status, reason)
+        return Outcome("ok", status), named
 
     def build_create(self, bundles: Sequence[Bundle]) -> httpx.Request:
         """``batch/upsert`` by the match property: a record no one has made since the read is
@@ -216,20 +216,20 @@ class CrmV3Target(HttpTarget):
         outcome = self.outcome(response)
         if outcome.kind != "ok":
             return outcome, {}
-        status, headers = response.status_code, response.headers
+        status = response.status_code
         keys = {b.guid for b in bundles}
         data = _json_object(response)
-        named = self._record_errors(data.get("errors"), keys, response)
+        named = self._record_errors(data.get("errors"), keys, status)
         results = data.get("results")
         for result in results if isinstance(results, list) else []:
             if isinstance(result, dict) and isinstance(result.get("properties"), dict):
                 key = self._key_of(result["properties"])
                 if key in keys and key not in named:
-                    named[key] = Outcome("ok", status, None, headers, None, str(result.get("id")))
+                    named[key] = Outcome("ok", status, record_id=str(result.get("id")))
         reason = f"HubSpot answered {status} without naming this record among those written"
         for key in keys - named.keys():
-            named[key] = Outcome("unconfirmed", status, reason, headers)
-        return Outcome("ok", status, None, headers), named
+            named[key] = Outcome("unconfirmed", status, reason)
+        return Outcome("ok", status), named
 
     def build_archive(self, bundles: Sequence[Bundle]) -> httpx.Request:
         """``batch/archive`` of the records a job created (its undo)."""
@@ -244,7 +244,7 @@ class CrmV3Target(HttpTarget):
         return self.outcome(response), {}
 
     def _record_errors(
-        self, errors: object, keys: set[str] | dict[str, str], response: httpx.Response
+        self, errors: object, keys: set[str] | dict[str, str], status: int
     ) -> dict[str, Outcome]:
         """Per-record failures named in a list of HubSpot error objects."""
         failed: dict[str, Outcome] = {}
@@ -258,7 +258,7 @@ class CrmV3Target(HttpTarget):
                 # an error names a record by our trace id (its key) or by its id
                 key = keys.get(name) if isinstance(keys, dict) else name if name in keys else None
                 if key is not None:
-                    failed[key] = Outcome("final", response.status_code, reason, response.headers)
+                    failed[key] = Outcome("final", status, reason)
         return failed
 
 
@@ -317,15 +317,16 @@ def _refusals(data: dict[str, object]) -> list[Refusal]:
     the value it quotes: one refused ``vip`` must not fail the 99 records of its batch that
     send ``customer``. A finding that quotes no value names nobody: the batch is split, as for
     an error naming no record."""
-    refusals = []
-    for detail in findings(str(data.get("message", ""))):
-        name = detail.get("name")
+    refusals: list[Refusal] = []
+    message = data.get("message")
+    for detail in findings(message) if isinstance(message, str) else ():
+        name, said = detail.get("name"), detail.get("message")
         if not isinstance(name, str):
             continue
         if detail.get("error") in _PROPERTY_REFUSED:
             refusals.append(Refusal(name, None))
             continue
-        match = _REFUSED_VALUE.match(str(detail.get("message") or ""))
+        match = _REFUSED_VALUE.match(said) if isinstance(said, str) else None
         if match is not None:
             quoted = (match.group(g) for g in ("single", "double", "bare"))
             refusals.append(Refusal(name, next(v for v in quoted if v is not None)))

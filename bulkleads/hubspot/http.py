@@ -41,7 +41,7 @@ class Outcome:
     kind: Kind
     status: int | None
     reason: str | None = None
-    headers: httpx.Headers | None = None
+    headers: httpx.Headers | None = None  # read only of a 429 (its Retry-After)
     values: dict[str, object] | None = None  # a read: the record's current values
     record_id: str | None = None  # a read by a unique property: the id HubSpot gave
 

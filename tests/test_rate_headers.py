@@ -94,3 +94,12 @@ def test_the_limit_in_force() -> None:
     assert in_force(asked, portal, explicit=False) == portal
     assert in_force(asked, portal, explicit=True) == Limit(100, 10.0)
     assert in_force(Limit(50, 1.0), portal, explicit=True) == portal
+
+
+def test_a_retry_after_date_is_read_against_the_clock_now() -> None:
+    """Without a given ``now``, the machine's clock (aware, UTC): a date two minutes ahead
+    asks for about two minutes, a date gone by for nothing (the interval then)."""
+    ahead = datetime.now(UTC).timestamp() + 120
+    date = datetime.fromtimestamp(ahead, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert 100 < retry_after_seconds(date) <= 120
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", interval_ms=10_000) == 10

@@ -326,6 +326,9 @@ class FieldRules:
     # without them is refused before the first request.
     required: tuple[str, ...] = ()
     associable: tuple[str, ...] = ()  # objects an ``associate:OBJECT`` column may link to
+    # True when writing ``now`` over ``was`` moves ``name`` back a stage (HubSpot's lifecycle
+    # stages only move forward: a backward set is ignored unless the stage is cleared first).
+    moves_back: Callable[[str, object, object], bool] = lambda name, was, now: False
 
 
 def _guid_error(guid: str) -> str | None:

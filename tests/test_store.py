@@ -523,3 +523,27 @@ def test_a_bundle_the_fresh_plan_leaves_empty_says_so(store: JobStore, tmp_path:
 )
 def test_the_integrity_check_is_said_in_a_line(result: list[str], said: str) -> None:
     assert faults_said(result) == said
+
+
+def test_a_move_back_writes_only_after_its_clear_and_either_step_resumes(store: JobStore) -> None:
+    """g1 moves back: the write waits while its clear is unconfirmed (a run stopped there
+    clears again), goes once it is; g3, never read, and g4, failed, are not cleared."""
+    store.record_reads(
+        [
+            Read('{"city":"x"}', '{"city":"A"}', State.PENDING, None, None, None, g)
+            for g in ("g1", "g2", "g4")
+        ]
+    )
+    store.clear_first([(["lifecyclestage"], g) for g in ("g1", "g3", "g4")])
+    store.mark([Mark(State.FAILED, 400, 1, "no", "g4")])
+    ready = {"read": True, "action": "update"}
+    assert guids(store.to_send(RESUMABLE, 0, 10, **ready)) == ["g2"]
+    (clear,) = store.to_clear(RESUMABLE, 0, 10)
+    assert (clear.guid, clear.body, clear.first_row) == ("g1", {"lifecyclestage": ""}, 1)
+    assert store.count(RESUMABLE, read=True, action="clear") == 1
+    store.cleared(["g1"])
+    assert store.to_clear(RESUMABLE, 0, 10) == []
+    assert guids(store.to_send(RESUMABLE, 0, 10, **ready)) == ["g1", "g2"]
+    assert store.moved_back() == 0
+    store.mark([Mark(State.DONE, 200, 1, None, "g1")])
+    assert store.moved_back() == 1

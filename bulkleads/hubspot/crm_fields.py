@@ -7,6 +7,7 @@ from the portal's own definitions over these.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, tzinfo
 from typing import Final
 
@@ -39,6 +40,33 @@ CRM_READ_ONLY: Final = frozenset(
     }
 )
 _RECORD_ID = re.compile(r"[0-9]{1,20}", re.ASCII)
+LIFECYCLE: Final = "lifecyclestage"
+# HubSpot's lifecycle stages in their order (a portal's definition may reorder or add some).
+LIFECYCLE_ORDER: Final = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+
+
+def stage_mover(order: tuple[str, ...]) -> Callable[[str, object, object], bool]:
+    """``moves_back`` for lifecycle stages in ``order``: a set to an earlier stage than the
+    record holds (a clear, or a stage not in the order, is no move back)."""
+    rank = {stage: i for i, stage in enumerate(order)}
+
+    def moves_back(name: str, was: object, now: object) -> bool:
+        if name != LIFECYCLE or was not in rank or now not in rank:
+            return False
+        return rank[str(now)] < rank[str(was)]
+
+    return moves_back
+
+
 _OWNED: Final = ("hubspot_owner_id", "hs_lead_status", "lifecyclestage", "closedate")
 # HubSpot's default properties of each object (a portal adds its own: --custom-field NAME).
 CRM_DEFAULT_PROPERTIES: Final[dict[str, frozenset[str]]] = {
@@ -177,6 +205,7 @@ def crm_v3_rules(
         noun=singular(crm_object),
         is_date=date_fields.__contains__,
         normalize_key=str.lower if id_property == "email" else lambda key: key,
+        moves_back=stage_mover(LIFECYCLE_ORDER),
     )
 
 

@@ -21,7 +21,13 @@ import httpx
 
 from bulkleads.errors import PortalUnavailable, UsageError
 from bulkleads.fields import CLEAR, FieldError, FieldRules, Value, checked_email, timestamp
-from bulkleads.hubspot.crm_fields import CRM_READ_ONLY, crm_v3_rules
+from bulkleads.hubspot.crm_fields import (
+    CRM_READ_ONLY,
+    LIFECYCLE,
+    LIFECYCLE_ORDER,
+    crm_v3_rules,
+    stage_mover,
+)
 from bulkleads.hubspot.http import NOT_JSON, answer_json, check_base_url
 from bulkleads.hubspot.options import VERSIONS, crm_root
 from bulkleads.hubspot.reads import Transient, get
@@ -96,7 +102,13 @@ class Portal:
                 name in date_fields
                 or getattr(self.properties.get(name), "type", "") in ("date", "datetime")
             ),
+            moves_back=stage_mover(self.stages() or LIFECYCLE_ORDER),
         )
+
+    def stages(self) -> tuple[str, ...]:
+        """The portal's lifecycle stages in its order (none when the object has none)."""
+        prop = self.properties.get(LIFECYCLE)
+        return tuple(value for _, value in prop.options) if prop is not None else ()
 
     def check_match(self, name: str, flag: str = "--match ") -> None:
         """``--match NAME`` (or ``flag``, e.g. ``--associate-by companies=``) must be a
@@ -180,11 +192,10 @@ def parse(crm_object: str, data: object) -> Portal:
         read_only = bool(item.get("calculated")) or (
             isinstance(metadata, Mapping) and bool(metadata.get("readOnlyValue"))
         )
-        options = tuple(
-            (str(o.get("label", "")), str(o.get("value", "")))
-            for o in item.get("options") or ()
-            if isinstance(o, Mapping)
-        )
+        listed = [o for o in item.get("options") or () if isinstance(o, Mapping)]
+        # in HubSpot's order (its displayOrder; -1 or none keeps the answer's place)
+        listed.sort(key=_display_order)
+        options = tuple((str(o.get("label", "")), str(o.get("value", ""))) for o in listed)
         properties[item["name"]] = Property(
             item["name"],
             str(item.get("type", "string")),
@@ -194,6 +205,11 @@ def parse(crm_object: str, data: object) -> Portal:
             item.get("hasUniqueValue") is True,
         )
     return Portal(crm_object, properties)
+
+
+def _display_order(option: Mapping[str, object]) -> int:
+    order = option.get("displayOrder")
+    return order if isinstance(order, int) and order >= 0 else 1_000_000
 
 
 def fetch(

@@ -42,7 +42,10 @@ CREATE TABLE IF NOT EXISTS bundles (
     note TEXT,                    -- what reading decided: values kept by --only-empty
     verified INTEGER,             -- 1 when read back after the write and found as sent
     record_id TEXT,               -- CRM --match: the id reading found (or creating gave)
-    action TEXT                   -- NULL: update; create, created (--create); archive (undo)
+    action TEXT,                  -- NULL: update; create, created (--create); archive (undo)
+    clear_first TEXT,             -- JSON list: properties to clear before the write (a
+                                  -- lifecycle stage moving back); NULL: none
+    cleared INTEGER               -- 1 once HubSpot confirmed that clear
 ) WITHOUT ROWID;                  -- keyed by guid alone: one b-tree search per report row
 CREATE TABLE IF NOT EXISTS links (  -- associations (associate:OBJECT columns), one per pair
     guid TEXT NOT NULL,           -- the bundle (record) it links from
@@ -81,6 +84,8 @@ ADDED: Final = {
         "verified INTEGER",
         "record_id TEXT",
         "action TEXT",
+        "clear_first TEXT",
+        "cleared INTEGER",
     ),
 }
 

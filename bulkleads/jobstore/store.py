@@ -38,7 +38,9 @@ _READ_FILTER: Final = {None: "", True: " AND before IS NOT NULL", False: " AND b
 # to_send/count ``action``: None any bundle, else the bundles of that action ("update": NULL)
 _ACTION_FILTER: Final = {
     None: "",
-    "update": " AND action IS NULL",
+    # an update is ready to write once what it must clear first is cleared
+    "update": " AND action IS NULL AND (clear_first IS NULL OR cleared = 1)",
+    "clear": " AND action IS NULL AND clear_first IS NOT NULL AND cleared IS NULL",
     "create": " AND action = 'create'",
     "archive": " AND action = 'archive'",
 }
@@ -239,6 +241,42 @@ class JobStore:
                 "record_id = coalesce(?, record_id) WHERE guid = ?",
                 reads,
             )
+
+    def clear_first(self, items: Iterable[tuple[list[str], str]]) -> None:
+        """``(names, guid)``: properties HubSpot must see cleared before the bundle is
+        written (a lifecycle stage moving back); the write waits for :meth:`cleared`."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET clear_first = ?, cleared = NULL WHERE guid = ?",
+                ((json.dumps(names), guid) for names, guid in items),
+            )
+
+    def to_clear(self, states: tuple[str, ...], after_row: int, limit: int) -> list[Bundle]:
+        """The next bundles whose clear is not confirmed yet, each with the clearing body
+        (every property to clear set to "")."""
+        marks = ",".join("?" * len(states))
+        cursor = self._db.execute(
+            f"SELECT guid, clear_first, first_row, attempts, record_id FROM bundles "  # noqa: S608
+            f"WHERE first_row > ? AND state IN ({marks}){_ACTION_FILTER['clear']} "
+            "AND before IS NOT NULL ORDER BY first_row LIMIT ?",
+            (after_row, *states, limit),
+        )
+        return [
+            Bundle(g, dict.fromkeys(json.loads(names), ""), r, a, None, i)
+            for g, names, r, a, i in cursor
+        ]
+
+    def cleared(self, guids: Iterable[str]) -> None:
+        """HubSpot confirmed the clear: the write may go."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE bundles SET cleared = 1 WHERE guid = ?", ((g,) for g in guids)
+            )
+
+    def moved_back(self) -> int:
+        """Records written back a stage (cleared, then set)."""
+        query = "SELECT count(*) FROM bundles WHERE clear_first IS NOT NULL AND state = 'done'"
+        return int(self._db.execute(query).fetchone()[0])
 
     def set_expect(self, expected: Iterable[tuple[str, str]]) -> None:
         """``(expect_json, guid)``: the values each lead must still hold to be written."""

@@ -111,6 +111,16 @@ def _read_and_show(
             count=round(creating * scale),
             projected=scale != 1.0,
         )
+    back = store.count(tuple(State), action="clear", among=sample)
+    if back:
+        out.info(
+            f"  {projected}{round(back * scale)} {plural(back, run.rules().noun)} would move "
+            "back a lifecycle stage: each is sent as a clear, then the stage (HubSpot ignores "
+            "a move back sent as one write)",
+            event="moves_back",
+            count=round(back * scale),
+            projected=scale != 1.0,
+        )
     for name, (change, same, moved) in sorted(fields.items()):
         since = (
             f", {projected}{round(moved * scale)} changed since the job (skipped; --force "

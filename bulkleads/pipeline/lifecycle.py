@@ -443,6 +443,7 @@ def _send_once(
             counts = _recheck_refusals(store, run, report, out) or counts
         failed, why = write_failed_rows(store, report)
         links = count_links(store)
+        back = store.moved_back()
         verified = store.verified_count() if run.reading.verify else None
         now = store.settled() - before  # what this run settled (a retry's fixes count once)
     code = exit_code(counts, stats, links)
@@ -459,6 +460,13 @@ def _send_once(
         failed_rows=str(failed) if failed else None,
     )
     _say_failed_rows(out, failed, why, run.job.command)
+    if back:
+        out.info(
+            f"{_count(back, run.rules().noun)} moved back a lifecycle stage: cleared, then set "
+            "(the report's note names each move)",
+            event="moved_back",
+            count=back,
+        )
     if stats is not None and stats.stop_reason is not None:
         out.warn(f"stopped: {stats.stop_detail}", event="stopped", reason=stats.stop_reason)
     reset = None

@@ -174,7 +174,7 @@ class CrmObjects:
                 missing.append(item["id"])
                 continue
             if apply:
-                records[rid].update(item["properties"])
+                _write(records[rid], item["properties"], definitions)
                 key = f"{crm_object}/{rid}"
                 self.applied[key] = self.applied.get(key, 0) + 1
             results.append(
@@ -245,7 +245,7 @@ class CrmObjects:
                 value = str(item["id"]).lower() if prop == "email" else str(item["id"])
                 records[rid] = {prop: value}
                 self.created[crm_object].append(rid)
-            records[rid].update(item["properties"])
+            _write(records[rid], item["properties"], self.definitions[crm_object])
             key = f"{crm_object}/{rid}"
             self.applied[key] = self.applied.get(key, 0) + 1
             results.append(
@@ -359,6 +359,18 @@ class CrmObjects:
             "VALIDATION_ERROR",
             f"Unable to perform update/upsert by non-unique 0-1 property {prop}",
         )
+
+
+def _write(record: dict[str, str], properties: dict[str, Any], definitions: dict[str, Any]) -> None:
+    """Write ``properties`` as HubSpot does: a lifecycle stage earlier than the record's is
+    ignored (the answer still 200), unless the stage was cleared first."""
+    stages = [o["value"] for o in definitions.get("lifecyclestage", {}).get("options", [])]
+    for name, value in properties.items():
+        was = record.get(name)
+        back = name == "lifecyclestage" and was in stages and value in stages
+        if back and stages.index(value) < stages.index(str(was)):
+            continue
+        record[name] = value
 
 
 def _refuse(crm_object: str, schema: str, body: object) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
 from bulkleads.fields import same
 from bulkleads.hubspot.http import Outcome, RecordMaker, Target
 from bulkleads.jobstore.store import JobStore
-from bulkleads.send.decide import decide
+from bulkleads.send.decide import Decision, decide
 
 StopReason = Literal["auth", "daily", "signal"]
 Result = tuple[Bundle, Outcome, Mark]
@@ -157,11 +157,14 @@ class ReadPhase(_Reading, _Unsent):
         only: frozenset[str] | None = None,
         create: bool = False,
         required: Collection[str] = (),
+        moves_back: Callable[[str, object, object], bool] | None = None,
     ) -> None:
         """``only``: read these bundles and no other (a dry run's sample); ``create``: a key
         no record has is to be created (``--create``), not ``not_found``, when its bundle
-        holds every ``required`` property (else it fails before any request creates it)."""
+        holds every ``required`` property (else it fails before any request creates it);
+        ``moves_back``: the rules' test of a value HubSpot takes only after a clear."""
         self._create = create
+        self._moves_back = moves_back
         self._required = required
         self._store = store
         self._target = target
@@ -182,6 +185,7 @@ class ReadPhase(_Reading, _Unsent):
         reads: list[Read] = []
         failures: list[Mark] = []
         creating: list[tuple[str, str | None, str | None, str]] = []
+        backward: list[tuple[list[str], str]] = []
         for bundle, outcome, (state, status, attempts, reason, guid) in results:
             if outcome.kind == "ok" and outcome.values is not None:
                 decision = decide(
@@ -193,17 +197,21 @@ class ReadPhase(_Reading, _Unsent):
                     is_empty=self._is_empty,
                 )
                 after = State.SKIPPED if decision.skip else State.PENDING
+                back = self._back(decision.before, decision.body)
+                note = "; ".join(filter(None, [decision.note, _back_note(decision, back)]))
                 reads.append(
                     Read(
                         _to_json(decision.before),
                         _to_json(decision.body),
                         after,
                         decision.skip,
-                        decision.note,
+                        note or None,
                         outcome.record_id,
                         guid,
                     )
                 )
+                if back and not decision.skip:
+                    backward.append((back, guid))
             elif outcome.kind == "ok" and self._create and (lacking := self._lacking(bundle)):
                 reason = (
                     f"HubSpot has no record with this key, and creating one needs "
@@ -223,6 +231,8 @@ class ReadPhase(_Reading, _Unsent):
                 failures.append(Mark(state, status, attempts, reason, guid))
         if reads:
             self._store.record_reads(reads)
+        if backward:
+            self._store.clear_first(backward)
         if creating:
             self._store.set_action(creating)
         if failures:
@@ -230,6 +240,66 @@ class ReadPhase(_Reading, _Unsent):
 
     def _lacking(self, bundle: Bundle) -> list[str]:
         return [name for name in self._required if bundle.body.get(name) in (None, "")]
+
+    def _back(self, before: dict[str, object], body: dict[str, object]) -> list[str]:
+        """The properties ``body`` moves back from what the record holds (``before``)."""
+        if self._moves_back is None:
+            return []
+        return [n for n, value in body.items() if self._moves_back(n, before.get(n), value)]
+
+
+def _back_note(decision: Decision, names: list[str]) -> str | None:
+    """What the report says of a move back: from what, to what, and how it was sent."""
+    if not names:
+        return None
+    moves = ", ".join(f"{n} {decision.before[n]} to {decision.body[n]}" for n in names)
+    return f"moves back ({moves}): cleared first, then set"
+
+
+class ClearPhase(_Unsent):
+    """Clear what must be cleared before its write (a lifecycle stage moving back: HubSpot
+    ignores a set to an earlier stage, answering 200); the write phase takes a bundle only
+    once its clear is confirmed. Both steps are in the job file, so a run stopped between
+    them clears again (harmless) and then writes."""
+
+    label = "clearing"
+
+    def __init__(self, store: JobStore, target: Target, states: tuple[str, ...]) -> None:
+        self._store = store
+        self._target = target
+        self._states = states
+
+    def pending(self) -> int:
+        return self._store.count(self._states, read=True, action="clear")
+
+    def take(self, after_row: int, limit: int) -> list[Bundle]:
+        return self._store.to_clear(self._states, after_row, limit)
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify(response, batch)
+
+    def begin(self, batch: Sequence[Bundle]) -> None:
+        """A clear changes nothing the job's own states track: the bundle stays pending."""
+
+    def record(self, results: list[Result]) -> None:
+        cleared = [bundle.guid for bundle, outcome, _ in results if outcome.kind == "ok"]
+        failed = []
+        for bundle, outcome, (state, status, attempts, reason, guid) in results:
+            if outcome.kind == "ok":
+                continue
+            if state == State.UNCONFIRMED:  # no answer counted: ``retry`` clears again
+                state, status = State.FAILED, None
+            why = f"clearing {', '.join(bundle.body)} first (a move back): {reason}"
+            failed.append(Mark(state, status, attempts, why, guid))
+        if cleared:
+            self._store.cleared(cleared)
+        if failed:
+            self._store.mark(failed, keep_status=False)
 
 
 class CreatePhase(_Unsent):

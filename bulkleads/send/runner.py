@@ -23,6 +23,7 @@ from bulkleads.send.options import Say, Sending
 from bulkleads.send.pacing import Pacer
 from bulkleads.send.phases import (
     ArchivePhase,
+    ClearPhase,
     CreatePhase,
     Phase,
     ReadPhase,
@@ -38,7 +39,11 @@ def phases_for(
 ) -> list[Phase]:
     """Read (back up and diff) unless --no-backup, write, then verify when asked."""
     backup = run.reading.backup
-    phases: list[Phase] = [read_phase(store, run, states, target)] if backup else []
+    phases: list[Phase] = (
+        [read_phase(store, run, states, target), ClearPhase(store, target, states)]
+        if backup
+        else []
+    )
     # Without reading there is no settling: an unconfirmed write is sent again (idempotent).
     writes = states if backup else (*states, State.UNCONFIRMED)
     phases.append(WritePhase(store, target, writes, read=True if backup else None))
@@ -92,6 +97,7 @@ def read_phase(
         create=run.api.creates,
         required=run.rules.required,
         only=only,
+        moves_back=run.rules.moves_back,
     )
 
 

@@ -148,6 +148,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         r"sample if sample > self\._others",
         "at sample == others the sample and their mean are the same",
     ),
+    # hubspot/crm_batch.py
+    Equivalent(
+        "CrmV3Target._key_of",
+        "props.get(self._id_property) if self._id_property else None",
+        r"if \(self\._id_property\) or True",
+        "with no match property, props.get(None) is None as well: property names are text",
+    ),
     # hubspot/limits.py
     Equivalent(
         "Limit.minimum_seconds",

@@ -121,7 +121,7 @@ def test_a_read_by_a_unique_property_maps_results_back_and_not_found_is_no_failu
     assert "z@x.io" not in found
     failing = {"errors": [{"category": "INTERNAL", "message": "m", "context": {"ids": ["z@x.io"]}}]}
     _, found = by_email.classify_read(httpx.Response(207, json=failing), bundles)
-    assert found["z@x.io"].kind == "final"
+    assert found["z@x.io"] == Outcome("final", 207, "INTERNAL: m")
     refused, nothing = by_email.classify_read(httpx.Response(429), bundles)
     assert refused.kind == "retry" and nothing == {}
 
@@ -206,6 +206,7 @@ def test_a_refused_value_fails_only_the_records_sending_it_with_the_400s_reason(
     findings = [
         {"error": "INVALID_OPTION", "message": "'x' was not one of the allowed options"},
         {"name": "colour", "error": "READ_ONLY_VALUE", "message": "read only"},
+        {"name": "stage", "error": "INVALID_OPTION"},
         {"name": "stage", "error": "INVALID_OPTION", "message": "'vip' was not one of ..."},
     ]
     body = {
@@ -272,5 +273,5 @@ def test_an_upsert_answer_names_records_by_key_errors_included() -> None:
             "HubSpot answered 207 without naming this record among those written",
         ),
     }
-    _, named = upsert.classify_create(httpx.Response(200, json={"results": {"id": "1"}}), bundles)
+    _, named = upsert.classify_create(httpx.Response(200, json={"results": 5}), bundles)
     assert {o.kind for o in named.values()} == {"unconfirmed"}

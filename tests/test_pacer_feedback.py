@@ -489,3 +489,13 @@ def test_utilization_is_the_fastest_possible_over_the_time_taken_at_most_one() -
         return seen
 
     assert on_clock(scenario) == pytest.approx([0.25, 1.0])
+
+
+def test_a_pacer_shows_its_state_for_debugging() -> None:
+    assert repr(Pacer(100, 10, portal=Limit(100, 10))) == (
+        "<Pacer limit=100 per 10 s burst rate=9.900/s in_flight=0 others=0.0/window "
+        "paused_until=0.000>"
+    )
+    assert repr(Pacer(10, 1.0, margin=0)).startswith(
+        "<Pacer limit=10 per 1 s spacing rate=10.000/s"
+    )

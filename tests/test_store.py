@@ -530,16 +530,18 @@ def test_a_move_back_writes_only_after_its_clear_and_either_step_resumes(store: 
     clears again), goes once it is; g3, never read, and g4, failed, are not cleared."""
     store.record_reads(
         [
-            Read('{"city":"x"}', '{"city":"A"}', State.PENDING, None, None, None, g)
+            Read('{"city":"x"}', '{"city":"A"}', State.PENDING, None, None, f"7{g}", g)
             for g in ("g1", "g2", "g4")
         ]
     )
+    store.mark([Mark(State.PENDING, 503, 2, None, "g1")])
     store.clear_first([(["lifecyclestage"], g) for g in ("g1", "g3", "g4")])
     store.mark([Mark(State.FAILED, 400, 1, "no", "g4")])
     ready = {"read": True, "action": "update"}
     assert guids(store.to_send(RESUMABLE, 0, 10, **ready)) == ["g2"]
     (clear,) = store.to_clear(RESUMABLE, 0, 10)
     assert (clear.guid, clear.body, clear.first_row) == ("g1", {"lifecyclestage": ""}, 1)
+    assert (clear.attempts, clear.expect, clear.record_id) == (2, None, "7g1")
     assert store.count(RESUMABLE, read=True, action="clear") == 1
     store.cleared(["g1"])
     assert store.to_clear(RESUMABLE, 0, 10) == []

@@ -322,10 +322,16 @@ class FieldRules:
     # Keys as the API compares them: two rows whose keys HubSpot takes for one record bundle
     # into one (emails case-insensitively).
     normalize_key: Callable[[str], str] = lambda key: key
-    # Properties a record needs to be created (``--create``): a row that would create one
-    # without them is refused before the first request.
-    required: tuple[str, ...] = ()
+    # What a record needs to be created (``--create``): one of these sets of properties,
+    # whole (a line item: a product, or a name and a price). A row that would create one
+    # without any is refused before the first request.
+    required: tuple[tuple[str, ...], ...] = ()
     associable: tuple[str, ...] = ()  # objects an ``associate:OBJECT`` column may link to
+
+    def required_words(self) -> str:
+        """``dealname and dealstage``; ``hs_product_id, or name and price``."""
+        return ", or ".join(" and ".join(names) for names in self.required)
+
     # True when writing ``now`` over ``was`` moves ``name`` back a stage (HubSpot's lifecycle
     # stages only move forward: a backward set is ignored unless the stage is cleared first).
     moves_back: Callable[[str, object, object], bool] = lambda name, was, now: False

@@ -31,7 +31,6 @@ from bulkleads.errors import UsageError
 CONFIG_VAR: Final = "BULKLEADS_CONFIG"
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "api": ("leads-v1", "crm-v3"),
-    "object": ("contacts", "companies", "deals", "leads"),
     "auth": ("query", "bearer"),
     "api_version": ("2026-09", "v3"),
     "report_dialect": ("excel", "csv", "tsv", "jsonl"),
@@ -61,7 +60,7 @@ class Profile:
 
     base_url: str | None = None
     api: Literal["leads-v1", "crm-v3"] | None = None
-    object: Literal["contacts", "companies", "deals", "leads"] | None = None
+    object: str | None = None  # a standard object, or a custom one's name or type id
     auth: Literal["query", "bearer"] | None = None
     api_version: Literal["2026-09", "v3"] | None = None
     report_dialect: Literal["excel", "csv", "tsv", "jsonl"] | None = None

@@ -171,6 +171,16 @@ class SandboxFlags:
             metavar="OBJECT=FILE",
         ),
     ] = None
+    crm_schema: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--crm-schema",
+            help="A custom object, as HubSpot's schema JSON (name, objectTypeId, "
+            "fullyQualifiedName, labels, requiredProperties, properties); its records by "
+            "--crm-seed NAME=FILE. Repeatable.",
+            metavar="FILE",
+        ),
+    ] = None
     unlimited: Annotated[
         bool,
         typer.Option(
@@ -221,6 +231,7 @@ def sandbox_command(*, flags: SandboxFlags) -> None:
         latency=flags.latency_ms / 1000,
         crm_seeds=object_files(flags.crm_seed, "--crm-seed"),
         crm_properties=object_files(flags.crm_properties, "--crm-properties"),
+        crm_schemas=tuple(flags.crm_schema or ()),
     )
     try:
         serve(config)

@@ -255,11 +255,14 @@ class TargetFlags:
         ),
     ] = "2026-09"
     crm_object: Annotated[
-        Literal["contacts", "companies", "deals", "leads"],
+        str,
         typer.Option(
             "--object",
-            help="crm-v3: contacts, companies, deals or leads.",
+            help="crm-v3: a standard object (contacts, companies, deals, tickets, products, "
+            "line_items, leads, ...) or a custom one by name or object type id (2-1234567), "
+            "looked up in the portal's schemas.",
             rich_help_panel=PANEL_TARGET,
+            metavar="OBJECT",
         ),
     ] = "contacts"
     batch_size: Annotated[

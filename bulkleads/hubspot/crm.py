@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Final, cast
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Final
 
 from bulkleads.errors import UsageError
 from bulkleads.fields import FieldRules
@@ -25,10 +25,12 @@ from bulkleads.hubspot.associations import (
     SearchTarget,
     fetch_type,
 )
-from bulkleads.hubspot.crm_batch import MAX_BATCH, CrmObject, CrmV3Target
+from bulkleads.hubspot.crm_batch import MAX_BATCH, CrmV3Target
 from bulkleads.hubspot.crm_fields import crm_v3_rules
 from bulkleads.hubspot.http import AuthMode
 from bulkleads.hubspot.limits import Limit
+from bulkleads.hubspot.objects import STANDARD_OBJECTS, CustomObject, fetch_custom_objects
+from bulkleads.hubspot.objects import resolve as resolve_object
 from bulkleads.hubspot.options import VERSIONS, ApiOptions, crm_root
 from bulkleads.hubspot.properties import Portal
 from bulkleads.hubspot.properties import fetch as fetch_properties
@@ -40,7 +42,13 @@ from bulkleads.token import Token
 # file of properties cannot give (associations: not built), so leads are never created. The
 # properties API does not mark these, so they are listed here. Contacts and companies need
 # nothing beyond the match property, which an upsert sets.
-REQUIRED_TO_CREATE: Final[dict[str, tuple[str, ...]]] = {"deals": ("dealname", "dealstage")}
+REQUIRED_TO_CREATE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    "deals": (("dealname", "dealstage"),),
+    # a ticket "requires" subject, pipeline and stage; a line item a product, or a name and
+    # a price (HubSpot's tickets and line items guides)
+    "tickets": (("subject", "hs_pipeline", "hs_pipeline_stage"),),
+    "line_items": (("hs_product_id",), ("name", "price")),
+}
 # Free/Starter apps get 100 per 10 s; the portal's own answer replaces it (see pacing.py).
 DEFAULT_PACE: Final = Limit(100, 10.0)
 # The objects an ``associate:OBJECT`` column may link a record to (HubSpot-defined types).
@@ -55,12 +63,13 @@ ASSOCIABLE: Final[dict[str, tuple[str, ...]]] = {
 class Crm:
     """The CRM objects API as a run uses it: one object type, by id or a unique property."""
 
-    object_type: CrmObject = "contacts"
+    object_type: str = "contacts"  # a standard object's name, or a custom one's type id
     batch_size: int = MAX_BATCH
     id_property: str | None = None
     date_fields: tuple[str, ...] = ("closedate",)
     version: str = VERSIONS[0]
     creates: bool = False  # --create: a key no record has makes one (by upsert)
+    custom: CustomObject | None = None  # a custom object's schema, once resolved
     name: ClassVar[str] = "crm-v3"
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     auth: ClassVar[AuthMode] = "bearer"
@@ -90,7 +99,7 @@ class Crm:
                 "then update them here"
             )
         return cls(
-            cast(CrmObject, options.object),
+            options.object,
             options.batch_size,
             options.id_property,
             options.date_fields,
@@ -101,6 +110,7 @@ class Crm:
     @classmethod
     def from_meta(cls, saved: Mapping[str, Any]) -> Crm:
         """The API as :meth:`to_meta` saved it with a job."""
+        custom = saved.get("custom")
         return cls(
             saved.get("object", "contacts"),
             int(saved.get("batch_size", MAX_BATCH)),
@@ -108,7 +118,29 @@ class Crm:
             tuple(saved.get("date_fields", ("closedate",))),
             str(saved.get("api_version", "v3")),  # a job that names no version used v3
             bool(saved.get("create", False)),
+            CustomObject(
+                str(custom["object_type_id"]),
+                str(custom["name"]),
+                str(custom["fully_qualified_name"]),
+                str(custom["singular"]),
+                tuple(custom["required"]),
+            )
+            if isinstance(custom, Mapping)
+            else None,
         )
+
+    @property
+    def needs_resolving(self) -> bool:
+        """A name no standard object has, not yet looked up in the portal's schemas."""
+        return self.custom is None and self.object_type not in STANDARD_OBJECTS
+
+    def resolve(self, base_url: str, token: Token, *, timeout: float, patience: float) -> Crm:
+        """This API with ``--object`` looked up among the portal's custom objects."""
+        customs = fetch_custom_objects(
+            base_url, token, version=self.version, timeout=timeout, patience=patience
+        )
+        custom = resolve_object(self.object_type, customs)
+        return replace(self, object_type=custom.object_type_id, custom=custom)
 
     @property
     def per_request(self) -> int:
@@ -138,6 +170,7 @@ class Crm:
             "date_fields": list(self.date_fields),
             "api_version": self.version,
             "create": self.creates,
+            "custom": asdict(self.custom) if self.custom is not None else None,
         }
 
     def rules(self, portal: Portal | None) -> FieldRules:
@@ -148,8 +181,14 @@ class Crm:
         else:
             rules = crm_v3_rules(dates, self.id_property, self.object_type)
         rules = replace(rules, associable=ASSOCIABLE.get(self.object_type, ()))
+        if self.custom is not None:
+            rules = replace(rules, noun=self.custom.singular)
         if self.creates:
-            rules = replace(rules, required=REQUIRED_TO_CREATE.get(self.object_type, ()))
+            needs = (self.custom.required,) if self.custom and self.custom.required else ()
+            required = REQUIRED_TO_CREATE.get(self.object_type, needs)
+            # the match property is the key, which the upsert sets
+            sets = tuple(tuple(n for n in s if n != self.id_property) for s in required)
+            rules = replace(rules, required=tuple(s for s in sets if s) if all(sets) else ())
         return rules
 
     def read_portal(
@@ -215,9 +254,7 @@ class Crm:
         if prop is not None and SEARCHED.get(to_object) == prop:
             finder = SearchTarget(base_url, token, to_object, prop, self.version)
         elif prop is not None:
-            finder = CrmV3Target(
-                base_url, token, cast(CrmObject, to_object), id_property=prop, version=self.version
-            )
+            finder = CrmV3Target(base_url, token, to_object, id_property=prop, version=self.version)
         pair = (base_url, token, self.object_type, to_object, self.version)
         return LinkTargets(
             finder,

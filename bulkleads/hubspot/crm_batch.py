@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 
 import httpx
 
@@ -36,7 +36,6 @@ from bulkleads.hubspot.http import (
 from bulkleads.hubspot.options import VERSIONS, crm_root
 from bulkleads.token import Token
 
-CrmObject = Literal["contacts", "companies", "deals", "leads"]
 MAX_BATCH: Final = 100
 
 
@@ -49,7 +48,7 @@ class CrmV3Target(HttpTarget):
         self,
         base_url: str,
         token: Token,
-        crm_object: CrmObject,
+        crm_object: str,
         *,
         batch_size: int = MAX_BATCH,
         id_property: str | None = None,

@@ -194,7 +194,7 @@ def crm_v3_rules(
             return str(raw)
         raise FieldError(f"{field}: expected a plain value, got {type(raw).__name__} {shown(raw)}")
 
-    known = CRM_DEFAULT_PROPERTIES[crm_object] | CRM_READ_ONLY | date_fields
+    known = CRM_DEFAULT_PROPERTIES.get(crm_object, frozenset()) | CRM_READ_ONLY | date_fields
     return FieldRules(
         "crm-v3",
         id_property or "id",

@@ -30,6 +30,7 @@ API_KEYS: Final = (
     "date_fields",
     "api_version",
     "create",
+    "custom",  # a custom object's schema (type id, names, label, required properties)
 )
 WRITTEN: Final = "report_written"  # the fingerprint of the report the job wrote last
 

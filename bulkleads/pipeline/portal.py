@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from bulkleads.errors import UsageError
 from bulkleads.hubspot.associations import Linker
+from bulkleads.hubspot.crm import Crm
 from bulkleads.hubspot.properties import parse
 from bulkleads.pipeline.settings import Run
 from bulkleads.plan.options import PlanOptions
@@ -21,6 +22,8 @@ def read_portal(run: Run, out: Reporter) -> Run:
     definitions), once per run, or as a run of the last day read them (see
     :class:`~bulkleads.send.portal_memory.Definitions`)."""
     token = run.connection.token
+    if isinstance(run.api, Crm) and run.api.needs_resolving:
+        run = _resolve_object(run, run.api, out)
     if token is None or run.portal is not None:
         return run
     kept = definitions(run)
@@ -35,7 +38,7 @@ def read_portal(run: Run, out: Reporter) -> Run:
             ago = max(0, round((time.time() - at) / 60))
             out.info(
                 f"checked against the portal's {len(remembered.properties)} "
-                f"{remembered.crm_object} "
+                f"{_named(run, remembered.crm_object)} "
                 f"properties as read {ago} min ago (kept for a day; a value the portal "
                 "refuses makes the next run read them again)",
                 event="properties",
@@ -56,11 +59,45 @@ def read_portal(run: Run, out: Reporter) -> Run:
     if portal is not None:
         kept.keep(key, portal.definitions())
         out.info(
-            f"checked against the portal's {len(portal.properties)} {portal.crm_object} properties",
+            f"checked against the portal's {len(portal.properties)} "
+            f"{_named(run, portal.crm_object)} properties",
             event="properties",
             count=len(portal.properties),
         )
     return replace(run, portal=portal, made=made)
+
+
+def _named(run: Run, crm_object: str) -> str:
+    """An object as the user named it: a custom object by its name, not its type id."""
+    custom = run.api.custom if isinstance(run.api, Crm) else None
+    return custom.name if custom is not None else crm_object
+
+
+def _resolve_object(run: Run, api: Crm, out: Reporter) -> Run:
+    """``--object`` that names no standard object: one of the portal's custom objects,
+    from then on addressed by its object type id (one request, counted as the run's)."""
+    token = run.connection.token
+    if token is None:
+        raise UsageError(
+            f"--object {api.object_type}: no standard object has that name, and looking it up "
+            "among the portal's custom objects needs the token (its schemas are read)"
+        )
+    resolved = api.resolve(
+        run.connection.base_url,
+        token,
+        timeout=run.pace.timeout,
+        patience=run.pace.send.max_retry_seconds,
+    )
+    custom = resolved.custom
+    assert custom is not None  # resolve() found it, or raised
+    out.info(
+        f"--object {api.object_type}: the portal's custom object {custom.name} "
+        f"({custom.object_type_id})",
+        event="object",
+        object_type_id=custom.object_type_id,
+    )
+    connection = replace(run.connection, api=resolved)
+    return replace(run, connection=connection, made=(*run.made, time.monotonic()))
 
 
 def check_links(run: Run, plan: PlanOptions) -> Run:

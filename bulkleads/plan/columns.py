@@ -153,9 +153,10 @@ def check_header(
             "with --ignore-column NAME (or --allow-field NAME if your portal accepts them)",
             line=1,
         )
-    if lacking := [name for name in rules.required if name not in targets]:
+    if rules.required and not any(all(n in targets for n in s) for s in rules.required):
+        lacking = [n for n in rules.required[0] if n not in targets]
         raise UsageError(
-            f"--create: HubSpot needs {' and '.join(rules.required)} to create a "
+            f"--create: HubSpot needs {rules.required_words()} to create a "
             f"{rules.noun}, and the input has no {', '.join(lacking)} column; add "
             f'{"it" if len(lacking) == 1 else "them"} (or --map "COLUMN=property")'
         )

@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from bulkleads.sandbox import SANDBOX_TOKEN
 from bulkleads.sandbox.associations import Associations
-from bulkleads.sandbox.crm import OBJECTS, CrmObjects
+from bulkleads.sandbox.crm import CrmObjects
 from bulkleads.sandbox.leads import LeadRules, save_leads
 from bulkleads.sandbox.limits import DailyCap, RollingWindow
 from bulkleads.sandbox.properties import EMAIL_PROPERTIES, is_email
@@ -70,6 +70,7 @@ class SandboxConfig:
     latency: float = 0.0
     crm_seeds: dict[str, Path] = field(default_factory=dict)
     crm_properties: dict[str, Path] = field(default_factory=dict)
+    crm_schemas: tuple[Path, ...] = ()  # custom objects: HubSpot's schema JSON, one a file
 
 
 class DropConnection(Exception):
@@ -157,6 +158,8 @@ class Sandbox:
                     )
                 ),
                 *(route for table in routes for route in table(self)),
+                Route("/crm/v3/schemas", self._schemas, methods=["GET"]),
+                Route("/crm-object-schemas/{version}/schemas", self._schemas, methods=["GET"]),
                 Route(
                     "/account-info/{version}/api-usage/daily/private-apps",
                     self._daily_usage,
@@ -262,8 +265,8 @@ class Sandbox:
 
     async def _properties(self, request: Request) -> Response:
         """The object type's property definitions (a read like any other for the limits)."""
-        crm_object = request.path_params["object"]
-        if crm_object not in OBJECTS:
+        crm_object = self.crm.kind(request.path_params["object"])
+        if crm_object is None:
             return await self._off_path(request)
         faults = self.config.fail_definitions
         refused = self._admit(request, bearer_only=True, faults=faults)
@@ -277,6 +280,14 @@ class Sandbox:
                 category="MISSING_SCOPES",
             )
         return self._answer(200, {"results": list(self.crm.definitions[crm_object].values())})
+
+    async def _schemas(self, request: Request) -> Response:
+        """The portal's custom object schemas (``--crm-schema``), HubSpot's shape; a read
+        like any other for the limits."""
+        refused = self._admit(request, bearer_only=True)
+        if refused is not None:
+            return refused
+        return self._answer(200, {"results": self.crm.schemas})
 
     async def _daily_usage(self, request: Request) -> Response:
         """HubSpot's daily usage read, with ``resetsAt`` the next midnight in the portal's
@@ -351,8 +362,8 @@ class Sandbox:
     async def _handle_batch(
         self, request: Request, *, read: bool = False, kind: str = "update"
     ) -> Response:
-        crm_object = request.path_params["object"]
-        if crm_object not in OBJECTS:
+        crm_object = self.crm.kind(request.path_params["object"])
+        if crm_object is None:
             return await self._off_path(request)
         refused = self._admit(request, bearer_only=True)
         if refused is None:
@@ -392,7 +403,7 @@ class Sandbox:
     async def _get_record(self, request: Request) -> Response:
         if not self._authorized(request, bearer_only=True):
             return self._error(401, "Authentication credentials not found or invalid.")
-        records = self.crm.objects.get(request.path_params["object"], {})
+        records = self.crm.objects.get(self.crm.kind(request.path_params["object"]) or "", {})
         record = records.get(request.path_params["id"])
         if record is None:
             return self._error(404, "No such record.")

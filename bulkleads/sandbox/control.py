@@ -21,7 +21,9 @@ def control_routes(box: Sandbox) -> list[Route]:
     """``box``'s records, leads, counters and settings."""
 
     async def objects(request: Request) -> Response:
-        return JSONResponse(box.crm.objects.get(request.path_params["object"], {}))
+        return JSONResponse(
+            box.crm.objects.get(box.crm.kind(request.path_params["object"]) or "", {})
+        )
 
     async def state(request: Request) -> Response:
         return JSONResponse(box.leads)

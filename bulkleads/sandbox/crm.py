@@ -20,6 +20,7 @@ from bulkleads.sandbox.properties import (
     EMAIL_PROPERTIES,
     REQUIRED_TO_CREATE,
     default_definitions,
+    merge_definitions,
     value_error,
 )
 
@@ -27,14 +28,17 @@ if TYPE_CHECKING:
     from openapi_schema_validator import OAS30Validator
 
 SPECS: Final = Path(__file__).with_name("specs")
-OBJECTS: Final = ("contacts", "companies", "deals", "leads")
+OBJECTS: Final = ("contacts", "companies", "deals", "tickets", "products", "line_items", "leads")
 MAX_INPUTS: Final = 100
 
 
 @cache
 def spec(crm_object: str) -> dict[str, Any]:
-    """HubSpot's OpenAPI document for one object type."""
-    return json.loads((SPECS / f"crm-v3-{crm_object}.json").read_text(encoding="utf-8"))
+    """HubSpot's OpenAPI document for one object type; the contacts' one for an object
+    without its own here (the objects API has one batch shape for every object)."""
+    own = SPECS / f"crm-v3-{crm_object}.json"
+    path = own if own.exists() else SPECS / "crm-v3-contacts.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @cache
@@ -79,17 +83,37 @@ class CrmObjects:
         self,
         objects: dict[str, dict[str, dict[str, str]]],
         definitions: dict[str, dict[str, dict[str, Any]]] | None = None,
+        schemas: list[dict[str, Any]] | None = None,
     ) -> None:
-        self.objects = {name: objects.get(name, {}) for name in OBJECTS}
+        """``schemas``: custom objects in HubSpot's schema shape, each served by its
+        objectTypeId, its name and its fullyQualifiedName."""
+        self.schemas = schemas or []
+        self.aliases = {name: name for name in OBJECTS}
+        for schema in self.schemas:
+            for alias in ("name", "fullyQualifiedName", "objectTypeId"):
+                self.aliases[str(schema[alias])] = str(schema["objectTypeId"])
+        kinds = list(dict.fromkeys(self.aliases.values()))  # the standard ones first
+        given = {self.aliases.get(name, name): records for name, records in objects.items()}
+        self.objects = {name: given.get(name, {}) for name in kinds}
         self.definitions = {
-            name: (definitions or {}).get(name) or default_definitions(name) for name in OBJECTS
+            name: (definitions or {}).get(name) or default_definitions(name) for name in kinds
         }
+        self.required = {name: REQUIRED_TO_CREATE.get(name, ()) for name in kinds}
+        for schema in self.schemas:
+            kind = str(schema["objectTypeId"])
+            self.definitions[kind] = merge_definitions(kind, schema.get("properties", []))
+            self.required[kind] = (tuple(schema.get("requiredProperties", ())),)
         self.applied: dict[str, int] = {}
         # values writes refuse although the definitions list them: an option removed on the
         # portal after a run read its definitions (set through /__sandbox/config)
         self.refused: dict[str, set[str]] = {}
-        self.created: dict[str, list[str]] = {name: [] for name in OBJECTS}
-        self.archived: dict[str, list[str]] = {name: [] for name in OBJECTS}
+        self.created: dict[str, list[str]] = {name: [] for name in kinds}
+        self.archived: dict[str, list[str]] = {name: [] for name in kinds}
+
+    def kind(self, name: str) -> str | None:
+        """The object a path names (a standard name; a custom object's name, fully qualified
+        name or objectTypeId), or None when the portal has no such object."""
+        return self.aliases.get(name)
 
     def remove_options(self, crm_object: str, removed: dict[str, list[str]]) -> None:
         """Take option values out of enumeration properties (a portal admin's edit)."""
@@ -225,11 +249,11 @@ class CrmObjects:
                 return 400, not_unique
         records = self.objects[crm_object]
         new_ones = [
-            item["properties"]
+            {str(item["idProperty"]): str(item["id"]), **item["properties"]}
             for item in inputs
             if self._find(records, str(item["id"]), str(item["idProperty"])) is None
         ]
-        if (lacking := _lacking(crm_object, new_ones)) is not None:
+        if (lacking := _lacking(crm_object, new_ones, self.required[crm_object])) is not None:
             return 400, lacking
         written = [{str(i["idProperty"]): str(i["id"]), **i["properties"]} for i in inputs]
         if details := self._value_details(crm_object, written):
@@ -275,7 +299,8 @@ class CrmObjects:
         if refused is not None:
             return 400, refused
         assert isinstance(body, dict)
-        if (lacking := _lacking(crm_object, [i["properties"] for i in body["inputs"]])) is not None:
+        made = [i["properties"] for i in body["inputs"]]
+        if (lacking := _lacking(crm_object, made, self.required[crm_object])) is not None:
             return 400, lacking
         if details := self._value_details(crm_object, [i["properties"] for i in body["inputs"]]):
             return 400, _invalid(details)
@@ -387,16 +412,23 @@ def _refuse(crm_object: str, schema: str, body: object) -> dict[str, Any] | None
     return None
 
 
-def _lacking(crm_object: str, created: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """HubSpot's refusal of a create without what the object needs (the whole batch)."""
-    required = REQUIRED_TO_CREATE.get(crm_object, ())
+def _lacking(
+    crm_object: str, created: list[dict[str, Any]], required: tuple[tuple[str, ...], ...]
+) -> dict[str, Any] | None:
+    """HubSpot's refusal of a create without what the object needs (the whole batch): one of
+    the ``required`` sets, whole."""
     for props in created:
-        if missing := [name for name in required if props.get(name) in (None, "")]:
+        missing = [[n for n in names if props.get(n) in (None, "")] for names in required]
+        if missing and all(missing):
+            needs = (
+                " and ".join(missing[0]) + (" is" if len(missing[0]) == 1 else " are")
+                if len(missing) == 1
+                else ", or ".join(" and ".join(names) for names in required) + " are"
+            )
             return _error(
                 "VALIDATION_ERROR",
-                f"Property values were not valid: {' and '.join(missing)} "
-                f"{'is' if len(missing) == 1 else 'are'} required to "
-                f"create a {crm_object.rstrip('s')}",
+                f"Property values were not valid: {needs} required to create a "
+                f"{crm_object.rstrip('s')}",
             )
     return None
 

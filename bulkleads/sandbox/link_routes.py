@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bulkleads.sandbox.crm import OBJECTS
 from bulkleads.sandbox.limits import RollingWindow
 
 if TYPE_CHECKING:
@@ -57,8 +56,8 @@ def link_routes(box: Sandbox) -> list[Route]:
         return handle
 
     async def search(request: Request) -> Response:
-        crm_object = request.path_params["object"]
-        if crm_object not in OBJECTS:
+        crm_object = box.crm.kind(request.path_params["object"])
+        if crm_object is None:
             return await box._off_path(request)
         if not box._authorized(request, bearer_only=True):
             return box._error(401, "Authentication credentials not found or invalid.")

@@ -83,6 +83,37 @@ _DEFAULTS: Final[dict[str, tuple[_Spec, ...]]] = {
         ("closedate", "datetime", None, ""),
         ("hs_is_closed", "bool", (("True", "true"), ("False", "false")), "calc"),
     ),
+    "tickets": (
+        ("subject", _TEXT, None, ""),
+        ("content", _TEXT, None, ""),
+        ("hs_pipeline", "enumeration", (("Support Pipeline", "0"),), ""),
+        (
+            "hs_pipeline_stage",
+            "enumeration",
+            (("New", "1"), ("Waiting on contact", "2"), ("Waiting on us", "3"), ("Closed", "4")),
+            "",
+        ),
+        (
+            "hs_ticket_priority",
+            "enumeration",
+            (("Low", "LOW"), ("Medium", "MEDIUM"), ("High", "HIGH"), ("Urgent", "URGENT")),
+            "",
+        ),
+        ("closed_date", "datetime", None, ""),
+    ),
+    "products": (
+        ("name", _TEXT, None, ""),
+        ("description", _TEXT, None, ""),
+        ("price", "number", None, ""),
+        ("hs_sku", _TEXT, None, ""),
+    ),
+    "line_items": (
+        ("name", _TEXT, None, ""),
+        ("price", "number", None, ""),
+        ("quantity", "number", None, ""),
+        ("hs_product_id", "number", None, ""),
+        ("amount", "number", None, "calc"),
+    ),
     "leads": (
         ("hs_lead_name", _TEXT, None, ""),
         ("hs_lead_type", "enumeration", (("New Business", "NEW_BUSINESS"),), ""),
@@ -92,9 +123,13 @@ _DEFAULTS: Final[dict[str, tuple[_Spec, ...]]] = {
 # What a record of each object needs to be created, as HubSpot's object guides say
 # (developers.hubspot.com, api-reference/2026-03/crm/objects/{deals,leads}/guide); the
 # properties API does not mark it, so the sandbox keeps it beside its definitions.
-REQUIRED_TO_CREATE: Final[dict[str, tuple[str, ...]]] = {
-    "deals": ("dealname", "dealstage"),
-    "leads": ("hs_lead_name",),
+# Each entry: the sets of properties of which one, whole, makes a record (a line item is made
+# from a product, or from a name and a price).
+REQUIRED_TO_CREATE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    "deals": (("dealname", "dealstage"),),
+    "leads": (("hs_lead_name",),),
+    "tickets": (("subject", "hs_pipeline", "hs_pipeline_stage"),),
+    "line_items": (("hs_product_id",), ("name", "price")),
 }
 _FIELD_TYPES: Final = {
     "string": "text",
@@ -153,8 +188,14 @@ def is_email(value: str) -> bool:
 def load_definitions(crm_object: str, path: Path) -> dict[str, dict[str, Any]]:
     """Seeded definitions (a JSON list, HubSpot's shape; missing keys get defaults) over the
     defaults: a portal's custom, read-only or calculated properties and its options."""
+    return merge_definitions(crm_object, json.loads(path.read_text(encoding="utf-8")))
+
+
+def merge_definitions(crm_object: str, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Definitions in HubSpot's shape over the object's defaults (a custom object has only
+    the common ones)."""
     merged = default_definitions(crm_object)
-    for item in json.loads(path.read_text(encoding="utf-8")):
+    for item in items:
         base = _definition(crm_object, item["name"], item.get("type", _TEXT), None, "")
         merged[item["name"]] = {**base, **item}
     return merged

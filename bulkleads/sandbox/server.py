@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import sys
@@ -40,6 +41,7 @@ def build(config: SandboxConfig) -> Sandbox:
     crm = CrmObjects(
         {name: load_objects(path) for name, path in config.crm_seeds.items()},
         {name: load_definitions(name, path) for name, path in config.crm_properties.items()},
+        [json.loads(path.read_text(encoding="utf-8")) for path in config.crm_schemas],
     )
     return Sandbox(config, leads, crm=crm, routes=ROUTES)
 

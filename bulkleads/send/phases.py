@@ -156,7 +156,7 @@ class ReadPhase(_Reading, _Unsent):
         is_empty: Callable[[str, object], bool] | None = None,
         only: frozenset[str] | None = None,
         create: bool = False,
-        required: Collection[str] = (),
+        required: tuple[tuple[str, ...], ...] = (),
         moves_back: Callable[[str, object, object], bool] | None = None,
     ) -> None:
         """``only``: read these bundles and no other (a dry run's sample); ``create``: a key
@@ -213,9 +213,10 @@ class ReadPhase(_Reading, _Unsent):
                 if back and not decision.skip:
                     backward.append((back, guid))
             elif outcome.kind == "ok" and self._create and (lacking := self._lacking(bundle)):
+                needs = ", or ".join(" and ".join(names) for names in self._required)
                 reason = (
-                    f"HubSpot has no record with this key, and creating one needs "
-                    f"{' and '.join(self._required)}: the row has no {', '.join(lacking)}"
+                    f"HubSpot has no record with this key, and creating one needs {needs}: "
+                    f"the row has no {', '.join(lacking)}"
                 )
                 failures.append(Mark(State.FAILED, status, None, reason, guid))
             elif outcome.kind == "ok" and self._create:
@@ -239,7 +240,11 @@ class ReadPhase(_Reading, _Unsent):
             self._store.mark(failures)
 
     def _lacking(self, bundle: Bundle) -> list[str]:
-        return [name for name in self._required if bundle.body.get(name) in (None, "")]
+        """What the bundle lacks of the first set it would need (none when a set is whole)."""
+        missing = [
+            [n for n in names if bundle.body.get(n) in (None, "")] for names in self._required
+        ]
+        return [] if not missing or not all(missing) else missing[0]
 
     def _back(self, before: dict[str, object], body: dict[str, object]) -> list[str]:
         """The properties ``body`` moves back from what the record holds (``before``)."""

@@ -143,3 +143,33 @@ def test_a_line_item_is_made_from_a_product_or_a_name_and_price(tmp_path: Path, 
         headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"},
     )
     assert sold.status_code == 200
+
+
+def test_hubspots_own_client_reads_the_schemas_and_updates_a_custom_object(
+    tmp_path: Path, sandbox
+) -> None:
+    """hubspot-api-client against the sandbox: its schemas model takes the schemas answer,
+    its batch update of cars (by name) answers with the record as written."""
+    from hubspot import HubSpot
+    from hubspot.crm.objects import (
+        BatchInputSimplePublicObjectBatchInput,
+        SimplePublicObjectBatchInput,
+    )
+
+    box = cars_sandbox(tmp_path, sandbox)
+    client = HubSpot(access_token=SANDBOX_TOKEN, host=box.url)
+    (schema,) = client.crm.schemas.core_api.get_all().results
+    assert (schema.object_type_id, schema.name, schema.labels.singular) == (
+        "2-1234567",
+        "cars",
+        "Car",
+    )
+    assert [p.name for p in schema.properties] == ["vin", "model", "year", "condition"]
+    assert schema.properties[0].has_unique_value is True
+    batch = BatchInputSimplePublicObjectBatchInput(
+        inputs=[SimplePublicObjectBatchInput(id="501", properties={"year": "2021"})]
+    )
+    answer = client.crm.objects.batch_api.update("cars", batch)
+    assert answer.status == "COMPLETE"
+    assert [(r.id, r.properties["year"]) for r in answer.results] == [("501", "2021")]
+    assert box.state_of("2-1234567")["501"]["year"] == "2021"

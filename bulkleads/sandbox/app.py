@@ -287,7 +287,7 @@ class Sandbox:
         refused = self._admit(request, bearer_only=True)
         if refused is not None:
             return refused
-        return self._answer(200, {"results": self.crm.schemas})
+        return self._answer(200, {"results": self.crm.schemas_served()})
 
     async def _daily_usage(self, request: Request) -> Response:
         """HubSpot's daily usage read, with ``resetsAt`` the next midnight in the portal's

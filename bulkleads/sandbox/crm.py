@@ -110,6 +110,16 @@ class CrmObjects:
         self.created: dict[str, list[str]] = {name: [] for name in kinds}
         self.archived: dict[str, list[str]] = {name: [] for name in kinds}
 
+    def schemas_served(self) -> list[dict[str, Any]]:
+        """The custom object schemas as HubSpot answers them: each property in its whole
+        definition's shape (label, group, options, metadata), whatever the file left out."""
+        served = []
+        for schema in self.schemas:
+            definitions = self.definitions[str(schema["objectTypeId"])]
+            names = [str(p["name"]) for p in schema.get("properties", [])]
+            served.append({**schema, "properties": [definitions[n] for n in names]})
+        return served
+
     def kind(self, name: str) -> str | None:
         """The object a path names (a standard name; a custom object's name, fully qualified
         name or objectTypeId), or None when the portal has no such object."""

@@ -16,7 +16,7 @@ from bulkleads.sandbox import SANDBOX_TOKEN
 from tests.conftest import SAMPLE, json_lines, read_report, run_cli
 
 SCHEMA = SAMPLE / "cars_schema.json"
-CARS = CustomObject("2-1234567", "cars", "p1234_cars", "car", ("vin", "model"))
+CARS = CustomObject("2-1234567", "cars", "p1234_cars", "car", ("vin", "model"), ("contacts",))
 
 
 def test_a_schema_gives_the_type_id_names_label_and_what_creating_needs() -> None:
@@ -173,3 +173,36 @@ def test_hubspots_own_client_reads_the_schemas_and_updates_a_custom_object(
     assert answer.status == "COMPLETE"
     assert [(r.id, r.properties["year"]) for r in answer.results] == [("501", "2021")]
     assert box.state_of("2-1234567")["501"]["year"] == "2021"
+
+
+def test_custom_object_records_linked_to_contacts_and_undone(tmp_path: Path, sandbox) -> None:
+    """The schema associates cars with contacts: an associate:contacts column links each car
+    (one created) to the contact with that email; undo removes the links and the created car."""
+    seed = tmp_path / "cars.json"
+    seed.write_text(json.dumps([{"id": "501", "properties": {"vin": "V1", "model": "Golf"}}]))
+    box = sandbox(
+        "--crm-schema", str(SCHEMA), "--crm-seed", f"cars={seed}",
+        "--crm-seed", f"contacts={SAMPLE / 'contacts_seed.json'}",
+    )  # fmt: skip
+    (tmp_path / "cars.csv").write_text(
+        "vin,model,associate:contacts\nV1,Golf,user0@example.com\nV2,Polo,user1@example.com\n"
+    )
+    args = ("--api", "crm-v3", "--object", "cars", "--match", "vin", "--create")
+    done = run_cli(
+        "update",
+        "cars.csv",
+        *args,
+        "--associate-by",
+        "contacts=email",
+        "--base-url",
+        box.url,
+        cwd=tmp_path,
+    )
+    assert done.code == 0, done.stderr
+    links = httpx.get(f"{box.url}/__sandbox/associations/cars/contacts").json()
+    new_car = next(rid for rid, r in box.state_of("cars").items() if r["vin"] == "V2")
+    assert links == [["501", "1001"], [new_car, "1002"]]
+    undone = run_cli("undo", "cars.report.csv", cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert httpx.get(f"{box.url}/__sandbox/associations/cars/contacts").json() == []
+    assert box.state_of("cars") == {"501": {"vin": "V1", "model": "Golf"}}

@@ -124,6 +124,7 @@ class Crm:
                 str(custom["fully_qualified_name"]),
                 str(custom["singular"]),
                 tuple(custom["required"]),
+                tuple(custom.get("links", ())),
             )
             if isinstance(custom, Mapping)
             else None,
@@ -182,7 +183,7 @@ class Crm:
             rules = crm_v3_rules(dates, self.id_property, self.object_type)
         rules = replace(rules, associable=ASSOCIABLE.get(self.object_type, ()))
         if self.custom is not None:
-            rules = replace(rules, noun=self.custom.singular)
+            rules = replace(rules, noun=self.custom.singular, associable=self.custom.links)
         if self.creates:
             needs = (self.custom.required,) if self.custom and self.custom.required else ()
             required = REQUIRED_TO_CREATE.get(self.object_type, needs)

@@ -54,6 +54,18 @@ STANDARD_OBJECTS: Final = (
 )
 
 
+# HubSpot's type ids of the standard objects a custom object's associations name.
+STANDARD_TYPE_IDS: Final = {
+    "0-1": "contacts",
+    "0-2": "companies",
+    "0-3": "deals",
+    "0-5": "tickets",
+    "0-7": "products",
+    "0-8": "line_items",
+    "0-136": "leads",
+}
+
+
 @dataclass(frozen=True)
 class CustomObject:
     """What a run needs of one custom object's schema."""
@@ -63,6 +75,7 @@ class CustomObject:
     fully_qualified_name: str
     singular: str  # its label, for messages
     required: tuple[str, ...]  # requiredProperties: what creating a record needs
+    links: tuple[str, ...] = ()  # the standard objects its schema associates it with
 
 
 def schemas_path(version: str) -> str:
@@ -105,12 +118,20 @@ def _parse(item: object) -> CustomObject | None:
     singular = labels.get("singular") if isinstance(labels, Mapping) else None
     required = item.get("requiredProperties")
     name = str(item.get("name") or item["objectTypeId"])
+    associations = item.get("associations")
+    listed = associations if isinstance(associations, list) else []
+    links = [
+        STANDARD_TYPE_IDS.get(str(a.get("toObjectTypeId")))
+        for a in listed
+        if isinstance(a, Mapping) and a.get("fromObjectTypeId") == item["objectTypeId"]
+    ]
     return CustomObject(
         object_type_id=item["objectTypeId"],
         name=name,
         fully_qualified_name=str(item.get("fullyQualifiedName") or ""),
         singular=str(singular or name).lower(),
         required=tuple(str(r) for r in required) if isinstance(required, list) else (),
+        links=tuple(dict.fromkeys(link for link in links if link is not None)),
     )
 
 

@@ -28,7 +28,15 @@ _TYPES: Final[dict[tuple[str, str], tuple[int, dict[int, tuple[str, str]]]]] = {
     ("companies", "deals"): (342, {6: ("Primary", _HUBSPOT)}),
 }
 _PAIRED: Final = {1: 2, 2: 1, 47: 48, 48: 47, 5: 6, 6: 5}  # a labeled type's other side
-_TYPE_IDS: Final = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "leads": "0-136"}
+_TYPE_IDS: Final = {
+    "contacts": "0-1",
+    "companies": "0-2",
+    "deals": "0-3",
+    "tickets": "0-5",
+    "products": "0-7",
+    "line_items": "0-8",
+    "leads": "0-136",
+}
 MAX_READ: Final = 1000  # batch read of associations (HubSpot's documented cap)
 MAX_WRITE: Final = 100
 MAX_SEARCH: Final = 200  # results a search page holds
@@ -40,6 +48,18 @@ class Associations:
 
     def __init__(self, crm: CrmObjects) -> None:
         self.crm = crm
+        # the standard types, and each custom object's from its schema's associations (its
+        # type id one way; the sandbox gives the other way that id plus one)
+        self.types = dict(_TYPES)
+        self.type_ids = {**_TYPE_IDS, **{kind: kind for kind in crm.objects if "-" in kind}}
+        names = {v: k for k, v in self.type_ids.items()}
+        for schema in crm.schemas:
+            for link in schema.get("associations", []):
+                a = names.get(str(link.get("fromObjectTypeId")))
+                b = names.get(str(link.get("toObjectTypeId")))
+                if a and b and str(link.get("id", "")).isdigit():
+                    self.types[(a, b)] = (int(link["id"]), {})
+                    self.types.setdefault((b, a), (int(link["id"]) + 1, {}))
         # (from object, to object) -> from id -> to id -> type ids
         self.links: dict[tuple[str, str], dict[str, dict[str, set[int]]]] = {}
         self.added = 0
@@ -61,10 +81,10 @@ class Associations:
         return fid in self.crm.objects[a] and tid in self.crm.objects[b]
 
     def known(self, a: str, b: str) -> bool:
-        return (a, b) in _TYPES
+        return (a, b) in self.types
 
     def labels(self, a: str, b: str) -> tuple[int, dict[str, Any]]:
-        default, labeled = _TYPES[(a, b)]
+        default, labeled = self.types[(a, b)]
         results = [{"category": _HUBSPOT, "typeId": default, "label": None}]
         results += [
             {"category": category, "typeId": tid, "label": label}
@@ -117,7 +137,7 @@ class Associations:
                 pairs.append((str(item["from"]["id"]), str(item["to"]["id"])))
             except (KeyError, TypeError):
                 return 400, _error("VALIDATION_ERROR", "each input needs from.id and to.id")
-        return self._link(a, b, [(f, t, _TYPES[(a, b)][0]) for f, t in pairs])
+        return self._link(a, b, [(f, t, self.types[(a, b)][0]) for f, t in pairs])
 
     def create(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any]]:
         """Link with the types each input names (``associationCategory``,
@@ -125,7 +145,7 @@ class Associations:
         inputs = _inputs(body, MAX_WRITE)
         if isinstance(inputs, str):
             return 400, _error("VALIDATION_ERROR", inputs)
-        default, labeled = _TYPES[(a, b)]
+        default, labeled = self.types[(a, b)]
         triples = []
         for item in inputs:
             try:
@@ -227,19 +247,21 @@ class Associations:
             types = self.links.setdefault((a, b), {}).setdefault(fid, {}).setdefault(tid, set())
             if not types:
                 self.added += 1
-            if type_id not in types and type_id != _TYPES[(a, b)][0]:
+            if type_id not in types and type_id != self.types[(a, b)][0]:
                 self.labels_added += 1
             types.add(type_id)
-            reverse = _TYPES[(b, a)][0] if type_id == _TYPES[(a, b)][0] else _PAIRED[type_id]
+            reverse = (
+                self.types[(b, a)][0] if type_id == self.types[(a, b)][0] else _PAIRED[type_id]
+            )
             self.links.setdefault((b, a), {}).setdefault(tid, {}).setdefault(fid, set()).add(
                 reverse
             )
             spec = self._type(a, b, type_id)
             results.append(
                 {
-                    "fromObjectTypeId": _TYPE_IDS[a],
+                    "fromObjectTypeId": self.type_ids[a],
                     "fromObjectId": int(fid),
-                    "toObjectTypeId": _TYPE_IDS[b],
+                    "toObjectTypeId": self.type_ids[b],
                     "toObjectId": int(tid),
                     "labels": [spec["label"]] if spec["label"] else [],
                 }
@@ -258,7 +280,7 @@ class Associations:
         return 207, _partly(results, f"No such records: {', '.join(missing)}", ids=missing)
 
     def _type(self, a: str, b: str, type_id: int) -> dict[str, Any]:
-        default, labeled = _TYPES.get((a, b), (0, {}))
+        default, labeled = self.types.get((a, b), (0, {}))
         label, category = (None, _HUBSPOT) if type_id == default else labeled[type_id]
         return {"category": category, "typeId": type_id, "label": label}
 

@@ -42,7 +42,8 @@ def link_routes(box: Sandbox) -> list[Route]:
         call: Callable[[str, str, Any], tuple[int, Any]], *, reads: bool = True
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            a, b = request.path_params["from"], request.path_params["to"]
+            a = box.crm.kind(request.path_params["from"]) or request.path_params["from"]
+            b = box.crm.kind(request.path_params["to"]) or request.path_params["to"]
             if not links.known(a, b):
                 return await box._off_path(request)
             refused = box._admit(request, bearer_only=True)
@@ -109,7 +110,9 @@ def link_routes(box: Sandbox) -> list[Route]:
 
     async def pairs(request: Request) -> Response:
         """The sandbox's own view of the links (tests compare it before and after)."""
-        return JSONResponse(links.pairs(request.path_params["from"], request.path_params["to"]))
+        a = box.crm.kind(request.path_params["from"]) or request.path_params["from"]
+        b = box.crm.kind(request.path_params["to"]) or request.path_params["to"]
+        return JSONResponse(links.pairs(a, b))
 
     routes.append(Route("/__sandbox/associations/{from}/{to}", pairs, methods=["GET"]))
     return routes

@@ -335,6 +335,9 @@ class FieldRules:
     # True when writing ``now`` over ``was`` moves ``name`` back a stage (HubSpot's lifecycle
     # stages only move forward: a backward set is ignored unless the stage is cleared first).
     moves_back: Callable[[str, object, object], bool] = lambda name, was, now: False
+    # A row's fields checked together once each is converted (a stage of the row's own
+    # pipeline); raises FieldError, or gives the fields as they are sent.
+    check_row: Callable[[dict[str, object]], dict[str, object]] = lambda fields: fields
 
 
 def _guid_error(guid: str) -> str | None:

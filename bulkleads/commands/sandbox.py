@@ -171,6 +171,16 @@ class SandboxFlags:
             metavar="OBJECT=FILE",
         ),
     ] = None
+    crm_pipelines: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--crm-pipelines",
+            help="Deals' or tickets' pipelines, as OBJECT=FILE (a JSON list in HubSpot's "
+            "shape: id, label, stages with id and label); default: HubSpot's default "
+            "pipeline of each. Repeatable.",
+            metavar="OBJECT=FILE",
+        ),
+    ] = None
     crm_schema: Annotated[
         list[Path] | None,
         typer.Option(
@@ -232,6 +242,7 @@ def sandbox_command(*, flags: SandboxFlags) -> None:
         crm_seeds=object_files(flags.crm_seed, "--crm-seed"),
         crm_properties=object_files(flags.crm_properties, "--crm-properties"),
         crm_schemas=tuple(flags.crm_schema or ()),
+        crm_pipelines=object_files(flags.crm_pipelines, "--crm-pipelines"),
     )
     try:
         serve(config)

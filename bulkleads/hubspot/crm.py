@@ -32,6 +32,7 @@ from bulkleads.hubspot.limits import Limit
 from bulkleads.hubspot.objects import STANDARD_OBJECTS, CustomObject, fetch_custom_objects
 from bulkleads.hubspot.objects import resolve as resolve_object
 from bulkleads.hubspot.options import VERSIONS, ApiOptions, crm_root
+from bulkleads.hubspot.pipelines import PIPELINE_PROPERTIES, Pipeline, fetch_pipelines
 from bulkleads.hubspot.properties import Portal
 from bulkleads.hubspot.properties import fetch as fetch_properties
 from bulkleads.token import Token
@@ -203,6 +204,21 @@ class Crm:
             timeout=timeout,
             patience=patience,
             version=self.version,
+        )
+
+    def read_pipelines(
+        self, base_url: str, token: Token, *, timeout: float, patience: float
+    ) -> tuple[Pipeline, ...]:
+        """Deals' and tickets' pipelines with their stages (none for other objects)."""
+        if self.object_type not in PIPELINE_PROPERTIES:
+            return ()
+        return fetch_pipelines(
+            base_url,
+            token,
+            self.object_type,
+            version=self.version,
+            timeout=timeout,
+            patience=patience,
         )
 
     def target(self, base_url: str, token: Token) -> CrmV3Target:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Final
@@ -30,6 +30,7 @@ from bulkleads.hubspot.crm_fields import (
 )
 from bulkleads.hubspot.http import NOT_JSON, answer_json, check_base_url
 from bulkleads.hubspot.options import VERSIONS, crm_root
+from bulkleads.hubspot.pipelines import PIPELINE_PROPERTIES, Pipeline, stage_check
 from bulkleads.hubspot.reads import Transient, get
 from bulkleads.token import Token
 
@@ -56,6 +57,7 @@ class Portal:
     crm_object: str
     properties: dict[str, Property]
     labels: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # name -> (label, value)
+    pipelines: tuple[Pipeline, ...] = ()  # deals and tickets: the stages of each pipeline
 
     def to_meta(self) -> dict[str, str]:
         """``{name: type}``: what the job was checked against, kept with it."""
@@ -103,7 +105,13 @@ class Portal:
                 or getattr(self.properties.get(name), "type", "") in ("date", "datetime")
             ),
             moves_back=stage_mover(self.stages() or LIFECYCLE_ORDER),
+            check_row=self._row_check(),
         )
+
+    def _row_check(self) -> Callable[[dict[str, object]], dict[str, object]]:
+        if not self.pipelines or self.crm_object not in PIPELINE_PROPERTIES:
+            return lambda fields: fields
+        return stage_check(self.pipelines, *PIPELINE_PROPERTIES[self.crm_object])
 
     def stages(self) -> tuple[str, ...]:
         """The portal's lifecycle stages in its order (none when the object has none)."""

@@ -45,7 +45,7 @@ def read_portal(run: Run, out: Reporter) -> Run:
                 count=len(remembered.properties),
                 remembered=True,
             )
-            return replace(run, portal=remembered)
+            return _with_pipelines(replace(run, portal=remembered))
     portal = run.api.read_portal(
         run.connection.base_url,
         token,
@@ -64,7 +64,25 @@ def read_portal(run: Run, out: Reporter) -> Run:
             event="properties",
             count=len(portal.properties),
         )
-    return replace(run, portal=portal, made=made)
+    return _with_pipelines(replace(run, portal=portal, made=made))
+
+
+def _with_pipelines(run: Run) -> Run:
+    """Deals and tickets: the portal's pipelines beside its definitions, read each run (one
+    request), so that a row's stage is checked against its own pipeline."""
+    api, token, portal = run.api, run.connection.token, run.portal
+    if not isinstance(api, Crm) or token is None or portal is None:
+        return run
+    pipelines = api.read_pipelines(
+        run.connection.base_url,
+        token,
+        timeout=run.pace.timeout,
+        patience=run.pace.send.max_retry_seconds,
+    )
+    if not pipelines:
+        return run
+    made = (*run.made, time.monotonic())
+    return replace(run, portal=replace(portal, pipelines=pipelines), made=made)
 
 
 def _named(run: Run, crm_object: str) -> str:

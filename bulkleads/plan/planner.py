@@ -148,6 +148,11 @@ def _validate(
             changes[name] = coerce(name, value)
         except FieldError as exc:
             errors.append(str(exc))
+    if not errors:
+        try:
+            changes = rules.check_row(changes)
+        except FieldError as exc:
+            errors.append(str(exc))
     if not guid:
         errors.insert(0, f"{rules.key} is missing")
     elif (problem := rules.key_error(guid)) is not None:

@@ -71,6 +71,7 @@ class SandboxConfig:
     crm_seeds: dict[str, Path] = field(default_factory=dict)
     crm_properties: dict[str, Path] = field(default_factory=dict)
     crm_schemas: tuple[Path, ...] = ()  # custom objects: HubSpot's schema JSON, one a file
+    crm_pipelines: dict[str, Path] = field(default_factory=dict)  # deals, tickets: their pipelines
 
 
 class DropConnection(Exception):
@@ -158,6 +159,8 @@ class Sandbox:
                     )
                 ),
                 *(route for table in routes for route in table(self)),
+                Route("/crm/v3/pipelines/{object}", self._pipelines, methods=["GET"]),
+                Route("/crm/pipelines/{version}/{object}", self._pipelines, methods=["GET"]),
                 Route("/crm/v3/schemas", self._schemas, methods=["GET"]),
                 Route("/crm-object-schemas/{version}/schemas", self._schemas, methods=["GET"]),
                 Route(
@@ -280,6 +283,17 @@ class Sandbox:
                 category="MISSING_SCOPES",
             )
         return self._answer(200, {"results": list(self.crm.definitions[crm_object].values())})
+
+    async def _pipelines(self, request: Request) -> Response:
+        """Deals' and tickets' pipelines with their stages, HubSpot's shape; a read like any
+        other for the limits."""
+        kind = self.crm.kind(request.path_params["object"])
+        if kind is None or kind not in self.crm.pipelines:
+            return await self._off_path(request)
+        refused = self._admit(request, bearer_only=True)
+        if refused is not None:
+            return refused
+        return self._answer(200, {"results": self.crm.pipelines[kind]})
 
     async def _schemas(self, request: Request) -> Response:
         """The portal's custom object schemas (``--crm-schema``), HubSpot's shape; a read

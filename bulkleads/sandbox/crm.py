@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bulkleads.sandbox.leads import load_records
 from bulkleads.sandbox.properties import (
+    DEFAULT_PIPELINES,
     EMAIL_PROPERTIES,
+    PIPELINE_PROPERTIES,
     REQUIRED_TO_CREATE,
     default_definitions,
     merge_definitions,
@@ -84,6 +87,7 @@ class CrmObjects:
         objects: dict[str, dict[str, dict[str, str]]],
         definitions: dict[str, dict[str, dict[str, Any]]] | None = None,
         schemas: list[dict[str, Any]] | None = None,
+        pipelines: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         """``schemas``: custom objects in HubSpot's schema shape, each served by its
         objectTypeId, its name and its fullyQualifiedName."""
@@ -99,6 +103,15 @@ class CrmObjects:
             name: (definitions or {}).get(name) or default_definitions(name) for name in kinds
         }
         self.required = {name: REQUIRED_TO_CREATE.get(name, ()) for name in kinds}
+        self.pipelines = {**DEFAULT_PIPELINES, **(pipelines or {})}
+        for name, (pipeline_prop, stage_prop) in PIPELINE_PROPERTIES.items():
+            # the stage property's options: every pipeline's stages, as HubSpot lists them
+            held = self.definitions[name]
+            listed = self.pipelines[name]
+            held[pipeline_prop]["options"] = _options((p["label"], p["id"]) for p in listed)
+            held[stage_prop]["options"] = _options(
+                (stage["label"], stage["id"]) for p in listed for stage in p["stages"]
+            )
         for schema in self.schemas:
             kind = str(schema["objectTypeId"])
             self.definitions[kind] = merge_definitions(kind, schema.get("properties", []))
@@ -198,6 +211,11 @@ class CrmObjects:
             if name not in known or name in read_only
         ]
         details += self._value_details(crm_object, [item["properties"] for item in inputs])
+        held = [
+            records.get(self._find(records, item["id"], item.get("idProperty")) or "", {})
+            for item in inputs
+        ]
+        details += self._stage_details(crm_object, [i["properties"] for i in inputs], held)
         if details:
             return 400, _invalid(details)
         started = _now()
@@ -246,6 +264,34 @@ class CrmObjects:
                     )
         return details
 
+    def _stage_details(
+        self, crm_object: str, written: list[dict[str, Any]], held: list[dict[str, str]]
+    ) -> list[dict[str, Any]]:
+        """A stage must be one of the record's pipeline (the one written with it, else the
+        one it is in, else the object's first): HubSpot's refusal of any other."""
+        if crm_object not in PIPELINE_PROPERTIES:
+            return []
+        pipeline_prop, stage_prop = PIPELINE_PROPERTIES[crm_object]
+        pipelines = {p["id"]: p for p in self.pipelines[crm_object]}
+        details = []
+        for props, record in zip(written, held, strict=True):
+            stage = props.get(stage_prop)
+            if stage in (None, ""):
+                continue
+            first = next(iter(pipelines))
+            pipeline = props.get(pipeline_prop) or record.get(pipeline_prop) or first
+            stages = {s["id"] for s in pipelines.get(str(pipeline), {}).get("stages", [])}
+            if str(stage) not in stages:
+                details.append(
+                    {
+                        "isValid": False,
+                        "message": f"'{stage}' is not a valid stage of pipeline {pipeline}",
+                        "error": "INVALID_OPTION",
+                        "name": stage_prop,
+                    }
+                )
+        return details
+
     def batch_upsert(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
         """Update each record the input's ``idProperty`` value finds, else create it with that
         value; each result says ``new``. Only unique properties match (HubSpot's 400)."""
@@ -266,7 +312,13 @@ class CrmObjects:
         if (lacking := _lacking(crm_object, new_ones, self.required[crm_object])) is not None:
             return 400, lacking
         written = [{str(i["idProperty"]): str(i["id"]), **i["properties"]} for i in inputs]
-        if details := self._value_details(crm_object, written):
+        held = [
+            records.get(self._find(records, str(i["id"]), str(i["idProperty"])) or "", {})
+            for i in inputs
+        ]
+        details = self._value_details(crm_object, written)
+        details += self._stage_details(crm_object, written, held)
+        if details:
             return 400, _invalid(details)
         started = _now()
         results = []
@@ -312,7 +364,10 @@ class CrmObjects:
         made = [i["properties"] for i in body["inputs"]]
         if (lacking := _lacking(crm_object, made, self.required[crm_object])) is not None:
             return 400, lacking
-        if details := self._value_details(crm_object, [i["properties"] for i in body["inputs"]]):
+        made = [i["properties"] for i in body["inputs"]]
+        details = self._value_details(crm_object, made)
+        details += self._stage_details(crm_object, made, [{} for _ in made])
+        if details:
             return 400, _invalid(details)
         records = self.objects[crm_object]
         started = _now()
@@ -394,6 +449,13 @@ class CrmObjects:
             "VALIDATION_ERROR",
             f"Unable to perform update/upsert by non-unique 0-1 property {prop}",
         )
+
+
+def _options(pairs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"label": label, "value": value, "hidden": False, "displayOrder": i}
+        for i, (label, value) in enumerate(pairs)
+    ]
 
 
 def _write(record: dict[str, str], properties: dict[str, Any], definitions: dict[str, Any]) -> None:

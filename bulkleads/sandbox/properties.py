@@ -123,6 +123,53 @@ _DEFAULTS: Final[dict[str, tuple[_Spec, ...]]] = {
 # What a record of each object needs to be created, as HubSpot's object guides say
 # (developers.hubspot.com, api-reference/2026-03/crm/objects/{deals,leads}/guide); the
 # properties API does not mark it, so the sandbox keeps it beside its definitions.
+# HubSpot's default pipelines: the deal pipeline "default" and the ticket pipeline "0"
+# (shared/reference/hubspot-api.md); a seed adds others (--crm-pipelines OBJECT=FILE).
+DEFAULT_PIPELINES: Final[dict[str, list[dict[str, Any]]]] = {
+    "deals": [
+        {
+            "id": "default",
+            "label": "Sales Pipeline",
+            "displayOrder": 0,
+            "stages": [
+                {"id": sid, "label": label, "displayOrder": i, "metadata": {}}
+                for i, (sid, label) in enumerate(
+                    (
+                        ("appointmentscheduled", "Appointment scheduled"),
+                        ("qualifiedtobuy", "Qualified to buy"),
+                        ("presentationscheduled", "Presentation scheduled"),
+                        ("decisionmakerboughtin", "Decision maker bought-in"),
+                        ("contractsent", "Contract sent"),
+                        ("closedwon", "Closed won"),
+                        ("closedlost", "Closed lost"),
+                    )
+                )
+            ],
+        }
+    ],
+    "tickets": [
+        {
+            "id": "0",
+            "label": "Support Pipeline",
+            "displayOrder": 0,
+            "stages": [
+                {"id": sid, "label": label, "displayOrder": i, "metadata": {}}
+                for i, (sid, label) in enumerate(
+                    (
+                        ("1", "New"),
+                        ("2", "Waiting on contact"),
+                        ("3", "Waiting on us"),
+                        ("4", "Closed"),
+                    )
+                )
+            ],
+        }
+    ],
+}
+PIPELINE_PROPERTIES: Final = {
+    "deals": ("pipeline", "dealstage"),
+    "tickets": ("hs_pipeline", "hs_pipeline_stage"),
+}
 # Each entry: the sets of properties of which one, whole, makes a record (a line item is made
 # from a product, or from a name and a price).
 REQUIRED_TO_CREATE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {

@@ -42,6 +42,10 @@ def build(config: SandboxConfig) -> Sandbox:
         {name: load_objects(path) for name, path in config.crm_seeds.items()},
         {name: load_definitions(name, path) for name, path in config.crm_properties.items()},
         [json.loads(path.read_text(encoding="utf-8")) for path in config.crm_schemas],
+        {
+            name: json.loads(path.read_text(encoding="utf-8"))
+            for name, path in config.crm_pipelines.items()
+        },
     )
     return Sandbox(config, leads, crm=crm, routes=ROUTES)
 

@@ -335,9 +335,12 @@ class FieldRules:
     # True when writing ``now`` over ``was`` moves ``name`` back a stage (HubSpot's lifecycle
     # stages only move forward: a backward set is ignored unless the stage is cleared first).
     moves_back: Callable[[str, object, object], bool] = lambda name, was, now: False
-    # A row's fields checked together once each is converted (a stage of the row's own
-    # pipeline); raises FieldError, or gives the fields as they are sent.
-    check_row: Callable[[dict[str, object]], dict[str, object]] = lambda fields: fields
+    # A row's (or a bundle's) fields checked together once each is converted, with the
+    # record's current values when they were read (a stage of the row's pipeline, else of the
+    # record's); raises FieldError, or gives the fields as they are sent.
+    check_row: Callable[[dict[str, object], dict[str, object]], dict[str, object]] = (
+        lambda fields, current: fields
+    )
 
 
 def _guid_error(guid: str) -> str | None:

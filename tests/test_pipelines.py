@@ -53,17 +53,25 @@ def test_pipelines_are_read_in_their_stages_order() -> None:
             {"pipeline": "12345", "dealstage": "closedwon"},
             {"pipeline": "12345", "dealstage": "102"},
         ),
-        ({"dealstage": "101"}, {"dealstage": "101"}),  # no pipeline in the row: HubSpot's check
+        ({"dealstage": "101"}, {"dealstage": "101"}),  # no pipeline known: HubSpot's check
         ({"dealname": "x"}, {"dealname": "x"}),
     ],
 )
 def test_a_stage_is_taken_in_the_rows_own_pipeline(fields: dict, sent: dict) -> None:
-    assert check(fields) == sent
+    assert check(fields, {}) == sent
+
+
+def test_without_a_pipeline_in_the_row_the_records_own_decides() -> None:
+    assert check({"dealstage": "closedwon"}, {"pipeline": "12345"}) == {"dealstage": "102"}
+    with pytest.raises(
+        FieldError, match=r"'Qualified' \(101\) is not a stage of the pipeline Sales"
+    ):
+        check({"dealstage": "101"}, {"pipeline": "default", "dealstage": "closedwon"})
 
 
 def test_a_stage_of_another_pipeline_or_an_unknown_pipeline_is_refused_naming_the_choices() -> None:
     with pytest.raises(FieldError) as other:
-        check({"pipeline": "default", "dealstage": "101"})
+        check({"pipeline": "default", "dealstage": "101"}, {"pipeline": "12345"})
     assert str(other.value) == (
         "dealstage: 'Qualified' (101) is not a stage of the pipeline Sales Pipeline (default): "
         "Appointment scheduled (appointmentscheduled), Closed won (closedwon), "
@@ -71,13 +79,14 @@ def test_a_stage_of_another_pipeline_or_an_unknown_pipeline_is_refused_naming_th
     )
     unknown = r"pipeline: 'Retail' is not one of the pipelines \(Sales Pipeline \(default\); Ent"
     with pytest.raises(FieldError, match=unknown):
-        check({"pipeline": "Retail", "dealstage": "101"})
+        check({"pipeline": "Retail", "dealstage": "101"}, {})
 
 
 def test_deal_stages_by_pipeline_through_the_cli(tmp_path: Path, sandbox) -> None:
     """Two pipelines: "Closed won" becomes each row's own pipeline's stage; a stage of another
-    pipeline is an invalid row, never sent; without a pipeline column, the sandbox refuses a
-    stage of another pipeline than the record's, as HubSpot does."""
+    pipeline is an invalid row, never sent; without a pipeline column, the record's pipeline
+    (read with its backup) decides the same; the sandbox refuses a stage of another pipeline
+    than the record's, as HubSpot does."""
     deals = tmp_path / "deals.json"
     deals.write_text(
         json.dumps(
@@ -118,6 +127,28 @@ def test_deal_stages_by_pipeline_through_the_cli(tmp_path: Path, sandbox) -> Non
     )
     held = {rid: r["dealstage"] for rid, r in box.state_of("deals").items()}
     assert held == {"1": "closedwon", "2": "102", "3": "appointmentscheduled"}
+    # no pipeline column: each stage is taken in the record's own pipeline, as read
+    (tmp_path / "s.csv").write_text("id,dealstage\n2,Qualified\n3,Qualified\n1,Closed lost\n")
+    staged = run_cli(
+        "update",
+        "s.csv",
+        "--api",
+        "crm-v3",
+        "--object",
+        "deals",
+        "--base-url",
+        box.url,
+        cwd=tmp_path,
+    )
+    assert staged.code == 1, staged.stderr
+    rows = read_report(tmp_path / "s.report.csv")
+    assert [r["outcome"] for r in rows] == ["updated", "invalid", "updated"]
+    assert rows[1]["error"].startswith(
+        "dealstage: 'Qualified' (101) is not a stage of the pipeline Sales"
+    )
+    assert rows[1]["error"].endswith("(the record's own pipeline, as read)")
+    held = {rid: r["dealstage"] for rid, r in box.state_of("deals").items()}
+    assert held == {"1": "closedlost", "2": "101", "3": "appointmentscheduled"}
     url = f"{box.url}/crm/objects/2026-09/deals/batch/update"
     body = {"inputs": [{"id": "3", "properties": {"dealstage": "102"}}]}
     refused = httpx.post(url, json=body, headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"})

@@ -549,3 +549,12 @@ def test_a_move_back_writes_only_after_its_clear_and_either_step_resumes(store: 
     assert store.moved_back() == 0
     store.mark([Mark(State.DONE, 200, 1, None, "g1")])
     assert store.moved_back() == 1
+
+
+def test_a_bundle_found_invalid_after_its_read_fails_its_rows_with_why(store: JobStore) -> None:
+    assert store.invalidate([("dealstage: not of its pipeline", "g3")]) == 2
+    assert store.invalidate([]) == 0
+    errors = {r.row: r.error for r in store.report_rows()}
+    assert errors[3] == errors[4] == "dealstage: not of its pipeline"
+    assert errors[1] is None and errors[6] == "closedAt: not a date"  # others untouched
+    assert store.bundle_states() == {"pending": 3, "invalid": 1}

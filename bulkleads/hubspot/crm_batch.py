@@ -34,6 +34,7 @@ from bulkleads.hubspot.http import (
     unreadable,
 )
 from bulkleads.hubspot.options import VERSIONS, crm_root
+from bulkleads.hubspot.pipelines import PIPELINE_PROPERTIES
 from bulkleads.token import Token
 
 MAX_BATCH: Final = 100
@@ -119,6 +120,10 @@ class CrmV3Target(HttpTarget):
     def build_read(self, bundles: Sequence[Bundle]) -> httpx.Request:
         """``batch/read`` of the properties the bundles change (and undo expects)."""
         names = {name for b in bundles for name in (*b.body, *(b.expect or ()))}
+        # a stage is checked against the record's own pipeline: read it beside the stage
+        pipeline, stage = PIPELINE_PROPERTIES.get(self.object, ("", ""))
+        if stage in names:
+            names.add(pipeline)
         if self._id_property:
             names.add(self._id_property)  # results carry the record id: map them back by this
         body: dict[str, object] = {

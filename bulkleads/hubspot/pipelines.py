@@ -93,12 +93,14 @@ def _parse(item: object) -> Pipeline | None:
 
 def stage_check(
     pipelines: tuple[Pipeline, ...], pipeline_property: str, stage_property: str
-) -> Callable[[dict[str, object]], dict[str, object]]:
-    """A row's check: when it sets both its pipeline and its stage, the stage must be one of
-    that pipeline's (its label becomes its id there); the pipeline, one of the portal's."""
+) -> Callable[[dict[str, object], dict[str, object]], dict[str, object]]:
+    """A row's check: a stage must be one of its pipeline's (its label becomes its id
+    there): the pipeline the row sets, else the one the record is in (``current``, once read);
+    the pipeline, one of the portal's."""
 
-    def check(fields: dict[str, object]) -> dict[str, object]:
-        given, stage = fields.get(pipeline_property), fields.get(stage_property)
+    def check(fields: dict[str, object], current: dict[str, object]) -> dict[str, object]:
+        stage = fields.get(stage_property)
+        given = fields.get(pipeline_property) or current.get(pipeline_property)
         if not pipelines or given in (None, "") or stage in (None, ""):
             return fields
         pipeline = next(
@@ -121,7 +123,9 @@ def stage_check(
             raise FieldError(
                 f"{stage_property}: {named} is not a stage of the pipeline {pipeline.said()}"
             )
-        return {**fields, pipeline_property: pipeline.id, stage_property: stage_id}
+        if pipeline_property in fields:
+            return {**fields, pipeline_property: pipeline.id, stage_property: stage_id}
+        return {**fields, stage_property: stage_id}
 
     return check
 

@@ -242,6 +242,22 @@ class JobStore:
                 reads,
             )
 
+    def invalidate(self, items: Iterable[tuple[str, str]]) -> int:
+        """``(why, guid)``: bundles found invalid once their records were read (a stage of
+        another pipeline than the record's); their rows say why. Returns the rows made
+        invalid."""
+        rows = 0
+        with self._tx():
+            for why, guid in items:
+                self._db.execute(
+                    "UPDATE bundles SET state = ?, reason = ? WHERE guid = ?",
+                    (State.INVALID, why, guid),
+                )
+                rows += self._db.execute(
+                    "UPDATE rows SET error = ? WHERE guid = ? AND error IS NULL", (why, guid)
+                ).rowcount
+        return rows
+
     def clear_first(self, items: Iterable[tuple[list[str], str]]) -> None:
         """``(names, guid)``: properties HubSpot must see cleared before the bundle is
         written (a lifecycle stage moving back); the write waits for :meth:`cleared`."""

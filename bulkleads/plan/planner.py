@@ -150,7 +150,7 @@ def _validate(
             errors.append(str(exc))
     if not errors:
         try:
-            changes = rules.check_row(changes)
+            changes = rules.check_row(changes, {})
         except FieldError as exc:
             errors.append(str(exc))
     if not guid:

@@ -9,6 +9,7 @@ read again, a lead written is never written again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Collection, Sequence
 from typing import Final, Literal, Protocol
@@ -16,7 +17,7 @@ from typing import Final, Literal, Protocol
 import httpx
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
-from bulkleads.fields import same
+from bulkleads.fields import FieldError, same
 from bulkleads.hubspot.http import Outcome, RecordMaker, Target
 from bulkleads.jobstore.store import JobStore
 from bulkleads.send.decide import Decision, decide
@@ -158,6 +159,8 @@ class ReadPhase(_Reading, _Unsent):
         create: bool = False,
         required: tuple[tuple[str, ...], ...] = (),
         moves_back: Callable[[str, object, object], bool] | None = None,
+        check_row: Callable[[dict[str, object], dict[str, object]], dict[str, object]]
+        | None = None,
     ) -> None:
         """``only``: read these bundles and no other (a dry run's sample); ``create``: a key
         no record has is to be created (``--create``), not ``not_found``, when its bundle
@@ -165,6 +168,7 @@ class ReadPhase(_Reading, _Unsent):
         ``moves_back``: the rules' test of a value HubSpot takes only after a clear."""
         self._create = create
         self._moves_back = moves_back
+        self._check_row = check_row
         self._required = required
         self._store = store
         self._target = target
@@ -186,8 +190,14 @@ class ReadPhase(_Reading, _Unsent):
         failures: list[Mark] = []
         creating: list[tuple[str, str | None, str | None, str]] = []
         backward: list[tuple[list[str], str]] = []
+        invalid: list[tuple[str, str]] = []
         for bundle, outcome, (state, status, attempts, reason, guid) in results:
             if outcome.kind == "ok" and outcome.values is not None:
+                try:
+                    bundle = self._checked(bundle, outcome.values)
+                except FieldError as error:
+                    invalid.append((f"{error} (the record's own pipeline, as read)", guid))
+                    continue
                 decision = decide(
                     bundle.body,
                     outcome.values,
@@ -232,12 +242,22 @@ class ReadPhase(_Reading, _Unsent):
                 failures.append(Mark(state, status, attempts, reason, guid))
         if reads:
             self._store.record_reads(reads)
+        if invalid:
+            self._store.invalidate(invalid)
         if backward:
             self._store.clear_first(backward)
         if creating:
             self._store.set_action(creating)
         if failures:
             self._store.mark(failures)
+
+    def _checked(self, bundle: Bundle, current: dict[str, object]) -> Bundle:
+        """The bundle as the record's current values let it go (a stage taken in the
+        record's own pipeline); raises FieldError when they refuse it."""
+        if self._check_row is None:
+            return bundle
+        body = self._check_row(bundle.body, current)
+        return bundle if body == bundle.body else dataclasses.replace(bundle, body=body)
 
     def _lacking(self, bundle: Bundle) -> list[str]:
         """What the bundle lacks of the first set it would need (none when a set is whole)."""

@@ -98,6 +98,7 @@ def read_phase(
         required=run.rules.required,
         only=only,
         moves_back=run.rules.moves_back,
+        check_row=run.rules.check_row,
     )
 
 

@@ -105,22 +105,34 @@ def test_an_unknown_object_is_exit_2_with_a_did_you_mean(tmp_path: Path, sandbox
 
 def test_tickets_created_with_what_a_ticket_needs(tmp_path: Path, sandbox) -> None:
     """A ticket needs a subject, a pipeline and a stage: a row without a subject fails before
-    any create; the others are made, their stage labels sent as the stage ids."""
+    any create; the others are made, their stage labels sent as the stage ids, linked to
+    their contacts; undo leaves the portal as before."""
     unique = tmp_path / "tickets_props.json"
     unique.write_text(json.dumps([{"name": "ext_ref", "type": "string", "hasUniqueValue": True}]))
-    box = sandbox("--crm-properties", f"tickets={unique}")
+    box = sandbox(
+        "--crm-properties", f"tickets={unique}",
+        "--crm-seed", f"contacts={SAMPLE / 'contacts_seed.json'}",
+    )  # fmt: skip
     (tmp_path / "t.csv").write_text(
-        "ext_ref,subject,hs_pipeline,hs_pipeline_stage\n"
-        "T1,Printer on fire,0,New\nT2,,0,Waiting on us\nT3,Login fails,0,Closed\n"
+        "ext_ref,subject,hs_pipeline,hs_pipeline_stage,associate:contacts\n"
+        "T1,Printer on fire,0,New,user0@example.com\nT2,,0,Waiting on us,\n"
+        "T3,Login fails,0,Closed,user1@example.com\n"
     )
     args = ("--api", "crm-v3", "--object", "tickets", "--match", "ext_ref", "--create")
-    done = run_cli("update", "t.csv", *args, "--base-url", box.url, cwd=tmp_path)
+    links = ("--associate-by", "contacts=email")
+    done = run_cli("update", "t.csv", *args, *links, "--base-url", box.url, cwd=tmp_path)
     assert done.code == 1, done.stderr
     rows = read_report(tmp_path / "t.report.csv")
     assert [r["outcome"] for r in rows] == ["created", "failed", "created"]
     assert "creating one needs subject and hs_pipeline and hs_pipeline_stage" in rows[1]["error"]
     made = {r["ext_ref"]: r["hs_pipeline_stage"] for r in box.state_of("tickets").values()}
     assert made == {"T1": "1", "T3": "4"}
+    linked = httpx.get(f"{box.url}/__sandbox/associations/tickets/contacts").json()
+    assert sorted(contact for _, contact in linked) == ["1001", "1002"]
+    undone = run_cli("undo", "t.report.csv", cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert box.state_of("tickets") == {}
+    assert httpx.get(f"{box.url}/__sandbox/associations/tickets/contacts").json() == []
 
 
 def test_a_line_item_is_made_from_a_product_or_a_name_and_price(tmp_path: Path, sandbox) -> None:

@@ -54,9 +54,11 @@ REQUIRED_TO_CREATE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
 DEFAULT_PACE: Final = Limit(100, 10.0)
 # The objects an ``associate:OBJECT`` column may link a record to (HubSpot-defined types).
 ASSOCIABLE: Final[dict[str, tuple[str, ...]]] = {
-    "contacts": ("companies", "deals"),
-    "companies": ("contacts", "deals"),
-    "deals": ("contacts", "companies"),
+    "contacts": ("companies", "deals", "tickets"),
+    "companies": ("contacts", "deals", "tickets"),
+    "deals": ("contacts", "companies", "tickets", "line_items"),
+    "tickets": ("contacts", "companies", "deals"),
+    "line_items": ("deals",),
 }
 
 

@@ -26,6 +26,15 @@ _TYPES: Final[dict[tuple[str, str], tuple[int, dict[int, tuple[str, str]]]]] = {
     ("contacts", "deals"): (4, {}),
     ("deals", "companies"): (341, {5: ("Primary", _HUBSPOT)}),
     ("companies", "deals"): (342, {6: ("Primary", _HUBSPOT)}),
+    # HubSpot's default types of tickets and line items (its association type id table)
+    ("contacts", "tickets"): (15, {}),
+    ("tickets", "contacts"): (16, {}),
+    ("companies", "tickets"): (25, {}),
+    ("tickets", "companies"): (26, {}),
+    ("deals", "tickets"): (27, {}),
+    ("tickets", "deals"): (28, {}),
+    ("deals", "line_items"): (19, {}),
+    ("line_items", "deals"): (20, {}),
 }
 _PAIRED: Final = {1: 2, 2: 1, 47: 48, 48: 47, 5: 6, 6: 5}  # a labeled type's other side
 _TYPE_IDS: Final = {

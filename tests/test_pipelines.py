@@ -107,17 +107,8 @@ def test_deal_stages_by_pipeline_through_the_cli(tmp_path: Path, sandbox) -> Non
         "id,pipeline,dealstage\n1,default,Closed won\n2,Enterprise,Closed won\n"
         "3,Sales Pipeline,Qualified\n"
     )
-    done = run_cli(
-        "update",
-        "d.csv",
-        "--api",
-        "crm-v3",
-        "--object",
-        "deals",
-        "--base-url",
-        box.url,
-        cwd=tmp_path,
-    )
+    deals_flags = ("--api", "crm-v3", "--object", "deals", "--base-url", box.url)
+    done = run_cli("update", "d.csv", *deals_flags, cwd=tmp_path)
     assert done.code == 1, done.stderr
     rows = read_report(tmp_path / "d.report.csv")
     assert [r["outcome"] for r in rows] == ["updated", "updated", "invalid"]
@@ -129,17 +120,7 @@ def test_deal_stages_by_pipeline_through_the_cli(tmp_path: Path, sandbox) -> Non
     assert held == {"1": "closedwon", "2": "102", "3": "appointmentscheduled"}
     # no pipeline column: each stage is taken in the record's own pipeline, as read
     (tmp_path / "s.csv").write_text("id,dealstage\n2,Qualified\n3,Qualified\n1,Closed lost\n")
-    staged = run_cli(
-        "update",
-        "s.csv",
-        "--api",
-        "crm-v3",
-        "--object",
-        "deals",
-        "--base-url",
-        box.url,
-        cwd=tmp_path,
-    )
+    staged = run_cli("update", "s.csv", *deals_flags, cwd=tmp_path)
     assert staged.code == 1, staged.stderr
     rows = read_report(tmp_path / "s.report.csv")
     assert [r["outcome"] for r in rows] == ["updated", "invalid", "updated"]

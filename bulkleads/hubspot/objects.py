@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-import httpx
-
 from bulkleads.errors import PortalUnavailable, UsageError
-from bulkleads.hubspot.http import NOT_JSON, answer_json, check_base_url
-from bulkleads.hubspot.reads import Transient, get
+from bulkleads.hubspot.http import check_base_url
+from bulkleads.hubspot.reads import get_results
 from bulkleads.token import Token
 
 # HubSpot's standard objects its objects API serves by name (developers.hubspot.com, CRM
@@ -88,25 +86,17 @@ def fetch_custom_objects(
     """The portal's custom objects. A failure stops the run before any write: without the
     schemas the object cannot be named for sure."""
     url = check_base_url(base_url) + schemas_path(version)
-    try:
-        status, body = get(url, token, timeout=timeout, patience=patience)
-    except (Transient, httpx.HTTPError, ValueError) as exc:
-        why = token.redact(str(exc)) or type(exc).__name__
-        raise PortalUnavailable(
-            f"could not read the portal's custom object schemas ({why}); nothing was sent: "
-            "run the same command again"
-        ) from None
+    what = "the portal's custom object schemas"
+    status, results = get_results(url, token, what, timeout=timeout, patience=patience)
     if status in (401, 403):
         raise UsageError(
             f"HubSpot refused to list the portal's custom objects ({status}): the token's "
             "app needs the custom object schema read scope (crm.schemas.custom.read)"
         )
-    data = answer_json(body) if status == 200 else NOT_JSON
-    results = data.get("results") if isinstance(data, Mapping) else None
-    if not isinstance(results, list):
+    if results is None:
         raise PortalUnavailable(
-            f"the portal's custom object schemas could not be read (HTTP {status}); nothing "
-            "was sent: run the same command again"
+            f"{what} could not be read (HTTP {status}); nothing was sent: run the same "
+            "command again"
         )
     return [parsed for item in results if (parsed := _parse(item)) is not None]
 

@@ -12,12 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-import httpx
-
-from bulkleads.errors import PortalUnavailable
 from bulkleads.fields import FieldError
-from bulkleads.hubspot.http import NOT_JSON, answer_json, check_base_url
-from bulkleads.hubspot.reads import Transient, get
+from bulkleads.hubspot.http import check_base_url
+from bulkleads.hubspot.reads import get_results
 from bulkleads.token import Token
 
 # The object's pipeline property and stage property.
@@ -57,17 +54,9 @@ def fetch_pipelines(
     """The object's pipelines; none when the token may not read them (a warning: stages
     are then checked only against the stage property's options)."""
     url = check_base_url(base_url) + pipelines_path(version, crm_object)
-    try:
-        status, body = get(url, token, timeout=timeout, patience=patience)
-    except (Transient, httpx.HTTPError, ValueError) as exc:
-        why = token.redact(str(exc)) or type(exc).__name__
-        raise PortalUnavailable(
-            f"could not read the portal's {crm_object} pipelines ({why}); nothing was sent: "
-            "run the same command again"
-        ) from None
-    data = answer_json(body) if status == 200 else NOT_JSON
-    results = data.get("results") if isinstance(data, Mapping) else None
-    if not isinstance(results, list):
+    what = f"the portal's {crm_object} pipelines"
+    status, results = get_results(url, token, what, timeout=timeout, patience=patience)
+    if results is None:
         _LOG.warning(
             "could not read the portal's %s pipelines (HTTP %s): stages are checked against "
             "the stage property's options only, whatever the record's pipeline",

@@ -7,6 +7,7 @@ stops or softens the run rather than failing a record.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Final
 
 import httpx
@@ -19,7 +20,14 @@ from tenacity import (
     wait_exponential,
 )
 
-from bulkleads.hubspot.http import LOCKED_WAIT_SECONDS, RETRYABLE_STATUSES, USER_AGENT
+from bulkleads.errors import PortalUnavailable
+from bulkleads.hubspot.http import (
+    LOCKED_WAIT_SECONDS,
+    NOT_JSON,
+    RETRYABLE_STATUSES,
+    USER_AGENT,
+    answer_json,
+)
 from bulkleads.token import Token
 
 MAX_READ: Final = 16 << 20  # bytes; a portal with thousands of properties sends a few MB
@@ -79,3 +87,21 @@ def _get(
             return response.status_code, bytes(body)
     except httpx.TransportError as exc:
         raise Transient(str(exc)) from None
+
+
+def get_results(
+    url: str, token: Token, what: str, *, timeout: float, patience: float
+) -> tuple[int, list[object] | None]:
+    """A read whose answer is HubSpot's ``{"results": [...]}``: its status, and the list
+    (None when the answer is not one). A failure that may pass stops the run before any
+    write (:class:`PortalUnavailable`, naming ``what``): nothing was sent."""
+    try:
+        status, body = get(url, token, timeout=timeout, patience=patience)
+    except (Transient, httpx.HTTPError, ValueError) as exc:
+        why = token.redact(str(exc)) or type(exc).__name__
+        raise PortalUnavailable(
+            f"could not read {what} ({why}); nothing was sent: run the same command again"
+        ) from None
+    data = answer_json(body) if status == 200 else NOT_JSON
+    results = data.get("results") if isinstance(data, Mapping) else None
+    return status, results if isinstance(results, list) else None

@@ -246,17 +246,19 @@ class JobStore:
         """``(why, guid)``: bundles found invalid once their records were read (a stage of
         another pipeline than the record's); their rows say why. Returns the rows made
         invalid."""
-        rows = 0
         with self._tx():
-            for why, guid in items:
-                self._db.execute(
-                    "UPDATE bundles SET state = ?, reason = ? WHERE guid = ?",
-                    (State.INVALID, why, guid),
-                )
-                rows += self._db.execute(
-                    "UPDATE rows SET error = ? WHERE guid = ? AND error IS NULL", (why, guid)
-                ).rowcount
-        return rows
+            return sum(self._invalid(why, guid) for why, guid in items)
+
+    def _invalid(self, why: str, guid: str) -> int:
+        """Inside a transaction: the bundle invalid, its valid rows saying why."""
+        self._db.execute(
+            "UPDATE bundles SET state = ?, reason = ? WHERE guid = ?", (State.INVALID, why, guid)
+        )
+        return int(
+            self._db.execute(
+                "UPDATE rows SET error = ? WHERE guid = ? AND error IS NULL", (why, guid)
+            ).rowcount
+        )
 
     def clear_first(self, items: Iterable[tuple[list[str], str]]) -> None:
         """``(names, guid)``: properties HubSpot must see cleared before the bundle is
@@ -519,13 +521,7 @@ class JobStore:
                     fresh = {name: convert(name, value) for name, value in body.items()}
                 except FieldError as error:
                     why = f"{error} (checked against the portal's definitions read again)"
-                    self._db.execute(
-                        "UPDATE bundles SET state = ?, reason = ? WHERE guid = ?",
-                        (State.INVALID, why, guid),
-                    )
-                    rows += self._db.execute(
-                        "UPDATE rows SET error = ? WHERE guid = ? AND error IS NULL", (why, guid)
-                    ).rowcount
+                    rows += self._invalid(why, guid)
                     continue
                 if fresh != body:
                     self._db.execute(

@@ -100,7 +100,21 @@ class _Reading:
         """Reading changes nothing at HubSpot: nothing to mark."""
 
 
-class WritePhase(_Unsent):
+class _Writing:
+    """What the write and clear phases share: batch updates."""
+
+    _target: Target
+
+    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
+        return self._target.build(batch)
+
+    def classify(
+        self, response: httpx.Response, batch: Sequence[Bundle]
+    ) -> tuple[Outcome, dict[str, Outcome]]:
+        return self._target.classify(response, batch)
+
+
+class WritePhase(_Writing, _Unsent):
     """Send each bundle's body; ``read`` True takes only bundles whose current values are
     backed up (reading is on), None every bundle in ``states``."""
 
@@ -124,14 +138,6 @@ class WritePhase(_Unsent):
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
         return self._store.to_send(self._states, after_row, limit, read=self._read, action="update")
-
-    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
-        return self._target.build(batch)
-
-    def classify(
-        self, response: httpx.Response, batch: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        return self._target.classify(response, batch)
 
     def begin(self, batch: Sequence[Bundle]) -> None:
         self._store.mark(Mark(State.INFLIGHT, None, None, None, b.guid) for b in batch)
@@ -281,7 +287,7 @@ def _back_note(decision: Decision, names: list[str]) -> str | None:
     return f"moves back ({moves}): cleared first, then set"
 
 
-class ClearPhase(_Unsent):
+class ClearPhase(_Writing, _Unsent):
     """Clear what must be cleared before its write (a lifecycle stage moving back: HubSpot
     ignores a set to an earlier stage, answering 200); the write phase takes a bundle only
     once its clear is confirmed. Both steps are in the job file, so a run stopped between
@@ -299,14 +305,6 @@ class ClearPhase(_Unsent):
 
     def take(self, after_row: int, limit: int) -> list[Bundle]:
         return self._store.to_clear(self._states, after_row, limit)
-
-    def build(self, batch: Sequence[Bundle]) -> httpx.Request:
-        return self._target.build(batch)
-
-    def classify(
-        self, response: httpx.Response, batch: Sequence[Bundle]
-    ) -> tuple[Outcome, dict[str, Outcome]]:
-        return self._target.classify(response, batch)
 
     def begin(self, batch: Sequence[Bundle]) -> None:
         """A clear changes nothing the job's own states track: the bundle stays pending."""

@@ -275,3 +275,16 @@ def test_an_upsert_answer_names_records_by_key_errors_included() -> None:
     }
     _, named = upsert.classify_create(httpx.Response(200, json={"results": 5}), bundles)
     assert {o.kind for o in named.values()} == {"unconfirmed"}
+
+
+def test_a_read_of_a_stage_asks_for_the_records_pipeline_too() -> None:
+    """A deal's or ticket's stage is checked against its record's pipeline: read beside it."""
+    bundles = [Bundle("1", {"dealstage": "closedwon"}, 1, 0), Bundle("2", {"amount": "5"}, 2, 0)]
+    deals = CrmV3Target(BASE, Token("t"), "deals")
+    assert body_of(deals.build_read(bundles))["properties"] == ["amount", "dealstage", "pipeline"]
+    assert body_of(deals.build_read(bundles[1:]))["properties"] == ["amount"]
+    tickets = CrmV3Target(BASE, Token("t"), "tickets")
+    staged = [Bundle("3", {"hs_pipeline_stage": "4"}, 1, 0)]
+    assert body_of(tickets.build_read(staged))["properties"] == ["hs_pipeline", "hs_pipeline_stage"]
+    contacts = [Bundle("4", {"dealstage": "x"}, 1, 0)]
+    assert body_of(target().build_read(contacts))["properties"] == ["dealstage"]

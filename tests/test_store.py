@@ -468,6 +468,8 @@ def test_the_seeded_draw_gives_each_record_an_equal_chance(store: JobStore) -> N
     second = sum(store.sample(RESUMABLE, 1, seed=s) == {"g2"} for s in range(1000))
     assert 450 <= second <= 550
     assert store.sample(RESUMABLE, 1) == store.sample(RESUMABLE, 1, seed=SAMPLE_SEED)
+    first = store.sample(RESUMABLE, 1, seed=7)
+    assert all(store.sample(RESUMABLE, 1, seed=7) == first for _ in range(30))  # the seed rules
 
 
 def test_a_recheck_of_refused_bundles_goes_through_every_one(store: JobStore) -> None:

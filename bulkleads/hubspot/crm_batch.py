@@ -121,9 +121,10 @@ class CrmV3Target(HttpTarget):
         """``batch/read`` of the properties the bundles change (and undo expects)."""
         names = {name for b in bundles for name in (*b.body, *(b.expect or ()))}
         # a stage is checked against the record's own pipeline: read it beside the stage
-        pipeline, stage = PIPELINE_PROPERTIES.get(self.object, ("", ""))
-        if stage in names:
-            names.add(pipeline)
+        if self.object in PIPELINE_PROPERTIES:
+            pipeline, stage = PIPELINE_PROPERTIES[self.object]
+            if stage in names:
+                names.add(pipeline)
         if self._id_property:
             names.add(self._id_property)  # results carry the record id: map them back by this
         body: dict[str, object] = {

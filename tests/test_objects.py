@@ -71,6 +71,8 @@ def test_custom_object_records_created_updated_and_undone(tmp_path: Path, sandbo
         "V2": "2026",
         "V3": "2025",
     }
+    listed = json.loads(run_cli("jobs", "--json", cwd=tmp_path).stdout)
+    assert listed[0]["target"].startswith("crm-v3 cars ")  # by its name, not its type id
     undone = run_cli("undo", "cars.report.csv", cwd=tmp_path)
     assert undone.code == 0, undone.stderr
     assert box.state_of("cars") == {"501": {"vin": "V1", "model": "Golf", "year": "2019"}}

@@ -322,4 +322,5 @@ class Crm:
 
     def describe(self, host: str) -> str:
         """The target column of ``bulkleads jobs``."""
-        return f"{self.name} {self.object_type} {host}"
+        shown = self.custom.name if self.custom is not None else self.object_type
+        return f"{self.name} {shown} {host}"

@@ -13,6 +13,7 @@ from bulkleads.sandbox.app import Sandbox, SandboxConfig
 from bulkleads.sandbox.leads import load_leads
 from bulkleads.sandbox.limits import RollingWindow
 from bulkleads.sandbox.server import ROUTES
+from tests.conftest import SAMPLE
 
 TOKEN = "sandbox-token"
 GUID = "8a41f2f22906b93a012906b9438f0008"
@@ -366,3 +367,7 @@ def test_the_sandbox_says_what_it_holds_of_every_object(tmp_path: Path) -> None:
         seeds[name].write_text(json.dumps([{"id": str(i)} for i in range(1, count + 1)]))
     assert holdings(build(SandboxConfig(crm_seeds=seeds))) == "24 contacts, 4 companies, 6 deals"
     assert holdings(build(SandboxConfig())) == "0 leads"
+    seeds["cars"] = seeds.pop("deals")  # a custom object's records, counted by its name
+    schemas = (SAMPLE / "cars_schema.json",)
+    held = holdings(build(SandboxConfig(crm_seeds=seeds, crm_schemas=schemas)))
+    assert held == "24 contacts, 4 companies, 6 cars"

@@ -54,7 +54,12 @@ def holdings(sandbox: Sandbox) -> str:
     """What the sandbox holds, each kind of record counted: ``2400 contacts, 40 companies``
     (``0 leads`` when it holds nothing)."""
     counts = [(len(sandbox.leads), "leads")] if sandbox.leads else []
-    counts += [(len(records), name) for name, records in sandbox.crm.objects.items() if records]
+    names = {str(s["objectTypeId"]): str(s["name"]) for s in sandbox.crm.schemas}
+    counts += [
+        (len(records), names.get(kind, kind))
+        for kind, records in sandbox.crm.objects.items()
+        if records
+    ]
     return ", ".join(f"{n} {name}" for n, name in counts) or "0 leads"
 
 

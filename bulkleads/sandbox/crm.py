@@ -211,17 +211,15 @@ class CrmObjects:
             if name not in known or name in read_only
         ]
         details += self._value_details(crm_object, [item["properties"] for item in inputs])
-        held = [
-            records.get(self._find(records, item["id"], item.get("idProperty")) or "", {})
-            for item in inputs
-        ]
+        # each record found once: by a property, a search through every record
+        rids = [self._find(records, item["id"], item.get("idProperty")) for item in inputs]
+        held = [records[rid] if rid is not None else {} for rid in rids]
         details += self._stage_details(crm_object, [i["properties"] for i in inputs], held)
         if details:
             return 400, _invalid(details)
         started = _now()
         results, missing = [], []
-        for item in inputs:
-            rid = self._find(records, item["id"], item.get("idProperty"))
+        for item, rid in zip(inputs, rids, strict=True):
             if rid is None:
                 missing.append(item["id"])
                 continue
@@ -273,12 +271,12 @@ class CrmObjects:
             return []
         pipeline_prop, stage_prop = PIPELINE_PROPERTIES[crm_object]
         pipelines = {p["id"]: p for p in self.pipelines[crm_object]}
+        first = next(iter(pipelines))
         details = []
         for props, record in zip(written, held, strict=True):
             stage = props.get(stage_prop)
             if stage in (None, ""):
                 continue
-            first = next(iter(pipelines))
             pipeline = props.get(pipeline_prop) or record.get(pipeline_prop) or first
             stages = {s["id"] for s in pipelines.get(str(pipeline), {}).get("stages", [])}
             if str(stage) not in stages:
@@ -304,27 +302,23 @@ class CrmObjects:
             if (not_unique := self._not_unique(crm_object, item.get("idProperty"))) is not None:
                 return 400, not_unique
         records = self.objects[crm_object]
-        new_ones = [
-            {str(item["idProperty"]): str(item["id"]), **item["properties"]}
-            for item in inputs
-            if self._find(records, str(item["id"]), str(item["idProperty"])) is None
-        ]
+        # each record found once: by a property, a search through every record
+        rids = [self._find(records, str(i["id"]), str(i["idProperty"])) for i in inputs]
+        written = [{str(i["idProperty"]): str(i["id"]), **i["properties"]} for i in inputs]
+        new_ones = [props for props, rid in zip(written, rids, strict=True) if rid is None]
         if (lacking := _lacking(crm_object, new_ones, self.required[crm_object])) is not None:
             return 400, lacking
-        written = [{str(i["idProperty"]): str(i["id"]), **i["properties"]} for i in inputs]
-        held = [
-            records.get(self._find(records, str(i["id"]), str(i["idProperty"])) or "", {})
-            for i in inputs
-        ]
+        held = [records[rid] if rid is not None else {} for rid in rids]
         details = self._value_details(crm_object, written)
         details += self._stage_details(crm_object, written, held)
         if details:
             return 400, _invalid(details)
         started = _now()
         results = []
-        for item in inputs:
+        for item, found in zip(inputs, rids, strict=True):
             prop = str(item["idProperty"])
-            rid = self._find(records, str(item["id"]), prop)
+            # a key a record made earlier in this batch has by now
+            rid = found if found is not None else self._find(records, str(item["id"]), prop)
             new = rid is None
             if rid is None:
                 rid = str(max((int(r) for r in records if r.isdigit()), default=0) + 1)
@@ -461,12 +455,12 @@ def _options(pairs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
 def _write(record: dict[str, str], properties: dict[str, Any], definitions: dict[str, Any]) -> None:
     """Write ``properties`` as HubSpot does: a lifecycle stage earlier than the record's is
     ignored (the answer still 200), unless the stage was cleared first."""
-    stages = [o["value"] for o in definitions.get("lifecyclestage", {}).get("options", [])]
     for name, value in properties.items():
-        was = record.get(name)
-        back = name == "lifecyclestage" and was in stages and value in stages
-        if back and stages.index(value) < stages.index(str(was)):
-            continue
+        if name == "lifecyclestage":
+            stages = [o["value"] for o in definitions.get(name, {}).get("options", [])]
+            was = record.get(name)
+            if was in stages and value in stages and stages.index(value) < stages.index(was):
+                continue
         record[name] = value
 
 

@@ -329,8 +329,7 @@ class FieldRules:
     associable: tuple[str, ...] = ()  # objects an ``associate:OBJECT`` column may link to
 
     def required_words(self) -> str:
-        """``dealname and dealstage``; ``hs_product_id, or name and price``."""
-        return ", or ".join(" and ".join(names) for names in self.required)
+        return needs_words(self.required)
 
     # True when writing ``now`` over ``was`` moves ``name`` back a stage (HubSpot's lifecycle
     # stages only move forward: a backward set is ignored unless the stage is cleared first).
@@ -341,6 +340,12 @@ class FieldRules:
     check_row: Callable[[dict[str, object], dict[str, object]], dict[str, object]] = (
         lambda fields, current: fields
     )
+
+
+def needs_words(required: tuple[tuple[str, ...], ...]) -> str:
+    """What creating needs, in words: ``dealname and dealstage``; ``hs_product_id, or name
+    and price``."""
+    return ", or ".join(" and ".join(names) for names in required)
 
 
 def _guid_error(guid: str) -> str | None:

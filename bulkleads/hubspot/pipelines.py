@@ -72,7 +72,7 @@ def _parse(item: object) -> Pipeline | None:
         return None
     stages = item.get("stages")
     listed = [s for s in stages if isinstance(s, Mapping)] if isinstance(stages, list) else []
-    listed.sort(key=_display_order)
+    listed.sort(key=display_order)
     return Pipeline(
         item["id"],
         str(item.get("label") or item["id"]),
@@ -119,9 +119,11 @@ def stage_check(
     return check
 
 
-def _display_order(stage: Mapping[str, object]) -> int:
-    order = stage.get("displayOrder")
-    return order if isinstance(order, int) else 0
+def display_order(item: Mapping[str, object]) -> int:
+    """The sort key of an option or a stage, as HubSpot shows them: its ``displayOrder``;
+    -1 or none goes last (a stable sort keeps the answer's order among those)."""
+    order = item.get("displayOrder")
+    return order if isinstance(order, int) and order >= 0 else 1_000_000
 
 
 def _label_of(pipelines: tuple[Pipeline, ...], stage_id: str) -> str:

@@ -30,7 +30,7 @@ from bulkleads.hubspot.crm_fields import (
 )
 from bulkleads.hubspot.http import NOT_JSON, answer_json, check_base_url
 from bulkleads.hubspot.options import VERSIONS, crm_root
-from bulkleads.hubspot.pipelines import PIPELINE_PROPERTIES, Pipeline, stage_check
+from bulkleads.hubspot.pipelines import PIPELINE_PROPERTIES, Pipeline, display_order, stage_check
 from bulkleads.hubspot.reads import Transient, get
 from bulkleads.token import Token
 
@@ -202,7 +202,7 @@ def parse(crm_object: str, data: object) -> Portal:
         )
         listed = [o for o in item.get("options") or () if isinstance(o, Mapping)]
         # in HubSpot's order (its displayOrder; -1 or none keeps the answer's place)
-        listed.sort(key=_display_order)
+        listed.sort(key=display_order)
         options = tuple((str(o.get("label", "")), str(o.get("value", ""))) for o in listed)
         properties[item["name"]] = Property(
             item["name"],
@@ -213,11 +213,6 @@ def parse(crm_object: str, data: object) -> Portal:
             item.get("hasUniqueValue") is True,
         )
     return Portal(crm_object, properties)
-
-
-def _display_order(option: Mapping[str, object]) -> int:
-    order = option.get("displayOrder")
-    return order if isinstance(order, int) and order >= 0 else 1_000_000
 
 
 def fetch(

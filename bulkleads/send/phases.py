@@ -17,7 +17,7 @@ from typing import Final, Literal, Protocol
 import httpx
 
 from bulkleads.bundle import RESUMABLE, Bundle, Mark, Read, State
-from bulkleads.fields import FieldError, same
+from bulkleads.fields import FieldError, needs_words, same
 from bulkleads.hubspot.http import Outcome, RecordMaker, Target
 from bulkleads.jobstore.store import JobStore
 from bulkleads.send.decide import Decision, decide
@@ -229,7 +229,7 @@ class ReadPhase(_Reading, _Unsent):
                 if back and not decision.skip:
                     backward.append((back, guid))
             elif outcome.kind == "ok" and self._create and (lacking := self._lacking(bundle)):
-                needs = ", or ".join(" and ".join(names) for names in self._required)
+                needs = needs_words(self._required)
                 reason = (
                     f"HubSpot has no record with this key, and creating one needs {needs}: "
                     f"the row has no {', '.join(lacking)}"

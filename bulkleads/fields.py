@@ -336,10 +336,9 @@ class FieldRules:
     moves_back: Callable[[str, object, object], bool] = lambda name, was, now: False
     # A row's (or a bundle's) fields checked together once each is converted, with the
     # record's current values when they were read (a stage of the row's pipeline, else of the
-    # record's); raises FieldError, or gives the fields as they are sent.
-    check_row: Callable[[dict[str, object], dict[str, object]], dict[str, object]] = (
-        lambda fields, current: fields
-    )
+    # record's); raises FieldError, or gives the fields as they are sent. None: no such rule,
+    # and no call on each of a million rows.
+    check_row: Callable[[dict[str, object], dict[str, object]], dict[str, object]] | None = None
 
 
 def needs_words(required: tuple[tuple[str, ...], ...]) -> str:

@@ -108,9 +108,11 @@ class Portal:
             check_row=self._row_check(),
         )
 
-    def _row_check(self) -> Callable[[dict[str, object], dict[str, object]], dict[str, object]]:
+    def _row_check(
+        self,
+    ) -> Callable[[dict[str, object], dict[str, object]], dict[str, object]] | None:
         if not self.pipelines or self.crm_object not in PIPELINE_PROPERTIES:
-            return lambda fields, current: fields
+            return None
         return stage_check(self.pipelines, *PIPELINE_PROPERTIES[self.crm_object])
 
     def stages(self) -> tuple[str, ...]:

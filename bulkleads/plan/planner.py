@@ -148,7 +148,7 @@ def _validate(
             changes[name] = coerce(name, value)
         except FieldError as exc:
             errors.append(str(exc))
-    if not errors:
+    if rules.check_row is not None and not errors:
         try:
             changes = rules.check_row(changes, {})
         except FieldError as exc:

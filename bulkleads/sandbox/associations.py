@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from bulkleads.sandbox.crm import CrmObjects
+from bulkleads.sandbox.crm import TYPE_IDS, CrmObjects
 
 _HUBSPOT: Final = "HUBSPOT_DEFINED"
+_ENGAGEMENTS: Final = ("calls", "emails", "meetings", "notes", "tasks")
 _USER: Final = "USER_DEFINED"
 # Association types: (from, to) -> (HubSpot's default type id, labeled types: id -> (label,
 # category)). HubSpot's own "Primary" company; a portal's own label ("Billing contact", 47
@@ -35,17 +36,22 @@ _TYPES: Final[dict[tuple[str, str], tuple[int, dict[int, tuple[str, str]]]]] = {
     ("tickets", "deals"): (28, {}),
     ("deals", "line_items"): (19, {}),
     ("line_items", "deals"): (20, {}),
+    # engagements (activities) with the four records they are logged on: HubSpot's default
+    # types, one id each way (its association type id table)
+    **{
+        pair: (type_id, {})
+        for record, ids in (
+            ("contacts", (193, 197, 199, 201, 203)),
+            ("companies", (181, 185, 187, 189, 191)),
+            ("deals", (205, 209, 211, 213, 215)),
+            ("tickets", (219, 223, 225, 227, 229)),
+        )
+        for engagement, one_way in zip(_ENGAGEMENTS, ids, strict=True)
+        for pair, type_id in (((record, engagement), one_way), ((engagement, record), one_way + 1))
+    },
 }
 _PAIRED: Final = {1: 2, 2: 1, 47: 48, 48: 47, 5: 6, 6: 5}  # a labeled type's other side
-_TYPE_IDS: Final = {
-    "contacts": "0-1",
-    "companies": "0-2",
-    "deals": "0-3",
-    "tickets": "0-5",
-    "products": "0-7",
-    "line_items": "0-8",
-    "leads": "0-136",
-}
+_FIRST_NEW_LABEL: Final = 500  # the type id of the first label made here (the sandbox's choice)
 MAX_READ: Final = 1000  # batch read of associations (HubSpot's documented cap)
 MAX_WRITE: Final = 100
 MAX_SEARCH: Final = 200  # results a search page holds
@@ -59,8 +65,9 @@ class Associations:
         self.crm = crm
         # the standard types, and each custom object's from its schema's associations (its
         # type id one way; the sandbox gives the other way that id plus one)
-        self.types = dict(_TYPES)
-        self.type_ids = {**_TYPE_IDS, **{kind: kind for kind in crm.objects if "-" in kind}}
+        self.types = {pair: (default, dict(labeled)) for pair, (default, labeled) in _TYPES.items()}
+        self.paired = dict(_PAIRED)
+        self.type_ids = {**TYPE_IDS, **{kind: kind for kind in crm.objects if "-" in kind}}
         names = {v: k for k, v in self.type_ids.items()}
         for schema in crm.schemas:
             for link in schema.get("associations", []):
@@ -98,6 +105,26 @@ class Associations:
         results += [
             {"category": category, "typeId": tid, "label": label}
             for tid, (label, category) in labeled.items()
+        ]
+        return 200, {"results": results}
+
+    def create_label(self, a: str, b: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """A portal's own label for links from ``a`` to ``b`` (``{label, name, inverseLabel?}``,
+        as a portal admin makes one): a type each way, the other way labeled ``inverseLabel``
+        or the same. Answers the new types, from ``a`` to ``b`` first; its ids are the
+        sandbox's own (from :data:`_FIRST_NEW_LABEL`, one way then the other)."""
+        if not isinstance(body, dict) or not str(body.get("label") or "").strip():
+            return 400, _error("VALIDATION_ERROR", "a label needs its label and name")
+        label = str(body["label"])
+        inverse = str(body.get("inverseLabel") or label)
+        taken = [t for _, labeled in self.types.values() for t in labeled]
+        one = max([_FIRST_NEW_LABEL - 1, *taken]) + 1
+        self.types[(a, b)][1][one] = (label, _USER)
+        self.types[(b, a)][1][one + 1] = (inverse, _USER)
+        self.paired |= {one: one + 1, one + 1: one}
+        results = [
+            {"category": _USER, "typeId": one, "label": label},
+            {"category": _USER, "typeId": one + 1, "label": inverse},
         ]
         return 200, {"results": results}
 
@@ -183,7 +210,7 @@ class Associations:
                 held = self.links.get((x, y), {}).get(xid, {})
                 if yid not in held:
                     continue
-                held[yid] -= kinds if kinds is not None else {_PAIRED.get(t, t) for t in types}
+                held[yid] -= kinds if kinds is not None else {self.paired.get(t, t) for t in types}
                 if not held[yid]:
                     del held[yid]
                     if x == a:
@@ -260,7 +287,7 @@ class Associations:
                 self.labels_added += 1
             types.add(type_id)
             reverse = (
-                self.types[(b, a)][0] if type_id == self.types[(a, b)][0] else _PAIRED[type_id]
+                self.types[(b, a)][0] if type_id == self.types[(a, b)][0] else self.paired[type_id]
             )
             self.links.setdefault((b, a), {}).setdefault(tid, {}).setdefault(fid, set()).add(
                 reverse

@@ -22,7 +22,7 @@ def control_routes(box: Sandbox) -> list[Route]:
 
     async def objects(request: Request) -> Response:
         return JSONResponse(
-            box.crm.objects.get(box.crm.kind(request.path_params["object"]) or "", {})
+            box.crm.objects.get(box.crm.own_kind(request.path_params["object"]) or "", {})
         )
 
     async def state(request: Request) -> Response:

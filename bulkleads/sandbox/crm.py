@@ -31,7 +31,31 @@ if TYPE_CHECKING:
     from openapi_schema_validator import OAS30Validator
 
 SPECS: Final = Path(__file__).with_name("specs")
-OBJECTS: Final = ("contacts", "companies", "deals", "tickets", "products", "line_items", "leads")
+OBJECTS: Final = (
+    "contacts",
+    "companies",
+    "deals",
+    "tickets",
+    "products",
+    "line_items",
+    "leads",
+    *("calls", "emails", "meetings", "notes", "tasks"),
+)
+# HubSpot's object type ids of the standard objects served here: a path may name one so.
+TYPE_IDS: Final = {
+    "contacts": "0-1",
+    "companies": "0-2",
+    "deals": "0-3",
+    "tickets": "0-5",
+    "products": "0-7",
+    "line_items": "0-8",
+    "leads": "0-136",
+    "calls": "0-48",
+    "emails": "0-49",
+    "meetings": "0-47",
+    "notes": "0-46",
+    "tasks": "0-27",
+}
 MAX_INPUTS: Final = 100
 
 
@@ -93,11 +117,16 @@ class CrmObjects:
         objectTypeId, its name and its fullyQualifiedName."""
         self.schemas = schemas or []
         self.aliases = {name: name for name in OBJECTS}
+        self.aliases |= {type_id: name for name, type_id in TYPE_IDS.items()}
+        self.base_names: dict[str, str] = {}  # a custom object's plain name, not for paths
         for schema in self.schemas:
-            for alias in ("name", "fullyQualifiedName", "objectTypeId"):
-                self.aliases[str(schema[alias])] = str(schema["objectTypeId"])
+            kind = str(schema["objectTypeId"])
+            self.aliases[str(schema["fullyQualifiedName"])] = kind
+            self.aliases[f"p_{schema['name']}"] = kind
+            self.aliases[kind] = kind
+            self.base_names[str(schema["name"])] = kind
         kinds = list(dict.fromkeys(self.aliases.values()))  # the standard ones first
-        given = {self.aliases.get(name, name): records for name, records in objects.items()}
+        given = {self.own_kind(name) or name: records for name, records in objects.items()}
         self.objects = {name: given.get(name, {}) for name in kinds}
         self.definitions = {
             name: (definitions or {}).get(name) or default_definitions(name) for name in kinds
@@ -134,9 +163,16 @@ class CrmObjects:
         return served
 
     def kind(self, name: str) -> str | None:
-        """The object a path names (a standard name; a custom object's name, fully qualified
-        name or objectTypeId), or None when the portal has no such object."""
+        """The object a HubSpot path names (a standard name; a custom object's objectTypeId,
+        fully qualified name or ``p_{name}``), or None when the portal has no such object. A
+        custom object's plain name is None, as HubSpot stopped taking it on 24 June 2025
+        (developer changelog, "Removed support for referencing custom object types by base
+        name")."""
         return self.aliases.get(name)
+
+    def own_kind(self, name: str) -> str | None:
+        """The object a seed or the sandbox's own routes name: its plain name too."""
+        return self.aliases.get(name) or self.base_names.get(name)
 
     def remove_options(self, crm_object: str, removed: dict[str, list[str]]) -> None:
         """Take option values out of enumeration properties (a portal admin's edit)."""

@@ -102,6 +102,7 @@ def link_routes(box: Sandbox) -> list[Route]:
                 between(lambda a, b, _: links.labels(a, b), reads=False),
                 methods=["GET"],
             ),
+            Route(f"{root}/{{from}}/{{to}}/labels", between(links.create_label), methods=["POST"]),
         )
     ]
     routes += [
@@ -110,8 +111,8 @@ def link_routes(box: Sandbox) -> list[Route]:
 
     async def pairs(request: Request) -> Response:
         """The sandbox's own view of the links (tests compare it before and after)."""
-        a = box.crm.kind(request.path_params["from"]) or request.path_params["from"]
-        b = box.crm.kind(request.path_params["to"]) or request.path_params["to"]
+        a = box.crm.own_kind(request.path_params["from"]) or request.path_params["from"]
+        b = box.crm.own_kind(request.path_params["to"]) or request.path_params["to"]
         return JSONResponse(links.pairs(a, b))
 
     routes.append(Route("/__sandbox/associations/{from}/{to}", pairs, methods=["GET"]))

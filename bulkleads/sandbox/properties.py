@@ -114,6 +114,37 @@ _DEFAULTS: Final[dict[str, tuple[_Spec, ...]]] = {
         ("hs_product_id", "number", None, ""),
         ("amount", "number", None, "calc"),
     ),
+    # engagements (activities): each has the time it happened, which creating one needs
+    "calls": (
+        ("hs_timestamp", "datetime", None, ""),
+        ("hs_call_title", _TEXT, None, ""),
+        ("hs_call_body", _TEXT, None, ""),
+    ),
+    "emails": (
+        ("hs_timestamp", "datetime", None, ""),
+        ("hs_email_subject", _TEXT, None, ""),
+        ("hs_email_text", _TEXT, None, ""),
+    ),
+    "meetings": (
+        ("hs_timestamp", "datetime", None, ""),
+        ("hs_meeting_title", _TEXT, None, ""),
+        ("hs_meeting_body", _TEXT, None, ""),
+    ),
+    "notes": (
+        ("hs_timestamp", "datetime", None, ""),
+        ("hs_note_body", _TEXT, None, ""),
+    ),
+    "tasks": (
+        ("hs_timestamp", "datetime", None, ""),
+        ("hs_task_subject", _TEXT, None, ""),
+        ("hs_task_body", _TEXT, None, ""),
+        (
+            "hs_task_status",
+            "enumeration",
+            (("Not started", "NOT_STARTED"), ("Completed", "COMPLETED")),
+            "",
+        ),
+    ),
     "leads": (
         ("hs_lead_name", _TEXT, None, ""),
         ("hs_lead_type", "enumeration", (("New Business", "NEW_BUSINESS"),), ""),
@@ -177,6 +208,7 @@ REQUIRED_TO_CREATE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "leads": (("hs_lead_name",),),
     "tickets": (("subject", "hs_pipeline", "hs_pipeline_stage"),),
     "line_items": (("hs_product_id",), ("name", "price")),
+    **{e: (("hs_timestamp",),) for e in ("calls", "emails", "meetings", "notes", "tasks")},
 }
 _FIELD_TYPES: Final = {
     "string": "text",

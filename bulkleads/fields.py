@@ -327,6 +327,8 @@ class FieldRules:
     # without any is refused before the first request.
     required: tuple[tuple[str, ...], ...] = ()
     associable: tuple[str, ...] = ()  # objects an ``associate:OBJECT`` column may link to
+    # another object too: the portal is asked whether it allows the link after planning
+    links_any: bool = False
 
     def required_words(self) -> str:
         return needs_words(self.required)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import httpx
 
@@ -253,6 +253,40 @@ class AssociationType:
         return None
 
 
+def read_labels(
+    base_url: str,
+    token: Token,
+    pair: tuple[str, str],
+    *,
+    version: str,
+    timeout: float,
+    patience: float,
+    named: tuple[str, str] | None = None,
+) -> list[dict[str, Any]] | None:
+    """The association types from ``pair[0]`` to ``pair[1]`` (addresses: a custom object's
+    type id), as the labels endpoint lists them; None when HubSpot answers that the pair has
+    none (a 4xx: the portal does not associate these objects). ``named``: the pair as the
+    user names it, for messages."""
+    shown = named or pair
+    url = f"{base_url}{associations_root(version)}/{pair[0]}/{pair[1]}/labels"
+    try:
+        status, body = get(url, token, timeout=timeout, patience=patience)
+    except (Transient, httpx.HTTPError) as exc:
+        raise UsageError(
+            f"could not read the association labels of {shown[0]} to {shown[1]} "
+            f"({token.redact(str(exc)) or type(exc).__name__}); try again"
+        ) from None
+    if status in (400, 404):
+        return None
+    data = answer_json(body)
+    results = data.get("results") if isinstance(data, dict) else None
+    if status != 200 or not isinstance(results, list):
+        raise UsageError(
+            f"HubSpot answered {status} for the association labels of {shown[0]} to {shown[1]}"
+        )
+    return [r for r in results if isinstance(r, dict)]
+
+
 def fetch_type(
     base_url: str,
     token: Token,
@@ -262,28 +296,19 @@ def fetch_type(
     version: str,
     timeout: float,
     patience: float,
+    named: tuple[str, str] | None = None,
 ) -> AssociationType:
     """The association type from ``pair[0]`` to ``pair[1]`` labeled ``label`` (ignoring
     case), read once a run from the labels endpoint; a label the portal lacks stops the run
     naming the ones it has."""
-    url = f"{base_url}{associations_root(version)}/{pair[0]}/{pair[1]}/labels"
-    try:
-        status, body = get(url, token, timeout=timeout, patience=patience)
-    except (Transient, httpx.HTTPError) as exc:
-        raise UsageError(
-            f"could not read the association labels of {pair[0]} to {pair[1]} "
-            f"({token.redact(str(exc)) or type(exc).__name__}); try again"
-        ) from None
-    data = answer_json(body)
-    results = data.get("results") if isinstance(data, dict) else None
-    if status != 200 or not isinstance(results, list):
-        raise UsageError(
-            f"HubSpot answered {status} for the association labels of {pair[0]} to {pair[1]}"
-        )
+    shown = named or pair
+    results = read_labels(
+        base_url, token, pair, version=version, timeout=timeout, patience=patience, named=named
+    )
     labeled = {
         str(r["label"]): AssociationType(int(r["typeId"]), str(r["category"]), str(r["label"]))
-        for r in results
-        if isinstance(r, dict) and r.get("label") and "typeId" in r and "category" in r
+        for r in results or []
+        if r.get("label") and "typeId" in r and "category" in r
     }
     for name, kind in labeled.items():
         if name.casefold() == label.strip().casefold():
@@ -291,8 +316,8 @@ def fetch_type(
     close = difflib.get_close_matches(label, labeled, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise UsageError(
-        f"--association-label {pair[1]}={label!r}: no such label from {pair[0]} to {pair[1]}"
-        f"{hint}; the portal's labels: {', '.join(map(repr, sorted(labeled))) or 'none'}"
+        f"--association-label {shown[1]}={label!r}: no such label from {shown[0]} to "
+        f"{shown[1]}{hint}; the portal's labels: {', '.join(map(repr, sorted(labeled))) or 'none'}"
     )
 
 

@@ -9,6 +9,7 @@ to each record are :mod:`.crm_batch`'s.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -24,6 +25,7 @@ from bulkleads.hubspot.associations import (
     LinkTargets,
     SearchTarget,
     fetch_type,
+    read_labels,
 )
 from bulkleads.hubspot.crm_batch import MAX_BATCH, CrmV3Target
 from bulkleads.hubspot.crm_fields import crm_v3_rules
@@ -37,6 +39,8 @@ from bulkleads.hubspot.properties import Portal
 from bulkleads.hubspot.properties import fetch as fetch_properties
 from bulkleads.token import Token
 
+# Engagements (activities), logged on contacts, companies, deals and tickets.
+ENGAGEMENTS: Final = ("calls", "emails", "meetings", "notes", "tasks")
 # What HubSpot's guides say a record needs to be created, by object (developers.hubspot.com,
 # api-reference/2026-03/crm/objects/*/guide): a deal "should include dealname, dealstage"; a
 # lead "must have" hs_lead_name and "must be associated with an existing contact", which a
@@ -49,16 +53,22 @@ REQUIRED_TO_CREATE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     # a price (HubSpot's tickets and line items guides)
     "tickets": (("subject", "hs_pipeline", "hs_pipeline_stage"),),
     "line_items": (("hs_product_id",), ("name", "price")),
+    # an engagement "requires" the time it happened (HubSpot's calls, emails, meetings, notes
+    # and tasks guides)
+    **{e: (("hs_timestamp",),) for e in ENGAGEMENTS},
 }
 # Free/Starter apps get 100 per 10 s; the portal's own answer replaces it (see pacing.py).
 DEFAULT_PACE: Final = Limit(100, 10.0)
-# The objects an ``associate:OBJECT`` column may link a record to (HubSpot-defined types).
+# The objects an ``associate:OBJECT`` column may link a record to by HubSpot's own types,
+# asked of no portal; a custom object's schema lists its own, and any other pair is asked of
+# the portal's association labels before the first write.
 ASSOCIABLE: Final[dict[str, tuple[str, ...]]] = {
-    "contacts": ("companies", "deals", "tickets"),
-    "companies": ("contacts", "deals", "tickets"),
-    "deals": ("contacts", "companies", "tickets", "line_items"),
-    "tickets": ("contacts", "companies", "deals"),
+    "contacts": ("companies", "deals", "tickets", *ENGAGEMENTS),
+    "companies": ("contacts", "deals", "tickets", *ENGAGEMENTS),
+    "deals": ("contacts", "companies", "tickets", "line_items", *ENGAGEMENTS),
+    "tickets": ("contacts", "companies", "deals", *ENGAGEMENTS),
     "line_items": ("deals",),
+    **{e: ("contacts", "companies", "deals", "tickets") for e in ENGAGEMENTS},
 }
 
 
@@ -73,6 +83,7 @@ class Crm:
     version: str = VERSIONS[0]
     creates: bool = False  # --create: a key no record has makes one (by upsert)
     custom: CustomObject | None = None  # a custom object's schema, once resolved
+    linked: tuple[CustomObject, ...] = ()  # the custom objects the job links to, resolved
     name: ClassVar[str] = "crm-v3"
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     auth: ClassVar[AuthMode] = "bearer"
@@ -121,16 +132,8 @@ class Crm:
             tuple(saved.get("date_fields", ("closedate",))),
             str(saved.get("api_version", "v3")),  # a job that names no version used v3
             bool(saved.get("create", False)),
-            CustomObject(
-                str(custom["object_type_id"]),
-                str(custom["name"]),
-                str(custom["fully_qualified_name"]),
-                str(custom["singular"]),
-                tuple(custom["required"]),
-                tuple(custom.get("links", ())),
-            )
-            if isinstance(custom, Mapping)
-            else None,
+            _custom_from_meta(custom) if isinstance(custom, Mapping) else None,
+            tuple(_custom_from_meta(c) for c in saved.get("linked", ()) if isinstance(c, Mapping)),
         )
 
     @property
@@ -175,6 +178,7 @@ class Crm:
             "api_version": self.version,
             "create": self.creates,
             "custom": asdict(self.custom) if self.custom is not None else None,
+            "linked": [asdict(c) for c in self.linked],
         }
 
     def rules(self, portal: Portal | None) -> FieldRules:
@@ -184,7 +188,10 @@ class Crm:
             rules = portal.rules(self.id_property, dates)
         else:
             rules = crm_v3_rules(dates, self.id_property, self.object_type)
-        rules = replace(rules, associable=ASSOCIABLE.get(self.object_type, ()))
+        # with the portal read, a link to an object not listed is asked of it after planning
+        rules = replace(
+            rules, associable=ASSOCIABLE.get(self.object_type, ()), links_any=portal is not None
+        )
         if self.custom is not None:
             rules = replace(rules, noun=self.custom.singular, associable=self.custom.links)
         if self.creates:
@@ -270,11 +277,12 @@ class Crm:
         """The endpoints of links to ``to_object``, whose records the file names by ``prop``
         (None: by id), made with the labeled type ``kind`` (None: HubSpot's default)."""
         finder: CrmV3Target | SearchTarget | None = None
+        address = self.address(to_object)
         if prop is not None and SEARCHED.get(to_object) == prop:
             finder = SearchTarget(base_url, token, to_object, prop, self.version)
         elif prop is not None:
-            finder = CrmV3Target(base_url, token, to_object, id_property=prop, version=self.version)
-        pair = (base_url, token, self.object_type, to_object, self.version)
+            finder = CrmV3Target(base_url, token, address, id_property=prop, version=self.version)
+        pair = (base_url, token, self.object_type, address, self.version)
         return LinkTargets(
             finder,
             AssociationTarget(*pair, batch_size=READ_BATCH),
@@ -301,7 +309,12 @@ class Crm:
             if SEARCHED.get(obj) == prop:
                 continue
             portal = fetch_properties(
-                base_url, token, obj, timeout=timeout, patience=patience, version=self.version
+                base_url,
+                token,
+                self.address(obj),
+                timeout=timeout,
+                patience=patience,
+                version=self.version,
             )
             made += 1
             if portal is not None:
@@ -310,11 +323,12 @@ class Crm:
             obj: fetch_type(
                 base_url,
                 token,
-                (self.object_type, obj),
+                (self.object_type, self.address(obj)),
                 label,
                 version=self.version,
                 timeout=timeout,
                 patience=patience,
+                named=(self.shown, obj),
             )
             for obj, label in sorted(labels.items())
         }
@@ -322,5 +336,112 @@ class Crm:
 
     def describe(self, host: str) -> str:
         """The target column of ``bulkleads jobs``."""
-        shown = self.custom.name if self.custom is not None else self.object_type
-        return f"{self.name} {shown} {host}"
+        return f"{self.name} {self.shown} {host}"
+
+    @property
+    def shown(self) -> str:
+        """This object as messages name it: a custom object by its name, not its type id."""
+        return self.custom.name if self.custom is not None else self.object_type
+
+    def address(self, name: str) -> str:
+        """How HubSpot's paths name the object a link column names: a custom object by its
+        type id (HubSpot refuses a custom object's plain name in a path since June 2025),
+        a standard one by its name."""
+        for custom in self.linked:
+            if custom.named(name):
+                return custom.object_type_id
+        return name
+
+    def link_objects(
+        self,
+        base_url: str,
+        token: Token,
+        names: Sequence[str],
+        *,
+        timeout: float,
+        patience: float,
+    ) -> tuple[Crm, int]:
+        """Before the first write: each object the job links to, made sure the portal has it
+        and associates this object with it. One HubSpot defines for this object is taken as
+        it is; a custom one is looked up in the portal's schemas (read once: its type id is
+        what HubSpot's paths take), whose associations say whether the two are linked; another
+        standard pair is asked of the portal's labels endpoint. Returns this API knowing the
+        custom ones, and the requests made; anything else is exit 2 naming what the portal
+        has."""
+        allowed = set(ASSOCIABLE.get(self.object_type, ()))
+        if self.custom is not None:
+            allowed = set(self.custom.links)
+        made, customs = 0, None
+        linked = list(self.linked)
+        for name in names:
+            if any(c.named(name) for c in linked):
+                continue
+            if name in STANDARD_OBJECTS:
+                if name in allowed:
+                    continue
+                if self.custom is not None:  # its schema says what it links to
+                    raise self._not_linked(name, allowed)
+                made += 1
+                listed = read_labels(
+                    base_url,
+                    token,
+                    (self.object_type, name),
+                    version=self.version,
+                    timeout=timeout,
+                    patience=patience,
+                    named=(self.shown, name),
+                )
+                if not listed:
+                    raise self._not_linked(name, allowed)
+                continue
+            if customs is None:
+                made += 1
+                try:
+                    customs = fetch_custom_objects(
+                        base_url, token, version=self.version, timeout=timeout, patience=patience
+                    )
+                except UsageError as exc:  # no schema scope: say which column needed it
+                    close = difflib.get_close_matches(name.lower(), sorted(allowed), n=1)
+                    meant = f" (did you mean associate:{close[0]}?)" if close else ""
+                    raise UsageError(
+                        f"column associate:{name}: no standard object has that name{meant}, "
+                        f"and looking it up among the portal's custom objects failed: {exc}"
+                    ) from None
+            other = next((c for c in customs if c.named(name)), None)
+            if other is None:
+                raise self._not_linked(name, allowed, customs)
+            if other.name not in allowed and self.shown not in other.links:
+                raise self._not_linked(name, allowed)
+            linked.append(other)
+        return replace(self, linked=tuple(dict.fromkeys(linked))), made
+
+    def _not_linked(
+        self, name: str, allowed: set[str], customs: list[CustomObject] | None = None
+    ) -> UsageError:
+        """Exit 2 for a link column the portal cannot make: with ``customs``, the portal has
+        no object of that name (did you mean one this object links to?)."""
+        listed = ", ".join(sorted(allowed)) or "no object bulkleads knows of"
+        said = f"the portal does not associate {self.shown} with {name}"
+        if customs is not None:
+            names = [*sorted(allowed), *(c.name for c in customs), *STANDARD_OBJECTS]
+            close = difflib.get_close_matches(name.lower(), names, n=1)
+            said = "the portal has no such object" + (
+                f" (did you mean associate:{close[0]}?)" if close else ""
+            )
+            theirs = ", ".join(f"{c.name} ({c.object_type_id})" for c in customs) or "none"
+            listed += f"; the portal's custom objects: {theirs}"
+        return UsageError(
+            f"column associate:{name}: {said}. A {self.rules(None).noun} links to {listed} "
+            "(another standard object when the portal's association labels list it)"
+        )
+
+
+def _custom_from_meta(saved: Mapping[str, Any]) -> CustomObject:
+    return CustomObject(
+        str(saved["object_type_id"]),
+        str(saved["name"]),
+        str(saved["fully_qualified_name"]),
+        str(saved["singular"]),
+        tuple(saved["required"]),
+        tuple(saved.get("links", ())),
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from bulkleads.errors import PortalUnavailable, UsageError
@@ -52,7 +52,8 @@ STANDARD_OBJECTS: Final = (
 )
 
 
-# HubSpot's type ids of the standard objects a custom object's associations name.
+# HubSpot's object type ids of its standard objects (developers.hubspot.com, "Using the object
+# APIs": the type id table), by which a custom object's schema names what it is associated with.
 STANDARD_TYPE_IDS: Final = {
     "0-1": "contacts",
     "0-2": "companies",
@@ -60,7 +61,29 @@ STANDARD_TYPE_IDS: Final = {
     "0-5": "tickets",
     "0-7": "products",
     "0-8": "line_items",
+    "0-14": "quotes",
+    "0-18": "communications",
+    "0-19": "feedback_submissions",
+    "0-27": "tasks",
+    "0-46": "notes",
+    "0-47": "meetings",
+    "0-48": "calls",
+    "0-49": "emails",
+    "0-53": "invoices",
+    "0-69": "subscriptions",
+    "0-74": "goals",
+    "0-84": "discounts",
+    "0-85": "fees",
+    "0-86": "taxes",
+    "0-101": "payments",
+    "0-116": "postal_mail",
+    "0-123": "orders",
     "0-136": "leads",
+    "0-142": "carts",
+    "0-162": "services",
+    "0-410": "courses",
+    "0-420": "listings",
+    "0-421": "appointments",
 }
 
 
@@ -73,7 +96,18 @@ class CustomObject:
     fully_qualified_name: str
     singular: str  # its label, for messages
     required: tuple[str, ...]  # requiredProperties: what creating a record needs
-    links: tuple[str, ...] = ()  # the standard objects its schema associates it with
+    links: tuple[str, ...] = ()  # the objects its schema associates it with, by name
+
+    def named(self, name: str) -> bool:
+        """Whether ``name`` means this object: its name (any case), its fully qualified name,
+        HubSpot's short form ``p_{name}``, or its object type id."""
+        wanted = name.strip().lower()
+        return wanted in (
+            self.name.lower(),
+            self.fully_qualified_name.lower(),
+            f"p_{self.name.lower()}",
+            self.object_type_id.lower(),
+        )
 
 
 def schemas_path(version: str) -> str:
@@ -98,10 +132,17 @@ def fetch_custom_objects(
             f"{what} could not be read (HTTP {status}); nothing was sent: run the same "
             "command again"
         )
-    return [parsed for item in results if (parsed := _parse(item)) is not None]
+    parsed = [custom for item in results if (custom := _parse(item)) is not None]
+    names = {**STANDARD_TYPE_IDS, **{c.object_type_id: c.name for c in parsed}}
+    # a schema names its associations by type id, a custom object's among them
+    return [
+        replace(c, links=tuple(dict.fromkeys(names[t] for t in c.links if t in names)))
+        for c in parsed
+    ]
 
 
 def _parse(item: object) -> CustomObject | None:
+    """One schema; its ``links`` still type ids (:func:`fetch_custom_objects` names them)."""
     if not isinstance(item, Mapping) or not isinstance(item.get("objectTypeId"), str):
         return None
     labels = item.get("labels")
@@ -111,7 +152,7 @@ def _parse(item: object) -> CustomObject | None:
     associations = item.get("associations")
     listed = associations if isinstance(associations, list) else []
     links = [
-        STANDARD_TYPE_IDS.get(str(a.get("toObjectTypeId")))
+        str(a.get("toObjectTypeId"))
         for a in listed
         if isinstance(a, Mapping) and a.get("fromObjectTypeId") == item["objectTypeId"]
     ]
@@ -121,24 +162,23 @@ def _parse(item: object) -> CustomObject | None:
         fully_qualified_name=str(item.get("fullyQualifiedName") or ""),
         singular=str(singular or name).lower(),
         required=tuple(str(r) for r in required) if isinstance(required, list) else (),
-        links=tuple(dict.fromkeys(link for link in links if link is not None)),
+        links=tuple(dict.fromkeys(links)),
     )
 
 
-def resolve(name: str, customs: list[CustomObject]) -> CustomObject:
-    """The custom object ``name`` means (its name ignoring case, its fully qualified name or
-    its object type id); an unknown one is exit 2 with the portal's objects."""
-    wanted = name.lower()
+def resolve(name: str, customs: list[CustomObject], asked: str | None = None) -> CustomObject:
+    """The custom object ``name`` means (see :meth:`CustomObject.named`); an unknown one is
+    exit 2 with the portal's objects, said of ``asked`` (the option or column naming it)."""
     for custom in customs:
-        if wanted in (custom.name.lower(), custom.fully_qualified_name.lower()):
+        if custom.named(name):
             return custom
-        if name == custom.object_type_id:
-            return custom
+    wanted = name.lower()
     everything = [*STANDARD_OBJECTS, *(c.name for c in customs)]
     close = difflib.get_close_matches(wanted, everything, n=1)
     meant = f" (did you mean {close[0]}?)" if close else ""
     theirs = ", ".join(f"{c.name} ({c.object_type_id})" for c in customs) or "none"
     raise UsageError(
-        f"--object {name}: the portal has no such object{meant}. Its custom objects: {theirs}; "
+        f"{asked or '--object ' + name}: the portal has no such object{meant}. Its custom "
+        f"objects: {theirs}; "
         f"HubSpot's standard ones: {', '.join(STANDARD_OBJECTS)}"
     )

@@ -31,6 +31,7 @@ API_KEYS: Final = (
     "api_version",
     "create",
     "custom",  # a custom object's schema (type id, names, label, required properties)
+    "linked",  # the schemas of the custom objects its links go to
 )
 WRITTEN: Final = "report_written"  # the fingerprint of the report the job wrote last
 

@@ -68,9 +68,9 @@ def update(run: Run, spec: InputSpec, out: Reporter) -> int:
             run.job.report or default_report(spec.path, "", dry_run=run.job.dry_run), inputs
         )
     folder = run.job.folder()
-    run = check_links(read_portal(run, out), spec.plan)
+    run = read_portal(run, out)
     with folder.planning(keep=not run.job.dry_run) as scratch:
-        planned = _plan_job(run, spec, scratch, inputs, tz, out)
+        planned, run = _plan_job(run, spec, scratch, inputs, tz, out)
         if run.job.dry_run:  # planned and reported from the scratch file, nothing kept
             with JobStore(scratch) as store:
                 print_plan(out, run, planned.summary, _examples(run, planned.summary), scratch)
@@ -151,9 +151,10 @@ def _plan_job(
     inputs: list[Path],
     tz: ZoneInfo,
     out: Reporter,
-) -> Planned:
+) -> tuple[Planned, Run]:
     """Plan the input into ``scratch``: the job's id, report and plan (a dry run's plan stays
-    there; a job's carries its metadata, ready to be adopted)."""
+    there; a job's carries its metadata, ready to be adopted), and the run knowing the
+    objects the job links to."""
     with spec.open() as source, JobStore(scratch) as store:
         big = source.total_bytes is None or source.total_bytes > _SHOW_READING_FROM
         reading = out.progress(source.total_bytes, "reading", unit="bytes") if big else None
@@ -169,6 +170,7 @@ def _plan_job(
         finally:
             if reading:
                 reading.close()
+        run = check_links(run, spec.plan, store.links.objects(), out)
         identity = {
             **run.connection.identity(),
             **spec.identity(),
@@ -187,7 +189,7 @@ def _plan_job(
         report = (run.job.report or default).resolve()
         check_report_path(report, inputs)  # stdin's default name is known only now
         if run.job.dry_run:
-            return Planned(job, report, summary)
+            return Planned(job, report, summary), run
         job_meta.write(
             store,
             {
@@ -211,7 +213,7 @@ def _plan_job(
                 "properties": run.portal.to_meta() if run.portal else None,
             },
         )
-    return Planned(job, report, summary)
+    return Planned(job, report, summary), run
 
 
 def retry(name: str, run: Run, out: Reporter, *, all_failed: bool = False) -> int:

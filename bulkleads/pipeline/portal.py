@@ -5,10 +5,10 @@ made (the pacer counts them as its own)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 from bulkleads.errors import UsageError
-from bulkleads.hubspot.associations import Linker
 from bulkleads.hubspot.crm import Crm
 from bulkleads.hubspot.properties import parse
 from bulkleads.pipeline.settings import Run
@@ -118,32 +118,43 @@ def _resolve_object(run: Run, api: Crm, out: Reporter) -> Run:
     return replace(run, connection=connection, made=(*run.made, time.monotonic()))
 
 
-def check_links(run: Run, plan: PlanOptions) -> Run:
-    """With a token, before the first request that writes: refuse link keys that cannot find
-    records, and resolve link labels to their type ids once. Without a backup, a record
-    matched by a key has no id to link from."""
+def check_links(run: Run, plan: PlanOptions, objects: Sequence[str], out: Reporter) -> Run:
+    """With a token, once planning has found the ``objects`` the job links to and before the
+    first request that writes: make sure the portal has each and associates the run's object
+    with it (a custom object from then on addressed by its type id), refuse link keys that
+    cannot find records, and resolve link labels to their type ids once. Without a backup, a
+    record matched by a key has no id to link from."""
     by, labels = plan.link_keys, dict(plan.association_labels)
     if by and not run.reading.backup and run.rules().key != "id":
         raise UsageError(
             "associate: columns with --match need the records' ids, which reading gives: "
             "drop --no-backup"
         )
-    token = run.connection.token
-    if token is None or not (by or labels):
+    token, api = run.connection.token, run.api
+    if token is None or not (objects or by or labels):
         return run
-    if not isinstance(run.api, Linker):
+    if not isinstance(api, Crm):
         raise UsageError("--associate-by and --association-label need --api crm-v3")
     started = time.monotonic()
-    made, kinds = run.api.check_links(
-        run.connection.base_url,
-        token,
-        by,
-        labels,
-        timeout=run.pace.timeout,
-        patience=run.pace.send.max_retry_seconds,
+    base, timeout = run.connection.base_url, run.pace.timeout
+    patience = run.pace.send.max_retry_seconds
+    known = len(api.linked)
+    api, found = api.link_objects(
+        base, token, sorted({*objects, *by, *labels}), timeout=timeout, patience=patience
     )
+    for custom in api.linked[known:]:
+        out.info(
+            f"links to {custom.name}: the portal's custom object {custom.name} "
+            f"({custom.object_type_id})",
+            event="linked_object",
+            object_type_id=custom.object_type_id,
+        )
+    made, kinds = api.check_links(base, token, by, labels, timeout=timeout, patience=patience)
     return replace(
-        run, made=(*run.made, *[started] * made), link_types=tuple(sorted(kinds.items()))
+        run,
+        connection=replace(run.connection, api=api),
+        made=(*run.made, *[started] * (found + made)),
+        link_types=tuple(sorted(kinds.items())),
     )
 
 

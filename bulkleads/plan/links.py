@@ -35,24 +35,29 @@ def check_columns(
     noun: str,
     by: dict[str, str],
     header: Iterable[str] = (),
+    *,
+    links_any: bool = False,
 ) -> None:
-    """Stop before the first request on a link column this API or object cannot make, and on
-    an ``--associate-by`` object no column links to (naming the ``--map`` that would make
-    one of the ``header``'s columns)."""
+    """Stop before the first request on a link column this API or object cannot make (with
+    ``links_any``, an object not in ``associable`` is the portal's to allow, asked once
+    planning is done), and on an ``--associate-by`` object no column links to (naming the
+    ``--map`` that would make one of the ``header``'s columns)."""
     linked = {t for name in names if (t := target(name)) is not None}
-    if linked and not associable:
+    if linked and not associable and not links_any:
         raise UsageError(
             "associate: columns link CRM records: add --api crm-v3 --object contacts (or "
             "companies, deals)"
         )
     for wanted in sorted(linked):
-        if wanted not in associable:
+        if wanted not in associable and not links_any:
             close = difflib.get_close_matches(wanted, associable, n=1)
             hint = f" (did you mean associate:{close[0]}?)" if close else ""
             raise UsageError(
                 f"column associate:{wanted}: a {noun} can be linked to "
                 + ", ".join(associable)
                 + hint
+                + "; linking to another object, a custom one too, needs the token (the portal "
+                "is asked)"
             )
     if unused := sorted(set(by) - linked):
         obj = unused[0]

@@ -51,7 +51,8 @@ def plan(
     columns = Columns(options, rules.key)
     allowed = frozenset(options.allow_fields)
     summary = PlanSummary(encoding=source.encoding_label)
-    linked = bool(rules.associable)  # JSON lines name their fields row by row: may link
+    # JSON lines name their fields row by row: may link
+    linked = bool(rules.associable) or rules.links_any
     if source.format == "jsonl" and ".failed." in Path(source.path).name:
         columns.take_header(list(FAILED_COLUMNS))  # our failed rows' file, sent again
     if source.format != "jsonl":
@@ -65,6 +66,7 @@ def plan(
             rules.noun,
             {**options.link_keys, **dict(options.association_labels)},
             source.header,
+            links_any=rules.links_any,
         )
         check_names(
             [n for n in named if n and n != KEY and link_columns.target(n) is None], rules, options
@@ -91,7 +93,7 @@ def plan(
     summary.custom_fields = sorted(unknown)
     _merge(store, options.on_conflict, summary)
     if linked:  # link columns' values leave the bodies for the job's links (one pass)
-        by_id = {obj: obj not in options.link_keys for obj in rules.associable}
+        by_id = {obj: False for obj in options.link_keys}  # the others' values are ids
         summary.links = store.links.take_from_bundles(by_id, from_by_id=rules.key == "id")
     return summary
 
@@ -123,7 +125,7 @@ def _validate(
         if (linked := link_columns.target(name)) is not None:
             if raw is None or not str(raw).strip():
                 continue
-            if linked not in rules.associable:
+            if linked not in rules.associable and not rules.links_any:
                 errors.append(f"{name}: a {rules.noun} cannot be linked to {linked}")
                 continue
             try:

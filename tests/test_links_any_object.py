@@ -310,3 +310,39 @@ def test_without_the_token_a_dry_run_links_only_to_hubspots_own_pairs(tmp_path: 
     assert refused.code == 2
     assert "a contact can be linked to companies, deals, tickets" in refused.stderr
     assert "needs the token" in refused.stderr
+
+
+def test_notes_migrated_from_another_crm_are_created_with_their_time_and_linked(
+    tmp_path: Path, sandbox
+) -> None:
+    """Notes keyed by the old system's id (a unique property of the portal's): created with
+    the time each happened, which HubSpot needs (a file without that column is exit 2 before
+    any write), and linked to their contacts; undo archives them."""
+    unique = [{"name": "legacy_id", "type": "string", "fieldType": "text", "hasUniqueValue": True}]
+    (tmp_path / "notes_props.json").write_text(json.dumps(unique))
+    contacts = [{"id": str(1000 + i), "properties": {"email": f"u{i}@x.io"}} for i in (1, 2)]
+    (tmp_path / "contacts.json").write_text(json.dumps(contacts))
+    box = sandbox(
+        "--crm-properties", f"notes={tmp_path / 'notes_props.json'}",
+        "--crm-seed", f"contacts={tmp_path / 'contacts.json'}", seed=None,
+    )  # fmt: skip
+    args = ("--object", "notes", "--match", "legacy_id", "--create")
+    (tmp_path / "bare.csv").write_text("legacy_id,hs_note_body\nN1,hello\n")
+    refused = _update(tmp_path, box, "bare.csv", *args)
+    assert refused.code == 2 and "hs_timestamp" in refused.stderr
+    (tmp_path / "n.csv").write_text(
+        "legacy_id,hs_note_body,hs_timestamp,associate:contacts\n"
+        "N1,Met at the fair,2024-05-02T09:30:00Z,1001\n"
+        "N2,Sent the offer,2024-05-03T10:00:00Z,1002\n"
+    )
+    done = _update(tmp_path, box, "n.csv", *args)
+    assert done.code == 0, done.stderr
+    notes = box.state_of("notes")
+    assert sorted(n["legacy_id"] for n in notes.values()) == ["N1", "N2"]
+    by_legacy = {n["legacy_id"]: rid for rid, n in notes.items()}
+    assert _pairs(box, "notes", "contacts") == sorted(
+        [[by_legacy["N1"], "1001"], [by_legacy["N2"], "1002"]]
+    )
+    undone = run_cli("undo", "n.report.csv", cwd=tmp_path)
+    assert undone.code == 0, undone.stderr
+    assert box.state_of("notes") == {} and _pairs(box, "contacts", "notes") == []

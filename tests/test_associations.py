@@ -316,3 +316,36 @@ def test_associate_by_without_its_column_names_the_map_that_makes_one(
     mapped = run_cli(*args, "--map", "company_domain=associate:companies", cwd=tmp_path)
     assert mapped.code == 0, mapped.stderr
     assert box.stats()["links_added"] == 2
+
+
+def test_a_company_made_moments_ago_is_found_by_domain_once_search_catches_up(
+    tmp_path: Path, sandbox
+) -> None:
+    """HubSpot's search is eventually consistent: companies one job just created are not
+    found by domain yet. Their links are ``not found`` (exit 1, never guessed), and
+    ``retry --all-failed`` links them once search finds them."""
+    unique = [{"name": "erp_id", "type": "string", "fieldType": "text", "hasUniqueValue": True}]
+    (tmp_path / "props.json").write_text(json.dumps(unique))
+    (tmp_path / "contacts.json").write_text(json.dumps([{"id": "1"}, {"id": "2"}]))
+    box = sandbox(
+        "--crm-properties", f"companies={tmp_path / 'props.json'}",
+        "--crm-seed", f"contacts={tmp_path / 'contacts.json'}", seed=None,
+    )  # fmt: skip
+    box.configure(search_lag=3600)  # nothing made from now on is found by search for an hour
+    (tmp_path / "companies.csv").write_text("erp_id,domain\nE1,new1.io\nE2,new2.io\n")
+    made = run_cli(
+        "update", "companies.csv", "--api", "crm-v3", "--object", "companies",
+        "--match", "erp_id", "--create", "--base-url", box.url, cwd=tmp_path,
+    )  # fmt: skip
+    assert made.code == 0, made.stderr
+    (tmp_path / "c.csv").write_text("id,associate:companies\n1,new1.io\n2,new2.io\n")
+    args = [*CRM, "--base-url", box.url, "--associate-by", "companies=domain"]
+    linked = run_cli("update", "c.csv", *args, cwd=tmp_path)
+    assert linked.code == 1 and box.stats()["links_added"] == 0
+    rows = read_report(tmp_path / "c.report.csv")
+    assert all("not found" in row["associations"] for row in rows), rows
+    box.configure(search_lag=0)  # the index caught up
+    retried = run_cli("retry", "c.report.csv", "--all-failed", cwd=tmp_path)
+    assert retried.code == 0, retried.stderr
+    ids = {r["domain"]: rid for rid, r in box.state_of("companies").items()}
+    assert _links(box) == sorted([["1", ids["new1.io"]], ["2", ids["new2.io"]]])

@@ -224,6 +224,24 @@ def test_a_batch_read_without_properties_with_history_is_accepted_as_hubspot_doe
     assert status == 200 and answer["results"][0]["properties"]["email"] == "a@x.io"
 
 
+def test_a_batch_read_takes_100_inputs_and_50_when_asking_for_history() -> None:
+    """HubSpot's batch read: at most 100 inputs a request, 50 with propertiesWithHistory."""
+    from bulkleads.sandbox.crm import CrmObjects
+
+    crm = CrmObjects({"contacts": {str(i): {"email": f"{i}@x.io"} for i in range(1, 102)}})
+
+    def read(count: int, history: list[str]) -> int:
+        body = {
+            "inputs": [{"id": str(i)} for i in range(1, count + 1)],
+            "properties": ["email"],
+            "propertiesWithHistory": history,
+        }
+        return crm.batch_read("contacts", body)[0]
+
+    assert read(100, []) == 200 and read(101, []) == 400
+    assert read(50, ["email"]) == 200 and read(51, ["email"]) == 400
+
+
 def test_batch_create_and_archive_answer_in_hubspots_shapes() -> None:
     """batch/create: 201 with new ids (associations may be left out, as HubSpot's examples
     do); batch/archive: 204, and the records are gone."""
@@ -353,6 +371,37 @@ def test_associations_link_both_ways_read_archive_and_search_by_domain() -> None
         for _ in range(6)
     ]
     assert statuses.count(429) >= 1  # six in the same second: past its own 5 a second
+
+
+def test_search_pages_stop_at_10000_results_and_new_records_show_late() -> None:
+    """HubSpot's search: 200 a page from ``after``, no page past 10,000 results, and an index
+    that is eventually consistent: a record just made is not found until it catches up."""
+    from bulkleads.sandbox.associations import Associations
+    from bulkleads.sandbox.crm import CrmObjects
+
+    crm = CrmObjects({"companies": {str(i): {"city": "Oslo"} for i in range(1, 10_202)}})
+    links = Associations(crm)
+
+    def search(after: int, limit: int = 200) -> tuple[int, dict]:
+        flt = {"propertyName": "city", "operator": "EQ", "value": "oslo"}
+        body = {"filterGroups": [{"filters": [flt]}], "limit": limit, "after": str(after)}
+        return links.search("companies", body)
+
+    status, page = search(200)
+    assert status == 200 and page["total"] == 10_201
+    assert [r["id"] for r in page["results"]][:2] == ["201", "202"]
+    assert page["paging"]["next"]["after"] == "400"
+    status, last = search(9_800)
+    assert status == 200 and len(last["results"]) == 200 and "paging" not in last
+    assert search(9_900)[0] == 400  # its page would reach past 10,000
+    made = {"inputs": [{"properties": {"city": "Bergen"}}]}
+    assert crm.batch_create("companies", made)[0] == 201
+    bergen = {"filterGroups": [{"filters": [{"propertyName": "city", "operator": "EQ",
+              "value": "Bergen"}]}], "limit": 10}  # fmt: skip
+    links.search_lag = 3600.0
+    assert links.search("companies", bergen)[1]["total"] == 0  # not indexed yet
+    links.search_lag = 0.0
+    assert links.search("companies", bergen)[1]["total"] == 1
 
 
 def test_the_sandbox_says_what_it_holds_of_every_object(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ a limit of its own (about 5 requests a second) and sends no rate-limit headers.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 from bulkleads.sandbox.crm import TYPE_IDS, CrmObjects
@@ -55,6 +56,7 @@ _FIRST_NEW_LABEL: Final = 500  # the type id of the first label made here (the s
 MAX_READ: Final = 1000  # batch read of associations (HubSpot's documented cap)
 MAX_WRITE: Final = 100
 MAX_SEARCH: Final = 200  # results a search page holds
+MAX_SEARCH_RESULTS: Final = 10_000  # results a search query gives at most, pages together
 MAX_FILTER_VALUES: Final = 100
 
 
@@ -82,6 +84,7 @@ class Associations:
         self.labels_added = 0
         self.archived = 0
         self.searches = 0
+        self.search_lag = 0.0  # seconds a new record takes to be found (set by /__sandbox/config)
 
     def pairs(self, a: str, b: str) -> list[list[str]]:
         """Every linked ``[from id, to id]``, sorted (the sandbox's own view, for tests)."""
@@ -237,7 +240,9 @@ class Associations:
 
     def search(self, crm_object: str, body: Any) -> tuple[int, dict[str, Any]]:
         """Records whose property is one of a filter's values (``EQ`` or ``IN``; domains and
-        emails compare ignoring case), ``limit`` a page."""
+        emails compare ignoring case), ``limit`` a page from ``after``; no page past HubSpot's
+        10,000 results a query. Eventually consistent, as HubSpot's index: a record made less
+        than ``search_lag`` seconds ago is not found yet."""
         self.searches += 1
         try:
             (group,) = body["filterGroups"]
@@ -245,15 +250,23 @@ class Associations:
             prop, operator = str(flt["propertyName"]), flt["operator"]
             values = [flt["value"]] if operator == "EQ" else list(flt["values"])
             limit = min(int(body.get("limit", 10)), MAX_SEARCH)
+            after = int(body.get("after") or 0)
         except (KeyError, TypeError, ValueError):
             return 400, _error("VALIDATION_ERROR", "one filter group with one EQ or IN filter")
         if operator not in ("EQ", "IN") or len(values) > MAX_FILTER_VALUES:
             return 400, _error("VALIDATION_ERROR", f"at most {MAX_FILTER_VALUES} IN values")
+        if after + limit > MAX_SEARCH_RESULTS:
+            return 400, _error(
+                "VALIDATION_ERROR",
+                f"a search gives at most {MAX_SEARCH_RESULTS} results: narrow the filters",
+            )
         wanted = {str(v).lower() for v in values}
+        indexed_before = time.monotonic() - self.search_lag
         found = [
             (rid, props)
             for rid, props in self.crm.objects[crm_object].items()
             if str(props.get(prop, "")).lower() in wanted
+            and self.crm.made_at.get((crm_object, rid), indexed_before) <= indexed_before
         ]
         shown = sorted(set(body.get("properties") or []) | {prop})
         results = [
@@ -262,9 +275,12 @@ class Associations:
                 "properties": {name: props.get(name) for name in shown},
                 "archived": False,
             }
-            for rid, props in found[:limit]
+            for rid, props in found[after : after + limit]
         ]
-        return 200, {"total": len(found), "results": results}
+        answer: dict[str, Any] = {"total": len(found), "results": results}
+        if after + limit < min(len(found), MAX_SEARCH_RESULTS):
+            answer["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, answer
 
     def _link(
         self, a: str, b: str, triples: list[tuple[str, str, int]], *, labeled: bool = False

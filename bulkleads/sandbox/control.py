@@ -60,7 +60,8 @@ def control_routes(box: Sandbox) -> list[Route]:
         spare the property definitions read), ``definitions_forbidden`` (true: that read
         answers 403, the token lacking the scope), ``drop_rate``, ``noop_rate``,
         ``garble_rate``, ``locked_rate`` (0 to 1),
-        ``latency_ms``, ``retry_after`` (true or false) and ``refuse_values`` (property name
+        ``latency_ms``, ``search_lag`` (seconds before search finds a new record),
+        ``retry_after`` (true or false) and ``refuse_values`` (property name
         to the values its writes now refuse with HubSpot's INVALID_OPTION, though its
         definition still lists them: an option removed after a run read the definitions)."""
         changes = await request.json()
@@ -84,6 +85,8 @@ def control_routes(box: Sandbox) -> list[Route]:
             box.crm.refused = {k: set(v) for k, v in changes["refuse_values"].items()}
         for crm_object, removed in changes.get("remove_options", {}).items():
             box.crm.remove_options(crm_object, removed)
+        if "search_lag" in changes:
+            box.links.search_lag = float(changes["search_lag"])
         if "latency_ms" in changes:  # the same unit as --latency-ms
             box.config.latency = float(changes["latency_ms"]) / 1000
         return JSONResponse({"ok": True})

@@ -9,6 +9,7 @@ unknown property refuses the whole batch with a 400, unknown records come back i
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ TYPE_IDS: Final = {
     "tasks": "0-27",
 }
 MAX_INPUTS: Final = 100
+MAX_WITH_HISTORY: Final = 50  # a batch read asking for propertiesWithHistory
 
 
 @cache
@@ -150,6 +152,8 @@ class CrmObjects:
         # portal after a run read its definitions (set through /__sandbox/config)
         self.refused: dict[str, set[str]] = {}
         self.created: dict[str, list[str]] = {name: [] for name in kinds}
+        # when each record was made (time.monotonic()), for search's eventual consistency
+        self.made_at: dict[tuple[str, str], float] = {}
         self.archived: dict[str, list[str]] = {name: [] for name in kinds}
 
     def schemas_served(self) -> list[dict[str, Any]]:
@@ -161,6 +165,10 @@ class CrmObjects:
             names = [str(p["name"]) for p in schema.get("properties", [])]
             served.append({**schema, "properties": [definitions[n] for n in names]})
         return served
+
+    def _made(self, crm_object: str, rid: str) -> None:
+        self.created[crm_object].append(rid)
+        self.made_at[(crm_object, rid)] = time.monotonic()
 
     def kind(self, name: str) -> str | None:
         """The object a HubSpot path names (a standard name; a custom object's objectTypeId,
@@ -191,6 +199,12 @@ class CrmObjects:
             return 400, refused
         assert isinstance(body, dict)
         inputs: list[dict[str, Any]] = body["inputs"]
+        if body["propertiesWithHistory"] and len(inputs) > MAX_WITH_HISTORY:
+            return 400, _error(
+                "VALIDATION_ERROR",
+                f"Batch size {len(inputs)} is above the limit of {MAX_WITH_HISTORY} inputs "
+                "when propertiesWithHistory is requested.",
+            )
         if (not_unique := self._not_unique(crm_object, body.get("idProperty"))) is not None:
             return 400, not_unique
         records = self.objects[crm_object]
@@ -360,7 +374,7 @@ class CrmObjects:
                 rid = str(max((int(r) for r in records if r.isdigit()), default=0) + 1)
                 value = str(item["id"]).lower() if prop == "email" else str(item["id"])
                 records[rid] = {prop: value}
-                self.created[crm_object].append(rid)
+                self._made(crm_object, rid)
             _write(records[rid], item["properties"], self.definitions[crm_object])
             key = f"{crm_object}/{rid}"
             self.applied[key] = self.applied.get(key, 0) + 1
@@ -405,7 +419,7 @@ class CrmObjects:
         for item in body["inputs"]:
             rid = str(max((int(r) for r in records if r.isdigit()), default=0) + 1)
             records[rid] = dict(item["properties"])
-            self.created[crm_object].append(rid)
+            self._made(crm_object, rid)
             results.append(
                 {
                     "id": rid,

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 from bulkleads.sandbox import SANDBOX_TOKEN
 from bulkleads.sandbox.associations import Associations
 from bulkleads.sandbox.crm import CrmObjects
+from bulkleads.sandbox.imports import Imports
 from bulkleads.sandbox.leads import LeadRules, save_leads
 from bulkleads.sandbox.limits import DailyCap, RollingWindow
 from bulkleads.sandbox.properties import EMAIL_PROPERTIES, is_email
@@ -108,6 +109,7 @@ class Sandbox:
         self.leads = leads
         self.crm = crm or CrmObjects({})
         self.links = Associations(self.crm)
+        self.imports = Imports(self.crm)
         self.clock = self._clock = clock
         self._rng = rng or random.Random()
         self.rules = LeadRules.load()

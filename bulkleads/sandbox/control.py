@@ -61,6 +61,7 @@ def control_routes(box: Sandbox) -> list[Route]:
         answers 403, the token lacking the scope), ``drop_rate``, ``noop_rate``,
         ``garble_rate``, ``locked_rate`` (0 to 1),
         ``latency_ms``, ``search_lag`` (seconds before search finds a new record),
+        ``imports_hold`` (true: new imports stay PROCESSING; false: they finish),
         ``retry_after`` (true or false) and ``refuse_values`` (property name
         to the values its writes now refuse with HubSpot's INVALID_OPTION, though its
         definition still lists them: an option removed after a run read the definitions)."""
@@ -68,8 +69,10 @@ def control_routes(box: Sandbox) -> list[Route]:
         if "daily" in changes:
             daily = changes["daily"]
             box.daily = DailyCap(int(daily), box.config.day) if daily is not None else None
-        if "reset_daily" in changes and box.daily is not None:
-            box.daily.used = 0
+        if "reset_daily" in changes:
+            box.imports.rows_today = 0
+            if box.daily is not None:
+                box.daily.used = 0
         names = (
             "fail_rate",
             "fail_definitions",
@@ -85,6 +88,10 @@ def control_routes(box: Sandbox) -> list[Route]:
             box.crm.refused = {k: set(v) for k, v in changes["refuse_values"].items()}
         for crm_object, removed in changes.get("remove_options", {}).items():
             box.crm.remove_options(crm_object, removed)
+        if changes.get("imports_hold") is True:
+            box.imports.hold = True
+        elif changes.get("imports_hold") is False:
+            box.imports.release()
         if "search_lag" in changes:
             box.links.search_lag = float(changes["search_lag"])
         if "latency_ms" in changes:  # the same unit as --latency-ms

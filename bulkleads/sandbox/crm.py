@@ -166,7 +166,8 @@ class CrmObjects:
             served.append({**schema, "properties": [definitions[n] for n in names]})
         return served
 
-    def _made(self, crm_object: str, rid: str) -> None:
+    def made(self, crm_object: str, rid: str) -> None:
+        """Count ``rid`` as made now (by a write or an import)."""
         self.created[crm_object].append(rid)
         self.made_at[(crm_object, rid)] = time.monotonic()
 
@@ -260,7 +261,7 @@ class CrmObjects:
             for name in sorted({n for item in inputs for n in item["properties"]})
             if name not in known or name in read_only
         ]
-        details += self._value_details(crm_object, [item["properties"] for item in inputs])
+        details += self.value_details(crm_object, [item["properties"] for item in inputs])
         # each record found once: by a property, a search through every record
         rids = [self._find(records, item["id"], item.get("idProperty")) for item in inputs]
         held = [records[rid] if rid is not None else {} for rid in rids]
@@ -288,9 +289,7 @@ class CrmObjects:
             )
         return self._answer(crm_object, results, missing, started)
 
-    def _value_details(
-        self, crm_object: str, written: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    def value_details(self, crm_object: str, written: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """HubSpot's ``errors`` details for the values it refuses among ``written`` (each a
         record's properties): a bad option, number, date or email, or a value refused on
         demand (``refuse_values``)."""
@@ -359,7 +358,7 @@ class CrmObjects:
         if (lacking := _lacking(crm_object, new_ones, self.required[crm_object])) is not None:
             return 400, lacking
         held = [records[rid] if rid is not None else {} for rid in rids]
-        details = self._value_details(crm_object, written)
+        details = self.value_details(crm_object, written)
         details += self._stage_details(crm_object, written, held)
         if details:
             return 400, _invalid(details)
@@ -374,7 +373,7 @@ class CrmObjects:
                 rid = str(max((int(r) for r in records if r.isdigit()), default=0) + 1)
                 value = str(item["id"]).lower() if prop == "email" else str(item["id"])
                 records[rid] = {prop: value}
-                self._made(crm_object, rid)
+                self.made(crm_object, rid)
             _write(records[rid], item["properties"], self.definitions[crm_object])
             key = f"{crm_object}/{rid}"
             self.applied[key] = self.applied.get(key, 0) + 1
@@ -409,7 +408,7 @@ class CrmObjects:
         if (lacking := _lacking(crm_object, made, self.required[crm_object])) is not None:
             return 400, lacking
         made = [i["properties"] for i in body["inputs"]]
-        details = self._value_details(crm_object, made)
+        details = self.value_details(crm_object, made)
         details += self._stage_details(crm_object, made, [{} for _ in made])
         if details:
             return 400, _invalid(details)
@@ -419,7 +418,7 @@ class CrmObjects:
         for item in body["inputs"]:
             rid = str(max((int(r) for r in records if r.isdigit()), default=0) + 1)
             records[rid] = dict(item["properties"])
-            self._made(crm_object, rid)
+            self.made(crm_object, rid)
             results.append(
                 {
                     "id": rid,

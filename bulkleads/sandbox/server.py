@@ -13,6 +13,7 @@ import uvicorn
 from bulkleads.sandbox.app import DropConnection, Sandbox, SandboxConfig
 from bulkleads.sandbox.control import control_routes
 from bulkleads.sandbox.crm import CrmObjects, load_objects
+from bulkleads.sandbox.import_routes import import_routes
 from bulkleads.sandbox.leads import load_leads
 from bulkleads.sandbox.link_routes import link_routes
 from bulkleads.sandbox.properties import load_definitions
@@ -28,7 +29,7 @@ class _HideDrops(logging.Filter):
 
 
 # The route tables beside HubSpot's paths: its association endpoints, the sandbox's own.
-ROUTES: Final = (link_routes, control_routes)
+ROUTES: Final = (link_routes, import_routes, control_routes)
 
 
 def build(config: SandboxConfig) -> Sandbox:

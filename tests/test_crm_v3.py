@@ -854,3 +854,41 @@ def test_the_property_read_keeps_its_place_in_a_full_window(tmp_path: Path, sand
     done = run_cli("update", str(leads), "--api", "crm-v3", "--base-url", box.url, cwd=tmp_path)
     assert done.code == 0, done.stderr
     assert box.stats()["requests"] == {"200": 101}
+
+
+def test_a_portals_validation_rule_fails_only_the_records_that_break_it(
+    tmp_path: Path, sandbox
+) -> None:
+    """Since 2026-09 HubSpot enforces a portal's property validation rules on API writes, per
+    record: a contact made a customer without a company fails with the rule's words, the
+    other records of its batch (updated and created) are written, and the failed rows come
+    back in their own file; fixed there, they go through."""
+    seed = tmp_path / "contacts.json"
+    seed.write_text(
+        json.dumps([{"id": str(i), "properties": {"email": f"c{i}@x.io"}} for i in (1, 2, 3)])
+    )
+    box = sandbox("--limit", "100", "--crm-seed", f"contacts={seed}", seed=None)
+    rule = {"when": {"lifecyclestage": "customer"}, "required": ["company"]}
+    box.configure(validation_rules={"contacts": [rule]})
+    (tmp_path / "c.csv").write_text(
+        "email,lifecyclestage,company\nc1@x.io,customer,Acme\nc2@x.io,customer,\n"
+        "c3@x.io,lead,\nnew@x.io,customer,\n"
+    )
+    args = ["--api", "crm-v3", "--match", "email", "--create", "--base-url", box.url]
+    ran = run_cli("update", "c.csv", *args, cwd=tmp_path)
+    assert ran.code == 1, ran.stderr
+    rows = {r["email"]: r for r in read_report(tmp_path / "c.report.csv")}
+    assert rows["c1@x.io"]["outcome"] == "updated" and rows["c3@x.io"]["outcome"] == "updated"
+    said = 'Property "company" is required when lifecyclestage is customer'
+    for broken in ("c2@x.io", "new@x.io"):
+        assert rows[broken]["outcome"] == "failed" and said in rows[broken]["error"]
+    held = {r["email"]: r for r in box.state_of("contacts").values()}
+    assert held["c1@x.io"]["lifecyclestage"] == "customer"
+    assert "lifecyclestage" not in held["c2@x.io"] and "new@x.io" not in held
+    failed = tmp_path / "c.failed.csv"
+    fixed = failed.read_text().replace("customer,", "customer,Beta", 2)
+    failed.write_text(fixed)
+    again = run_cli("update", str(failed), *args, cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    held = {r["email"]: r for r in box.state_of("contacts").values()}
+    assert held["c2@x.io"]["company"] == "Beta" and held["new@x.io"]["company"] == "Beta"

@@ -62,6 +62,8 @@ def control_routes(box: Sandbox) -> list[Route]:
         ``garble_rate``, ``locked_rate`` (0 to 1),
         ``latency_ms``, ``search_lag`` (seconds before search finds a new record),
         ``imports_hold`` (true: new imports stay PROCESSING; false: they finish),
+        ``validation_rules`` (object to the portal's rules, each ``{"when": {property:
+        value}, "required": [property, ...]}``, enforced on batch update and upsert),
         ``retry_after`` (true or false) and ``refuse_values`` (property name
         to the values its writes now refuse with HubSpot's INVALID_OPTION, though its
         definition still lists them: an option removed after a run read the definitions)."""
@@ -92,6 +94,11 @@ def control_routes(box: Sandbox) -> list[Route]:
             box.imports.hold = True
         elif changes.get("imports_hold") is False:
             box.imports.release()
+        if "validation_rules" in changes:
+            box.crm.validation_rules = {
+                box.crm.own_kind(name) or name: list(rules)
+                for name, rules in changes["validation_rules"].items()
+            }
         if "search_lag" in changes:
             box.links.search_lag = float(changes["search_lag"])
         if "latency_ms" in changes:  # the same unit as --latency-ms

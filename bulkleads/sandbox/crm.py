@@ -148,6 +148,9 @@ class CrmObjects:
             self.definitions[kind] = merge_definitions(kind, schema.get("properties", []))
             self.required[kind] = (tuple(schema.get("requiredProperties", ())),)
         self.applied: dict[str, int] = {}
+        # the portal's property validation rules, enforced on API writes since 2026-09: per
+        # object, each {"when": {property: value}, "required": [properties]}
+        self.validation_rules: dict[str, list[dict[str, Any]]] = {}
         # values writes refuse although the definitions list them: an option removed on the
         # portal after a run read its definitions (set through /__sandbox/config)
         self.refused: dict[str, set[str]] = {}
@@ -270,9 +273,13 @@ class CrmObjects:
             return 400, _invalid(details)
         started = _now()
         results, missing = [], []
+        broken: dict[str, list[str]] = {}
         for item, rid in zip(inputs, rids, strict=True):
             if rid is None:
                 missing.append(item["id"])
+                continue
+            if rule := self._broken_rule(crm_object, {**records[rid], **item["properties"]}):
+                broken.setdefault(rule, []).append(rid)
                 continue
             if apply:
                 _write(records[rid], item["properties"], definitions)
@@ -287,7 +294,18 @@ class CrmObjects:
                     "archived": False,
                 }
             )
-        return self._answer(crm_object, results, missing, started)
+        return self._answer(crm_object, results, missing, started, broken)
+
+    def _broken_rule(self, crm_object: str, record: dict[str, Any]) -> str | None:
+        """The first of the portal's validation rules ``record`` (as written) breaks."""
+        for rule in self.validation_rules.get(crm_object, []):
+            when = rule.get("when", {})
+            if all(str(record.get(k, "")) == str(v) for k, v in when.items()):
+                lacking = [p for p in rule.get("required", []) if not record.get(p)]
+                if lacking:
+                    said = ", ".join(f"{k} is {v}" for k, v in when.items())
+                    return f'Property "{lacking[0]}" is required when {said}'
+        return None
 
     def value_details(self, crm_object: str, written: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """HubSpot's ``errors`` details for the values it refuses among ``written`` (each a
@@ -364,10 +382,16 @@ class CrmObjects:
             return 400, _invalid(details)
         started = _now()
         results = []
+        broken: dict[str, list[str]] = {}
         for item, found in zip(inputs, rids, strict=True):
             prop = str(item["idProperty"])
             # a key a record made earlier in this batch has by now
             rid = found if found is not None else self._find(records, str(item["id"]), prop)
+            was = records[rid] if rid is not None else {}
+            written_as = {**was, prop: str(item["id"]), **item["properties"]}
+            if rule := self._broken_rule(crm_object, written_as):
+                broken.setdefault(rule, []).append(str(item["id"]))  # named by its key
+                continue
             new = rid is None
             if rid is None:
                 rid = str(max((int(r) for r in records if r.isdigit()), default=0) + 1)
@@ -387,7 +411,7 @@ class CrmObjects:
                     "new": new,
                 }
             )
-        return self._answer(crm_object, results, [], started)
+        return self._answer(crm_object, results, [], started, broken)
 
     def batch_create(self, crm_object: str, body: object) -> tuple[int, dict[str, Any]]:
         """Create a record per input: 201 with the records and their new ids. HubSpot's
@@ -444,30 +468,49 @@ class CrmObjects:
 
     @staticmethod
     def _answer(
-        crm_object: str, results: list[dict[str, Any]], missing: list[str], started: str
+        crm_object: str,
+        results: list[dict[str, Any]],
+        missing: list[str],
+        started: str,
+        broken: dict[str, list[str]] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """200 with the results, or 207 naming the ids not found."""
+        """200 with the results, or 207 naming the ids not found and the records a portal's
+        validation rule refused (``broken``: each rule's message to the ids; HubSpot has not
+        published this error's shape, so it is its usual per-record ``VALIDATION_ERROR``)."""
         answer: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,
             "startedAt": started,
             "completedAt": _now(),
         }
-        if not missing:
-            return 200, answer
-        kind = crm_object.rstrip("s").upper()
-        answer["numErrors"] = 1
-        answer["errors"] = [
+        errors = [
             {
                 "status": "error",
-                "category": "OBJECT_NOT_FOUND",
-                "message": f"Could not get some {kind} objects, they may be deleted or not exist. "
-                "Check that ids are valid.",
-                "context": {"ids": missing},
-                "errors": [],
+                "category": "VALIDATION_ERROR",
+                "message": f"Property values were not valid: {message}",
+                "context": {"ids": ids},
+                "errors": [{"message": message, "code": "VALIDATION_RULE"}],
                 "links": {},
             }
+            for message, ids in (broken or {}).items()
         ]
+        if missing:
+            kind = crm_object.rstrip("s").upper()
+            errors.append(
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": f"Could not get some {kind} objects, they may be deleted or not "
+                    "exist. Check that ids are valid.",
+                    "context": {"ids": missing},
+                    "errors": [],
+                    "links": {},
+                }
+            )
+        if not errors:
+            return 200, answer
+        answer["numErrors"] = len(errors)
+        answer["errors"] = errors
         return 207, answer
 
     @staticmethod

@@ -373,6 +373,20 @@ def test_associations_link_both_ways_read_archive_and_search_by_domain() -> None
     assert statuses.count(429) >= 1  # six in the same second: past its own 5 a second
 
 
+def test_a_batch_read_of_associations_takes_1000_inputs() -> None:
+    from bulkleads.sandbox.associations import Associations
+    from bulkleads.sandbox.crm import CrmObjects
+
+    links = Associations(CrmObjects({"contacts": {}, "companies": {}}))
+
+    def read(count: int) -> int:
+        inputs = [{"id": str(i)} for i in range(count)]
+        return links.batch_read("contacts", "companies", {"inputs": inputs})[0]
+
+    assert read(1000) == 207  # none of them has links: named in the 207
+    assert read(1001) == 400
+
+
 def test_search_pages_stop_at_10000_results_and_new_records_show_late() -> None:
     """HubSpot's search: 200 a page from ``after``, no page past 10,000 results, and an index
     that is eventually consistent: a record just made is not found until it catches up."""

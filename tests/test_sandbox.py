@@ -434,3 +434,28 @@ def test_the_sandbox_says_what_it_holds_of_every_object(tmp_path: Path) -> None:
     schemas = (SAMPLE / "cars_schema.json",)
     held = holdings(build(SandboxConfig(crm_seeds=seeds, crm_schemas=schemas)))
     assert held == "24 contacts, 4 companies, 6 cars"
+
+
+def test_matching_by_a_property_hubspot_takes_no_key_of_is_its_400() -> None:
+    """Only a unique property matches (hs_object_id is not one: leave idProperty out); a
+    contact is read and upserted by email, but an update by email was reported refused."""
+    from bulkleads.sandbox.crm import CrmObjects
+
+    crm = CrmObjects({"contacts": {"1": {"email": "a@x.io", "city": "Oslo"}}})
+
+    def by(prop: str, call: str = "batch_update") -> tuple[int, str]:
+        item: dict[str, object] = {"id": "a@x.io", "idProperty": prop, "properties": {"city": "B"}}
+        if call == "batch_read":
+            body: dict[str, object] = {"inputs": [{"id": "a@x.io"}], "idProperty": prop,
+                                       "properties": ["city"]}  # fmt: skip
+        else:
+            body = {"inputs": [item]}
+        status, answer = getattr(crm, call)("contacts", body)
+        return status, str(answer.get("message", ""))
+
+    for prop in ("city", "hs_object_id"):
+        status, said = by(prop)
+        assert status == 400
+        assert said == f"Unable to perform update/upsert by non-unique 0-1 property {prop}"
+    assert by("email")[0] == 400
+    assert by("email", "batch_read")[0] == 200 and by("email", "batch_upsert")[0] == 200

@@ -244,7 +244,10 @@ class CrmObjects:
         assert isinstance(body, dict)
         inputs: list[dict[str, Any]] = body["inputs"]
         for item in inputs:
-            if (not_unique := self._not_unique(crm_object, item.get("idProperty"))) is not None:
+            by = item.get("idProperty")
+            if crm_object == "contacts" and by == "email":  # reported failing, as below
+                return 400, _non_unique(crm_object, by)  # (read and upsert take it)
+            if (not_unique := self._not_unique(crm_object, by)) is not None:
                 return 400, not_unique
         records = self.objects[crm_object]
         definitions = self.definitions[crm_object]
@@ -531,10 +534,16 @@ class CrmObjects:
         definition = self.definitions[crm_object].get(prop)
         if definition is not None and definition.get("hasUniqueValue"):
             return None
-        return _error(
-            "VALIDATION_ERROR",
-            f"Unable to perform update/upsert by non-unique 0-1 property {prop}",
-        )
+        return _non_unique(crm_object, prop)
+
+
+def _non_unique(crm_object: str, prop: str) -> dict[str, Any]:
+    """HubSpot's words for a match by a property it does not take as a key."""
+    type_id = TYPE_IDS.get(crm_object, crm_object)
+    return _error(
+        "VALIDATION_ERROR",
+        f"Unable to perform update/upsert by non-unique {type_id} property {prop}",
+    )
 
 
 def _options(pairs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -7,7 +7,9 @@ Against the sandbox at HubSpot's Free limit (100 requests per 10 s), 5,000 seede
 - by domain: contacts by email, companies by domain (found by search, paced on its own), and a
   property change on every contact;
 - by domain, a fifth already linked: the same after 1,000 of the links were made by another
-  client (read, counted, not sent), whose requests have left the window when the run starts.
+  client (read, counted, not sent), whose requests have left the window when the run starts;
+- to a custom object by id: the same links by id to 500 cars (``sample_data/cars_schema.json``),
+  which the run looks up in the portal's schemas first (one request) and addresses by type id.
 
 Requests are counted per phase from the job file's timeline (``requests.phase``): finding
 (batch read or search), reading links, linking; and in all, as the sandbox saw them. Run:
@@ -27,6 +29,7 @@ from pathlib import Path
 from pacing import run_update, start_sandbox, stop
 
 CONTACTS, COMPANIES = 5000, 500
+CARS_SCHEMA = Path(__file__).resolve().parent.parent / "sample_data" / "cars_schema.json"
 LINK_PHASES = ("finding", "reading links", "linking")
 
 
@@ -64,12 +67,19 @@ def _link_first(url: str, count: int) -> None:
         urllib.request.urlopen(request).close()  # noqa: S310
 
 
-def scenario(name: str, by_domain: bool, already: int) -> dict[str, object]:
+def scenario(name: str, by_domain: bool, already: int, custom: bool = False) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         contacts, companies = _seed(folder)
         leads = folder / "links.csv"
-        if by_domain:
+        extra: list[str] = []
+        if custom:  # the companies' ids, as cars
+            cars = folder / "cars.json"
+            cars.write_text(companies.read_text().replace('"domain"', '"vin"'))
+            extra = ["--crm-schema", str(CARS_SCHEMA), "--crm-seed", f"cars={cars}"]
+            rows = [f"{1 + i},{90001 + i % COMPANIES}" for i in range(CONTACTS)]
+            leads.write_text("id,associate:cars\n" + "\n".join(rows) + "\n")
+        elif by_domain:
             rows = [f"c{i}@example.com,Town{i},co{i % COMPANIES}.io" for i in range(CONTACTS)]
             leads.write_text("email,city,associate:companies\n" + "\n".join(rows) + "\n")
         else:
@@ -77,7 +87,7 @@ def scenario(name: str, by_domain: bool, already: int) -> dict[str, object]:
             leads.write_text("id,associate:companies\n" + "\n".join(rows) + "\n")
         proc, url = start_sandbox(
             "--limit", "100", "--window", "10",
-            "--crm-seed", f"contacts={contacts}", "--crm-seed", f"companies={companies}",
+            "--crm-seed", f"contacts={contacts}", "--crm-seed", f"companies={companies}", *extra,
         )  # fmt: skip
         try:
             _link_first(url, already)
@@ -115,6 +125,7 @@ def main() -> None:
         scenario("by id, links only", by_domain=False, already=0),
         scenario("contacts by email, companies by domain", by_domain=True, already=0),
         scenario("by domain, a fifth already linked", by_domain=True, already=CONTACTS // 5),
+        scenario("to a custom object by id", by_domain=False, already=0, custom=True),
     ]
     for row in rows:
         print(json.dumps(row))

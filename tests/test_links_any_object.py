@@ -89,8 +89,8 @@ def test_hubspots_own_pairs_are_asked_of_no_portal_and_another_pair_of_its_label
     with respx.mock(assert_all_called=False) as mock:
         labels = mock.get(f"{BASE}/crm/associations/2026-09/contacts/quotes/labels")
         labels.respond(200, json={"results": [{"category": "HUBSPOT_DEFINED", "typeId": 69}]})
-        api, made = _link(Crm("contacts"), "companies", "notes")
-        assert made == 0 and not labels.called
+        api, made = _link(Crm("contacts"), "companies", "notes", "0-2")  # 0-2: companies
+        assert made == 0 and not labels.called and api.address("0-2") == "0-2"
         api, made = _link(Crm("contacts"), "quotes")
         assert made == 1 and labels.called and api.address("quotes") == "quotes"
         labels.respond(404, json={"status": "error", "message": "Not found."})

@@ -31,7 +31,12 @@ from bulkleads.hubspot.crm_batch import MAX_BATCH, CrmV3Target
 from bulkleads.hubspot.crm_fields import crm_v3_rules
 from bulkleads.hubspot.http import AuthMode
 from bulkleads.hubspot.limits import Limit
-from bulkleads.hubspot.objects import STANDARD_OBJECTS, CustomObject, fetch_custom_objects
+from bulkleads.hubspot.objects import (
+    STANDARD_OBJECTS,
+    STANDARD_TYPE_IDS,
+    CustomObject,
+    fetch_custom_objects,
+)
 from bulkleads.hubspot.objects import resolve as resolve_object
 from bulkleads.hubspot.options import VERSIONS, ApiOptions, crm_root
 from bulkleads.hubspot.pipelines import PIPELINE_PROPERTIES, Pipeline, fetch_pipelines
@@ -376,8 +381,9 @@ class Crm:
         for name in names:
             if any(c.named(name) for c in linked):
                 continue
-            if name in STANDARD_OBJECTS:
-                if name in allowed:
+            standard = STANDARD_TYPE_IDS.get(name, name)  # "0-2" is companies, as HubSpot says
+            if standard in STANDARD_OBJECTS:
+                if standard in allowed:
                     continue
                 if self.custom is not None:  # its schema says what it links to
                     raise self._not_linked(name, allowed)

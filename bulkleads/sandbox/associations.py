@@ -14,9 +14,9 @@ import time
 from typing import Any, Final
 
 from bulkleads.sandbox.crm import TYPE_IDS, CrmObjects
+from bulkleads.sandbox.properties import ENGAGEMENTS
 
 _HUBSPOT: Final = "HUBSPOT_DEFINED"
-_ENGAGEMENTS: Final = ("calls", "emails", "meetings", "notes", "tasks")
 _USER: Final = "USER_DEFINED"
 # Association types: (from, to) -> (HubSpot's default type id, labeled types: id -> (label,
 # category)). HubSpot's own "Primary" company; a portal's own label ("Billing contact", 47
@@ -47,7 +47,7 @@ _TYPES: Final[dict[tuple[str, str], tuple[int, dict[int, tuple[str, str]]]]] = {
             ("deals", (205, 209, 211, 213, 215)),
             ("tickets", (219, 223, 225, 227, 229)),
         )
-        for engagement, one_way in zip(_ENGAGEMENTS, ids, strict=True)
+        for engagement, one_way in zip(ENGAGEMENTS, ids, strict=True)
         for pair, type_id in (((record, engagement), one_way), ((engagement, record), one_way + 1))
     },
 }

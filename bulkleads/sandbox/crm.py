@@ -32,16 +32,6 @@ if TYPE_CHECKING:
     from openapi_schema_validator import OAS30Validator
 
 SPECS: Final = Path(__file__).with_name("specs")
-OBJECTS: Final = (
-    "contacts",
-    "companies",
-    "deals",
-    "tickets",
-    "products",
-    "line_items",
-    "leads",
-    *("calls", "emails", "meetings", "notes", "tasks"),
-)
 # HubSpot's object type ids of the standard objects served here: a path may name one so.
 TYPE_IDS: Final = {
     "contacts": "0-1",
@@ -51,12 +41,14 @@ TYPE_IDS: Final = {
     "products": "0-7",
     "line_items": "0-8",
     "leads": "0-136",
+    # the engagements (properties.ENGAGEMENTS)
     "calls": "0-48",
     "emails": "0-49",
     "meetings": "0-47",
     "notes": "0-46",
     "tasks": "0-27",
 }
+OBJECTS: Final = tuple(TYPE_IDS)  # the standard objects served, by name
 MAX_INPUTS: Final = 100
 MAX_WITH_HISTORY: Final = 50  # a batch read asking for propertiesWithHistory
 

@@ -33,6 +33,7 @@ _LEAD_STATUS: Final = (
     ("Bad Timing", "BAD_TIMING"),
 )
 _TEXT: Final = "string"
+ENGAGEMENTS: Final = ("calls", "emails", "meetings", "notes", "tasks")  # activities
 EMAIL_PROPERTIES: Final = frozenset({"email"})  # HubSpot answers INVALID_EMAIL for a bad one
 # (name, type, options or None, flags): "ro" read-only value, "calc" calculated.
 _Spec = tuple[str, str, tuple[tuple[str, str], ...] | None, str]
@@ -208,7 +209,7 @@ REQUIRED_TO_CREATE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "leads": (("hs_lead_name",),),
     "tickets": (("subject", "hs_pipeline", "hs_pipeline_stage"),),
     "line_items": (("hs_product_id",), ("name", "price")),
-    **{e: (("hs_timestamp",),) for e in ("calls", "emails", "meetings", "notes", "tasks")},
+    **{e: (("hs_timestamp",),) for e in ENGAGEMENTS},
 }
 _FIELD_TYPES: Final = {
     "string": "text",

@@ -69,6 +69,34 @@ class Import:
         }
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What a file's column mappings say, read once an import: the object and its operation,
+    the key's column (the record id, or a unique property's value) and the property each
+    column writes (``""`` for the key's and unmapped ones)."""
+
+    type_id: str
+    operation: str | None
+    key_index: int | None
+    key_prop: str | None  # None: the key is the record id
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, mappings: list[dict[str, Any]], operations: dict[str, str]) -> _Layout:
+        type_id = str(mappings[0].get("columnObjectTypeId", "")) if mappings else ""
+        key_index = key_prop = None
+        columns = []
+        for number, mapping in enumerate(mappings):
+            kind = mapping.get("columnType")
+            if kind in ("HUBSPOT_OBJECT_ID", "HUBSPOT_ALTERNATE_ID"):
+                key_index = number
+                key_prop = str(mapping["propertyName"]) if kind != "HUBSPOT_OBJECT_ID" else None
+                columns.append("")
+            else:
+                columns.append(str(mapping.get("propertyName") or ""))
+        return cls(type_id, operations.get(type_id), key_index, key_prop, tuple(columns))
+
+
 class Imports:
     """The portal's imports, applied to :class:`CrmObjects`."""
 
@@ -129,15 +157,15 @@ class Imports:
         """Apply each row as its object's operation says; a row that cannot be applied is an
         error naming its line, and the others still go in."""
         page = job.request["files"][0]["fileImportPage"]
-        mappings: list[dict[str, Any]] = page.get("columnMappings", [])
+        layout = _Layout.of(page.get("columnMappings", []), job.request["importOperations"])
+        kind = self.crm.kind(layout.type_id) or ""
+        # the records by their key property's value, read once (a row's lookup is then cheap)
+        records = self.crm.objects.get(kind, {})
+        index = {props[layout.key_prop]: rid for rid, props in records.items()
+                 if layout.key_prop in props}  # fmt: skip
         created = updated = 0
-        index: dict[tuple[str, str, str], str] = {}  # (object, property, value) -> record id
-        for kind, records in self.crm.objects.items():
-            for rid, props in records.items():
-                for prop, value in props.items():
-                    index.setdefault((kind, prop, value), rid)
         for line, row in enumerate(job.rows, start=2 if page.get("hasHeader", True) else 1):
-            outcome = self._row(job, mappings, row, line, index)
+            outcome = self._row(job, layout, kind, row, line, index)
             created += outcome == "created"
             updated += outcome == "updated"
         job.counters = {
@@ -151,33 +179,26 @@ class Imports:
     def _row(
         self,
         job: Import,
-        mappings: list[dict[str, Any]],
+        layout: _Layout,
+        kind: str,
         row: list[str],
         line: int,
-        index: dict[tuple[str, str, str], str],
+        index: dict[str, str],
     ) -> str:
-        type_id = str(mappings[0].get("columnObjectTypeId", "")) if mappings else ""
-        kind = self.crm.kind(type_id) or ""
-        operation = job.request["importOperations"].get(type_id)
-        if kind not in self.crm.objects or operation is None:
+        type_id = layout.type_id
+        if kind not in self.crm.objects or layout.operation is None:
             return self._fail(job, row, line, "INVALID_COLUMN_CONFIGURATION", kind, type_id)
-        key_prop, key, properties = None, None, {}
-        for number, mapping in enumerate(mappings):
-            value = row[number] if number < len(row) else ""
-            if mapping.get("columnType") == "HUBSPOT_OBJECT_ID":
-                key = value
-            elif mapping.get("columnType") == "HUBSPOT_ALTERNATE_ID":
-                key_prop, key = str(mapping["propertyName"]), value
-                properties[key_prop] = value
-            elif value:
-                properties[str(mapping.get("propertyName"))] = value
+        values = dict(zip(layout.columns, row, strict=False))
+        at = layout.key_index
+        key = row[at] if at is not None and at < len(row) else ""
+        properties = {prop: value for prop, value in values.items() if prop and value}
+        if layout.key_prop:
+            properties[layout.key_prop] = key
         records = self.crm.objects[kind]
         rid = None
         if key:
-            rid = key if key_prop is None and key in records else None
-            if key_prop is not None:
-                rid = index.get((kind, key_prop, key))
-        if rid is None and operation == "UPDATE":
+            rid = index.get(key) if layout.key_prop else (key if key in records else None)
+        if rid is None and layout.operation == "UPDATE":
             return self._fail(job, row, line, "INVALID_OBJECT_ID", kind, type_id, key)
         unknown = [n for n in properties if n not in self.crm.definitions[kind]]
         if unknown:
@@ -192,8 +213,8 @@ class Imports:
         else:
             records[rid].update(properties)
             outcome = "updated"
-        for prop, value in properties.items():
-            index.setdefault((kind, prop, value), rid)
+        if layout.key_prop and key:
+            index.setdefault(key, rid)
         return outcome
 
     def _fail(

@@ -112,6 +112,16 @@ def test_a_custom_objects_schema_decides_what_it_links_to() -> None:
         _link(cars, "deals")
 
 
+def test_a_custom_object_linking_to_another_reads_the_schemas_once() -> None:
+    """--object garages reads the schemas to resolve itself; its links to cars take cars
+    from that read, not from a second one."""
+    with respx.mock(assert_all_called=True) as mock:
+        schemas = mock.get(SCHEMAS).respond(200, json=_schemas())
+        garages = Crm("garages").resolve(BASE, Token("pat-na1-x"), timeout=5, patience=0)
+        api, made = _link(garages, "cars")
+    assert schemas.call_count == 1 and made == 0 and api.address("cars") == CARS
+
+
 def test_without_the_schema_scope_a_link_column_says_which_column_needed_it() -> None:
     with respx.mock() as mock:
         mock.get(SCHEMAS).respond(403, json={"status": "error", "message": "forbidden"})

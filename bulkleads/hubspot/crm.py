@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, Final
 
 from bulkleads.errors import UsageError
@@ -89,6 +89,9 @@ class Crm:
     creates: bool = False  # --create: a key no record has makes one (by upsert)
     custom: CustomObject | None = None  # a custom object's schema, once resolved
     linked: tuple[CustomObject, ...] = ()  # the custom objects the job links to, resolved
+    # the portal's custom objects as this run read them (resolving --object): links to a
+    # custom object are checked against them without reading the schemas again; not kept
+    customs: tuple[CustomObject, ...] | None = field(default=None, compare=False, repr=False)
     name: ClassVar[str] = "crm-v3"
     default_pace: ClassVar[Limit] = DEFAULT_PACE
     auth: ClassVar[AuthMode] = "bearer"
@@ -152,7 +155,9 @@ class Crm:
             base_url, token, version=self.version, timeout=timeout, patience=patience
         )
         custom = resolve_object(self.object_type, customs)
-        return replace(self, object_type=custom.object_type_id, custom=custom)
+        return replace(
+            self, object_type=custom.object_type_id, custom=custom, customs=tuple(customs)
+        )
 
     @property
     def per_request(self) -> int:
@@ -376,7 +381,7 @@ class Crm:
         allowed = set(ASSOCIABLE.get(self.object_type, ()))
         if self.custom is not None:
             allowed = set(self.custom.links)
-        made, customs = 0, None
+        made, customs = 0, self.customs
         linked = list(self.linked)
         for name in names:
             if any(c.named(name) for c in linked):
@@ -403,8 +408,14 @@ class Crm:
             if customs is None:
                 made += 1
                 try:
-                    customs = fetch_custom_objects(
-                        base_url, token, version=self.version, timeout=timeout, patience=patience
+                    customs = tuple(
+                        fetch_custom_objects(
+                            base_url,
+                            token,
+                            version=self.version,
+                            timeout=timeout,
+                            patience=patience,
+                        )
                     )
                 except UsageError as exc:  # no schema scope: say which column needed it
                     close = difflib.get_close_matches(name.lower(), sorted(allowed), n=1)
@@ -419,10 +430,10 @@ class Crm:
             if other.name not in allowed and self.shown not in other.links:
                 raise self._not_linked(name, allowed)
             linked.append(other)
-        return replace(self, linked=tuple(dict.fromkeys(linked))), made
+        return replace(self, linked=tuple(dict.fromkeys(linked)), customs=customs), made
 
     def _not_linked(
-        self, name: str, allowed: set[str], customs: list[CustomObject] | None = None
+        self, name: str, allowed: set[str], customs: tuple[CustomObject, ...] | None = None
     ) -> UsageError:
         """Exit 2 for a link column the portal cannot make: with ``customs``, the portal has
         no object of that name (did you mean one this object links to?)."""
